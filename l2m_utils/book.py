@@ -1,0 +1,564 @@
+"""The book's runner: execute the Jupytext chapters with papermill and render them with Jupyter Book.
+
+Introduced in the preface ("How to run the notebooks").  One entry point,
+``python -m l2m_utils.book`` (also installed as ``l2m-book``)::
+
+    list                                   the chapters and their parameters
+    execute [NAMES] [--profile P] [-p K V]  convert + execute into _build/executed/
+    html [--from-snapshots]                render _build/html from executed notebooks (no re-execution)
+    build [NAMES] [--profile P] [-p K V]   execute, then html (what `make book` runs)
+    snapshot NAMES [--profile gpu] [--force]  execute into the committed snapshots in book/snapshots/
+    exercises                              student notebooks without solutions in _build/exercises/
+    nbval-prepare / nbval-refs             notebooks for nbval with expected outputs / refresh them
+
+Every step exits non-zero when any notebook fails or the build fails (Jupyter Book's exit code alone
+does not say whether a notebook failed, so executed notebooks are also scanned for error outputs).
+A local run never overwrites a snapshot unless ``snapshot --force`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .params import PROFILES, default_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+NBVAL_MARKER = "# NBVAL_CHECK_OUTPUT"
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+class BookError(RuntimeError):
+    """A chapter or the book failed to execute or build."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things live, relative to a repository root."""
+
+    root: Path
+
+    notebooks = property(lambda self: self.root / "notebooks")
+    snapshots = property(lambda self: self.root / "book" / "snapshots")
+    build = property(lambda self: self.root / "_build")
+    executed = property(lambda self: self.build / "executed")
+    staging = property(lambda self: self.build / "book-src")
+    html = property(lambda self: self.build / "html")
+    nbval = property(lambda self: self.build / "nbval")
+    exercises = property(lambda self: self.build / "exercises")
+    nbval_expected = property(lambda self: self.root / "tests" / "nbval_expected")
+
+    def chapters(self) -> list[Path]:
+        found = sorted(self.notebooks.glob("[0-9][0-9]_*.md"))
+        if not found:
+            raise BookError(f"no chapters (NN_name.md) found in {self.notebooks}")
+        return found
+
+    def select(self, names: Sequence[str]) -> list[Path]:
+        """Chapters by stem, by number prefix ('01') or by file path; all when ``names`` is empty."""
+        chapters = self.chapters()
+        if not names:
+            return chapters
+        chosen = []
+        for name in names:
+            stem = Path(name).stem
+            hits = [c for c in chapters if c.stem == stem or c.stem.split("_")[0] == stem]
+            if not hits:
+                raise BookError(f"unknown chapter {name!r}; known: {', '.join(c.stem for c in chapters)}")
+            chosen.extend(h for h in hits if h not in chosen)
+        return chosen
+
+
+# --------------------------------------------------------------------------------------------------
+# conversion and provenance
+# --------------------------------------------------------------------------------------------------
+
+def to_notebook(source: Path):
+    """Read a Jupytext text notebook and give it a kernelspec (= `jupytext --set-kernel python3`)."""
+    import jupytext
+
+    nb = jupytext.read(source)
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    return nb
+
+
+def device_description() -> str:
+    """The accelerator (via nvidia-smi) or the CPU that executes the notebooks, in words."""
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                capture_output=True, text=True, timeout=20, check=True,
+            ).stdout.strip().splitlines()
+            if out:
+                return f"GPU: {len(out)} × {out[0].strip()}"
+        except (subprocess.SubprocessError, OSError):
+            pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU: {cpu}, {os.cpu_count()} cores (no GPU)"
+
+
+def git_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                             capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (subprocess.SubprocessError, OSError):
+        return "unknown"
+
+
+def _provenance_markdown(record: dict[str, Any]) -> str:
+    params = ", ".join(f"`{k}={v!r}`" for k, v in record["parameters"].items() if k != "profile")
+    return (
+        "```{admonition} How this page was executed\n:class: note\n"
+        f"Profile **`{record['profile']}`**"
+        + (f" with overrides {params}" if params else "")
+        + f"; executed on {record['device']} on {record['date']} in **{record['wall_time_s']:.1f} s** "
+        f"(l2m_utils {record['l2m_utils']}, commit `{record['commit']}`). "
+        "See *How to run the notebooks* to re-execute it with other parameters.\n```"
+    )
+
+
+def _finalise(nb, record: dict[str, Any]):
+    """Hide papermill's injected cell, store the provenance in metadata and as a last note."""
+    import nbformat
+
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nb.metadata["l2m"] = record
+    nb.cells.append(nbformat.v4.new_markdown_cell(_provenance_markdown(record)))
+    return nb
+
+
+def error_outputs(nb) -> list[str]:
+    """Descriptions of every error output in an executed notebook."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                found.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
+    return found
+
+
+# --------------------------------------------------------------------------------------------------
+# execution
+# --------------------------------------------------------------------------------------------------
+
+def parse_overrides(pairs: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """``-p name value`` pairs; values are read as YAML (ints, floats, bools, None, lists)."""
+    import yaml
+
+    out = {}
+    for name, raw in pairs:
+        try:
+            out[name] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            out[name] = raw
+    return out
+
+
+def declared_parameters(nb_path: Path) -> list[str]:
+    """Names assigned in a notebook's ``parameters`` cell (papermill's own inspection)."""
+    import papermill
+
+    return list(papermill.inspect_notebook(str(nb_path)).keys())
+
+
+def execute_chapter(
+    source: Path,
+    output: Path,
+    profile: str,
+    overrides: dict[str, Any],
+    root: Path,
+    timeout_s: int | None = None,
+) -> dict[str, Any]:
+    """Convert ``source``, execute it with papermill into ``output`` and return its provenance record.
+
+    Raises :class:`BookError` (after writing the failed notebook next to ``output``) on failure.
+    """
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    if profile not in PROFILES:
+        raise BookError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp_in = output.with_name(output.stem + ".input.ipynb")
+    nbformat.write(to_notebook(source), tmp_in)
+    allowed = declared_parameters(tmp_in)
+    if "profile" not in allowed:
+        raise BookError(f"{source.name} has no parameters cell declaring 'profile'")
+    unknown = sorted(set(overrides) - set(allowed))
+    if unknown:
+        raise BookError(f"{source.stem}: unknown parameter(s) {unknown}; allowed: {', '.join(allowed)}")
+    parameters = {"profile": profile, **overrides}
+    failed = output.with_name(output.stem + ".FAILED.ipynb")
+    failed.unlink(missing_ok=True)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(tmp_in), str(failed), parameters=parameters, kernel_name="python3",
+            cwd=str(source.parent), progress_bar=False, log_output=False,
+            execution_timeout=timeout_s,
+        )
+    except PapermillExecutionError as err:
+        raise BookError(
+            f"{source.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+            f"  the executed notebook with the traceback is {failed}"
+        ) from None
+    finally:
+        tmp_in.unlink(missing_ok=True)
+    wall = time.perf_counter() - start
+    nb = nbformat.read(failed, as_version=4)
+    errors = error_outputs(nb)
+    if errors:
+        raise BookError(f"{source.stem} has error outputs: {errors}; see {failed}")
+    record = {
+        "notebook": source.stem,
+        "profile": profile,
+        "parameters": parameters,
+        "device": device_description(),
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "wall_time_s": round(wall, 1),
+        "commit": git_commit(root),
+        "l2m_utils": _version(),
+        "python": platform.python_version(),
+    }
+    nbformat.write(_finalise(nb, record), output)
+    failed.unlink(missing_ok=True)
+    return record
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def execute_many(
+    layout: Layout,
+    names: Sequence[str],
+    profile: str | None,
+    overrides: dict[str, Any],
+    out_dir: Path | None = None,
+    keep_going: bool = True,
+) -> list[dict[str, Any]]:
+    """Execute the selected chapters; print each one's wall time; raise if any failed."""
+    profile = profile or default_profile()
+    out_dir = out_dir or layout.executed
+    records, failures = [], []
+    for source in layout.select(names):
+        print(f"[l2m-book] executing {source.stem} (profile {profile}) ...", flush=True)
+        try:
+            record = execute_chapter(source, out_dir / f"{source.stem}.ipynb", profile, overrides, layout.root)
+        except BookError as err:
+            print(f"[l2m-book] FAILED {err}", file=sys.stderr, flush=True)
+            failures.append(str(err))
+            if not keep_going:
+                break
+            continue
+        print(f"[l2m-book] {source.stem}: {record['wall_time_s']:.1f} s", flush=True)
+        records.append(record)
+    if failures:
+        raise BookError(f"{len(failures)} notebook(s) failed:\n" + "\n".join(failures))
+    return records
+
+
+# --------------------------------------------------------------------------------------------------
+# rendering
+# --------------------------------------------------------------------------------------------------
+
+def stage(layout: Layout, from_snapshots: bool, allow_missing_snapshots: bool = False) -> Path:
+    """Assemble the book's source tree from the executed notebooks (or the committed snapshots)."""
+    import nbformat
+
+    staging = layout.staging
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(layout.root / name, staging / name)
+    shutil.copytree(layout.root / "book", staging / "book", ignore=shutil.ignore_patterns("snapshots"))
+    (staging / "notebooks").mkdir()
+    missing = []
+    for source in layout.chapters():
+        executed = layout.executed / f"{source.stem}.ipynb"
+        snapshot = layout.snapshots / f"{source.stem}.ipynb"
+        chosen = snapshot if from_snapshots and snapshot.exists() else executed
+        if from_snapshots and not snapshot.exists():
+            if not allow_missing_snapshots:
+                missing.append(source.stem)
+                continue
+            print(f"[l2m-book] no snapshot for {source.stem}; using the locally executed notebook", flush=True)
+        if not chosen.exists():
+            raise BookError(f"{source.stem} has not been executed ({chosen} missing); run `execute` first")
+        nb = nbformat.read(chosen, as_version=4)
+        errors = error_outputs(nb)
+        if errors:
+            raise BookError(f"{chosen} contains error outputs: {errors}")
+        nbformat.write(nb, staging / "notebooks" / f"{source.stem}.ipynb")
+    if missing:
+        raise BookError(
+            f"no committed snapshot for {missing} in {layout.snapshots}; create them with "
+            "`python -m l2m_utils.book snapshot NAME` on a GPU machine, or pass --allow-missing-snapshots"
+        )
+    return staging
+
+
+def render_html(layout: Layout, from_snapshots: bool = False, allow_missing_snapshots: bool = False) -> Path:
+    """Render the HTML book with Jupyter Book (warnings are errors); return the index page."""
+    staging = stage(layout, from_snapshots, allow_missing_snapshots)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(staging), "--builder", "html",
+           "--warningiserror", "--keep-going", "--quiet"]
+    print("[l2m-book] rendering:", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=staging, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    (layout.build).mkdir(exist_ok=True)
+    (layout.build / "jupyter-book.log").write_text(log)
+    built = staging / "_build" / "html"
+    problems = [line for line in log.splitlines() if re.search(r"WARNING|ERROR|Execution Failed", line)]
+    if proc.returncode != 0 or problems or not (built / "index.html").exists():
+        tail = "\n".join((problems or log.splitlines())[-30:])
+        raise BookError(f"Jupyter Book failed (exit {proc.returncode}); log in {layout.build / 'jupyter-book.log'}:\n{tail}")
+    if layout.html.exists():
+        shutil.rmtree(layout.html)
+    shutil.copytree(built, layout.html)
+    print(f"[l2m-book] rendered in {time.perf_counter() - start:.1f} s", flush=True)
+    return layout.html / "index.html"
+
+
+# --------------------------------------------------------------------------------------------------
+# snapshots, exercises, nbval
+# --------------------------------------------------------------------------------------------------
+
+def snapshot(layout: Layout, names: Sequence[str], profile: str, overrides: dict[str, Any], force: bool) -> None:
+    """Execute chapters into ``book/snapshots`` (the published results); never overwrite unasked."""
+    if not names:
+        raise BookError("name the chapter(s) to snapshot explicitly")
+    for source in layout.select(names):
+        target = layout.snapshots / f"{source.stem}.ipynb"
+        if target.exists() and not force:
+            raise BookError(f"snapshot {target} exists; pass --force to replace it")
+    execute_many(layout, names, profile, overrides, out_dir=layout.snapshots, keep_going=False)
+
+
+_SOLUTION_START = re.compile(r"^```\{solution-start\}", re.M)
+_SOLUTION_END = re.compile(r"^```\{solution-end\}", re.M)
+_SOLUTION_BLOCK = re.compile(r"^```\{solution\}.*?^```\s*$", re.M | re.S)
+
+
+def strip_solutions(nb):
+    """Remove solutions: cells from `solution-start` to `solution-end`, `{solution}` blocks, cells tagged `solution`."""
+    kept, inside = [], False
+    for cell in nb.cells:
+        src = cell.source
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type == "markdown" and _SOLUTION_START.search(src):
+            inside = True
+            before = src[: _SOLUTION_START.search(src).start()].strip()
+            if before:
+                cell.source = before
+                kept.append(cell)
+            if _SOLUTION_END.search(src):
+                inside = False
+            continue
+        if inside:
+            if cell.cell_type == "markdown" and _SOLUTION_END.search(src):
+                inside = False
+                after = src[_SOLUTION_END.search(src).end():].split("\n", 1)
+                rest = after[1].strip() if len(after) > 1 else ""
+                if rest:
+                    cell.source = rest
+                    kept.append(cell)
+            continue
+        if "solution" in tags:
+            continue
+        if cell.cell_type == "markdown":
+            cell.source = _SOLUTION_BLOCK.sub("", src).strip()
+            if not cell.source:
+                continue
+        kept.append(cell)
+    if inside:
+        raise BookError("a solution-start has no matching solution-end")
+    nb.cells = kept
+    return nb
+
+
+def write_exercises(layout: Layout, names: Sequence[str] = ()) -> list[Path]:
+    import nbformat
+
+    layout.exercises.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in layout.select(names):
+        target = layout.exercises / f"{source.stem}_exercises.ipynb"
+        nbformat.write(strip_solutions(to_notebook(source)), target)
+        written.append(target)
+        print(f"[l2m-book] wrote {target}")
+    return written
+
+
+def _marked(cell) -> bool:
+    return cell.cell_type == "code" and cell.source.lstrip().startswith(NBVAL_MARKER)
+
+
+def _clean_outputs(outputs) -> list[dict[str, Any]]:
+    keep = []
+    for out in outputs:
+        out = dict(out)
+        if out.get("output_type") == "execute_result":
+            out = {"output_type": "execute_result", "metadata": {}, "execution_count": None,
+                   "data": {"text/plain": out["data"]["text/plain"]}}
+        elif out.get("output_type") == "stream":
+            out = {"output_type": "stream", "name": out["name"], "text": out["text"]}
+        else:
+            continue
+        keep.append(out)
+    return keep
+
+
+def refresh_nbval_refs(layout: Layout, names: Sequence[str] = ()) -> None:
+    """Execute chapters in the smoke profile and store the outputs of the marked cells."""
+    import nbformat
+
+    layout.nbval_expected.mkdir(parents=True, exist_ok=True)
+    tmp = layout.build / "nbval-refs"
+    execute_many(layout, names, "smoke", {}, out_dir=tmp, keep_going=False)
+    for source in layout.select(names):
+        nb = nbformat.read(tmp / f"{source.stem}.ipynb", as_version=4)
+        cells = [{"source": c.source, "outputs": _clean_outputs(c.outputs)} for c in nb.cells if _marked(c)]
+        target = layout.nbval_expected / f"{source.stem}.json"
+        target.write_text(json.dumps({"notebook": source.stem, "profile": "smoke", "cells": cells}, indent=1) + "\n")
+        print(f"[l2m-book] {target}: {len(cells)} checked cell(s)")
+
+
+def prepare_nbval(layout: Layout, names: Sequence[str] = ()) -> list[Path]:
+    """Convert chapters to .ipynb for nbval, with the expected outputs of the marked cells filled in."""
+    import nbformat
+
+    if layout.nbval.exists():
+        shutil.rmtree(layout.nbval)
+    layout.nbval.mkdir(parents=True)
+    written = []
+    for source in layout.select(names):
+        nb = to_notebook(source)
+        ref_path = layout.nbval_expected / f"{source.stem}.json"
+        refs = json.loads(ref_path.read_text())["cells"] if ref_path.exists() else []
+        by_source = {r["source"]: r["outputs"] for r in refs}
+        for cell in nb.cells:
+            if _marked(cell):
+                if cell.source not in by_source:
+                    raise BookError(
+                        f"{source.stem}: no expected output for a checked cell starting "
+                        f"{cell.source.splitlines()[1] if len(cell.source.splitlines()) > 1 else cell.source!r}; "
+                        "run `make nbval-refs` and review the diff"
+                    )
+                cell.outputs = [nbformat.from_dict(o) for o in by_source[cell.source]]
+        target = layout.nbval / f"{source.stem}.ipynb"
+        nbformat.write(nb, target)
+        written.append(target)
+    return written
+
+
+# --------------------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------------------
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="l2m-book", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=ROOT, help="repository root (default: %(default)s)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_exec(p):
+        p.add_argument("names", nargs="*", help="chapters (stem or number); default: all")
+        p.add_argument("--profile", choices=PROFILES, default=None,
+                       help="size profile (default: $L2M_PROFILE or classroom)")
+        p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                       help="override one parameter (value read as YAML); repeatable")
+
+    sub.add_parser("list", help="list chapters and their parameters")
+    with_exec(sub.add_parser("execute", help="execute chapters into _build/executed"))
+    p_html = sub.add_parser("html", help="render _build/html from executed notebooks or snapshots")
+    with_exec(p_build := sub.add_parser("build", help="execute, then render"))
+    for p in (p_html, p_build):
+        p.add_argument("--from-snapshots", action="store_true", help="render the committed GPU snapshots")
+        p.add_argument("--allow-missing-snapshots", action="store_true",
+                       help="with --from-snapshots: use locally executed notebooks where no snapshot exists")
+    p_snap = sub.add_parser("snapshot", help="execute chapters into book/snapshots (published results)")
+    with_exec(p_snap)
+    p_snap.add_argument("--force", action="store_true", help="replace existing snapshots")
+    p_ex = sub.add_parser("exercises", help="write student notebooks without solutions")
+    p_ex.add_argument("names", nargs="*")
+    for name in ("nbval-prepare", "nbval-refs"):
+        sub.add_parser(name).add_argument("names", nargs="*")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    layout = Layout(args.root.resolve())
+    try:
+        if args.command == "list":
+            import nbformat
+
+            for source in layout.chapters():
+                tmp = layout.build / "list" / f"{source.stem}.ipynb"
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                nbformat.write(to_notebook(source), tmp)
+                print(f"{source.stem}: {', '.join(declared_parameters(tmp))}")
+        elif args.command == "execute":
+            execute_many(layout, args.names, args.profile, parse_overrides(args.parameter))
+        elif args.command == "html":
+            index = render_html(layout, args.from_snapshots, args.allow_missing_snapshots)
+            print(f"[l2m-book] the book is at {index}")
+        elif args.command == "build":
+            total = time.perf_counter()
+            if not args.from_snapshots:
+                execute_many(layout, args.names, args.profile, parse_overrides(args.parameter))
+            elif args.allow_missing_snapshots:
+                missing = [c.stem for c in layout.chapters() if not (layout.snapshots / f"{c.stem}.ipynb").exists()]
+                if missing:
+                    execute_many(layout, missing, args.profile, parse_overrides(args.parameter))
+            index = render_html(layout, args.from_snapshots, args.allow_missing_snapshots)
+            print(f"[l2m-book] done in {time.perf_counter() - total:.1f} s; open {index}")
+        elif args.command == "snapshot":
+            snapshot(layout, args.names, args.profile or "gpu", parse_overrides(args.parameter), args.force)
+        elif args.command == "exercises":
+            write_exercises(layout, args.names)
+        elif args.command == "nbval-prepare":
+            for path in prepare_nbval(layout, args.names):
+                print(path)
+        elif args.command == "nbval-refs":
+            refresh_nbval_refs(layout, args.names)
+    except BookError as err:
+        print(f"[l2m-book] error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,525 @@
+"""Synthetic Gaussian sequences with exact mutual information.  Introduced in chapter 5.
+
+Two families of zero-mean, unit-variance Gaussian sequences of length ``L = 4**depth`` (notes §4,
+after Chen et al., arXiv:2503.04725): the *sub-volume* family, whose equal-split bipartite MI grows
+like ``L**beta`` with ``beta = log_4 3``, and the *log* family, whose bipartite MI grows only like
+``log L``, while the two-point MI between the two ends of a sequence is the same in both.
+
+Construction (one reading of the notes, documented in chapter 5).  With ``gamma = sqrt(5)/4`` and
+``rho = 1/4`` the 4x4 mixing matrix is ::
+
+    M = [[ g,  g,  g, r],
+         [-g,  g, -g, r],
+         [-g, -g,  g, r],
+         [ g, -g, -g, r]]
+
+(unit-norm rows).  Depth 0 is one N(0, 1) variable.  Depth ``d >= 1`` takes ``k`` independent
+copies of depth ``d - 1`` (length ``n`` each) as the first ``k`` columns of an ``n x 4`` array,
+fills the other ``4 - k`` columns with fresh iid N(0, 1) noise, multiplies every row by ``M`` and
+flattens row by row (index ``r*4 + a``).  In covariance form this is
+
+    Sigma_d = kron(Sigma_{d-1}, G_k) + kron(I_n, N_k),
+    G_k = M[:, :k] M[:, :k]^T,   N_k = M[:, k:] M[:, k:]^T.
+
+Sub-volume family: ``k = 3``; log family: ``k = 1``.  Then the *boundary step*: for every pair of
+neighbouring rows ``(a, b) = (Z_{i,4}, Z_{i+1,1})`` (0-based indices ``4i+3, 4i+4``) with current
+correlation ``c`` and target
+
+    c' = (corr(Z_{i,3}, Z_{i,4}) + corr(Z_{i+1,1}, Z_{i+1,2})) / 5 + 2/5
+
+(correlations taken before the step), replace ``(a, b)`` by ``(alpha a + beta b, beta a + alpha b)``
+with ``alpha + beta = sqrt((1 + c')/(1 + c))`` and ``alpha - beta = sqrt((1 - c')/(1 - c))``.
+This keeps both variances at 1 and sets their correlation to ``c'``.  The pairs are disjoint, so
+the step is one linear map ``T`` and ``Sigma <- T Sigma T^T``.
+
+Exact quantities (float64, natural logarithms): bipartite MI from log-determinants (Cholesky),
+two-point MI ``-1/2 log(1 - r^2)``, per-position conditionals of the autoregressive factorisation
+(``Sigma = C C^T``: ``sigma_p(i) = C_ii``, ``mu_p = (C - diag C) z`` with ``w = C z``), conditional
+entropies ``1/2 log(2 pi e sigma_p(i)^2)``.  The torch parts (sampler, KL) import torch lazily.
+
+Memory: a dense float64 covariance at depth 7 (L = 16384) takes 2 GiB; depth 8 would take 32 GiB.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+from scipy.linalg import lapack
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+GAMMA: float = math.sqrt(5.0) / 4.0
+RHO: float = 0.25
+FAMILIES: dict[str, int] = {"subvolume": 3, "log": 1}
+MAX_DEPTH: int = 8
+_CHUNK = 1024  # rows/columns processed at once by the in-place boundary step
+
+
+# --------------------------------------------------------------------------------------------------
+# construction
+# --------------------------------------------------------------------------------------------------
+
+def mixing_matrix() -> np.ndarray:
+    """The 4x4 mixing matrix M of notes §4 (gamma = sqrt(5)/4, rho = 1/4); rows have unit norm."""
+    g, r = GAMMA, RHO
+    return np.array(
+        [[g, g, g, r], [-g, g, -g, r], [-g, -g, g, r], [g, -g, -g, r]], dtype=np.float64
+    )
+
+
+def resolve_copies(family: str | int) -> int:
+    """Copies of the previous layer per layer: ``"subvolume"`` -> 3, ``"log"`` -> 1, or an int 1..4."""
+    if isinstance(family, str):
+        if family not in FAMILIES:
+            raise ValueError(f"unknown family {family!r}; allowed: {', '.join(FAMILIES)} or an int 1..4")
+        return FAMILIES[family]
+    if isinstance(family, (bool, np.bool_)) or not isinstance(family, (int, np.integer)):
+        raise ValueError(f"copies per layer must be a family name or an int 1..4, got {family!r}")
+    if not 1 <= int(family) <= 4:
+        raise ValueError(f"copies per layer must be 1, 2, 3 or 4 (the rest of the 4 columns are noise), got {family}")
+    return int(family)
+
+
+def check_depth(depth: Any, max_depth: int = MAX_DEPTH) -> int:
+    """Validate a depth ``l`` (sequence length ``L = 4**l``): an int with 1 <= l <= ``max_depth``."""
+    if isinstance(depth, (bool, np.bool_)) or not isinstance(depth, (int, np.integer)):
+        raise ValueError(f"depth must be an integer (L = 4**depth), got {depth!r}")
+    if not 1 <= int(depth) <= max_depth:
+        raise ValueError(
+            f"depth must satisfy 1 <= depth <= {max_depth} (L = 4**depth = 4 ... {4**max_depth}), got {depth}"
+        )
+    return int(depth)
+
+
+def layer_terms(copies_per_layer: str | int = "subvolume") -> tuple[np.ndarray, np.ndarray]:
+    """``(G_k, N_k) = (M[:, :k] M[:, :k]^T, M[:, k:] M[:, k:]^T)`` of the layer recursion."""
+    k = resolve_copies(copies_per_layer)
+    m = mixing_matrix()
+    return m[:, :k] @ m[:, :k].T, m[:, k:] @ m[:, k:].T
+
+
+def boundary_coefficients(c: np.ndarray | float, c_target: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients of the symmetric 2x2 map ``(a, b) -> (alpha a + beta b, beta a + alpha b)``.
+
+    For unit-variance ``a, b`` with correlation ``c`` it keeps unit variances and gives correlation
+    ``c_target``: ``alpha^2 + beta^2 = (1 - c c')/(1 - c^2)``, ``2 alpha beta = (c' - c)/(1 - c^2)``,
+    solved by ``alpha +- beta = sqrt((1 +- c')/(1 +- c))``.  Needs ``|c|, |c'| < 1``.
+    """
+    c = np.asarray(c, dtype=np.float64)
+    ct = np.asarray(c_target, dtype=np.float64)
+    for name, v in (("current correlation", c), ("target correlation", ct)):
+        if not np.all(np.isfinite(v)) or np.any(np.abs(v) >= 1):
+            raise ValueError(f"{name} must lie strictly between -1 and 1")
+    s = np.sqrt((1 + ct) / (1 + c))
+    d = np.sqrt((1 - ct) / (1 - c))
+    return 0.5 * (s + d), 0.5 * (s - d)
+
+
+def _pair_update(a: np.ndarray, b: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> None:
+    """In place: ``a, b <- alpha a + beta b, beta a + alpha b`` (alpha/beta broadcast against a, b)."""
+    tmp = a.copy()
+    a *= alpha
+    a += beta * b
+    b *= alpha
+    b += beta * tmp
+
+
+def boundary_targets(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Current and target correlations of the boundary pairs ``(4i+3, 4i+4)`` of a layer.
+
+    ``cov`` is the covariance right after row mixing (L = 4n).  Returns ``(c, c')`` of length n-1,
+    ``c' = (corr(4i+2, 4i+3) + corr(4i+4, 4i+5)) / 5 + 2/5``.
+    """
+    n = cov.shape[0] // 4
+    i = np.arange(n - 1)
+    d = np.sqrt(np.diagonal(cov))
+
+    def corr(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        return cov[p, q] / (d[p] * d[q])
+
+    c = corr(4 * i + 3, 4 * i + 4)
+    target = (corr(4 * i + 2, 4 * i + 3) + corr(4 * i + 4, 4 * i + 5)) / 5.0 + 2.0 / 5.0
+    return c, target
+
+
+def apply_boundary_step(cov: np.ndarray) -> np.ndarray:
+    """Boundary step of notes §4, in place on a C-contiguous float64 covariance of length L = 4n.
+
+    Applies ``Sigma <- T Sigma T^T`` where ``T`` acts as the 2x2 map of
+    :func:`boundary_coefficients` on every pair ``(4i+3, 4i+4)``, i = 0..n-2 (vectorised; rows
+    first, then columns, in chunks of ``_CHUNK`` to bound temporary memory).  Returns ``cov``.
+    """
+    if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or cov.shape[0] % 4:
+        raise ValueError(f"boundary step needs a square covariance of length divisible by 4, got {cov.shape}")
+    if not cov.flags.c_contiguous or cov.dtype != np.float64:
+        raise ValueError("boundary step works in place on a C-contiguous float64 array")
+    L = cov.shape[0]
+    n = L // 4
+    if n < 2:
+        return cov
+    c, target = boundary_targets(cov)
+    alpha, beta = boundary_coefficients(c, target)
+    rows = cov.reshape(n, 4, L)
+    for j0 in range(0, L, _CHUNK):
+        j1 = min(L, j0 + _CHUNK)
+        _pair_update(rows[:-1, 3, j0:j1], rows[1:, 0, j0:j1], alpha[:, None], beta[:, None])
+    cols = cov.reshape(L, n, 4)
+    for j0 in range(0, L, _CHUNK):
+        j1 = min(L, j0 + _CHUNK)
+        _pair_update(cols[j0:j1, :-1, 3], cols[j0:j1, 1:, 0], alpha[None, :], beta[None, :])
+    return cov
+
+
+def _mix_layer(prev: np.ndarray, g: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """``kron(prev, g) + kron(I_n, noise)`` written straight into one new (4n, 4n) array."""
+    n = prev.shape[0]
+    out = np.empty((n, 4, n, 4), dtype=np.float64)
+    np.multiply(prev[:, None, :, None], g[None, :, None, :], out=out)
+    s = out.strides
+    diag_blocks = np.lib.stride_tricks.as_strided(out, shape=(n, 4, 4), strides=(s[0] + s[2], s[1], s[3]))
+    diag_blocks += noise
+    return out.reshape(4 * n, 4 * n)
+
+
+def sequence_covariance(
+    depth: int, copies_per_layer: str | int = "subvolume", boundary_step: bool = True
+) -> np.ndarray:
+    """Covariance (L x L, L = 4**depth, float64) of the sub-volume (k=3) or log (k=1) family.
+
+    Built by the layer recursion ``Sigma_d = kron(Sigma_{d-1}, G_k) + kron(I, N_k)`` followed by
+    :func:`apply_boundary_step` at every layer d >= 2 (skipped when ``boundary_step`` is False,
+    which gives the tree-structured variant).  Unit diagonal, symmetric positive definite.
+    """
+    depth = check_depth(depth)
+    g, noise = layer_terms(copies_per_layer)
+    cov = np.ones((1, 1))
+    for level in range(1, depth + 1):
+        cov = _mix_layer(cov, g, noise)
+        if boundary_step and level >= 2:
+            apply_boundary_step(cov)
+    return cov
+
+
+def layer_covariances(
+    depth: int, copies_per_layer: str | int = "subvolume", boundary_step: bool = True
+) -> list[np.ndarray]:
+    """The covariances of depths 1..``depth`` (for pictures of the construction)."""
+    depth = check_depth(depth)
+    return [sequence_covariance(d, copies_per_layer, boundary_step) for d in range(1, depth + 1)]
+
+
+def antipodal_correlation(depth: int, copies_per_layer: str | int = "subvolume") -> float:
+    """Closed form of corr(W_1, W_L): ``(M M^T)_{14} * (G_k)_{14}**(depth-1)``.
+
+    The boundary step never touches the first or last variable of a sequence, so the corner entry
+    follows the plain recursion ``Sigma_d[0, L-1] = Sigma_{d-1}[0, n-1] * G_k[0, 3]``.
+    """
+    depth = check_depth(depth, max_depth=10**6)
+    g, noise = layer_terms(copies_per_layer)
+    return float((g[0, 3] + noise[0, 3]) * g[0, 3] ** (depth - 1))
+
+
+# --------------------------------------------------------------------------------------------------
+# exact information quantities
+# --------------------------------------------------------------------------------------------------
+
+def check_covariance(cov: np.ndarray, name: str = "covariance", tol: float = 1e-10) -> np.ndarray:
+    """Return ``cov`` as float64 after checking it is square, finite and symmetric (chunked, lean)."""
+    c = np.asarray(cov, dtype=np.float64)
+    if c.ndim != 2 or c.shape[0] != c.shape[1] or c.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty square matrix, got shape {c.shape}")
+    L = c.shape[0]
+    for r0 in range(0, L, _CHUNK):
+        block = c[r0 : r0 + _CHUNK]
+        if not np.all(np.isfinite(block)):
+            raise ValueError(f"{name} contains NaN or infinite entries")
+        if np.max(np.abs(block - c[:, r0 : r0 + _CHUNK].T)) > tol * max(1.0, float(np.abs(block).max())):
+            raise ValueError(f"{name} is not symmetric")
+    return c
+
+
+def cholesky_lower(
+    cov: np.ndarray, overwrite: bool = False, name: str = "covariance", _checked: bool = False
+) -> np.ndarray:
+    """Lower Cholesky factor C (Sigma = C C^T) via LAPACK dpotrf.
+
+    With ``overwrite=True`` and a C-contiguous float64 input, the factor is computed in the input's
+    memory (no copy) and the returned array is a view of it; the input is destroyed.  Only the lower
+    triangle of the result is meaningful when ``overwrite`` is used (the upper one is not cleared).
+    """
+    c = cov if _checked else check_covariance(cov, name)
+    if not overwrite or not c.flags.c_contiguous:
+        c = np.array(c, dtype=np.float64, order="C", copy=True)
+        clean = 1
+    else:
+        clean = 0
+    # c.T is Fortran-ordered; dpotrf(lower) of c.T == Sigma writes C into it.
+    fac, info = lapack.dpotrf(c.T, lower=1, clean=clean, overwrite_a=1)
+    if info > 0:
+        raise ValueError(f"{name} is not positive definite (Cholesky failed at pivot {info})")
+    if info < 0:  # pragma: no cover - LAPACK argument error
+        raise RuntimeError(f"dpotrf argument error {info}")
+    return fac  # Fortran-ordered: fac[i, j] with i >= j is C_ij
+
+
+def _log_diag_cholesky(cov: np.ndarray, overwrite: bool, _checked: bool = False) -> np.ndarray:
+    fac = cholesky_lower(cov, overwrite=overwrite, _checked=_checked)
+    return np.log(np.diagonal(fac).copy())
+
+
+def logdet_prefixes(cov: np.ndarray, overwrite: bool = False, _checked: bool = False) -> np.ndarray:
+    """``P[m] = log det Sigma[:m, :m]`` for m = 0..L (P[0] = 0), from one Cholesky: 2 sum_{i<m} log C_ii."""
+    return np.concatenate([[0.0], np.cumsum(2.0 * _log_diag_cholesky(cov, overwrite, _checked))])
+
+
+def bipartite_mi_profile(cov: np.ndarray) -> np.ndarray:
+    """Exact bipartite MI ``I(W_{1:l}; W_{l+1:L})`` for every split l = 1..L-1 (array of length L-1).
+
+    ``I = 1/2 (log det Sigma_X + log det Sigma_Y - log det Sigma)``; prefix log-determinants come from
+    the Cholesky factor of Sigma, suffix ones from the Cholesky factor of the reversed matrix.
+    """
+    c = check_covariance(cov)
+    L = c.shape[0]
+    if L < 2:
+        raise ValueError(f"a bipartite split needs at least 2 variables, got L={L}")
+    pre = logdet_prefixes(c, _checked=True)
+    suf = logdet_prefixes(np.array(c[::-1, ::-1], order="C"), overwrite=True, _checked=True)  # last m
+    ell = np.arange(1, L)
+    return 0.5 * (pre[ell] + suf[L - ell] - pre[L])
+
+
+def bipartite_mi(cov: np.ndarray, ell: int | None = None, overwrite: bool = False) -> float:
+    """Exact bipartite MI ``I(W_{1:ell}; W_{ell+1:L}) = 1/2 (log det S_X + log det S_Y - log det S)``.
+
+    ``ell`` defaults to the equal split L // 2.  Costs one Cholesky of Sigma plus one of the
+    trailing (L - ell) block.  ``overwrite=True`` lets it destroy ``cov`` (saves a 2 GiB copy at
+    L = 16384).
+    """
+    c = check_covariance(cov)
+    L = c.shape[0]
+    ell = L // 2 if ell is None else ell
+    if isinstance(ell, (bool, np.bool_)) or not isinstance(ell, (int, np.integer)) or not 1 <= ell <= L - 1:
+        raise ValueError(f"split ell={ell!r} must be an integer with 1 <= ell <= L-1 = {L - 1}")
+    logdet_y = 2.0 * _log_diag_cholesky(np.array(c[ell:, ell:], order="C"), True, _checked=True).sum()
+    logd = 2.0 * _log_diag_cholesky(c, overwrite=overwrite, _checked=True)
+    value = 0.5 * (logdet_y - logd[ell:].sum())  # log det S_X cancels against the leading part
+    return max(value, 0.0) if value > -1e-10 else value
+
+
+def equal_split_mi(depth: int, copies_per_layer: str | int = "subvolume", boundary_step: bool = True) -> float:
+    """Exact equal-split bipartite MI (nats, one copy of the sequence) at ``L = 4**depth``.
+
+    Builds the covariance and factorises it in place (peak memory ~1.25x one L x L float64 matrix).
+    Multiply by the number of stacked independent copies (e.g. 64) for the training tokens.
+    """
+    cov = sequence_covariance(depth, copies_per_layer, boundary_step)
+    return bipartite_mi(cov, overwrite=True)
+
+
+def two_point_mi(cov: np.ndarray, i: int, j: int) -> float:
+    """Exact two-point MI ``I(W_i; W_j) = -1/2 log(1 - r_ij^2)`` (0-based positions)."""
+    c = np.asarray(cov, dtype=np.float64)
+    if c.ndim != 2 or c.shape[0] != c.shape[1]:
+        raise ValueError(f"covariance must be square, got shape {c.shape}")
+    L = c.shape[0]
+    for name, v in (("i", i), ("j", j)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or not 0 <= v < L:
+            raise ValueError(f"position {name}={v!r} must be an integer in [0, {L})")
+    if i == j:
+        raise ValueError(f"two-point MI needs two different positions, got i = j = {i}")
+    sub = c[np.ix_([i, j], [i, j])]
+    if not np.all(np.isfinite(sub)) or sub[0, 0] <= 0 or sub[1, 1] <= 0:
+        raise ValueError("covariance entries must be finite with positive variances")
+    r2 = sub[0, 1] * sub[1, 0] / (sub[0, 0] * sub[1, 1])
+    if r2 >= 1:
+        raise ValueError(f"positions {i} and {j} are perfectly correlated (infinite MI)")
+    return float(-0.5 * np.log1p(-r2))
+
+
+def antipodal_two_point_mi(depth: int, copies_per_layer: str | int = "subvolume") -> float:
+    """Closed-form two-point MI between the first and last positions, ``-1/2 log(1 - r^2)``."""
+    r = antipodal_correlation(depth, copies_per_layer)
+    return float(-0.5 * np.log1p(-r * r))
+
+
+def exact_conditionals(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact conditionals of the autoregressive factorisation ``p(w_i | w_<i) = N(a_i . w_<i, sigma_i^2)``.
+
+    Returns ``(A, sigma)``: ``A`` strictly lower triangular (L x L) with ``mu = A w``, and
+    ``sigma_i = C_ii`` from ``Sigma = C C^T``.  Since ``z = C^{-1} w``, ``mu = w - diag(C) z`` gives
+    ``A = I - diag(C) C^{-1}`` (equivalently the Schur complements of the leading blocks).
+    """
+    from scipy.linalg import solve_triangular
+
+    fac = np.tril(cholesky_lower(cov))
+    L = fac.shape[0]
+    sigma = np.diagonal(fac).copy()
+    cinv = solve_triangular(fac, np.eye(L), lower=True, check_finite=False)
+    coef = np.eye(L) - sigma[:, None] * cinv
+    coef[np.triu_indices(L)] = 0.0
+    return coef, sigma
+
+
+def conditional_sigmas(cov: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """``sigma_p(i) = sqrt(Var(W_i | W_<i)) = C_ii`` for every position (length L)."""
+    fac = cholesky_lower(cov, overwrite=overwrite)
+    return np.diagonal(fac).copy()
+
+
+def conditional_entropies(cov: np.ndarray) -> np.ndarray:
+    """Exact ``H_p(W_i | W_<i) = 1/2 log(2 pi e sigma_p(i)^2)`` (nats); they sum to the joint entropy."""
+    s = conditional_sigmas(cov)
+    return 0.5 * np.log(2 * np.pi * np.e) + np.log(s)
+
+
+def trivial_baseline_kl(sigma_p: np.ndarray) -> float:
+    """KL/token of predicting the marginal N(0, 1) everywhere: ``-mean_i log sigma_p(i)`` (notes §7).
+
+    Per position ``E_p KL(N(mu_p, s^2) || N(0, 1)) = -log s + (s^2 + E mu_p^2)/2 - 1/2 = -log s``
+    because ``E mu_p^2 = 1 - s^2``.
+    """
+    s = np.asarray(sigma_p, dtype=np.float64)
+    if s.ndim != 1 or s.size == 0 or not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError("sigma_p must be a non-empty 1-D array of finite positive numbers")
+    return float(-np.mean(np.log(s)))
+
+
+def power_law_fit(lengths: Sequence[float], values: Sequence[float]) -> tuple[float, float]:
+    """Least-squares fit of ``log I = log A + beta log L``; returns ``(A, beta)``."""
+    x = np.log(np.asarray(lengths, dtype=np.float64))
+    y = np.asarray(values, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1 or x.size < 2:
+        raise ValueError("lengths and values must be 1-D arrays of the same length >= 2")
+    if not np.all(np.isfinite(x)) or not np.all(np.isfinite(y)) or np.any(y <= 0):
+        raise ValueError("power-law fit needs finite positive lengths and values")
+    beta, log_a = np.polyfit(x, np.log(y), 1)
+    return float(np.exp(log_a)), float(beta)
+
+
+# --------------------------------------------------------------------------------------------------
+# torch: sampler and exact KL
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class GaussianBatch:
+    """One batch of training data.
+
+    ``tokens``: [batch, L+1, copies], zero BOS at position 0, then w_1..w_L.
+    ``mu``: [batch, L, copies], exact conditional mean of w_i given w_<i (row i-1 of the model's
+    output, which sees ``tokens[:, :i]``).  ``sigma``: [L], the exact conditional std (the same for
+    every sample and copy; broadcast as ``sigma[None, :, None]``).
+    """
+
+    tokens: "torch.Tensor"
+    mu: "torch.Tensor"
+    sigma: "torch.Tensor"
+
+
+class GaussianSequenceSampler:
+    """Draws batches of ``copies`` independent sequences per position, with exact conditionals.
+
+    With ``Sigma = C C^T`` and ``z ~ N(0, I)``: ``mu = (C - diag C) z`` (one triangular matmul) and
+    ``w = mu + diag(C) z``; ``mu_i`` is exactly E[w_i | w_<i] and ``sigma_i = C_ii``.  The factor is
+    computed once in float64 on the CPU and stored on ``device`` in ``dtype``.
+    """
+
+    def __init__(
+        self,
+        depth: int,
+        copies_per_layer: str | int = "subvolume",
+        copies: int = 64,
+        device: "str | torch.device" = "cpu",
+        dtype: "torch.dtype | None" = None,
+    ):
+        import torch
+
+        self.depth = check_depth(depth)
+        self.copies_per_layer = resolve_copies(copies_per_layer)
+        if isinstance(copies, bool) or not isinstance(copies, (int, np.integer)) or copies < 1:
+            raise ValueError(f"copies must be a positive integer, got {copies!r}")
+        self.copies = int(copies)
+        self.length = 4**self.depth
+        self.device = torch.device(device)
+        self.dtype = torch.float32 if dtype is None else dtype
+        fac = cholesky_lower(sequence_covariance(self.depth, self.copies_per_layer), overwrite=True)
+        sigma = np.diagonal(fac).copy()
+        strict = np.tril(fac, k=-1)  # C - diag C (copies fac in C order)
+        del fac
+        self.sigma = torch.as_tensor(sigma, dtype=self.dtype, device=self.device)
+        self.strict_lower = torch.as_tensor(strict, dtype=self.dtype, device=self.device)
+
+    def sample(self, batch: int, generator: "torch.Generator | None" = None, seed: int | None = None) -> GaussianBatch:
+        """Draw ``batch`` sequences.  Give either a ``torch.Generator`` on ``self.device`` or an int ``seed``."""
+        import torch
+
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise ValueError(f"batch must be a positive integer, got {batch!r}")
+        if generator is not None and seed is not None:
+            raise ValueError("give either generator or seed, not both")
+        if generator is None:
+            if seed is None:
+                raise ValueError("pass an explicit seed or torch.Generator (no hidden global RNG state)")
+            generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        L, k = self.length, self.copies
+        z = torch.randn(L, batch * k, generator=generator, device=self.device, dtype=self.dtype)
+        mu = self.strict_lower @ z
+        w = torch.addcmul(mu, self.sigma[:, None], z)
+        tokens = torch.zeros(batch, L + 1, k, device=self.device, dtype=self.dtype)
+        tokens[:, 1:] = w.reshape(L, batch, k).permute(1, 0, 2)
+        return GaussianBatch(tokens=tokens, mu=mu.reshape(L, batch, k).permute(1, 0, 2).contiguous(), sigma=self.sigma)
+
+
+def sample_batch(
+    depth: int,
+    batch: int,
+    seed: int,
+    copies_per_layer: str | int = "subvolume",
+    copies: int = 64,
+    device: "str | torch.device" = "cpu",
+) -> GaussianBatch:
+    """Convenience: build a :class:`GaussianSequenceSampler` and draw one batch (seeded)."""
+    return GaussianSequenceSampler(depth, copies_per_layer, copies, device).sample(batch, seed=seed)
+
+
+def exact_kl(mu_q: "torch.Tensor", sigma_q: "torch.Tensor", mu_p: "torch.Tensor", sigma_p: "torch.Tensor") -> "torch.Tensor":
+    """Per-position KL(p || q) between the true conditional and a diagonal-Gaussian prediction.
+
+    ``KL_i = (1/copies) sum_j [log(sigma_q/sigma_p) + (sigma_p^2 + (mu_q - mu_p)^2)/(2 sigma_q^2) - 1/2]``
+
+    ``mu_q``, ``sigma_q``, ``mu_p``: [batch, L, copies]; ``sigma_p``: [L] or [batch, L, copies].
+    Returns [batch, L] (average over batch for the E_p of the notes).  Differentiable in all inputs.
+    Raises ``ValueError`` on mismatched shapes, NaN/inf or non-positive standard deviations.
+    """
+    import torch
+
+    tensors = {"mu_q": mu_q, "sigma_q": sigma_q, "mu_p": mu_p, "sigma_p": sigma_p}
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if not torch.is_floating_point(t):
+            raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
+    if mu_q.dim() != 3:
+        raise ValueError(f"mu_q must have shape [batch, L, copies], got {tuple(mu_q.shape)}")
+    shape = mu_q.shape
+    for name in ("sigma_q", "mu_p"):
+        if tensors[name].shape != shape:
+            raise ValueError(f"{name} has shape {tuple(tensors[name].shape)}, expected {tuple(shape)} like mu_q")
+    if sigma_p.shape == (shape[1],):
+        sp = sigma_p[None, :, None]
+    elif sigma_p.shape == shape:
+        sp = sigma_p
+    else:
+        raise ValueError(f"sigma_p has shape {tuple(sigma_p.shape)}, expected ({shape[1]},) or {tuple(shape)}")
+    for name, t in tensors.items():
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} contains NaN or infinite entries")
+    for name in ("sigma_q", "sigma_p"):
+        if bool((tensors[name] <= 0).any()):
+            raise ValueError(f"{name} must be strictly positive")
+    var_q = sigma_q * sigma_q
+    kl = torch.log(sigma_q) - torch.log(sp) + (sp * sp + (mu_q - mu_p) ** 2) / (2 * var_q) - 0.5
+    return kl.mean(dim=-1)

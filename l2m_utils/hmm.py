@@ -1,0 +1,240 @@
+"""Exact mutual information of hidden Markov model outputs.  Introduced in chapter 2.
+
+An HMM with ``K`` hidden states and ``M`` output symbols is the simplest process whose history is
+carried by a *discrete* state, the setting of the first proof of Theorem 5.2: the hidden state at the
+cut separates past and future, ``X = W_{1:l} -> S_l -> Y = W_{l+1:L}``, so by data processing
+
+    I(W_{1:l}; W_{l+1:L}) <= I(X; S_l) <= H(S_l) <= log K.
+
+The process: ``S_1 ~ initial`` (default: the stationary distribution pi of ``transition``),
+``S_{t+1} | S_t ~ transition[S_t]``, ``W_t | S_t ~ emission[S_t]``.
+
+Everything here is exact.  :func:`block_entropies` runs the forward algorithm over a *prefix tree*:
+``alpha_t`` is an array of shape ``(M**t, K)`` whose row for the prefix ``x_{1:t}`` (in lexicographic,
+row-major order) is ``alpha_t[x, s] = p(x_{1:t}, S_t = s)``.  One step extends every prefix by every
+symbol at once,
+
+    alpha_{t+1}[(x, w), s'] = sum_s alpha_t[x, s] T[s, s'] E[s', w],
+
+so ``p(x_{1:t}) = sum_s alpha_t[x, s]`` is exact for every block and every t; the only Python loop is
+over positions.  Block entropies ``H_t = H(W_{1:t})`` then give the bipartite MI of a stationary HMM
+for every length and split at once: ``I(W_{1:l}; W_{l+1:L}) = H_l + H_{L-l} - H_L`` (stationarity:
+the second block has the law of a length-(L-l) block started from pi).
+
+Two-point MI has a closed form: ``p(W_i = a, W_{i+d} = b) = sum_{s,s'} pi_i(s) E[s,a] (T^d)[s,s'] E[s',b]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .information import check_distribution
+from .processes import stationary_distribution
+
+#: Largest number of forward-array entries ``M**t * K`` :func:`block_entropies` will allocate.
+MAX_FORWARD_ENTRIES = 2**25
+
+
+@dataclass(frozen=True, eq=False)
+class HMM:
+    """A hidden Markov model: ``transition`` (K, K) row-stochastic, ``emission`` (K, M) row-stochastic.
+
+    ``initial`` (K,) defaults to the stationary distribution of ``transition`` (then the output
+    process is stationary).  Arrays are validated and stored as float64 copies.
+    """
+
+    transition: np.ndarray
+    emission: np.ndarray
+    initial: np.ndarray | None = None
+    stationary: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        T = np.array(self.transition, dtype=np.float64)
+        E = np.array(self.emission, dtype=np.float64)
+        if T.ndim != 2 or T.shape[0] != T.shape[1] or T.shape[0] == 0:
+            raise ValueError(f"transition must be a square (K, K) matrix, got shape {T.shape}")
+        if E.ndim != 2 or E.shape[0] != T.shape[0] or E.shape[1] == 0:
+            raise ValueError(f"emission must have shape (K={T.shape[0]}, M), got {E.shape}")
+        for name, A in (("transition", T), ("emission", E)):
+            if not np.all(np.isfinite(A)) or np.any(A < 0):
+                raise ValueError(f"{name} must have finite, non-negative entries")
+            if not np.allclose(A.sum(axis=1), 1.0, atol=1e-10):
+                raise ValueError(f"{name} rows must sum to 1, got {A.sum(axis=1)}")
+        pi = stationary_distribution(T)  # raises if the hidden chain is reducible
+        if self.initial is None:
+            init, stationary = pi, True
+        else:
+            init = check_distribution(self.initial, "initial").copy()
+            if init.shape != (T.shape[0],):
+                raise ValueError(f"initial distribution must have shape ({T.shape[0]},), got {init.shape}")
+            stationary = bool(np.allclose(init @ T, init, atol=1e-12))
+        for name, value in (("transition", T), ("emission", E), ("initial", init), ("stationary", stationary)):
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+            object.__setattr__(self, name, value)
+
+    @property
+    def n_states(self) -> int:
+        """K, the number of hidden states."""
+        return self.transition.shape[0]
+
+    @property
+    def n_outputs(self) -> int:
+        """M, the number of output symbols."""
+        return self.emission.shape[1]
+
+    def state_distribution(self, t: int) -> np.ndarray:
+        """Law of the hidden state S_t (1-based t): ``initial @ T^(t-1)``."""
+        if t < 1:
+            raise ValueError(f"time t must be >= 1, got {t}")
+        return self.initial @ np.linalg.matrix_power(self.transition, t - 1)
+
+
+def random_hmm(
+    n_states: int, n_outputs: int, seed: int, stay: float = 0.0, concentration: float = 1.0
+) -> HMM:
+    """A random HMM (stationary start) from an explicit ``seed``.
+
+    Transition rows: ``stay * I + (1 - stay) * Dirichlet(1)``, so ``stay`` close to 1 gives a
+    "sticky" chain that keeps its state for ~1/(1 - stay) steps (long memory: the bipartite MI keeps
+    growing with L before it saturates).  Emission rows: ``Dirichlet(concentration)``; a small
+    concentration makes the states' output distributions more distinct.
+    """
+    if isinstance(n_states, bool) or int(n_states) != n_states or n_states < 1:
+        raise ValueError(f"n_states must be a positive integer, got {n_states!r}")
+    if isinstance(n_outputs, bool) or int(n_outputs) != n_outputs or n_outputs < 1:
+        raise ValueError(f"n_outputs must be a positive integer, got {n_outputs!r}")
+    if not 0.0 <= stay < 1.0:
+        raise ValueError(f"stay must lie in [0, 1) (1 would freeze the hidden state), got {stay}")
+    if not concentration > 0:
+        raise ValueError(f"concentration must be > 0, got {concentration}")
+    rng = np.random.default_rng(seed)
+    K, M = int(n_states), int(n_outputs)
+    T = stay * np.eye(K) + (1.0 - stay) * rng.dirichlet(np.ones(K), size=K)
+    E = rng.dirichlet(np.full(M, float(concentration)), size=K)
+    return HMM(T, E)
+
+
+def _plogp(p: np.ndarray) -> float:
+    nz = p[p > 0]
+    return float(-(nz * np.log(nz)).sum())
+
+
+def _check_length(length: int, n_outputs: int, n_states: int) -> int:
+    if isinstance(length, bool) or int(length) != length or length < 1:
+        raise ValueError(f"block length must be a positive integer, got {length!r}")
+    length = int(length)
+    # the largest array is alpha_{L-1} @ T (M^(L-1) x K) and its extension M^L (the last step avoids K)
+    entries = max(float(n_outputs) ** (length - 1) * n_states, float(n_outputs) ** length)
+    if entries > MAX_FORWARD_ENTRIES:
+        raise ValueError(
+            f"exact enumeration of M={n_outputs} symbols over L={length} tokens needs {entries:.3g} "
+            f"forward entries, more than the limit {MAX_FORWARD_ENTRIES}; use a shorter block"
+        )
+    return length
+
+
+def block_entropies(hmm: HMM, max_length: int, start: np.ndarray | None = None) -> np.ndarray:
+    """Exact ``H(W_{1:t})`` for t = 1..max_length (nats), by the prefix-tree forward algorithm.
+
+    ``start`` is the law of S_1 (default ``hmm.initial``).  Returns an array of length ``max_length``
+    (index t-1 holds H_t).  Memory: ``M**(max_length-1) * K`` floats (guarded by
+    :data:`MAX_FORWARD_ENTRIES`).
+    """
+    T, E = hmm.transition, hmm.emission
+    K, M = hmm.n_states, hmm.n_outputs
+    max_length = _check_length(max_length, M, K)
+    s1 = hmm.initial if start is None else check_distribution(start, "start")
+    if s1.shape != (K,):
+        raise ValueError(f"start distribution must have shape ({K},), got {s1.shape}")
+    out = np.empty(max_length)
+    alpha = s1[None, :] * E.T  # (M, K): p(x_1, S_1 = s)
+    out[0] = _plogp(alpha.sum(axis=1))
+    for t in range(1, max_length):
+        pred = alpha @ T  # (M^t, K): p(x_{1:t}, S_{t+1} = s')
+        if t == max_length - 1:  # last step: only the block probabilities are needed
+            out[t] = _plogp(pred @ E)  # (M^t, M) -> p(x_{1:t+1})
+            break
+        alpha = (pred[:, None, :] * E.T[None, :, :]).reshape(-1, K)  # rows (x_{1:t}, w) in row-major order
+        out[t] = _plogp(alpha.sum(axis=1))
+    return out
+
+
+def block_probabilities(hmm: HMM, length: int) -> np.ndarray:
+    """Exact ``p(x_{1:L})`` for all M**L blocks, as a dense array of shape (M,)*L (small cases)."""
+    T, E = hmm.transition, hmm.emission
+    K, M = hmm.n_states, hmm.n_outputs
+    length = _check_length(length, M, K)
+    alpha = hmm.initial[None, :] * E.T
+    for _ in range(1, length):
+        alpha = ((alpha @ T)[:, None, :] * E.T[None, :, :]).reshape(-1, K)
+    return alpha.sum(axis=1).reshape((M,) * length)
+
+
+def hmm_bipartite_mutual_information(hmm: HMM, length: int, ell: int | None = None) -> float:
+    """Exact ``I(W_{1:l}; W_{l+1:L}) = H(X) + H(Y) - H(X, Y)`` (nats); ``ell`` defaults to L // 2.
+
+    H(Y) is the entropy of a length-(L-l) block started from the law of S_{l+1}; for a stationary
+    HMM that is the same forward pass as H(X) and H(X, Y).
+    """
+    length = _check_length(length, hmm.n_outputs, hmm.n_states)
+    if length < 2:
+        raise ValueError(f"a bipartite split needs a block of at least 2 tokens, got L={length}")
+    ell = length // 2 if ell is None else int(ell)
+    if not 1 <= ell <= length - 1:
+        raise ValueError(f"split ell={ell} must satisfy 1 <= ell <= L-1 = {length - 1}")
+    H = block_entropies(hmm, length)
+    if hmm.stationary:
+        h_y = H[length - ell - 1]
+    else:
+        h_y = block_entropies(hmm, length - ell, start=hmm.state_distribution(ell + 1))[-1]
+    value = H[ell - 1] + h_y - H[length - 1]
+    return max(value, 0.0) if value > -1e-10 else value
+
+
+def equal_split_mi_curve(hmm: HMM, max_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-split bipartite MI for every even L = 2, 4, ..., max_length from one forward pass.
+
+    Needs a stationary HMM (``initial=None``).  Returns ``(lengths, mi)``; uses
+    ``I(L) = 2 H_{L/2} - H_L``.
+    """
+    if not hmm.stationary:
+        raise ValueError("equal_split_mi_curve needs a stationary HMM (initial = stationary distribution)")
+    max_length = _check_length(max_length, hmm.n_outputs, hmm.n_states)
+    if max_length < 2:
+        raise ValueError(f"max_length must be >= 2, got {max_length}")
+    H = block_entropies(hmm, max_length)
+    lengths = np.arange(2, max_length + 1, 2)
+    mi = 2 * H[lengths // 2 - 1] - H[lengths - 1]
+    return lengths, np.where(mi > -1e-10, np.maximum(mi, 0.0), mi)
+
+
+def hmm_two_point_mutual_information(hmm: HMM, distances: Sequence[int], i: int = 1) -> np.ndarray:
+    """Exact ``I(W_i; W_{i+d})`` for each d in ``distances`` (1-based i; stationary HMMs: any i).
+
+    Joint ``J = E^T diag(pi_i) T^d E`` with ``pi_i`` the law of S_i; MI = sum J log(J / (p_a p_b)).
+    """
+    T, E = hmm.transition, hmm.emission
+    pi_i = hmm.state_distribution(i)
+    out = []
+    for d in distances:
+        if isinstance(d, bool) or int(d) != d or d < 1:
+            raise ValueError(f"distance must be a positive integer, got {d!r}")
+        joint = E.T @ (pi_i[:, None] * np.linalg.matrix_power(T, int(d))) @ E
+        pa, pb = joint.sum(axis=1), joint.sum(axis=0)
+        prod = pa[:, None] * pb[None, :]
+        nz = joint > 0
+        out.append(max(float((joint[nz] * np.log(joint[nz] / prod[nz])).sum()), 0.0))
+    return np.array(out)
+
+
+def state_entropy_bound(hmm: HMM, ell: int | None = None) -> float:
+    """``H(S_l)`` in nats: the data-processing bound on the bipartite MI at cut ``l`` (<= log K).
+
+    For a stationary HMM it is H(pi) for every l.
+    """
+    pi = hmm.initial if (hmm.stationary or ell is None) else hmm.state_distribution(int(ell))
+    return _plogp(pi)

@@ -1,0 +1,219 @@
+"""Notebook parameters: profiles, per-knob overrides and validation.
+
+Introduced in the book's preface ("How to run the notebooks") and used by the first code cell of
+every chapter.  A chapter declares its knobs (name, type, allowed range) and the values of each knob
+in the three profiles:
+
+* ``smoke``     -- seconds; what the tests run,
+* ``classroom`` -- the default; minutes on a laptop CPU,
+* ``gpu``       -- paper-shaped; minutes on one large GPU.
+
+The papermill ``parameters`` cell of a notebook sets ``profile = None`` and every knob to ``None``
+("take it from the profile").  The first code cell then calls :func:`resolve_parameters` with
+``globals()``; it finds the values that papermill injected, rejects names that are not knobs, fills
+the rest from the profile and checks every value.  The default profile is read from the environment
+variable ``L2M_PROFILE`` (the test-suite sets it to ``smoke``), else it is ``classroom``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import types
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+PROFILES: tuple[str, ...] = ("smoke", "classroom", "gpu")
+DEFAULT_PROFILE = "classroom"
+PROFILE_ENV_VAR = "L2M_PROFILE"
+
+# Names IPython puts into a kernel's namespace; never parameters.
+_KERNEL_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
+
+
+class ParameterError(ValueError):
+    """A notebook parameter is unknown or has an invalid value."""
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One notebook parameter.
+
+    ``kind`` is ``int``, ``float``, ``str``, ``bool`` or ``list`` (a list of ``item`` values);
+    ``low``/``high`` bound numbers (and list items) inclusively; ``choices`` lists the allowed
+    values of a string knob; ``allow_none`` lets ``None`` through as a meaningful value.
+    """
+
+    kind: type
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    item: type | None = None
+    allow_none: bool = False
+
+    def describe(self) -> str:
+        """Allowed values in words, for error messages."""
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        kind = f"list of {self.item.__name__}" if self.kind is list and self.item else self.kind.__name__
+        bounds = []
+        if self.low is not None:
+            bounds.append(f">= {self.low:g}")
+        if self.high is not None:
+            bounds.append(f"<= {self.high:g}")
+        text = kind + (" " + " and ".join(bounds) if bounds else "")
+        return text + (" or None" if self.allow_none else "")
+
+    def check(self, name: str, value: Any) -> Any:
+        """Return ``value`` converted to the knob's type, or raise :class:`ParameterError`."""
+        if value is None:
+            if self.allow_none:
+                return None
+            raise ParameterError(f"parameter {name!r} is None; allowed: {self.describe()}")
+        if self.kind is list:
+            if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+                raise ParameterError(f"parameter {name!r}={value!r} is not a list; allowed: {self.describe()}")
+            if len(value) == 0:
+                raise ParameterError(f"parameter {name!r} is an empty list; allowed: {self.describe()}")
+            item_knob = Knob(self.item or float, self.help, self.low, self.high, self.choices)
+            return [item_knob.check(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ParameterError(f"parameter {name!r}={value!r} is not a bool; allowed: True or False")
+            return value
+        if self.kind is int:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+                raise ParameterError(f"parameter {name!r}={value!r} is not an integer; allowed: {self.describe()}")
+            value = int(value)
+        elif self.kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ParameterError(f"parameter {name!r}={value!r} is not a number; allowed: {self.describe()}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise ParameterError(f"parameter {name!r}={value!r} is not finite; allowed: {self.describe()}")
+        elif self.kind is str:
+            if not isinstance(value, str):
+                raise ParameterError(f"parameter {name!r}={value!r} is not a string; allowed: {self.describe()}")
+        if self.choices is not None and value not in self.choices:
+            raise ParameterError(f"parameter {name!r}={value!r} is not allowed; allowed: {self.describe()}")
+        if self.low is not None and value < self.low:
+            raise ParameterError(f"parameter {name!r}={value!r} is too small; allowed: {self.describe()}")
+        if self.high is not None and value > self.high:
+            raise ParameterError(f"parameter {name!r}={value!r} is too large; allowed: {self.describe()}")
+        return value
+
+
+class Parameters(Mapping[str, Any]):
+    """Resolved, validated parameters of one notebook run (read-only; attribute or key access)."""
+
+    def __init__(self, profile: str, values: dict[str, Any], overridden: Sequence[str]):
+        self._profile = profile
+        self._values = dict(values)
+        self._overridden = tuple(overridden)
+
+    profile = property(lambda self: self._profile, doc="The profile the sizes came from.")
+    overridden = property(lambda self: self._overridden, doc="Knobs set explicitly, not by the profile.")
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"no parameter named {name!r}; known: {sorted(self._values)}") from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        lines = [f"profile = {self._profile!r}"]
+        for key, value in self._values.items():
+            mark = "   # overridden" if key in self._overridden else ""
+            lines.append(f"{key} = {value!r}{mark}")
+        return "\n".join(lines)
+
+
+def default_profile(environ: Mapping[str, str] | None = None) -> str:
+    """The profile used when a notebook is run with ``profile=None``: ``$L2M_PROFILE`` or ``classroom``."""
+    environ = os.environ if environ is None else environ
+    profile = environ.get(PROFILE_ENV_VAR, "").strip() or DEFAULT_PROFILE
+    if profile not in PROFILES:
+        raise ParameterError(
+            f"environment variable {PROFILE_ENV_VAR}={profile!r} is not a profile; allowed: {', '.join(PROFILES)}"
+        )
+    return profile
+
+
+def _user_names(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain data bound in a notebook namespace (skips modules, functions, classes and IPython's names)."""
+    out = {}
+    for name, value in namespace.items():
+        if name.startswith("_") or name in _KERNEL_NAMES:
+            continue
+        if isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)):
+            continue
+        if callable(value):
+            continue
+        out[name] = value
+    return out
+
+
+def resolve_parameters(
+    namespace: Mapping[str, Any],
+    knobs: Mapping[str, Knob],
+    profiles: Mapping[str, Mapping[str, Any]],
+    checks: Sequence[tuple[Callable[[Parameters], bool], str]] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Parameters:
+    """Resolve a notebook's parameters.
+
+    ``namespace`` is the notebook's ``globals()`` right after the parameters cell (and papermill's
+    injected cell): it holds ``profile`` and any knob set by the user; ``None`` means "from the
+    profile".  ``profiles`` maps each of :data:`PROFILES` to a value for every knob.  ``checks`` are
+    cross-knob conditions ``(predicate, message)`` evaluated on the result.
+
+    Raises :class:`ParameterError` naming the parameter and its allowed values when a name is not a
+    knob, the profile is unknown, a value is invalid, or a check fails.
+    """
+    missing_profiles = [p for p in PROFILES if p not in profiles]
+    if missing_profiles:
+        raise ParameterError(f"profile table lacks {missing_profiles}; every chapter defines {PROFILES}")
+    for pname, table in profiles.items():
+        if pname not in PROFILES:
+            raise ParameterError(f"profile table has unknown profile {pname!r}; allowed: {', '.join(PROFILES)}")
+        gaps = sorted(set(knobs) - set(table))
+        extra = sorted(set(table) - set(knobs))
+        if gaps or extra:
+            raise ParameterError(f"profile {pname!r} does not match the knobs: missing {gaps}, unknown {extra}")
+
+    given = _user_names(namespace)
+    unknown = sorted(set(given) - set(knobs) - {"profile"})
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: profile, {', '.join(knobs)}"
+        )
+    profile = given.get("profile")
+    if profile is None:
+        profile = default_profile(environ)
+    if profile not in PROFILES:
+        raise ParameterError(f"parameter 'profile'={profile!r} is not allowed; allowed: {', '.join(PROFILES)}")
+
+    values: dict[str, Any] = {}
+    overridden = []
+    for name, knob in knobs.items():
+        if given.get(name) is not None:
+            overridden.append(name)
+            values[name] = knob.check(name, given[name])
+        else:
+            values[name] = knob.check(name, profiles[profile][name])
+    params = Parameters(profile, values, overridden)
+    for predicate, message in checks:
+        if not predicate(params):
+            raise ParameterError(f"invalid parameters: {message} (got {dict(params)})")
+    return params

@@ -1,0 +1,169 @@
+"""Small exactly solvable sequence processes.  Introduced in chapter 1.
+
+Each function returns either the dense joint distribution of a block of L tokens (for the exact
+helpers in :mod:`l2m_utils.information`) or a closed-form quantity used to check them.
+
+* stationary Markov chains of any order (two-point MI decays exponentially, bipartite MI saturates);
+* the all-tokens-identical process (two-point MI = log M at every distance, bipartite MI = log M);
+* a binary linear-feedback ("parity") process: every token is the parity (XOR) of a fixed subset of
+  the previous ``k`` tokens, started from a uniformly random state.  With a primitive feedback
+  polynomial every pair of tokens closer than the period 2^k - 1 is independent (two-point MI 0),
+  yet any k consecutive tokens determine everything that follows (bipartite MI up to k log 2);
+* a stationary Gaussian AR(1) process (covariance matrix), a bridge to chapter 5.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .information import _check_size, check_distribution, joint_from_sequences
+
+
+def _check_transition(P: np.ndarray) -> np.ndarray:
+    P = np.asarray(P, dtype=np.float64)
+    if P.ndim != 2 or P.shape[0] != P.shape[1] or P.shape[0] == 0:
+        raise ValueError(f"transition matrix must be square (M, M), got shape {P.shape}")
+    if not np.all(np.isfinite(P)) or np.any(P < 0):
+        raise ValueError("transition matrix must have finite, non-negative entries")
+    if not np.allclose(P.sum(axis=1), 1.0, atol=1e-10):
+        raise ValueError(f"transition matrix rows must sum to 1, got {P.sum(axis=1)}")
+    return P
+
+
+def stationary_distribution(P: np.ndarray) -> np.ndarray:
+    """Stationary distribution pi of a row-stochastic matrix: pi P = pi, sum pi = 1.
+
+    Raises ``ValueError`` if it is not unique (reducible chain).
+    """
+    P = _check_transition(P)
+    m = P.shape[0]
+    # Solve (P^T - I) pi = 0 with the normalisation replacing one equation (least squares).
+    A = np.vstack([P.T - np.eye(m), np.ones((1, m))])
+    b = np.zeros(m + 1)
+    b[-1] = 1.0
+    pi, _, rank, _ = np.linalg.lstsq(A, b, rcond=None)
+    if rank < m:
+        raise ValueError("the chain has more than one stationary distribution (it is reducible)")
+    pi = np.clip(pi, 0.0, None)
+    return pi / pi.sum()
+
+
+def binary_symmetric_chain(flip: float) -> np.ndarray:
+    """Two-state chain that flips its state with probability ``flip``: [[1-f, f], [f, 1-f]]."""
+    if not 0.0 <= flip <= 1.0:
+        raise ValueError(f"flip probability must lie in [0, 1], got {flip}")
+    return np.array([[1 - flip, flip], [flip, 1 - flip]])
+
+
+def markov_joint(P: np.ndarray, length: int, initial: np.ndarray | None = None) -> np.ndarray:
+    """Joint distribution p(w_1..w_L) = pi(w_1) prod_t P[w_{t-1}, w_t] of a first-order chain.
+
+    ``initial`` defaults to the stationary distribution.  Returns shape (M,)*L.
+    """
+    P = _check_transition(P)
+    m = P.shape[0]
+    _check_size(m, length)
+    joint = stationary_distribution(P) if initial is None else check_distribution(initial, "initial")
+    if joint.shape != (m,):
+        raise ValueError(f"initial distribution must have shape ({m},), got {joint.shape}")
+    for _ in range(1, length):
+        # p(w_1..w_t) = p(w_1..w_{t-1}) P[w_{t-1}, w_t]; broadcast over all earlier tokens at once
+        joint = joint[..., None] * P
+    return joint
+
+
+def markov_two_point_mutual_information(P: np.ndarray, distances: Sequence[int]) -> np.ndarray:
+    """Exact I(W_t; W_{t+d}) of a stationary first-order chain: joint pi_a (P^d)_{ab}."""
+    P = _check_transition(P)
+    pi = stationary_distribution(P)
+    out = []
+    for d in distances:
+        d = int(d)
+        if d < 1:
+            raise ValueError(f"distance must be >= 1, got {d}")
+        joint = pi[:, None] * np.linalg.matrix_power(P, d)
+        prod = pi[:, None] * pi[None, :]
+        nz = joint > 0
+        out.append(float((joint[nz] * np.log(joint[nz] / prod[nz])).sum()))
+    return np.array(out)
+
+
+def markov_bipartite_mutual_information(P: np.ndarray) -> float:
+    """Exact bipartite MI of a stationary first-order chain for any L >= 2 and any split.
+
+    By the Markov property I(W_{1:l}; W_{l+1:L}) = I(W_l; W_{l+1}), the d = 1 two-point MI.
+    """
+    return float(markov_two_point_mutual_information(P, [1])[0])
+
+
+def identical_tokens_joint(alphabet_size: int, length: int) -> np.ndarray:
+    """p(w_1..w_L) = 1(w_1 = ... = w_L) / M: one uniformly random token repeated L times."""
+    _check_size(alphabet_size, length)
+    seqs = np.repeat(np.arange(alphabet_size)[:, None], length, axis=1)
+    return joint_from_sequences(seqs, alphabet_size)
+
+
+# Primitive feedback polynomials over GF(2): taps j such that w_t = XOR_{j in taps} w_{t-j}.
+# x^k + x^{k-j} + ... ; each gives a maximal period 2^k - 1.
+PRIMITIVE_TAPS: dict[int, tuple[int, ...]] = {
+    2: (1, 2),
+    3: (2, 3),
+    4: (3, 4),
+    5: (3, 5),
+    6: (5, 6),
+    7: (6, 7),
+    8: (4, 5, 6, 8),
+    9: (5, 9),
+    10: (7, 10),
+}
+
+
+def parity_sequences(order: int, length: int, taps: Sequence[int] | None = None) -> np.ndarray:
+    """All 2^order equally likely sequences of the parity process, shape (2^order, L).
+
+    w_1..w_k are uniform random bits (k = ``order``); then w_t = XOR_{j in taps} w_{t-j}.
+    ``taps`` defaults to :data:`PRIMITIVE_TAPS`\\[order\\].
+    """
+    if order not in PRIMITIVE_TAPS and taps is None:
+        raise ValueError(f"no default taps for order {order}; known orders: {sorted(PRIMITIVE_TAPS)}")
+    taps = tuple(PRIMITIVE_TAPS[order] if taps is None else taps)
+    if not taps or min(taps) < 1 or max(taps) != order:
+        raise ValueError(f"taps {taps} must be distances in [1, order={order}] and include order")
+    if length < 1:
+        raise ValueError(f"block length must be >= 1, got {length}")
+    states = (np.arange(2**order)[:, None] >> np.arange(order)[None, :]) & 1  # every initial state
+    seqs = np.zeros((2**order, max(length, order)), dtype=np.int64)
+    seqs[:, :order] = states
+    for t in range(order, length):  # loop over positions; all 2^k sequences advance together
+        seqs[:, t] = np.bitwise_xor.reduce(seqs[:, [t - j for j in taps]], axis=1)
+    return seqs[:, :length]
+
+
+def parity_joint(order: int, length: int, taps: Sequence[int] | None = None) -> np.ndarray:
+    """Dense joint distribution of a block of the parity process (shape (2,)*L)."""
+    return joint_from_sequences(parity_sequences(order, length, taps), 2)
+
+
+def parity_bipartite_mutual_information(order: int, length: int, ell: int | None = None) -> float:
+    """Closed form for a primitive parity process: min(ell, L - ell, order) · log 2.
+
+    Any m <= order consecutive bits are uniform (m log 2 of entropy) and ``order`` of them fix the
+    rest, so H(X) = min(ell, k) log 2, H(Y) = min(L-ell, k) log 2, H(X,Y) = min(L, k) log 2.
+    """
+    ell = length // 2 if ell is None else ell
+    if not 1 <= ell < length:
+        raise ValueError(f"split ell={ell} must satisfy 1 <= ell <= L-1 = {length - 1}")
+    k = order
+    return float((min(ell, k) + min(length - ell, k) - min(length, k)) * np.log(2))
+
+
+def ar1_covariance(phi: float, length: int) -> np.ndarray:
+    """Covariance of a stationary Gaussian AR(1) process with unit variance: C_ij = phi^|i-j|."""
+    if not -1.0 < phi < 1.0:
+        raise ValueError(f"AR(1) coefficient phi must lie in (-1, 1), got {phi}")
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    idx = np.arange(length)
+    return phi ** np.abs(idx[:, None] - idx[None, :]).astype(np.float64)
