@@ -168,11 +168,14 @@ def error_outputs(nb) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 def parse_overrides(pairs: Sequence[Sequence[str]]) -> dict[str, Any]:
-    """``-p name value`` pairs; values are read as YAML (ints, floats, bools, None, lists)."""
+    """``-p name value`` pairs; values are read as YAML (ints, floats, bools, lists); ``None`` is None."""
     import yaml
 
     out = {}
     for name, raw in pairs:
+        if raw.strip() in ("None", "null", "~"):
+            out[name] = None
+            continue
         try:
             out[name] = yaml.safe_load(raw)
         except yaml.YAMLError:
@@ -478,6 +481,7 @@ def prepare_nbval(layout: Layout, names: Sequence[str] = ()) -> list[Path]:
                         "run `make nbval-refs` and review the diff"
                     )
                 cell.outputs = [nbformat.from_dict(o) for o in by_source[cell.source]]
+                cell.execution_count = 1  # nbval ignores reference outputs of "unrun" cells
         target = layout.nbval / f"{source.stem}.ipynb"
         nbformat.write(nb, target)
         written.append(target)

@@ -1,0 +1,62 @@
+# The two commands of the README:
+#   make book   -- install into .venv, execute every chapter with its defaults, render _build/html
+#   make test   -- install into .venv, run unit tests, nbval (smoke profile) and the rendered-book tests
+PYTHON        ?= python3
+VENV          ?= .venv
+PY            := $(VENV)/bin/python
+STAMP         := $(VENV)/.l2m-installed
+TORCH_VERSION ?= 2.13.0
+PROFILE       ?=
+BOOK_ARGS     ?=
+PYTEST_ARGS   ?=
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+# two cores here: keep BLAS from oversubscribing when tests run notebooks in parallel kernels
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: install book book-from-snapshots test unit nbval nbval-refs browser exercises snapshot clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install --quiet -e ".[book,test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+book: install
+	$(PY) -m l2m_utils.book build $(if $(PROFILE),--profile $(PROFILE)) $(BOOK_ARGS)
+
+book-from-snapshots: install
+	$(PY) -m l2m_utils.book build --from-snapshots --allow-missing-snapshots
+
+# Headless Chromium for the rendered-book test (Debian package `chromium`).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { echo "installing chromium for the browser test"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser
+	$(PY) -m l2m_utils.book nbval-prepare
+	L2M_PROFILE=smoke $(PY) -m pytest tests _build/nbval --nbval-lax --durations=15 $(PYTEST_ARGS)
+
+unit: install
+	L2M_PROFILE=smoke $(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
+
+nbval: install
+	$(PY) -m l2m_utils.book nbval-prepare
+	L2M_PROFILE=smoke $(PY) -m pytest _build/nbval --nbval-lax $(PYTEST_ARGS)
+
+# After changing a cell marked `# NBVAL_CHECK_OUTPUT`: refresh its expected output, review the diff.
+nbval-refs: install
+	$(PY) -m l2m_utils.book nbval-refs
+
+exercises: install
+	$(PY) -m l2m_utils.book exercises
+
+# Usage: make snapshot CHAPTERS="05 06" [FORCE=1]   (on the machine that should produce them)
+snapshot: install
+	$(PY) -m l2m_utils.book snapshot $(CHAPTERS) --profile gpu $(if $(FORCE),--force)
+
+clean:
+	rm -rf _build

@@ -1,0 +1,158 @@
+"""The runner (l2m_utils.book): execution, parameters, failures, snapshots, exercises, nbval files."""
+
+import json
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from l2m_utils import book
+
+HEADER = textwrap.dedent("""\
+    ---
+    jupytext:
+      text_representation: {extension: .md, format_name: myst, format_version: 0.13}
+    kernelspec: {display_name: Python 3, language: python, name: python3}
+    ---
+    """)
+
+TINY = HEADER + textwrap.dedent('''\
+    # Tiny
+
+    ```{code-cell} ipython3
+    :tags: [parameters]
+
+    profile = None
+    n = None
+    ```
+
+    ```{code-cell} ipython3
+    from l2m_utils.params import Knob, resolve_parameters
+    P = resolve_parameters(globals(), {"n": Knob(int, "n", low=1)},
+                           {"smoke": {"n": 2}, "classroom": {"n": 3}, "gpu": {"n": 4}})
+    ```
+
+    ```{code-cell} ipython3
+    # NBVAL_CHECK_OUTPUT
+    print("square", P.n ** 2)
+    ```
+
+    ```{exercise}
+    :label: tiny-ex
+    Compute the cube.
+    ```
+
+    ```{solution-start} tiny-ex
+    :class: dropdown
+    ```
+
+    ```{code-cell} ipython3
+    print("cube", P.n ** 3)
+    ```
+
+    ```{solution-end}
+    ```
+
+    Closing words.
+    ''')
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> book.Layout:
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_tiny.md").write_text(TINY)
+    return book.Layout(tmp_path)
+
+
+def _stdout(nb) -> str:
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def test_select_by_number_stem_and_unknown(repo):
+    assert [p.stem for p in repo.select(["01"])] == ["01_tiny"]
+    assert [p.stem for p in repo.select(["01_tiny"])] == ["01_tiny"]
+    with pytest.raises(book.BookError, match="unknown chapter '07'; known: 01_tiny"):
+        repo.select(["07"])
+
+
+def test_parse_overrides_reads_yaml():
+    assert book.parse_overrides([("n", "5"), ("x", "0.5"), ("ls", "[1, 2]"), ("s", "pg19"), ("z", "None")]) == {
+        "n": 5, "x": 0.5, "ls": [1, 2], "s": "pg19", "z": None}
+
+
+def test_execute_with_override_records_provenance(repo):
+    records = book.execute_many(repo, ["01"], "smoke", {"n": 7})
+    assert records[0]["parameters"] == {"profile": "smoke", "n": 7}
+    nb = nbformat.read(repo.executed / "01_tiny.ipynb", as_version=4)
+    assert "square 49" in _stdout(nb)
+    assert nb.metadata["l2m"]["profile"] == "smoke" and nb.metadata["l2m"]["wall_time_s"] > 0
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "remove-cell" in injected[0].metadata["tags"]
+    assert "How this page was executed" in nb.cells[-1].source
+    assert book.error_outputs(nb) == []
+
+
+def test_unknown_parameter_is_rejected_before_execution(repo):
+    with pytest.raises(book.BookError, match=r"unknown parameter\(s\) \['m'\]; allowed: profile, n"):
+        book.execute_chapter(repo.notebooks / "01_tiny.md", repo.executed / "x.ipynb", "smoke", {"m": 1}, repo.root)
+
+
+def test_failing_notebook_fails_the_run(repo, capsys):
+    code = book.main(["--root", str(repo.root), "execute", "01", "--profile", "smoke", "-p", "n", "-1"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "ParameterError" in err and "'n'=-1 is too small" in err
+    assert (repo.executed / "01_tiny.FAILED.ipynb").exists()
+    assert not (repo.executed / "01_tiny.ipynb").exists()
+
+
+def test_snapshot_is_never_overwritten_unasked(repo):
+    repo.snapshots.mkdir(parents=True)
+    (repo.snapshots / "01_tiny.ipynb").write_text("{}")
+    with pytest.raises(book.BookError, match="exists; pass --force"):
+        book.snapshot(repo, ["01"], "gpu", {}, force=False)
+    assert (repo.snapshots / "01_tiny.ipynb").read_text() == "{}"
+
+
+def test_from_snapshots_requires_snapshots(repo):
+    for name in ("_config.yml", "_toc.yml"):
+        (repo.root / name).write_text("")
+    (repo.root / "book").mkdir()
+    with pytest.raises(book.BookError, match=r"no committed snapshot for \['01_tiny'\]"):
+        book.stage(repo, from_snapshots=True)
+
+
+def test_strip_solutions_removes_solution_cells():
+    nb = book.strip_solutions(_tiny_nb())
+    text = "\n".join(c.source for c in nb.cells)
+    assert "Compute the cube" in text and "Closing words" in text
+    assert "cube" not in "".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "solution-start" not in text and "solution-end" not in text
+
+
+def _tiny_nb():
+    import jupytext
+
+    return jupytext.reads(TINY, fmt="md:myst")
+
+
+def test_exercises_are_written(repo):
+    (path,) = book.write_exercises(repo)
+    nb = nbformat.read(path, as_version=4)
+    assert not any("P.n ** 3" in c.source for c in nb.cells)
+
+
+def test_nbval_prepare_needs_expected_outputs(repo):
+    with pytest.raises(book.BookError, match="no expected output for a checked cell"):
+        book.prepare_nbval(repo)
+    repo.nbval_expected.mkdir(parents=True)
+    marked = [c for c in _tiny_nb().cells if c.cell_type == "code" and c.source.startswith(book.NBVAL_MARKER)]
+    ref = {"cells": [{"source": marked[0].source,
+                      "outputs": [{"output_type": "stream", "name": "stdout", "text": "square 4\n"}]}]}
+    (repo.nbval_expected / "01_tiny.json").write_text(json.dumps(ref))
+    (path,) = book.prepare_nbval(repo)
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith(book.NBVAL_MARKER))
+    assert cell.outputs[0]["text"] == "square 4\n"
+    assert nb.metadata["kernelspec"]["name"] == "python3"

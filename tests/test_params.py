@@ -1,0 +1,85 @@
+"""Notebook parameter resolution: profiles, overrides and errors that name the parameter."""
+
+import numpy as np
+import pytest
+
+from l2m_utils.params import Knob, ParameterError, default_profile, resolve_parameters
+
+KNOBS = {
+    "length": Knob(int, "block length", low=2, high=64),
+    "rate": Knob(float, "learning rate", low=0.0),
+    "dataset": Knob(str, "corpus", choices=("shakespeare", "pg19")),
+    "lengths": Knob(list, "lengths", item=int, low=1),
+}
+PROFILES = {
+    "smoke": {"length": 4, "rate": 0.1, "dataset": "shakespeare", "lengths": [2, 4]},
+    "classroom": {"length": 16, "rate": 0.01, "dataset": "shakespeare", "lengths": [2, 4, 8]},
+    "gpu": {"length": 64, "rate": 0.001, "dataset": "pg19", "lengths": [2, 4, 8, 16]},
+}
+CHECKS = [(lambda p: max(p.lengths) <= p.length, "every entry of lengths must be <= length")]
+
+
+def ns(**kwargs):
+    base = {"profile": None, "length": None, "rate": None, "dataset": None, "lengths": None,
+            "np": np, "In": [], "_i1": "x", "resolve_parameters": resolve_parameters}
+    base.update(kwargs)
+    return base
+
+
+def resolve(namespace, environ=None):
+    return resolve_parameters(namespace, KNOBS, PROFILES, CHECKS, environ=environ or {})
+
+
+def test_default_profile_is_classroom_and_env_overrides():
+    assert resolve(ns()).profile == "classroom"
+    assert resolve(ns(), environ={"L2M_PROFILE": "smoke"}).length == 4
+    assert default_profile({"L2M_PROFILE": "gpu"}) == "gpu"
+    with pytest.raises(ParameterError, match="L2M_PROFILE='huge'"):
+        default_profile({"L2M_PROFILE": "huge"})
+
+
+def test_override_single_knob():
+    p = resolve(ns(profile="smoke", length=8))
+    assert (p.profile, p.length, p.rate) == ("smoke", 8, 0.1)
+    assert p.overridden == ("length",)
+    assert p["dataset"] == "shakespeare" and dict(p)["lengths"] == [2, 4]
+    assert "overridden" in repr(p)
+
+
+def test_int_given_as_float_is_accepted_when_integral():
+    assert resolve(ns(length=8.0)).length == 8
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"profile": "huge"}, "'profile'='huge' is not allowed; allowed: smoke, classroom, gpu"),
+        ({"lenght": 5}, "unknown parameter\\(s\\) 'lenght'; allowed: profile, length"),
+        ({"length": -3}, "'length'=-3 is too small"),
+        ({"length": 2.5}, "'length'=2.5 is not an integer"),
+        ({"length": "long"}, "'length'='long' is not an integer"),
+        ({"rate": float("nan")}, "'rate'=nan is not finite"),
+        ({"dataset": "wikitext"}, "'dataset'='wikitext' is not allowed; allowed: one of 'shakespeare', 'pg19'"),
+        ({"lengths": [2, 0]}, "'lengths\\[1\\]'=0 is too small"),
+        ({"lengths": []}, "'lengths' is an empty list"),
+        ({"lengths": [2, 32]}, "every entry of lengths must be <= length"),
+    ],
+)
+def test_invalid_parameters_name_the_problem(kwargs, message):
+    with pytest.raises(ParameterError, match=message):
+        resolve(ns(**kwargs))
+
+
+def test_profile_table_must_cover_knobs():
+    with pytest.raises(ParameterError, match="missing \\['rate'\\]"):
+        resolve_parameters(ns(), KNOBS, {**PROFILES, "smoke": {"length": 4, "dataset": "pg19", "lengths": [2]}})
+    with pytest.raises(ParameterError, match="lacks"):
+        resolve_parameters(ns(), KNOBS, {"smoke": PROFILES["smoke"]})
+
+
+def test_parameters_are_read_only():
+    p = resolve(ns())
+    with pytest.raises(TypeError):
+        p["length"] = 3  # type: ignore[index]
+    with pytest.raises(AttributeError, match="no parameter named 'nope'"):
+        _ = p.nope

@@ -1,0 +1,139 @@
+"""Build the whole book (smoke profile) in a scratch copy and check the HTML, also in a real browser.
+
+Slow (about a minute or two): it executes every chapter and runs Jupyter Book and headless Chromium.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _toc_files(toc_path: Path) -> list[str]:
+    toc = yaml.safe_load(toc_path.read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part.get("chapters", [])]
+    return files
+
+
+def _chapters() -> list[str]:
+    return [p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.md"))]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, root / name)
+    for name in ("book", "notebooks"):
+        shutil.copytree(ROOT / name, root / name)
+    proc = subprocess.run(
+        [sys.executable, "-m", "l2m_utils.book", "--root", str(root), "build", "--profile", "smoke"],
+        capture_output=True, text=True, env={**os.environ, "L2M_PROFILE": "smoke"},
+    )
+    assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return root, proc.stdout
+
+
+def test_build_reports_each_wall_time(built):
+    _, stdout = built
+    for stem in _chapters():
+        assert re.search(rf"{stem}: \d+\.\d s", stdout), stdout
+
+
+def test_every_toc_page_exists(built):
+    root, _ = built
+    html = root / "_build" / "html"
+    for entry in _toc_files(root / "_toc.yml"):
+        assert (html / f"{entry}.html").exists(), entry
+    for stem in _chapters():
+        assert f"notebooks/{stem}" in _toc_files(root / "_toc.yml"), f"{stem} is not in _toc.yml"
+
+
+@pytest.mark.parametrize("stem", _chapters())
+def test_chapter_page_content(built, stem):
+    root, _ = built
+    html_dir = root / "_build" / "html"
+    page = (html_dir / "notebooks" / f"{stem}.html").read_text()
+    images = re.findall(r'<img[^>]+src="([^"]*_images/[^"]+)"', page)
+    assert images, f"{stem}: no figures"
+    for src in images:
+        assert (html_dir / "notebooks" / src).resolve().exists(), src
+    assert "Traceback (most recent call last)" not in page
+    assert not re.search(r'class="[^"]*output (traceback|error)', page)
+    assert "How this page was executed" in page and "smoke" in page
+    assert "mathjax/tex-chtml.js" in page and "cdn.jsdelivr.net/npm/mathjax" not in page
+    assert "Exercise" in page and "dropdown" in page, "exercises with hidden solutions"
+    assert f"blob/ipynb/notebooks/{stem}.ipynb" in page, "launch button must point at the .ipynb branch"
+    assert (root / "_build" / "book-src" / "notebooks" / f"{stem}.ipynb").exists()
+
+
+def test_bibliography_and_theorems(built):
+    root, _ = built
+    html = root / "_build" / "html"
+    refs = (html / "book" / "references.html").read_text()
+    assert "mutual information scaling law for long-context language modeling" in refs
+    ch1 = (html / "notebooks" / "01_mutual_information.html").read_text()
+    assert "Definition" in ch1 and "Proposition" in ch1 and "Proof" in ch1
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.fail("headless Chromium is required (make test installs the Debian package `chromium`)")
+
+
+def test_browser_renders_math_and_images_offline(built, tmp_path):
+    root, _ = built
+    page = root / "_build" / "html" / "notebooks" / "01_mutual_information.html"
+    probe = page.with_name("_browser_probe.html")
+    script = """<script>
+window.addEventListener('load', function () {
+  setTimeout(function () {
+    var imgs = Array.from(document.images).filter(function (i) { return i.src.indexOf('_images') >= 0; });
+    var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+    document.body.setAttribute('data-l2m-images', ok + '/' + imgs.length);
+  }, 3000);
+});
+</script></body>"""
+    probe.write_text(page.read_text().replace("</body>", script))
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}",
+           "--virtual-time-budget=20000", "--dump-dom", probe.as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    dom = proc.stdout
+    assert "<mjx-container" in dom, "MathJax did not render (served offline from _static/mathjax)"
+    match = re.search(r'data-l2m-images="(\d+)/(\d+)"', dom)
+    assert match, "the image probe did not run"
+    loaded, total = map(int, match.groups())
+    assert total > 0 and loaded == total, f"only {loaded} of {total} figures loaded"
+
+
+def test_reexecuting_with_a_parameter_changes_the_output(built):
+    root, _ = built
+    default = nbformat.read(root / "_build" / "executed" / "01_mutual_information.ipynb", as_version=4)
+    proc = subprocess.run(
+        [sys.executable, "-m", "l2m_utils.book", "--root", str(root), "execute", "01",
+         "--profile", "smoke", "-p", "max_block_length", "10"],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    changed = nbformat.read(root / "_build" / "executed" / "01_mutual_information.ipynb", as_version=4)
+
+    def text(nb):
+        return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+    assert "at L = 8" in text(default) and "at L = 10" in text(changed)
+    assert changed.metadata["l2m"]["parameters"]["max_block_length"] == 10
