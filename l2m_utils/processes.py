@@ -8,7 +8,8 @@ helpers in :mod:`l2m_utils.information`) or a closed-form quantity used to check
 * a binary linear-feedback ("parity") process: every token is the parity (XOR) of a fixed subset of
   the previous ``k`` tokens, started from a uniformly random state.  With a primitive feedback
   polynomial every pair of tokens closer than the period 2^k - 1 is independent (two-point MI 0),
-  yet any k consecutive tokens determine everything that follows (bipartite MI up to k log 2);
+  yet any k consecutive tokens determine everything that follows (bipartite MI 0 for L <= k, then
+  growing linearly to k log 2 at L = 2k);
 * a stationary Gaussian AR(1) process (covariance matrix), a bridge to chapter 5.
 """
 
@@ -147,7 +148,7 @@ def parity_joint(order: int, length: int, taps: Sequence[int] | None = None) -> 
 
 
 def parity_bipartite_mutual_information(order: int, length: int, ell: int | None = None) -> float:
-    """Closed form for a primitive parity process: min(ell, L - ell, order) · log 2.
+    """Closed form for a primitive parity process: (min(ell,k) + min(L-ell,k) - min(L,k)) · log 2.
 
     Any m <= order consecutive bits are uniform (m log 2 of entropy) and ``order`` of them fix the
     rest, so H(X) = min(ell, k) log 2, H(Y) = min(L-ell, k) log 2, H(X,Y) = min(L, k) log 2.

@@ -126,7 +126,7 @@ def test_reexecuting_with_a_parameter_changes_the_output(built):
     default = nbformat.read(root / "_build" / "executed" / "01_mutual_information.ipynb", as_version=4)
     proc = subprocess.run(
         [sys.executable, "-m", "l2m_utils.book", "--root", str(root), "execute", "01",
-         "--profile", "smoke", "-p", "max_block_length", "10"],
+         "--profile", "smoke", "-p", "max_block_length", "12"],
         capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -135,5 +135,5 @@ def test_reexecuting_with_a_parameter_changes_the_output(built):
     def text(nb):
         return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
-    assert "at L = 8" in text(default) and "at L = 10" in text(changed)
-    assert changed.metadata["l2m"]["parameters"]["max_block_length"] == 10
+    assert "at L = 10" in text(default) and "at L = 12" in text(changed)
+    assert changed.metadata["l2m"]["parameters"]["max_block_length"] == 12
