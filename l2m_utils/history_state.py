@@ -407,6 +407,21 @@ def l2m_margin(
     return state_capacity(state, nats_per_scalar, log_vocab) - bipartite_mi_power_law(length, A, beta)
 
 
+def kabatjanskii_levenshtein_rate(eps: float) -> float:
+    """Exponent f(eps) of the Kabatjanskii-Levenshtein bound, in nats per dimension.
+
+    At most ``exp(d * (f(eps) + o(1)))`` unit vectors in R^d have pairwise ``|cos| <= eps``
+    (spherical code with angle theta = arccos(eps)); with ``s = sin(theta) = sqrt(1 - eps^2)``,
+    ``f = (1+s)/(2s) log((1+s)/(2s)) - (1-s)/(2s) log((1-s)/(2s))``.  f -> 0 as eps -> 0.
+    Used by the second proof of Theorem 5.2 (chapter 2) as the constant C.
+    """
+    if not 0.0 < eps < 1.0:
+        raise ValueError(f"overlap eps must lie in (0, 1), got {eps!r}")
+    s = math.sqrt(1.0 - eps * eps)
+    a, b = (1.0 + s) / (2.0 * s), (1.0 - s) / (2.0 * s)
+    return a * math.log(a) - (b * math.log(b) if b > 0 else 0.0)
+
+
 def history_state_table(names: tuple[str, ...] | list[str], positions: tuple[int, ...] | list[int]) -> list[dict]:
     """Rows ``{"model", "kind", "n_layer", "per_layer@<pos>", "<pos>": total, ...}`` for published names."""
     rows = []

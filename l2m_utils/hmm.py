@@ -118,9 +118,31 @@ def random_hmm(
     return HMM(T, E)
 
 
+def sticky_copy_hmm(n_states: int, n_outputs: int, stay: float, noise: float) -> HMM:
+    """A structured sticky HMM (no randomness): state k tends to emit symbol k.
+
+    ``T = stay * I + (1 - stay) * (1/K)`` (keep the state, else jump uniformly) and
+    ``E[k] = (1 - noise) * onehot(k) + noise * uniform(M)``; needs ``K <= M``.  With small ``noise``
+    a few tokens reveal the state, and the bipartite MI climbs towards ``H(S) = log K``.
+    """
+    if isinstance(n_states, bool) or int(n_states) != n_states or n_states < 1:
+        raise ValueError(f"n_states must be a positive integer, got {n_states!r}")
+    if isinstance(n_outputs, bool) or int(n_outputs) != n_outputs or n_outputs < n_states:
+        raise ValueError(f"n_outputs must be an integer >= n_states={n_states}, got {n_outputs!r}")
+    if not 0.0 <= stay < 1.0:
+        raise ValueError(f"stay must lie in [0, 1) (1 would freeze the hidden state), got {stay}")
+    if not 0.0 <= noise <= 1.0:
+        raise ValueError(f"noise must lie in [0, 1], got {noise}")
+    K, M = int(n_states), int(n_outputs)
+    T = stay * np.eye(K) + (1.0 - stay) / K * np.ones((K, K))
+    E = (1.0 - noise) * np.eye(K, M) + noise / M
+    return HMM(T, E)
+
+
 def _plogp(p: np.ndarray) -> float:
+    """-sum p log p with 0 log 0 = 0 (never -0.0)."""
     nz = p[p > 0]
-    return float(-(nz * np.log(nz)).sum())
+    return max(0.0, float(-(nz * np.log(nz)).sum()))
 
 
 def _check_length(length: int, n_outputs: int, n_states: int) -> int:

@@ -229,7 +229,8 @@ def gaussian_entropy(cov: np.ndarray) -> float:
 def gaussian_mutual_information(cov: np.ndarray, x: Sequence[int], y: Sequence[int]) -> float:
     """I(X; Y) = ½ (log det Σ_X + log det Σ_Y - log det Σ_XY) for jointly Gaussian blocks of ``cov``."""
     c = np.asarray(cov, dtype=np.float64)
-    logdet_spd(c)  # validates the whole matrix
+    if c.ndim != 2 or c.shape[0] != c.shape[1] or c.shape[0] == 0:
+        raise ValueError(f"covariance must be a non-empty square matrix, got shape {c.shape}")
     xi, yi = np.asarray(list(x), dtype=int), np.asarray(list(y), dtype=int)
     if xi.size == 0 or yi.size == 0:
         raise ValueError("x and y must each name at least one variable")
@@ -239,6 +240,7 @@ def gaussian_mutual_information(cov: np.ndarray, x: Sequence[int], y: Sequence[i
     if np.intersect1d(xi, yi).size:
         raise ValueError("x and y must be disjoint")
     xy = np.concatenate([xi, yi])
+    # only the (X, Y) block matters; logdet_spd validates it (symmetric, finite, positive definite)
     value = 0.5 * (
         logdet_spd(c[np.ix_(xi, xi)]) + logdet_spd(c[np.ix_(yi, yi)]) - logdet_spd(c[np.ix_(xy, xy)])
     )

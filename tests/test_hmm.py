@@ -1,0 +1,185 @@
+"""Tests for l2m_utils.hmm (chapter 2): exact HMM mutual information against brute force."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from l2m_utils import information
+from l2m_utils.hmm import (
+    HMM,
+    block_entropies,
+    block_probabilities,
+    equal_split_mi_curve,
+    hmm_bipartite_mutual_information,
+    hmm_two_point_mutual_information,
+    random_hmm,
+    state_entropy_bound,
+    sticky_copy_hmm,
+)
+from l2m_utils.processes import binary_symmetric_chain, markov_bipartite_mutual_information
+
+
+def brute_force_joint(hmm: HMM, length: int) -> np.ndarray:
+    """p(x_{1:L}) = sum over all hidden paths, by explicit enumeration (independent of the forward pass)."""
+    K, M = hmm.n_states, hmm.n_outputs
+    T, E, pi = hmm.transition, hmm.emission, hmm.initial
+    joint = np.zeros((M,) * length)
+    for x in itertools.product(range(M), repeat=length):
+        total = 0.0
+        for s in itertools.product(range(K), repeat=length):
+            p = pi[s[0]] * E[s[0], x[0]]
+            for t in range(1, length):
+                p *= T[s[t - 1], s[t]] * E[s[t], x[t]]
+            total += p
+        joint[x] = total
+    return joint
+
+
+@pytest.mark.parametrize("K,M,L,seed", [(2, 2, 4, 0), (3, 2, 5, 1), (2, 3, 4, 2)])
+def test_matches_dense_enumeration(K, M, L, seed):
+    hmm = random_hmm(K, M, seed=seed, stay=0.5)
+    dense = brute_force_joint(hmm, L)
+    np.testing.assert_allclose(block_probabilities(hmm, L), dense, atol=1e-14)
+    for ell in range(1, L):
+        expected = information.bipartite_mutual_information(dense, ell)
+        assert hmm_bipartite_mutual_information(hmm, L, ell) == pytest.approx(expected, abs=1e-12)
+    H = block_entropies(hmm, L)
+    for t in range(1, L + 1):
+        assert H[t - 1] == pytest.approx(information.entropy(brute_force_joint(hmm, t)), abs=1e-12)
+
+
+def test_nonstationary_start_matches_dense():
+    hmm = random_hmm(3, 2, seed=5, stay=0.3)
+    hmm_ns = HMM(hmm.transition, hmm.emission, initial=[1.0, 0.0, 0.0])
+    assert not hmm_ns.stationary
+    dense = brute_force_joint(hmm_ns, 5)
+    for ell in (1, 2, 3, 4):
+        assert hmm_bipartite_mutual_information(hmm_ns, 5, ell) == pytest.approx(
+            information.bipartite_mutual_information(dense, ell), abs=1e-12
+        )
+
+
+def test_two_point_matches_dense():
+    hmm = random_hmm(3, 3, seed=3, stay=0.6)
+    dense = brute_force_joint(hmm, 4)
+    expected = [information.two_point_mutual_information(dense, 0, d) for d in (1, 2, 3)]
+    np.testing.assert_allclose(hmm_two_point_mutual_information(hmm, [1, 2, 3]), expected, atol=1e-12)
+    expected_i2 = information.two_point_mutual_information(dense, 1, 3)
+    assert hmm_two_point_mutual_information(hmm, [2], i=2)[0] == pytest.approx(expected_i2, abs=1e-12)
+
+
+def test_equal_split_curve_matches_single_calls():
+    hmm = random_hmm(3, 2, seed=7, stay=0.8)
+    lengths, mi = equal_split_mi_curve(hmm, 10)
+    assert list(lengths) == [2, 4, 6, 8, 10]
+    for L, v in zip(lengths, mi):
+        assert v == pytest.approx(hmm_bipartite_mutual_information(hmm, int(L)), abs=1e-12)
+
+
+def test_markov_chain_as_hmm():
+    # identity emission: the output is the chain itself, bipartite MI = I(W_l; W_{l+1}) for every L
+    P = binary_symmetric_chain(0.2)
+    hmm = HMM(P, np.eye(2))
+    expected = markov_bipartite_mutual_information(P)
+    for L in (2, 5, 9):
+        assert hmm_bipartite_mutual_information(hmm, L) == pytest.approx(expected, abs=1e-12)
+
+
+def test_iid_k1_gives_zero():
+    hmm = HMM([[1.0]], [[0.2, 0.3, 0.5]])
+    _, mi = equal_split_mi_curve(hmm, 8)
+    np.testing.assert_allclose(mi, 0.0, atol=1e-12)
+    H = block_entropies(hmm, 4)
+    h1 = -np.sum(np.array([0.2, 0.3, 0.5]) * np.log([0.2, 0.3, 0.5]))
+    np.testing.assert_allclose(H, h1 * np.arange(1, 5), rtol=1e-12)
+    assert hmm_two_point_mutual_information(hmm, [1, 5])[0] == pytest.approx(0.0, abs=1e-15)
+
+
+def test_saturates_and_is_monotone():
+    hmm = random_hmm(3, 2, seed=11, stay=0.2)  # fast mixing: saturates quickly
+    _, mi = equal_split_mi_curve(hmm, 20)
+    assert np.all(np.diff(mi) >= -1e-12)  # stationary: I(L) non-decreasing in L
+    assert mi[-1] - mi[-3] < 1e-4
+    assert mi[-1] <= state_entropy_bound(hmm) <= math.log(3) + 1e-12
+
+
+def test_sticky_copy_approaches_log_k():
+    hmm = sticky_copy_hmm(2, 2, stay=0.99, noise=0.0)  # outputs reveal the state exactly
+    _, mi = equal_split_mi_curve(hmm, 16)
+    # I(X;Y) = I(S_l; S_{l+1}) here; close to log 2 for a very sticky chain
+    assert mi[-1] == pytest.approx(markov_bipartite_mutual_information(hmm.transition), abs=1e-10)
+    assert 0.6 < mi[-1] < math.log(2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    K=st.integers(1, 4),
+    M=st.integers(2, 3),
+    L=st.integers(2, 7),
+    seed=st.integers(0, 2**31 - 1),
+    stay=st.floats(0.0, 0.99),
+    conc=st.floats(0.1, 3.0),
+)
+def test_mi_between_zero_and_log_k(K, M, L, seed, stay, conc):
+    hmm = random_hmm(K, M, seed=seed, stay=stay, concentration=conc)
+    for ell in range(1, L):
+        mi = hmm_bipartite_mutual_information(hmm, L, ell)
+        assert mi >= 0.0
+        assert mi <= state_entropy_bound(hmm) + 1e-9
+        assert mi <= math.log(K) + 1e-9
+        assert mi <= min(ell, L - ell) * math.log(M) + 1e-9
+
+
+def test_random_hmm_is_reproducible():
+    a, b = random_hmm(3, 2, seed=4, stay=0.9), random_hmm(3, 2, seed=4, stay=0.9)
+    np.testing.assert_array_equal(a.transition, b.transition)
+    np.testing.assert_array_equal(a.emission, b.emission)
+    assert not np.array_equal(a.emission, random_hmm(3, 2, seed=5, stay=0.9).emission)
+
+
+# --------------------------------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------------------------------
+
+
+def test_size_guard():
+    hmm = random_hmm(2, 4, seed=0)
+    with pytest.raises(ValueError, match="limit"):
+        block_entropies(hmm, 30)
+
+
+def test_bad_matrices():
+    with pytest.raises(ValueError, match="square"):
+        HMM(np.ones((2, 3)) / 3, np.ones((2, 2)) / 2)
+    with pytest.raises(ValueError, match="emission must have shape"):
+        HMM(np.eye(2), np.ones((3, 2)) / 2)
+    with pytest.raises(ValueError, match="rows must sum to 1"):
+        HMM([[0.5, 0.6], [0.5, 0.5]], np.ones((2, 2)) / 2)
+    with pytest.raises(ValueError, match="reducible"):
+        HMM(np.eye(2), np.ones((2, 2)) / 2)
+    with pytest.raises(ValueError, match="initial"):
+        HMM(binary_symmetric_chain(0.1), np.eye(2), initial=[1.0, 0.0, 0.0])
+
+
+def test_bad_arguments():
+    hmm = random_hmm(2, 2, seed=0)
+    with pytest.raises(ValueError, match="at least 2 tokens"):
+        hmm_bipartite_mutual_information(hmm, 1)
+    with pytest.raises(ValueError, match="split"):
+        hmm_bipartite_mutual_information(hmm, 6, 6)
+    with pytest.raises(ValueError, match="block length"):
+        block_entropies(hmm, 0)
+    with pytest.raises(ValueError, match="distance"):
+        hmm_two_point_mutual_information(hmm, [0])
+    with pytest.raises(ValueError, match="stay"):
+        random_hmm(2, 2, seed=0, stay=1.0)
+    with pytest.raises(ValueError, match="n_outputs"):
+        sticky_copy_hmm(3, 2, stay=0.5, noise=0.1)
+    with pytest.raises(ValueError, match="stationary"):
+        equal_split_mi_curve(HMM(hmm.transition, hmm.emission, initial=[1.0, 0.0]), 4)
