@@ -438,6 +438,10 @@ def _clean_outputs(outputs) -> list[dict[str, Any]]:
                    "data": {"text/plain": out["data"]["text/plain"]}}
         elif out.get("output_type") == "stream":
             out = {"output_type": "stream", "name": out["name"], "text": out["text"]}
+        elif out.get("output_type") == "display_data" and all(
+            k.startswith("application/papermill.record/text/plain") for k in out.get("data", {})
+        ):  # myst_nb.glue(..., display=False) of a scalar: deterministic text, keep it
+            out = {"output_type": "display_data", "metadata": {}, "data": dict(out["data"])}
         else:
             continue
         keep.append(out)
