@@ -1,0 +1,85 @@
+"""On-disk caches and atomic writes.  Introduced in chapter 3 (tokenizers, scores, checkpoints).
+
+Expensive steps (tokenizer training, LM scoring, model training) keep their results under one cache
+root so that an interrupted run resumes and loses nothing:
+
+* the root is ``$L2M_CACHE`` if set, else ``~/.cache/l2m-book``;
+* every file is written to a temporary name in the same directory and then renamed
+  (``os.replace`` is atomic on POSIX), so a crash never leaves a half-written file behind;
+* keys are short hashes of the settings that determine a result (:func:`settings_key`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+CACHE_ENV_VAR = "L2M_CACHE"
+
+
+def cache_root() -> Path:
+    """The cache root: ``$L2M_CACHE`` or ``~/.cache/l2m-book`` (created on demand)."""
+    root = Path(os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "l2m-book").expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def cache_dir(*parts: str) -> Path:
+    """A sub-directory of the cache root, created on demand."""
+    path = cache_root().joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def settings_key(settings: dict[str, Any], length: int = 16) -> str:
+    """A stable hex key for a JSON-serialisable dict of settings (sorted keys, SHA-256)."""
+    blob = json.dumps(settings, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]
+
+
+@contextmanager
+def atomic_path(target: Path | str, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success rename it onto ``target``.
+
+    On an exception the temporary file is removed and ``target`` is left untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix + ".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def atomic_write_text(target: Path | str, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+
+
+def atomic_write_json(target: Path | str, obj: Any) -> None:
+    atomic_write_text(target, json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n")
+
+
+def atomic_save_npz(target: Path | str, **arrays: np.ndarray) -> None:
+    """``np.savez`` to ``target`` atomically (``target`` should end in ``.npz``)."""
+    with atomic_path(target, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
+
+
+def atomic_torch_save(obj: Any, target: Path | str) -> None:
+    """``torch.save`` to ``target`` atomically (checkpoints)."""
+    import torch
+
+    with atomic_path(target) as tmp:
+        torch.save(obj, tmp)

@@ -1,0 +1,38 @@
+"""Atomic writes and cache keys."""
+
+import numpy as np
+import pytest
+
+from l2m_utils import cache
+
+
+def test_cache_root_follows_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "c"))
+    assert cache.cache_dir("scores", "x") == tmp_path / "c" / "scores" / "x"
+    assert (tmp_path / "c" / "scores" / "x").is_dir()
+
+
+def test_settings_key_is_stable_and_order_free():
+    a = cache.settings_key({"model": "gpt2", "L": 64})
+    assert a == cache.settings_key({"L": 64, "model": "gpt2"})
+    assert a != cache.settings_key({"L": 65, "model": "gpt2"})
+    assert len(a) == 16
+
+
+def test_atomic_write_replaces_only_on_success(tmp_path):
+    target = tmp_path / "r.json"
+    cache.atomic_write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError):
+        with cache.atomic_path(target) as tmp:
+            tmp.write_text("half written")
+            raise RuntimeError("interrupted")
+    assert target.read_text().strip().startswith("{") and '"a": 1' in target.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"], "no temporary files left behind"
+
+
+def test_atomic_npz_and_torch(tmp_path):
+    cache.atomic_save_npz(tmp_path / "a.npz", x=np.arange(3))
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npz")["x"], np.arange(3))
+    torch = pytest.importorskip("torch")
+    cache.atomic_torch_save({"w": torch.ones(2)}, tmp_path / "ck.pt")
+    assert torch.load(tmp_path / "ck.pt")["w"].sum().item() == 2
