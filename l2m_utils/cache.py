@@ -73,8 +73,8 @@ def atomic_write_json(target: Path | str, obj: Any) -> None:
 
 def atomic_save_npz(target: Path | str, **arrays: np.ndarray) -> None:
     """``np.savez`` to ``target`` atomically (``target`` should end in ``.npz``)."""
-    with atomic_path(target, suffix=".npz") as tmp:
-        np.savez(tmp, **arrays)
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:  # a file object: savez adds no suffix
+        np.savez(fh, **arrays)
 
 
 def atomic_torch_save(obj: Any, target: Path | str) -> None:
