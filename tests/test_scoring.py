@@ -1,0 +1,36 @@
+"""The scoring interface and the exact Markov-chain scorer."""
+
+import numpy as np
+import pytest
+
+from l2m_utils import processes as proc
+from l2m_utils.scoring import MarkovChainScorer, TokenScorer, check_tokens
+
+
+def test_markov_scorer_matches_joint_probabilities():
+    P = np.array([[0.7, 0.2, 0.1], [0.3, 0.3, 0.4], [0.5, 0.25, 0.25]])
+    scorer = MarkovChainScorer(P)
+    assert isinstance(scorer, TokenScorer)
+    joint = proc.markov_joint(P, 4)
+    seqs = np.array([[0, 1, 2, 0], [2, 2, 1, 1]])
+    logp = scorer.token_logprobs(seqs).sum(axis=1)
+    np.testing.assert_allclose(logp, np.log([joint[tuple(s)] for s in seqs]), rtol=1e-12)
+
+
+def test_markov_sampler_has_the_stationary_pair_statistics():
+    P = proc.binary_symmetric_chain(0.2)
+    seqs = MarkovChainScorer(P).sample(4000, 50, seed=0)
+    assert seqs.shape == (4000, 50)
+    flips = np.mean(seqs[:, 1:] != seqs[:, :-1])
+    assert flips == pytest.approx(0.2, abs=0.01)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.array([0, 1]), "shape"),
+    (np.array([[0.5, 1.0]]), "integer"),
+    (np.array([[0, 3]]), "lie in"),
+    (np.zeros((0, 3), dtype=int), "shape"),
+])
+def test_bad_tokens_raise(bad, message):
+    with pytest.raises(ValueError, match=message):
+        check_tokens(bad, 3)
