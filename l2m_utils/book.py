@@ -60,9 +60,18 @@ class Layout:
     nbval_expected = property(lambda self: self.root / "tests" / "nbval_expected")
 
     def chapters(self) -> list[Path]:
-        found = sorted(self.notebooks.glob("[0-9][0-9]_*.md"))
+        """The chapter sources in book order: the `notebooks/` entries of `_toc.yml` (all
+        `notebooks/NN_*.md` files when there is no table of contents)."""
+        toc = self.root / "_toc.yml"
+        if toc.exists():
+            found = [self.root / f"{entry}.md" for entry in toc_entries(toc) if entry.startswith("notebooks/")]
+            absent = [p for p in found if not p.exists()]
+            if absent:
+                raise BookError(f"_toc.yml lists chapters without a source: {[str(p) for p in absent]}")
+        else:
+            found = sorted(self.notebooks.glob("[0-9][0-9]_*.md"))
         if not found:
-            raise BookError(f"no chapters (NN_name.md) found in {self.notebooks}")
+            raise BookError(f"no chapters found ({toc if toc.exists() else self.notebooks})")
         return found
 
     def select(self, names: Sequence[str]) -> list[Path]:
@@ -78,6 +87,25 @@ class Layout:
                 raise BookError(f"unknown chapter {name!r}; known: {', '.join(c.stem for c in chapters)}")
             chosen.extend(h for h in hits if h not in chosen)
         return chosen
+
+
+def toc_entries(toc_path: Path) -> list[str]:
+    """Every `file:` of a jb-book table of contents, in order (root first)."""
+    import yaml
+
+    toc = yaml.safe_load(toc_path.read_text())
+    entries = [toc["root"]]
+
+    def walk(items):
+        for item in items or []:
+            if "file" in item:
+                entries.append(item["file"])
+            walk(item.get("sections"))
+            walk(item.get("chapters"))
+
+    walk(toc.get("parts"))
+    walk(toc.get("chapters"))
+    return [str(Path(e).with_suffix("")) if Path(e).suffix in (".md", ".ipynb") else e for e in entries]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -322,6 +350,8 @@ def stage(layout: Layout, from_snapshots: bool, allow_missing_snapshots: bool = 
         errors = error_outputs(nb)
         if errors:
             raise BookError(f"{chosen} contains error outputs: {errors}")
+        if chosen == snapshot:
+            nb = merge_snapshot(nb, to_notebook(source), source.stem)
         nbformat.write(nb, staging / "notebooks" / f"{source.stem}.ipynb")
     if missing:
         raise BookError(
@@ -329,6 +359,52 @@ def stage(layout: Layout, from_snapshots: bool, allow_missing_snapshots: bool = 
             "`python -m l2m_utils.book snapshot NAME` on a GPU machine, or pass --allow-missing-snapshots"
         )
     return staging
+
+
+def _is_generated(cell) -> bool:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return "injected-parameters" in tags or (
+        cell.cell_type == "markdown" and cell.source.startswith("```{admonition} How this page was executed"))
+
+
+def snapshot_code_mismatch(snapshot_nb, source_nb) -> str | None:
+    """Why a snapshot's code no longer matches its source (None when every code cell is the same)."""
+    snap = [c.source for c in snapshot_nb.cells if c.cell_type == "code" and not _is_generated(c)]
+    src = [c.source for c in source_nb.cells if c.cell_type == "code"]
+    if len(snap) != len(src):
+        return f"the snapshot has {len(snap)} code cells, the source {len(src)}"
+    for i, (a, b) in enumerate(zip(snap, src)):
+        if a != b:
+            first = next((la for la, lb in zip(a.splitlines() + [""], b.splitlines() + [""]) if la != lb), "")
+            return f"code cell {i + 1} differs (snapshot line {first!r})"
+    return None
+
+
+def merge_snapshot(snapshot_nb, source_nb, name: str = "notebook"):
+    """The current source's cells with the snapshot's outputs, so prose edits need no re-execution.
+
+    The code must be unchanged since the snapshot was executed; otherwise :class:`BookError` says
+    which cell differs and how to refresh the snapshot.
+    """
+    reason = snapshot_code_mismatch(snapshot_nb, source_nb)
+    if reason:
+        raise BookError(f"snapshot of {name} is stale: {reason}; re-execute it with "
+                        f"`python -m l2m_utils.book snapshot {name} --force` on the machine it needs")
+    executed = iter(c for c in snapshot_nb.cells if c.cell_type == "code" and not _is_generated(c))
+    injected = [c for c in snapshot_nb.cells if _is_generated(c) and c.cell_type == "code"]
+    provenance = [c for c in snapshot_nb.cells if _is_generated(c) and c.cell_type == "markdown"]
+    cells = []
+    for cell in source_nb.cells:
+        if cell.cell_type == "code":
+            done = next(executed)
+            cell.outputs, cell.execution_count = done.outputs, done.execution_count
+            cell.metadata = done.metadata
+        cells.append(cell)
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            cells.extend(injected)
+    merged = snapshot_nb
+    merged.cells = cells + provenance
+    return merged
 
 
 def render_html(layout: Layout, from_snapshots: bool = False, allow_missing_snapshots: bool = False) -> Path:

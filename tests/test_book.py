@@ -156,3 +156,28 @@ def test_nbval_prepare_needs_expected_outputs(repo):
     cell = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith(book.NBVAL_MARKER))
     assert cell.outputs[0]["text"] == "square 4\n"
     assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_snapshot_merge_takes_new_prose_and_rejects_changed_code(repo):
+    book.execute_many(repo, ["01"], "smoke", {}, out_dir=repo.snapshots)
+    snap = nbformat.read(repo.snapshots / "01_tiny.ipynb", as_version=4)
+    edited = _tiny_nb()
+    edited.cells[0].source = "# Tiny, with better prose"
+    merged = book.merge_snapshot(snap, edited, "01_tiny")
+    assert merged.cells[0].source == "# Tiny, with better prose"
+    assert "square 4" in _stdout(merged)
+    assert "How this page was executed" in merged.cells[-1].source
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in merged.cells)
+    changed = _tiny_nb()
+    next(c for c in changed.cells if "square" in c.source).source += "\nprint('more')"
+    with pytest.raises(book.BookError, match="snapshot of 01_tiny is stale: code cell 3 differs"):
+        book.merge_snapshot(nbformat.read(repo.snapshots / "01_tiny.ipynb", as_version=4), changed, "01_tiny")
+
+
+def test_committed_snapshots_are_current():
+    layout = book.Layout(book.ROOT)
+    for snap in sorted(layout.snapshots.glob("*.ipynb")):
+        source = layout.notebooks / f"{snap.stem}.md"
+        assert source.exists(), f"snapshot {snap.name} has no chapter"
+        reason = book.snapshot_code_mismatch(nbformat.read(snap, as_version=4), book.to_notebook(source))
+        assert reason is None, f"{snap.name} is stale: {reason}"

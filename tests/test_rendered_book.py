@@ -12,7 +12,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
+
+from l2m_utils.book import toc_entries
 
 pytestmark = pytest.mark.slow
 
@@ -20,11 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _toc_files(toc_path: Path) -> list[str]:
-    toc = yaml.safe_load(toc_path.read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [c["file"] for c in part.get("chapters", [])]
-    return files
+    return toc_entries(toc_path)
 
 
 def _chapters() -> list[str]:
