@@ -94,6 +94,8 @@ def toc_entries(toc_path: Path) -> list[str]:
     import yaml
 
     toc = yaml.safe_load(toc_path.read_text())
+    if not isinstance(toc, dict) or "root" not in toc:
+        raise BookError(f"{toc_path} is not a jb-book table of contents (no `root:`)")
     entries = [toc["root"]]
 
     def walk(items):

@@ -69,6 +69,15 @@ def _stdout(nb) -> str:
     return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
 
+def test_chapters_follow_the_toc(repo):
+    (repo.root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n- file: notebooks/01_tiny\n")
+    (repo.notebooks / "02_draft.md").write_text(TINY)
+    assert [p.stem for p in repo.chapters()] == ["01_tiny"]
+    (repo.root / "_toc.yml").write_text("")
+    with pytest.raises(book.BookError, match="not a jb-book table of contents"):
+        repo.chapters()
+
+
 def test_select_by_number_stem_and_unknown(repo):
     assert [p.stem for p in repo.select(["01"])] == ["01_tiny"]
     assert [p.stem for p in repo.select(["01_tiny"])] == ["01_tiny"]
@@ -116,8 +125,8 @@ def test_snapshot_is_never_overwritten_unasked(repo):
 
 
 def test_from_snapshots_requires_snapshots(repo):
-    for name in ("_config.yml", "_toc.yml"):
-        (repo.root / name).write_text("")
+    (repo.root / "_config.yml").write_text("")
+    (repo.root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n- file: notebooks/01_tiny\n")
     (repo.root / "book").mkdir()
     with pytest.raises(book.BookError, match=r"no committed snapshot for \['01_tiny'\]"):
         book.stage(repo, from_snapshots=True)
