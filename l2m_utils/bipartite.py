@@ -1,0 +1,299 @@
+"""Bipartite mutual information of text measured with a model of it.  Introduced in chapter 4.
+
+Samples are blocks of tokens w_1..w_T (no BOS; the scorer adds its own).  For a block length L and
+a split ratio r = L/ℓ the past is X = w_{1:ℓ} and the future Y = w_{ℓ+1:L}, with ℓ = round(L / r).
+All estimators consume per-token log-probabilities from any
+:class:`~l2m_utils.scoring.TokenScorer` (log q(w_t | BOS, w_<t), nats):
+
+* **direct** (notes §3): I_direct = E[log q(Y|X) - log q(Y)].  log q(Y|X) is the sum of the
+  log-probabilities of Y's tokens when the whole sequence X+Y is scored; log q(Y) sums those of Y
+  scored alone after BOS.  With q = p it is exactly I(X;Y) in expectation; with an imperfect q it
+  is I + D_KL(p_Y‖q_Y) - D_KL(p_Y|X‖q_Y|X): not a bound.
+* **BOS correction** (notes §3, optional).  Our reading: q(Y) is really q(Y | BOS), and a model
+  treats the first tokens after BOS as the start of a text, which Y is not; its cross-entropy on
+  the first two tokens of Y, CE12 = -log q(y_1 y_2 | BOS), is therefore too large and inflates
+  I_direct.  The paper replaces CE12, in the cross-entropy H(p_Y, q_Y), by
+  CE12/5 + 4 H_G(Y1Y2)/5, where H_G(Y1Y2) is the Grassberger estimate of the entropy of the
+  corpus's 2-grams (adjacent pairs, the distribution of two consecutive tokens at a random place in
+  a text).  The weights 1/5 and 4/5 are the paper's; we apply the replacement per sample:
+  I_i <- I_i - (4/5) (CE12_i - H_G(Y1Y2)), which shifts the mean by -(4/5)(mean CE12 - H_G).
+* **vCLUB** (notes §3; {cite}`cheng2020club`): I_vCLUB = E_{p_XY}[log q(Y|X)] - E_{p_X⊗p_Y}[log q(Y|X)].
+  The second term scores X of sample i followed by Y of sample sigma(i), sigma a derangement drawn
+  from ``seed`` (a random cyclic order: no sample is paired with itself).  With q = p it is an upper
+  bound: I + E_x D_KL(p_Y ‖ p_Y|X=x).
+
+Per-sample values are kept, so means come with standard errors (std / sqrt(n)) and the power-law
+fit of :mod:`l2m_utils.fits` can bootstrap over samples.
+
+**Reusing work in a length sweep.**  The samples for a shorter L are prefixes of those for the
+longest L, and for a causal model the log-probabilities of a prefix do not depend on what follows
+it.  So log q(Y|X) for *every* (L, ℓ) comes from one scoring pass over the longest block.  log q(Y)
+needs Y scored alone: one pass per distinct split point ℓ, over w_{ℓ+1:L'} with L' the largest L
+using that ℓ (shorter L with the same ℓ read prefixes of it).  vCLUB likewise needs one pass per
+distinct ℓ over the mismatched sequences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .entropy_estimators import grassberger_entropy
+from .fits import PowerLawFit, bootstrap_power_law
+from .scoring import TokenScorer
+from .two_point import count_pairs
+
+ESTIMATOR_NAMES = ("direct", "vclub")
+BOS_WEIGHT_MODEL = 1.0 / 5.0  # weight of the model's cross-entropy on (Y1, Y2) in the correction
+BOS_WEIGHT_COUNTS = 4.0 / 5.0  # weight of the count-based 2-gram entropy
+
+
+@dataclass
+class BipartiteEstimate:
+    """One estimator at one split ratio over a sweep of block lengths (nats).
+
+    ``per_sample[i, k]`` is sample i's value at ``lengths[k]`` (split at ``ells[k]``).
+    """
+
+    estimator: str
+    ratio: float
+    lengths: np.ndarray
+    ells: np.ndarray
+    per_sample: np.ndarray
+    bos_corrected: bool = False
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.per_sample.mean(axis=0)
+
+    @property
+    def se(self) -> np.ndarray:
+        """Standard error of the mean over samples: std(ddof=1) / sqrt(n)."""
+        n = self.per_sample.shape[0]
+        return self.per_sample.std(axis=0, ddof=1) / np.sqrt(n)
+
+    def fit(self, n_boot: int = 1000, seed: int = 0, level: float = 0.95, min_length: int = 1) -> PowerLawFit:
+        """Power law A L^beta through the means at L >= ``min_length``, bootstrapping over samples."""
+        keep = self.lengths >= min_length
+        return bootstrap_power_law(self.lengths[keep], self.per_sample[:, keep], n_boot, seed, level)
+
+
+# --------------------------------------------------------------------------------------------------
+# validation and small helpers
+# --------------------------------------------------------------------------------------------------
+
+def split_point(length: int, ratio: float) -> int:
+    """ℓ = round(L / ratio) (halves round up); ``ValueError`` unless L >= ratio and
+    1 <= ℓ <= L - 1 (L too short for the split)."""
+    if ratio <= 1:
+        raise ValueError(f"split ratio L/ell must be > 1, got {ratio}")
+    length = int(length)
+    ell = int(np.floor(length / ratio + 0.5))
+    if length < 2 or length < ratio or not 1 <= ell <= length - 1:
+        raise ValueError(
+            f"block length L={length} is too short for split ratio {ratio}: "
+            f"need L >= ratio and ell = round(L/ratio) = {ell} in [1, L-1]"
+        )
+    return ell
+
+
+def derangement(n: int, seed: int) -> np.ndarray:
+    """A random permutation sigma of range(n) with sigma[i] != i (one random n-cycle); n >= 2."""
+    if n < 2:
+        raise ValueError(f"a derangement needs at least 2 samples, got {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    sigma = np.empty(n, dtype=np.int64)
+    sigma[order] = np.roll(order, -1)  # order[k] -> order[k+1]
+    return sigma
+
+
+def _check_samples(samples: np.ndarray, vocab_size: int) -> np.ndarray:
+    arr = np.asarray(samples)
+    if arr.ndim != 2:
+        raise ValueError(f"samples must be a 2-D array [n_samples, T], got shape {arr.shape}")
+    if arr.shape[0] < 2:
+        raise ValueError(f"need at least 2 samples (standard errors, vCLUB pairing), got {arr.shape[0]}")
+    if arr.shape[1] < 2:
+        raise ValueError(f"samples must have at least 2 tokens, got T={arr.shape[1]}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"samples must hold integer token ids, got dtype {arr.dtype}")
+    if arr.min() < 0 or arr.max() >= vocab_size:
+        raise ValueError(f"token ids must lie in [0, {vocab_size}), found [{arr.min()}, {arr.max()}]")
+    return arr.astype(np.int64, copy=False)
+
+
+def score_batched(scorer: TokenScorer, tokens: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """``scorer.token_logprobs`` over batches of rows; checks shape and values of the result.
+
+    Raises ``ValueError`` if the scorer returns the wrong shape, NaN, +inf or positive values
+    (log-probabilities must be <= 0), or -inf (zero probability for an observed token: every
+    cross-entropy is infinite and no estimate exists).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n, t = tokens.shape
+    out = np.empty((n, t), dtype=np.float64)
+    for start in range(0, n, batch_size):
+        chunk = tokens[start:start + batch_size]
+        lp = np.asarray(scorer.token_logprobs(chunk), dtype=np.float64)
+        if lp.shape != chunk.shape:
+            raise ValueError(f"scorer returned shape {lp.shape} for tokens of shape {chunk.shape}")
+        out[start:start + len(chunk)] = lp
+    if np.isnan(out).any():
+        raise ValueError("the scorer returned NaN log-probabilities")
+    if np.isneginf(out).any():
+        raise ValueError("the scorer gives probability 0 (log-prob -inf) to an observed token; "
+                         "cross-entropies are infinite")
+    if np.isposinf(out).any() or (out > 1e-6).any():
+        raise ValueError(f"log-probabilities must be <= 0, the scorer returned up to {out.max():.3g}")
+    return out
+
+
+def _prefix_sums(logp: np.ndarray) -> np.ndarray:
+    """cs[:, t] = sum of logp[:, :t] (cs[:, 0] = 0)."""
+    cs = np.zeros((logp.shape[0], logp.shape[1] + 1))
+    np.cumsum(logp, axis=1, out=cs[:, 1:])
+    return cs
+
+
+def bigram_entropy(documents, vocab_size: int | None = None) -> float:
+    """H_G(Y1Y2): Grassberger estimate of the entropy of adjacent token pairs (2-grams) of a corpus,
+    pairs taken within documents (for the BOS correction)."""
+    return grassberger_entropy(count_pairs(documents, 1, vocab_size)[2])
+
+
+def default_lengths(max_length: int, min_length: int = 4) -> list[int]:
+    """L = 4, 8, ..., up to ``max_length`` (powers of two)."""
+    if max_length < min_length:
+        raise ValueError(f"max_length {max_length} is below the smallest length {min_length}")
+    out, length = [], min_length
+    while length <= max_length:
+        out.append(length)
+        length *= 2
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the sweep
+# --------------------------------------------------------------------------------------------------
+
+def bipartite_sweep(
+    scorer: TokenScorer,
+    samples: np.ndarray,
+    lengths: Sequence[int],
+    ratios: Iterable[float] = (2,),
+    estimators: Iterable[str] = ESTIMATOR_NAMES,
+    bos_correction: bool = False,
+    bigram_entropy_nats: float | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> dict[tuple[str, float], BipartiteEstimate]:
+    """Direct and/or vCLUB bipartite MI at every (L, ratio), reusing scoring passes (module docs).
+
+    ``samples``: int [n, T] with T >= max(lengths).  Returns ``{(estimator, ratio): estimate}``.
+    With ``bos_correction`` the direct estimator uses the BOS correction with
+    ``bigram_entropy_nats`` = H_G(Y1Y2) (see :func:`bigram_entropy`); every Y must then have at
+    least 2 tokens.  Scoring passes: 1 + (number of distinct ℓ) for direct, + the same again for vCLUB.
+    """
+    samples = _check_samples(samples, int(scorer.vocab_size))
+    estimators = tuple(estimators)
+    for e in estimators:
+        if e not in ESTIMATOR_NAMES:
+            raise ValueError(f"unknown estimator {e!r}; known: {', '.join(ESTIMATOR_NAMES)}")
+    if not estimators:
+        raise ValueError("no estimator requested")
+    ratios = tuple(float(r) for r in ratios)
+    if not ratios:
+        raise ValueError("no split ratio requested")
+    lens = np.asarray(list(lengths))
+    if lens.ndim != 1 or lens.size == 0 or not np.issubdtype(lens.dtype, np.integer):
+        raise ValueError(f"lengths must be a non-empty list of integers, got {list(lengths)!r}")
+    if np.unique(lens).size != lens.size:
+        raise ValueError(f"lengths repeat: {lens.tolist()}")
+    lens = np.sort(lens.astype(np.int64))
+    n, t_avail = samples.shape
+    if lens[-1] > t_avail:
+        raise ValueError(f"the longest block length {lens[-1]} exceeds the samples' {t_avail} tokens")
+    ells = {r: np.array([split_point(length, r) for length in lens]) for r in ratios}
+    if bos_correction and "direct" in estimators:
+        if bigram_entropy_nats is None or not np.isfinite(bigram_entropy_nats) or bigram_entropy_nats <= 0:
+            raise ValueError("bos_correction needs bigram_entropy_nats = H_G(Y1Y2) > 0 (see bigram_entropy)")
+        for r in ratios:
+            short = lens[(lens - ells[r]) < 2]
+            if short.size:
+                raise ValueError(f"the BOS correction needs Y of at least 2 tokens; L={short.tolist()} "
+                                 f"at ratio {r} leaves fewer")
+
+    # longest L for each distinct split point: one pass each over Y alone / mismatched sequences
+    reach: dict[int, int] = {}
+    for r in ratios:
+        for length, ell in zip(lens, ells[r]):
+            reach[int(ell)] = max(reach.get(int(ell), 0), int(length))
+
+    tasks = ["full"] + (["y:" + str(e) for e in sorted(reach)] if "direct" in estimators else []) \
+        + (["mis:" + str(e) for e in sorted(reach)] if "vclub" in estimators else [])
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(tasks), desc="scoring passes")
+
+    def tick():
+        if bar is not None:
+            bar.update(1)
+
+    cs_full = _prefix_sums(score_batched(scorer, samples[:, :lens[-1]], batch_size))
+    tick()
+    cs_y: dict[int, np.ndarray] = {}
+    ce12: dict[int, np.ndarray] = {}
+    cs_mis: dict[int, np.ndarray] = {}
+    if "direct" in estimators:
+        for ell, top in sorted(reach.items()):
+            lp = score_batched(scorer, samples[:, ell:top], batch_size)
+            cs_y[ell] = _prefix_sums(lp)
+            if lp.shape[1] >= 2:
+                ce12[ell] = -(lp[:, 0] + lp[:, 1])
+            tick()
+    if "vclub" in estimators:
+        sigma = derangement(n, seed)
+        for ell, top in sorted(reach.items()):
+            mixed = np.concatenate([samples[:, :ell], samples[sigma, ell:top]], axis=1)
+            cs_mis[ell] = _prefix_sums(score_batched(scorer, mixed, batch_size))
+            tick()
+    if bar is not None:
+        bar.close()
+
+    out: dict[tuple[str, float], BipartiteEstimate] = {}
+    for r in ratios:
+        cols_direct, cols_vclub = [], []
+        for length, ell in zip(lens, ells[r]):
+            ell, length = int(ell), int(length)
+            log_q_y_given_x = cs_full[:, length] - cs_full[:, ell]
+            if "direct" in estimators:
+                log_q_y = cs_y[ell][:, length - ell]
+                value = log_q_y_given_x - log_q_y
+                if bos_correction:
+                    value = value - BOS_WEIGHT_COUNTS * (ce12[ell] - bigram_entropy_nats)
+                cols_direct.append(value)
+            if "vclub" in estimators:
+                log_q_ymis_given_x = cs_mis[ell][:, length] - cs_mis[ell][:, ell]
+                cols_vclub.append(log_q_y_given_x - log_q_ymis_given_x)
+        if "direct" in estimators:
+            out[("direct", r)] = BipartiteEstimate("direct", r, lens.copy(), ells[r].copy(),
+                                                   np.stack(cols_direct, axis=1), bool(bos_correction))
+        if "vclub" in estimators:
+            out[("vclub", r)] = BipartiteEstimate("vclub", r, lens.copy(), ells[r].copy(),
+                                                  np.stack(cols_vclub, axis=1), False)
+    return out
+
+
+def direct_estimate(scorer: TokenScorer, samples: np.ndarray, length: int, ratio: float = 2, **kwargs) -> BipartiteEstimate:
+    """The direct estimator at a single block length (a one-point :func:`bipartite_sweep`)."""
+    return bipartite_sweep(scorer, samples, [length], [ratio], ("direct",), **kwargs)[("direct", float(ratio))]
+
+
+def vclub_estimate(scorer: TokenScorer, samples: np.ndarray, length: int, ratio: float = 2, **kwargs) -> BipartiteEstimate:
+    """The vCLUB estimator at a single block length (a one-point :func:`bipartite_sweep`)."""
+    return bipartite_sweep(scorer, samples, [length], [ratio], ("vclub",), **kwargs)[("vclub", float(ratio))]

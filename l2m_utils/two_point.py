@@ -1,0 +1,375 @@
+"""Two-point mutual information of token sequences, estimated from pair counts.  Introduced in chapter 3.
+
+For a distance d, the **pair sample** of a corpus is every ordered pair (x, y) = (w_i, w_{i+d}) of
+tokens d apart *within one document* (pairs never straddle two documents).  With N_d pairs, the
+counts of X (first token), Y (second token) and XY (the pair) give
+
+    I_d = H_G(X) + H_G(Y) - H_G(XY)                                   (notes §3)
+
+with H_G the Grassberger estimator of :mod:`l2m_utils.entropy_estimators` (or the naive one).
+X and Y are the marginals *of the pair sample at that d*, so all three entropies use the same N_d.
+
+Counting is vectorised: the documents are concatenated once, a pair at position i is kept when
+positions i and i + d belong to the same document, and each pair becomes one int64 key a·M + b
+(M = vocabulary size).  Keys are counted with a histogram (``np.bincount``) when M² is small, else
+by sorting (``np.unique``), or with ``torch.unique`` on a GPU.  No M × M array is ever allocated for
+a large vocabulary, so M = 50k+ (M² = 2.5·10^9 possible pairs) is fine.
+
+The estimator's bias is *upward* for the joint: with M² possible pairs and N_d ≪ M² the joint
+entropy is underestimated more than the marginals, so I_d sits on a positive **bias floor** even
+for independent tokens (notes §8).  Two ways to deal with it:
+
+* the paper's fit I_d = A d^(-alpha) + C (:func:`fit_two_point`), C absorbing the floor;
+* a direct estimate of the floor (:func:`shuffled_floor`): the same estimator on the pair sample
+  with the second tokens permuted at random, which keeps N_d and both marginal count vectors
+  exactly and destroys the dependence.  :func:`supported_distances` then says up to which d the
+  measured I_d is significantly above that floor.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter as _Counter
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .entropy_estimators import entropy_from_counts
+from .fits import OffsetPowerLawFit, fit_power_law_offset
+
+BINCOUNT_MAX_KEYS = 1 << 24  # histogram counting when M² is at most this (128 MiB of int64 at most)
+
+
+# --------------------------------------------------------------------------------------------------
+# documents and pair samples
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Corpus:
+    """Documents concatenated into one array; ``doc_id[i]`` says which document token i is from."""
+
+    tokens: np.ndarray  # int64 [n_tokens]
+    doc_id: np.ndarray  # int32/int64 [n_tokens]
+    vocab_size: int
+    n_documents: int
+
+
+def concatenate_documents(documents: Sequence[np.ndarray], vocab_size: int | None = None) -> Corpus:
+    """Validate a list of 1-D integer token arrays and concatenate them (see :class:`Corpus`).
+
+    ``vocab_size`` defaults to max id + 1.  Raises ``ValueError`` for an empty list, a corpus
+    without tokens, arrays that are not 1-D integer arrays, or ids outside [0, vocab_size).
+    """
+    if isinstance(documents, np.ndarray) and documents.ndim == 1 and documents.dtype != object:
+        documents = [documents]  # a single document
+    docs = []
+    for k, doc in enumerate(documents):
+        arr = np.asarray(doc)
+        if arr.ndim != 1:
+            raise ValueError(f"document {k} must be a 1-D array of token ids, got shape {arr.shape}")
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"document {k} must hold integer token ids, got dtype {arr.dtype}")
+        docs.append(arr.astype(np.int64, copy=False))
+    if not docs:
+        raise ValueError("the corpus is empty: pass a non-empty list of token arrays")
+    tokens = np.concatenate(docs)
+    if tokens.size == 0:
+        raise ValueError("the corpus has no tokens (every document is empty)")
+    lo, hi = int(tokens.min()), int(tokens.max())
+    if vocab_size is None:
+        vocab_size = hi + 1
+    vocab_size = int(vocab_size)
+    if lo < 0 or hi >= vocab_size:
+        raise ValueError(f"token ids must lie in [0, {vocab_size}), found [{lo}, {hi}]")
+    if vocab_size > 3_037_000_499:  # M² must fit in int64
+        raise ValueError(f"vocab_size {vocab_size} is too large for int64 pair keys")
+    lengths = np.array([d.size for d in docs], dtype=np.int64)
+    dtype = np.int32 if len(docs) < 2**31 else np.int64
+    doc_id = np.repeat(np.arange(len(docs), dtype=dtype), lengths)
+    return Corpus(tokens=tokens, doc_id=doc_id, vocab_size=vocab_size, n_documents=len(docs))
+
+
+def _as_corpus(documents, vocab_size: int | None) -> Corpus:
+    if isinstance(documents, Corpus):
+        if vocab_size is not None and int(vocab_size) != documents.vocab_size:
+            raise ValueError(f"vocab_size {vocab_size} differs from the corpus's {documents.vocab_size}")
+        return documents
+    return concatenate_documents(documents, vocab_size)
+
+
+def pair_sample(corpus: Corpus, distance: int) -> tuple[np.ndarray, np.ndarray]:
+    """All ordered pairs (w_i, w_{i+d}) with both tokens in the same document: arrays (x, y)."""
+    d = int(distance)
+    if d < 1:
+        raise ValueError(f"distance must be >= 1, got {distance}")
+    if d >= corpus.tokens.size:
+        return corpus.tokens[:0], corpus.tokens[:0]
+    same = corpus.doc_id[:-d] == corpus.doc_id[d:]
+    return corpus.tokens[:-d][same], corpus.tokens[d:][same]
+
+
+def _count_keys_numpy(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct keys (sorted) and their counts."""
+    if n_keys <= BINCOUNT_MAX_KEYS and n_keys <= 8 * keys.size + 4096:
+        hist = np.bincount(keys, minlength=n_keys)
+        present = np.flatnonzero(hist)
+        return present.astype(np.int64), hist[present].astype(np.int64)
+    if n_keys <= 2**32:  # M <= 65536: 32-bit keys halve the memory traffic of the sort
+        keys = keys.astype(np.uint32)
+    srt = np.sort(keys)
+    if srt.size == 0:
+        return srt.astype(np.int64), srt.astype(np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], srt[1:] != srt[:-1])))
+    counts = np.diff(np.append(starts, srt.size))
+    return srt[starts].astype(np.int64), counts.astype(np.int64)
+
+
+def _count_keys_torch(keys: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(keys)).to(device)
+    uniq, counts = torch.unique(t, sorted=True, return_counts=True)
+    return uniq.cpu().numpy().astype(np.int64), counts.cpu().numpy().astype(np.int64)
+
+
+def count_keys(keys: np.ndarray, n_keys: int, backend: str = "numpy", device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Count int64 keys in [0, n_keys): returns (distinct keys sorted ascending, counts).
+
+    ``backend="numpy"``: a histogram when n_keys is small, else a sort.  ``backend="torch"``:
+    ``torch.unique`` on ``device`` (e.g. ``"cuda"``).
+    """
+    keys = np.asarray(keys, dtype=np.int64)
+    if backend == "numpy":
+        return _count_keys_numpy(keys, int(n_keys))
+    if backend == "torch":
+        return _count_keys_torch(keys, device)
+    raise ValueError(f"unknown counting backend {backend!r}; use 'numpy' or 'torch'")
+
+
+def count_pairs(
+    documents, distance: int, vocab_size: int | None = None, backend: str = "numpy", device: str = "cpu"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts of ordered token pairs at ``distance`` within documents.
+
+    Returns ``(first, second, counts)``: the distinct pairs (sorted by first, then second token) and
+    how often each occurs.  ``documents`` is a list of 1-D token arrays (or a :class:`Corpus`).
+    """
+    corpus = _as_corpus(documents, vocab_size)
+    x, y = pair_sample(corpus, distance)
+    m = corpus.vocab_size
+    keys, counts = count_keys(x * m + y, m * m, backend, device)
+    return keys // m, keys % m, counts
+
+
+def _joint_counts(x: np.ndarray, y: np.ndarray, m: int, backend: str, device: str) -> np.ndarray:
+    return count_keys(x * m + y, m * m, backend, device)[1]
+
+
+# --------------------------------------------------------------------------------------------------
+# alternative units: characters and words
+# --------------------------------------------------------------------------------------------------
+
+# a word: letters with inner apostrophes (king's), or digits; any other non-space character alone
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*|\d+|[^\w\s]|_")
+
+
+def character_ids(texts: Sequence[str]) -> tuple[list[np.ndarray], list[str]]:
+    """Each text as an array of character ids; ids index the returned alphabet (sorted by code point).
+
+    Characters are Unicode code points; the alphabet holds only the characters that occur.
+    """
+    texts = list(texts)
+    if not texts:
+        raise ValueError("no texts to encode")
+    codes = [np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32) for t in texts]
+    alphabet, inverse = np.unique(np.concatenate(codes), return_inverse=True)
+    bounds = np.cumsum([c.size for c in codes])[:-1]
+    return [a.astype(np.int64) for a in np.split(inverse, bounds)], [chr(int(c)) for c in alphabet]
+
+
+def word_ids(
+    texts: Sequence[str], vocab_size: int, lowercase: bool = True
+) -> tuple[list[np.ndarray], list[str]]:
+    """Each text as an array of word ids with a capped vocabulary.
+
+    Words are runs of letters (with apostrophes) or of digits, and every other non-space character
+    is a token of its own (punctuation).  The ``vocab_size - 1`` most frequent words (ties broken
+    alphabetically) get ids 0, 1, ...; all others share the last id, ``"<other>"``.
+    """
+    if vocab_size < 2:
+        raise ValueError(f"vocab_size must be >= 2 (one word and <other>), got {vocab_size}")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("no texts to encode")
+    words = [_WORD.findall(t.lower() if lowercase else t) for t in texts]
+    freq = _Counter(w for ws in words for w in ws)
+    ranked = sorted(freq, key=lambda w: (-freq[w], w))[: vocab_size - 1]
+    index = {w: i for i, w in enumerate(ranked)}
+    other = len(ranked)
+    docs = [np.fromiter((index.get(w, other) for w in ws), dtype=np.int64, count=len(ws)) for ws in words]
+    return docs, ranked + ["<other>"]
+
+
+# --------------------------------------------------------------------------------------------------
+# the estimate, its bias floor and the fit
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class TwoPointResult:
+    """Two-point MI estimates at several distances (nats).
+
+    ``mi[k]`` = H(X) + H(Y) - H(XY) at ``distances[k]`` from ``n_pairs[k]`` pairs; when the floor
+    was estimated, ``floor_mean``/``floor_std`` are the mean and standard deviation of the same
+    estimator over ``n_shuffles`` shuffles of the second tokens.
+    """
+
+    distances: np.ndarray
+    mi: np.ndarray
+    n_pairs: np.ndarray
+    h_x: np.ndarray
+    h_y: np.ndarray
+    h_xy: np.ndarray
+    vocab_size: int
+    estimator: str
+    floor_mean: np.ndarray | None = None
+    floor_std: np.ndarray | None = None
+    n_shuffles: int = 0
+    floor_samples: np.ndarray | None = field(default=None, repr=False)
+
+    def excess(self) -> np.ndarray:
+        """mi - floor_mean: the estimate with the directly measured bias floor subtracted."""
+        if self.floor_mean is None:
+            raise ValueError("no floor was estimated: call two_point_mi with n_shuffles >= 1")
+        return self.mi - self.floor_mean
+
+
+def _check_distances(distances: Sequence[int]) -> np.ndarray:
+    d = np.asarray(list(distances) if not isinstance(distances, np.ndarray) else distances)
+    if d.ndim != 1 or d.size == 0:
+        raise ValueError("distances must be a non-empty 1-D list of integers")
+    if not np.issubdtype(d.dtype, np.integer):
+        if not np.all(np.isfinite(d)) or np.any(d != np.round(d)):
+            raise ValueError(f"distances must be whole numbers, got {d}")
+    d = d.astype(np.int64)
+    if np.any(d < 1):
+        raise ValueError(f"distances must be >= 1, got {d.tolist()}")
+    if np.unique(d).size != d.size:
+        raise ValueError(f"distances repeat: {d.tolist()}")
+    return d
+
+
+def powers_of_two(max_distance: int) -> list[int]:
+    """1, 2, 4, ... up to ``max_distance`` (inclusive)."""
+    if max_distance < 1:
+        raise ValueError(f"max_distance must be >= 1, got {max_distance}")
+    return [1 << k for k in range(int(max_distance).bit_length()) if (1 << k) <= max_distance]
+
+
+def two_point_mi(
+    documents,
+    distances: Sequence[int],
+    vocab_size: int | None = None,
+    estimator: str = "grassberger",
+    n_shuffles: int = 0,
+    seed: int = 0,
+    backend: str = "numpy",
+    device: str = "cpu",
+    min_pairs: int = 1,
+) -> TwoPointResult:
+    """Estimate I(W_i; W_{i+d}) at each distance from pair counts within documents.
+
+    ``estimator``: ``"grassberger"`` (default), ``"naive"`` or ``"miller_madow"``.
+    ``n_shuffles`` > 0 also estimates the bias floor at each d: the estimator on the pair sample
+    with its second tokens randomly permuted (same N_d, same marginal counts), repeated with
+    independent permutations drawn from ``seed``.  Distances with fewer than ``min_pairs`` pairs
+    raise ``ValueError`` (the data do not reach them).
+    """
+    corpus = _as_corpus(documents, vocab_size)
+    ds = _check_distances(distances)
+    if n_shuffles < 0:
+        raise ValueError(f"n_shuffles must be >= 0, got {n_shuffles}")
+    m = corpus.vocab_size
+    rng = np.random.default_rng(seed)
+    out = {k: np.empty(ds.size) for k in ("mi", "h_x", "h_y", "h_xy")}
+    n_pairs = np.empty(ds.size, dtype=np.int64)
+    floors = np.empty((ds.size, n_shuffles))
+    for k, d in enumerate(ds):
+        x, y = pair_sample(corpus, int(d))
+        if x.size < max(int(min_pairs), 1):
+            raise ValueError(
+                f"distance {d} leaves {x.size} pairs (fewer than min_pairs={max(int(min_pairs), 1)}); "
+                "the documents are too short for it"
+            )
+        n_pairs[k] = x.size
+        hx = entropy_from_counts(np.bincount(x, minlength=m), estimator)
+        hy = entropy_from_counts(np.bincount(y, minlength=m), estimator)
+        hxy = entropy_from_counts(_joint_counts(x, y, m, backend, device), estimator)
+        out["h_x"][k], out["h_y"][k], out["h_xy"][k] = hx, hy, hxy
+        out["mi"][k] = hx + hy - hxy
+        for s in range(n_shuffles):
+            y_perm = y[rng.permutation(y.size)]
+            floors[k, s] = hx + hy - entropy_from_counts(_joint_counts(x, y_perm, m, backend, device), estimator)
+    result = TwoPointResult(
+        distances=ds, n_pairs=n_pairs, vocab_size=m, estimator=estimator, n_shuffles=n_shuffles, **out
+    )
+    if n_shuffles:
+        result.floor_samples = floors
+        result.floor_mean = floors.mean(axis=1)
+        result.floor_std = floors.std(axis=1, ddof=1) if n_shuffles > 1 else np.zeros(ds.size)
+    return result
+
+
+def shuffled_floor(
+    documents, distances: Sequence[int], vocab_size: int | None = None, estimator: str = "grassberger",
+    n_shuffles: int = 4, seed: int = 0, backend: str = "numpy", device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) over ``n_shuffles`` of the estimator on shuffled pair samples at each distance."""
+    if n_shuffles < 1:
+        raise ValueError(f"n_shuffles must be >= 1, got {n_shuffles}")
+    r = two_point_mi(documents, distances, vocab_size, estimator, n_shuffles, seed, backend, device)
+    return r.floor_mean, r.floor_std
+
+
+def supported_distances(
+    result: TwoPointResult, z: float = 3.0, min_ratio: float = 0.1
+) -> np.ndarray:
+    """Boolean mask: is ``mi`` at each distance significantly above the shuffled floor?
+
+    A distance counts when the excess mi - floor_mean is both larger than ``z`` times the spread of
+    the floor over shuffles (a permutation test: the shuffles are draws of the estimator under
+    independence) *and* larger than ``min_ratio`` times the floor itself.  The second condition is a
+    margin for what the shuffles cannot see: the bias of the estimator for the real, dependent pair
+    distribution is not exactly the bias for the shuffled, independent one.
+    """
+    if result.floor_mean is None or result.floor_std is None:
+        raise ValueError("the result has no floor: estimate it with two_point_mi(..., n_shuffles >= 2)")
+    if result.n_shuffles < 2:
+        raise ValueError("significance needs the spread of the floor: use n_shuffles >= 2")
+    if z < 0 or min_ratio < 0:
+        raise ValueError(f"z and min_ratio must be >= 0, got z={z}, min_ratio={min_ratio}")
+    excess = result.mi - result.floor_mean
+    return (excess > z * result.floor_std) & (excess > min_ratio * np.abs(result.floor_mean))
+
+
+def max_supported_distance(result: TwoPointResult, z: float = 3.0, min_ratio: float = 0.1) -> int | None:
+    """The largest d such that *every* distance up to it is significantly above the floor
+    (:func:`supported_distances`); ``None`` if not even the smallest one is."""
+    ok = supported_distances(result, z, min_ratio)
+    order = np.argsort(result.distances)
+    best = None
+    for k in order:
+        if not ok[k]:
+            break
+        best = int(result.distances[k])
+    return best
+
+
+def fit_two_point(result: TwoPointResult | None = None, distances=None, mi=None, **kwargs) -> OffsetPowerLawFit:
+    """The paper's fit I_d = A d^(-alpha) + C, 0 < C < min I_d, in log-log space
+    (:func:`l2m_utils.fits.fit_power_law_offset`), on a :class:`TwoPointResult` or on arrays."""
+    if result is not None:
+        distances, mi = result.distances, result.mi
+    if distances is None or mi is None:
+        raise ValueError("pass a TwoPointResult or both distances and mi")
+    return fit_power_law_offset(distances, mi, **kwargs)

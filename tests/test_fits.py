@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+
+from l2m_utils import fits
+
+X = 2.0 ** np.arange(0, 13)  # 1 .. 4096
+
+
+def test_power_law_exact():
+    f = fits.fit_power_law(X, 2.27 * X**0.76)
+    assert f.amplitude == pytest.approx(2.27, rel=1e-10)
+    assert f.exponent == pytest.approx(0.76, abs=1e-12)
+    assert f.rms_log_residual < 1e-12
+    assert f(8.0) == pytest.approx(2.27 * 8**0.76)
+
+
+def test_power_law_two_points_is_exact():
+    f = fits.fit_power_law([2, 8], [3.0, 12.0])
+    assert f.exponent == pytest.approx(1.0)
+    assert f.amplitude == pytest.approx(1.5)
+
+
+def test_bootstrap_ci_covers_truth():
+    rng = np.random.default_rng(0)
+    lengths = 2.0 ** np.arange(2, 12)
+    per_sample = 3.26 * lengths**0.71 * rng.lognormal(0.0, 0.5, size=(400, lengths.size))
+    per_sample /= np.exp(0.5**2 / 2)  # lognormal mean correction: E = 3.26 L^0.71
+    f = fits.bootstrap_power_law(lengths, per_sample, n_boot=400, seed=1)
+    lo, hi = f.exponent_ci
+    assert lo < 0.71 < hi
+    assert hi - lo < 0.1
+    assert f.amplitude_ci[0] < 3.26 < f.amplitude_ci[1]
+    assert f.n_boot == 400 and f.n_failed == 0
+    # deterministic for a given seed
+    g = fits.bootstrap_power_law(lengths, per_sample, n_boot=400, seed=1)
+    assert g.exponent_ci == f.exponent_ci
+
+
+def test_bootstrap_drops_non_positive_means():
+    rng = np.random.default_rng(3)
+    x = np.array([1.0, 2.0, 4.0])
+    vals = np.column_stack([rng.normal(0.05, 1.0, 50), rng.normal(5, 1, 50), rng.normal(10, 1, 50)])
+    vals[:, 0] += 0.3 - vals[:, 0].mean()  # mean 0.3 but noisy: some resamples go negative
+    f = fits.bootstrap_power_law(x, vals, n_boot=300, seed=0)
+    assert 0 < f.n_failed < 150
+
+
+@pytest.mark.parametrize("a,alpha,c", [(1.10, 0.91, 0.03), (1.87, 0.94, 0.6), (0.5, 0.4, 1e-3)])
+def test_offset_fit_recovers_parameters(a, alpha, c):
+    f = fits.fit_power_law_offset(X, a * X**-alpha + c)
+    assert f.amplitude == pytest.approx(a, rel=1e-5)
+    assert f.alpha == pytest.approx(alpha, abs=1e-5)
+    assert f.offset == pytest.approx(c, rel=1e-4)
+    assert not f.offset_at_zero
+    assert f(X) == pytest.approx(a * X**-alpha + c, rel=1e-5)
+
+
+def test_offset_fit_with_noise():
+    rng = np.random.default_rng(7)
+    y = (1.1 * X**-0.91 + 0.03) * np.exp(rng.normal(0, 0.01, X.size))
+    f = fits.fit_power_law_offset(X, y)
+    assert f.alpha == pytest.approx(0.91, abs=0.08)
+    assert f.offset == pytest.approx(0.03, abs=0.006)
+
+
+def test_offset_fit_of_pure_power_law_puts_c_at_zero():
+    f = fits.fit_power_law_offset(X, 2.0 * X**-0.5)
+    assert f.offset_at_zero
+    assert f.offset == pytest.approx(0.0, abs=1e-8)
+    assert f.alpha == pytest.approx(0.5, abs=1e-6)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "x,y,match",
+    [([1, 2, np.nan], [1, 2, 3], "finite"), ([1, 2, 3], [1, np.inf, 3], "finite"),
+     ([0, 1, 2], [1, 2, 3], "x must be positive"), ([1, 2, 3], [1, -2, 3], "y must be positive"),
+     ([1], [1], "at least 2"), ([1, 2], [1, 2, 3], "same length"), ([2, 2, 2], [1, 2, 3], "distinct")],
+)
+def test_power_law_bad_input(x, y, match):
+    with pytest.raises(ValueError, match=match):
+        fits.fit_power_law(x, y)
+
+
+def test_offset_fit_bad_input():
+    with pytest.raises(ValueError, match="at least 3"):
+        fits.fit_power_law_offset([1, 2], [1, 0.5])
+    with pytest.raises(ValueError, match="y must be positive"):
+        fits.fit_power_law_offset([1, 2, 4], [1, 0.5, -0.1])
+    with pytest.raises(ValueError, match="finite"):
+        fits.fit_power_law_offset([1, 2, 4], [1, np.nan, 0.1])
+
+
+def test_bootstrap_bad_input():
+    with pytest.raises(ValueError, match="2-D"):
+        fits.bootstrap_power_law([1, 2], [1.0, 2.0])
+    with pytest.raises(ValueError, match="columns"):
+        fits.bootstrap_power_law([1, 2, 3], np.ones((5, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        fits.bootstrap_power_law([1, 2], np.array([[1.0, np.nan], [1.0, 2.0]]))
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        fits.bootstrap_power_law([1, 2], np.ones((1, 2)))
+    with pytest.raises(ValueError, match="n_boot"):
+        fits.bootstrap_power_law([1, 2], np.ones((3, 2)), n_boot=0)
+    with pytest.raises(ValueError, match="non-positive"):
+        fits.bootstrap_power_law([1, 2], -np.ones((3, 2)))

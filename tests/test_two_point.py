@@ -1,0 +1,198 @@
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from l2m_utils import two_point as tp
+from l2m_utils.processes import markov_two_point_mutual_information
+from l2m_utils.scoring import MarkovChainScorer
+
+
+def _counter_reference(docs, d):
+    c = Counter()
+    for doc in docs:
+        doc = [int(t) for t in doc]
+        c.update(zip(doc[:-d], doc[d:]))
+    return c
+
+
+def _as_counter(first, second, counts):
+    return Counter({(int(a), int(b)): int(n) for a, b, n in zip(first, second, counts)})
+
+
+def _random_docs(seed, vocab, n_docs=7, max_len=3000):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, vocab, size=int(n)) for n in rng.integers(0, max_len, size=n_docs)]
+
+
+# ---------------------------------------------------------------- counting
+
+
+@pytest.mark.parametrize("vocab", [5, 300, 60_000])  # histogram path, and the sort path (M² = 3.6e9)
+@pytest.mark.parametrize("d", [1, 3, 64, 2500])
+def test_pair_counts_match_counter(vocab, d):
+    docs = _random_docs(vocab + d, vocab) + [np.array([1, 2, 1]), np.array([], dtype=np.int64)]
+    first, second, counts = tp.count_pairs(docs, d, vocab_size=vocab)
+    assert _as_counter(first, second, counts) == _counter_reference(docs, d)
+    keys = first * vocab + second
+    assert np.all(np.diff(keys) > 0)  # sorted, distinct
+
+
+def test_torch_backend_matches_numpy():
+    pytest.importorskip("torch")
+    docs = _random_docs(1, 50_000)
+    for d in (1, 17):
+        a = tp.count_pairs(docs, d, 50_000)
+        b = tp.count_pairs(docs, d, 50_000, backend="torch", device="cpu")
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 6), max_size=40), min_size=1, max_size=5),
+    st.integers(1, 45),
+)
+def test_pair_counts_property(docs, d):
+    arrays = [np.array(doc, dtype=np.int64) for doc in docs]
+    if sum(len(a) for a in arrays) == 0:
+        return
+    first, second, counts = tp.count_pairs(arrays, d, vocab_size=7)
+    assert _as_counter(first, second, counts) == _counter_reference(arrays, d)
+    assert counts.sum() == sum(max(len(a) - d, 0) for a in arrays)
+
+
+def test_pairs_do_not_cross_documents():
+    docs = [np.array([0, 0, 0]), np.array([1, 1, 1])]
+    first, second, counts = tp.count_pairs(docs, 1)
+    assert _as_counter(first, second, counts) == Counter({(0, 0): 2, (1, 1): 2})
+
+
+def test_powers_of_two():
+    assert tp.powers_of_two(4096)[-1] == 4096
+    assert tp.powers_of_two(100) == [1, 2, 4, 8, 16, 32, 64]
+
+
+# ---------------------------------------------------------------- the estimate and its floor
+
+
+def test_markov_chain_two_point_mi():
+    P = np.array([[0.8, 0.15, 0.05], [0.1, 0.7, 0.2], [0.2, 0.2, 0.6]])
+    docs = list(MarkovChainScorer(P).sample(8, 25_000, seed=2))
+    ds = [1, 2, 4, 8]
+    r = tp.two_point_mi(docs, ds, vocab_size=3)
+    exact = markov_two_point_mutual_information(P, ds)
+    np.testing.assert_allclose(r.mi, exact, atol=3e-3)
+    assert np.all(r.n_pairs == 8 * (25_000 - np.array(ds)))
+    np.testing.assert_allclose(r.mi, r.h_x + r.h_y - r.h_xy)
+
+
+def test_iid_floor_matches_raw_estimate():
+    # M = 1024, 200k tokens: M² = 1M cells ≫ N, a clearly positive bias floor
+    rng = np.random.default_rng(0)
+    docs = [rng.integers(0, 1024, size=50_000) for _ in range(4)]
+    ds = tp.powers_of_two(256)
+    r = tp.two_point_mi(docs, ds, vocab_size=1024, n_shuffles=4, seed=1)
+    assert np.all(r.floor_mean > 0.05)
+    # independent tokens: the raw estimate *is* a draw of the floor
+    assert np.all(np.abs(r.mi - r.floor_mean) < 5 * r.floor_std + 2e-3)
+    assert tp.max_supported_distance(r) is None
+    assert not tp.supported_distances(r).any()
+    # after subtracting the directly measured floor nothing is left
+    assert np.all(np.abs(r.excess()) < 5 * r.floor_std + 2e-3)
+    # the paper's fit sees a flat curve: the fitted A d^-alpha + C equals the floor at every d
+    # (for a flat curve the log-space loss prefers C -> 0 and alpha -> 0: C alone cannot tell a
+    # floor from a non-decaying signal; chapter 3 discusses this)
+    fit = tp.fit_two_point(r)
+    assert abs(fit.alpha) < 0.01
+    np.testing.assert_allclose(fit(np.array(ds)), r.floor_mean, rtol=0.01)
+    assert tp.shuffled_floor(docs, [4], 1024, n_shuffles=2, seed=1)[0] == pytest.approx(r.floor_mean[2], abs=0.01)
+
+
+def test_naive_floor_is_higher_than_grassberger():
+    rng = np.random.default_rng(1)
+    docs = [rng.integers(0, 512, size=30_000)]
+    g = tp.two_point_mi(docs, [1, 2], 512, "grassberger")
+    n = tp.two_point_mi(docs, [1, 2], 512, "naive")
+    assert np.all(n.mi > 1.5 * g.mi)  # both biased up (N ≪ M²), the plug-in about twice as much
+
+
+def test_supported_distance_for_a_dependent_source():
+    P = np.array([[0.9, 0.1], [0.1, 0.9]])  # I_d decays like 0.8^(2d)
+    docs = list(MarkovChainScorer(P).sample(4, 20_000, seed=3))
+    r = tp.two_point_mi(docs, tp.powers_of_two(64), 2, n_shuffles=8, seed=0)
+    dmax = tp.max_supported_distance(r)
+    assert dmax is not None and 4 <= dmax <= 32
+    with pytest.raises(ValueError, match="excess|no floor"):
+        tp.two_point_mi(docs, [1], 2).excess()
+
+
+def test_torch_backend_in_estimate():
+    pytest.importorskip("torch")
+    docs = _random_docs(5, 2000)
+    a = tp.two_point_mi(docs, [1, 8], 2000)
+    b = tp.two_point_mi(docs, [1, 8], 2000, backend="torch")
+    np.testing.assert_allclose(a.mi, b.mi, atol=1e-12)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_empty_corpus():
+    with pytest.raises(ValueError, match="empty"):
+        tp.count_pairs([], 1)
+    with pytest.raises(ValueError, match="no tokens"):
+        tp.count_pairs([np.array([], dtype=np.int64)], 1)
+
+
+@pytest.mark.parametrize(
+    "docs,kwargs,match",
+    [([np.array([0.5, 1.0])], {}, "integer"), ([np.zeros((2, 2), dtype=int)], {}, "1-D"),
+     ([np.array([0, -1])], {}, "must lie in"), ([np.array([0, 5])], {"vocab_size": 3}, "must lie in")],
+)
+def test_bad_documents(docs, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tp.count_pairs(docs, 1, **kwargs)
+
+
+def test_bad_distances_and_options():
+    docs = [np.arange(10)]
+    with pytest.raises(ValueError, match="distance must be >= 1"):
+        tp.count_pairs(docs, 0)
+    with pytest.raises(ValueError, match=">= 1"):
+        tp.two_point_mi(docs, [0, 1])
+    with pytest.raises(ValueError, match="repeat"):
+        tp.two_point_mi(docs, [1, 1])
+    with pytest.raises(ValueError, match="too short"):
+        tp.two_point_mi(docs, [1, 10])
+    with pytest.raises(ValueError, match="backend"):
+        tp.count_pairs(docs, 1, backend="cupy")
+    with pytest.raises(ValueError, match="n_shuffles"):
+        tp.two_point_mi(docs, [1], n_shuffles=-1)
+    with pytest.raises(ValueError, match="n_shuffles >= 2"):
+        tp.supported_distances(tp.two_point_mi(docs, [1], n_shuffles=1))
+    with pytest.raises(ValueError, match="no floor"):
+        tp.max_supported_distance(tp.two_point_mi(docs, [1]))
+
+
+# ---------------------------------------------------------------- alternative units
+
+
+def test_character_ids_round_trip():
+    texts = ["héllo wörld", "ab\nc", ""]
+    docs, alphabet = tp.character_ids(texts)
+    assert ["".join(alphabet[i] for i in d) for d in docs] == texts
+    assert alphabet == sorted(alphabet)
+    with pytest.raises(ValueError, match="no texts"):
+        tp.character_ids([])
+
+
+def test_word_ids_vocabulary_cap():
+    docs, vocab = tp.word_ids(["Thou art, I'm sure, the king's man.", "thou THOU art"], vocab_size=4)
+    assert vocab == ["thou", ",", "art", "<other>"]  # "," and "art" tie (2 each): alphabetical
+    assert docs[1].tolist() == [0, 0, 2]
+    assert docs[0].tolist() == [0, 2, 1, 3, 3, 1, 3, 3, 3, 3]
+    with pytest.raises(ValueError, match="vocab_size"):
+        tp.word_ids(["a"], 1)
