@@ -548,18 +548,6 @@ def trivial_baseline_kl(sigma_p: np.ndarray) -> float:
     return float(-np.mean(np.log(s)))
 
 
-def power_law_fit(lengths: Sequence[float], values: Sequence[float]) -> tuple[float, float]:
-    """Least-squares fit of ``log I = log A + beta log L``; returns ``(A, beta)``."""
-    x = np.log(np.asarray(lengths, dtype=np.float64))
-    y = np.asarray(values, dtype=np.float64)
-    if x.shape != y.shape or x.ndim != 1 or x.size < 2:
-        raise ValueError("lengths and values must be 1-D arrays of the same length >= 2")
-    if not np.all(np.isfinite(x)) or not np.all(np.isfinite(y)) or np.any(y <= 0):
-        raise ValueError("power-law fit needs finite positive lengths and values")
-    beta, log_a = np.polyfit(x, np.log(y), 1)
-    return float(np.exp(log_a)), float(beta)
-
-
 # --------------------------------------------------------------------------------------------------
 # torch: sampler and exact KL
 # --------------------------------------------------------------------------------------------------
