@@ -42,7 +42,7 @@ import numpy as np
 
 from .entropy_estimators import grassberger_entropy
 from .fits import PowerLawFit, bootstrap_power_law
-from .scoring import TokenScorer
+from .scoring import TokenScorer, check_tokens
 from .two_point import count_pairs
 
 ESTIMATOR_NAMES = ("direct", "vclub")
@@ -117,11 +117,7 @@ def _check_samples(samples: np.ndarray, vocab_size: int) -> np.ndarray:
         raise ValueError(f"need at least 2 samples (standard errors, vCLUB pairing), got {arr.shape[0]}")
     if arr.shape[1] < 2:
         raise ValueError(f"samples must have at least 2 tokens, got T={arr.shape[1]}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"samples must hold integer token ids, got dtype {arr.dtype}")
-    if arr.min() < 0 or arr.max() >= vocab_size:
-        raise ValueError(f"token ids must lie in [0, {vocab_size}), found [{arr.min()}, {arr.max()}]")
-    return arr.astype(np.int64, copy=False)
+    return check_tokens(arr, vocab_size)
 
 
 def score_batched(scorer: TokenScorer, tokens: np.ndarray, batch_size: int = 64) -> np.ndarray:
