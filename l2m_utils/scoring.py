@@ -3,11 +3,17 @@
 Every MI estimator in the book consumes per-token log-probabilities through one interface,
 :class:`TokenScorer`, so an exact model of a known source (a Markov chain, an HMM) is scored by the
 same code as a large language model.
+
+* :class:`MarkovChainScorer` -- the exact model of a Markov chain (chapter 4's sanity check);
+* :class:`CausalLMScorer` -- any Hugging Face causal LM, BOS prepended, batched, with the LM head
+  applied in chunks so that no ``[n, T, vocab]`` log-softmax is ever materialised;
+* :class:`CachedScorer` / :func:`score_cached` -- per-batch results stored atomically on disk, so an
+  interrupted scoring run resumes without recomputing finished batches.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -67,3 +73,292 @@ class MarkovChainScorer:
         for t in range(1, length):  # loop over positions; all sequences advance together
             out[:, t] = (u[:, t, None] > cum[out[:, t - 1]]).sum(axis=1)
         return np.minimum(out, self.vocab_size - 1)
+
+
+# --------------------------------------------------------------------------------------------------
+# causal language models (chapter 4)
+# --------------------------------------------------------------------------------------------------
+
+def _head_postprocess(config) -> "Callable[[Any], Any]":
+    """Logit transforms some architectures apply after the LM head (identity for GPT-2/LLaMA).
+
+    Gemma-2/3 soft-cap logits (``final_logit_softcapping``: c·tanh(z/c)), Cohere multiplies by
+    ``logit_scale``, Granite divides by ``logits_scaling``.
+    """
+    cap = getattr(config, "final_logit_softcapping", None)
+    scale = getattr(config, "logit_scale", None)
+    divide = getattr(config, "logits_scaling", None)
+
+    def post(z):
+        if scale is not None:
+            z = z * scale
+        if divide is not None:
+            z = z / divide
+        if cap is not None:
+            import torch
+
+            z = torch.tanh(z / cap) * cap
+        return z
+
+    return post
+
+
+class CausalLMScorer:
+    """Per-token log-probabilities from a Hugging Face causal LM, without a ``[n, T, vocab]`` tensor.
+
+    For a batch of sequences ``w_1..w_T`` the model reads ``BOS, w_1..w_{T-1}`` once; its body
+    (``model.base_model``) gives hidden states ``h_t``, and the LM head is applied to chunks of
+    ``chunk_size`` positions at a time, in ``head_dtype`` (float32 by default):
+
+        log q(w_t | BOS, w_<t) = z_t[w_t] − logsumexp_v z_t[v],   z_t = head(h_t).
+
+    Only one chunk of logits (``chunk_size × vocab`` floats) exists at any time, so long inputs with
+    large vocabularies fit in memory, and the log-softmax is exact in float32 even when the body
+    runs in bfloat16.  ``dtype`` is the autocast dtype of the body: ``None`` means bfloat16 on CUDA
+    and float32 on CPU.  ``bos_id`` defaults to ``model.config.bos_token_id``.
+    Sequences of different lengths go through :meth:`token_logprobs_ragged` (right padding with an
+    attention mask; padding does not change the scores of real tokens).
+    """
+
+    def __init__(
+        self,
+        model,
+        batch_size: int = 8,
+        device=None,
+        dtype=None,
+        bos_id: int | None = None,
+        chunk_size: int | None = None,
+        head_dtype=None,
+        progress: bool = False,
+    ):
+        import torch
+
+        self.model = model.eval()
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        if self.device != next(model.parameters()).device:
+            self.model = self.model.to(self.device)
+        if dtype is None:
+            dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        self.dtype = dtype
+        self.head_dtype = torch.float32 if head_dtype is None else head_dtype
+        bos = bos_id if bos_id is not None else getattr(model.config, "bos_token_id", None)
+        if bos is None:
+            raise ValueError("no BOS id: pass bos_id= (the model config has no bos_token_id)")
+        head = model.get_output_embeddings()
+        if head is None:
+            raise ValueError(f"{type(model).__name__} has no output embeddings (LM head); is it a causal LM?")
+        self.vocab_size = int(head.weight.shape[0])
+        if not 0 <= int(bos) < self.vocab_size:
+            raise ValueError(f"bos_id {bos} outside the model vocabulary [0, {self.vocab_size})")
+        self.bos_id = int(bos)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+        # rows of logits per chunk: about 2^26 floats (256 MB in float32)
+        self.chunk_size = int(chunk_size) if chunk_size else max(16, (1 << 26) // self.vocab_size)
+        self.progress = progress
+        self._post = _head_postprocess(model.config)
+        self._head_weight = None
+        self._head_bias = None
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _head_params(self):
+        if self._head_weight is None:
+            head = self.model.get_output_embeddings()
+            self._head_weight = head.weight.detach().to(self.head_dtype)
+            bias = getattr(head, "bias", None)
+            self._head_bias = None if bias is None else bias.detach().to(self.head_dtype)
+        return self._head_weight, self._head_bias
+
+    def _autocast(self):
+        import contextlib
+
+        import torch
+
+        if self.dtype != torch.float32 and self.device.type in ("cuda", "cpu"):
+            return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+        return contextlib.nullcontext()
+
+    def _hidden(self, inputs, mask):
+        with self._autocast():
+            out = self.model.base_model(input_ids=inputs, attention_mask=mask, use_cache=False)
+        return out[0] if isinstance(out, tuple) else out.last_hidden_state
+
+    def _chunked_logprobs(self, hidden, targets):
+        """hidden [N, H], targets [N] -> float64 numpy [N], one chunk of logits at a time."""
+        import torch
+
+        weight, bias = self._head_params()
+        out = torch.empty(targets.shape[0], dtype=torch.float64, device=hidden.device)
+        for a in range(0, targets.shape[0], self.chunk_size):
+            b = min(a + self.chunk_size, targets.shape[0])
+            z = torch.nn.functional.linear(hidden[a:b].to(self.head_dtype), weight, bias)
+            z = self._post(z).float()
+            # z[target] - logsumexp(z), computed by the fused log-softmax + NLL kernel
+            out[a:b] = -torch.nn.functional.cross_entropy(z, targets[a:b], reduction="none").double()
+            del z
+        return out.cpu().numpy()
+
+    def _batches(self, n: int):
+        starts = range(0, n, self.batch_size)
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            return tqdm(starts, desc="scoring", unit="batch", leave=False)
+        return starts
+
+    # -- public ------------------------------------------------------------------------------------
+    def token_logprobs(self, tokens: np.ndarray) -> np.ndarray:
+        """``tokens`` int [n, T] (no BOS) -> float64 [n, T]: log q(w_t | BOS, w_<t) in nats."""
+        import torch
+
+        t = check_tokens(tokens, self.vocab_size)
+        n, T = t.shape
+        out = np.empty((n, T), dtype=np.float64)
+        with torch.inference_mode():
+            for a in self._batches(n):
+                batch = torch.as_tensor(t[a:a + self.batch_size], device=self.device)
+                bos = torch.full((batch.shape[0], 1), self.bos_id, dtype=batch.dtype, device=self.device)
+                inputs = torch.cat([bos, batch[:, :-1]], dim=1)
+                hidden = self._hidden(inputs, None)
+                lp = self._chunked_logprobs(hidden.reshape(-1, hidden.shape[-1]), batch.reshape(-1))
+                out[a:a + batch.shape[0]] = lp.reshape(batch.shape[0], T)
+        return out
+
+    def token_logprobs_ragged(self, sequences: "Sequence[np.ndarray]") -> list[np.ndarray]:
+        """Sequences of different lengths (each 1-D, non-empty) -> list of float64 arrays.
+
+        Sequences are sorted by length, batched, right-padded and masked; the head is applied only
+        to real positions.
+        """
+        import torch
+
+        seqs = [np.asarray(s) for s in sequences]
+        if not seqs:
+            raise ValueError("no sequences to score")
+        for i, s in enumerate(seqs):
+            if s.ndim != 1 or s.size == 0:
+                raise ValueError(f"sequence {i} must be a non-empty 1-D array, got shape {s.shape}")
+            check_tokens(s[None, :], self.vocab_size)
+        order = np.argsort([-len(s) for s in seqs], kind="stable")
+        results: list[np.ndarray | None] = [None] * len(seqs)
+        with torch.inference_mode():
+            for a in self._batches(len(seqs)):
+                idx = order[a:a + self.batch_size]
+                lengths = [len(seqs[i]) for i in idx]
+                T = max(lengths)
+                inputs = np.full((len(idx), T), self.bos_id, dtype=np.int64)
+                targets = np.zeros((len(idx), T), dtype=np.int64)
+                mask = np.zeros((len(idx), T), dtype=np.int64)
+                for r, i in enumerate(idx):
+                    s = seqs[i].astype(np.int64)
+                    inputs[r, 1:len(s)] = s[:-1]
+                    targets[r, :len(s)] = s
+                    mask[r, :len(s)] = 1
+                m = torch.as_tensor(mask, device=self.device)
+                hidden = self._hidden(torch.as_tensor(inputs, device=self.device), m)
+                valid = m.bool()
+                lp = self._chunked_logprobs(hidden[valid], torch.as_tensor(targets, device=self.device)[valid])
+                pos = 0
+                for r, i in enumerate(idx):
+                    results[i] = lp[pos:pos + lengths[r]]
+                    pos += lengths[r]
+        return results  # type: ignore[return-value]
+
+
+def model_fingerprint(model) -> str:
+    """A short key for a torch model: its class, config and a sample of every parameter tensor
+    (the first 256 values; cheap even for large models).  Used in score-cache keys."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256(type(model).__name__.encode())
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "to_json_string"):
+        h.update(config.to_json_string(use_diff=False).encode())
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            h.update(name.encode())
+            h.update(str(tuple(p.shape)).encode())
+            h.update(p.detach().reshape(-1)[:256].float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class CachedScorer:
+    """Wrap a :class:`TokenScorer` so that its results are kept on disk batch by batch.
+
+    ``token_logprobs(tokens)`` splits ``tokens`` into batches of ``batch_size`` rows; each batch's
+    result is written atomically (:func:`~l2m_utils.cache.atomic_save_npz`) to
+    ``<directory>/batch-NNNNNN.npz``, where the directory is keyed by ``cache_key`` (what the scorer
+    is: e.g. the model's settings or :func:`model_fingerprint`), a SHA-256 of the token array and the
+    batch size.  Batches already on disk are loaded instead of recomputed, so an interrupted run
+    resumes where it stopped and finished batches are never lost.  ``computed`` / ``loaded`` count
+    the batches of the last call.
+    """
+
+    def __init__(self, scorer: TokenScorer, cache_key, batch_size: int = 64, root=None, progress: bool = False):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.scorer = scorer
+        self.vocab_size = scorer.vocab_size
+        self.cache_key = cache_key
+        self.batch_size = int(batch_size)
+        self.root = root
+        self.progress = progress
+        self.computed = 0
+        self.loaded = 0
+
+    def directory(self, tokens: np.ndarray):
+        import hashlib
+        from pathlib import Path
+
+        from .cache import cache_dir, settings_key
+
+        t = np.ascontiguousarray(tokens, dtype=np.int64)
+        key = settings_key({
+            "scorer": self.cache_key,
+            "tokens_sha256": hashlib.sha256(t.tobytes()).hexdigest(),
+            "shape": list(t.shape),
+            "batch_size": self.batch_size,
+        })
+        if self.root is not None:
+            path = Path(self.root) / key
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        return cache_dir("scores", key)
+
+    def token_logprobs(self, tokens: np.ndarray) -> np.ndarray:
+        from .cache import atomic_save_npz
+
+        t = check_tokens(tokens, self.vocab_size)
+        folder = self.directory(t)
+        n = t.shape[0]
+        out = np.empty(t.shape, dtype=np.float64)
+        self.computed = self.loaded = 0
+        starts = range(0, n, self.batch_size)
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="scoring (cached)", unit="batch", leave=False)
+        for start in starts:
+            stop = min(start + self.batch_size, n)
+            target = folder / f"batch-{start // self.batch_size:06d}.npz"
+            if target.exists():
+                with np.load(target) as data:
+                    out[start:stop] = data["logprobs"]
+                self.loaded += 1
+                continue
+            lp = np.asarray(self.scorer.token_logprobs(t[start:stop]), dtype=np.float64)
+            if lp.shape != (stop - start, t.shape[1]):
+                raise ValueError(f"scorer returned shape {lp.shape} for a batch of shape {(stop - start, t.shape[1])}")
+            atomic_save_npz(target, logprobs=lp)
+            out[start:stop] = lp
+            self.computed += 1
+        return out
+
+
+def score_cached(scorer: TokenScorer, tokens: np.ndarray, cache_key, batch_size: int = 64, root=None,
+                 progress: bool = False) -> np.ndarray:
+    """``CachedScorer(scorer, cache_key, batch_size, root).token_logprobs(tokens)``."""
+    return CachedScorer(scorer, cache_key, batch_size, root, progress).token_logprobs(tokens)

@@ -1,0 +1,443 @@
+"""Causal language models as density estimators: train a small GPT-2, load a pretrained one, evaluate.
+
+Introduced in chapter 4 (bipartite MI in text), where a model q of the text is needed to estimate
+cross-entropies.  Three pieces:
+
+* :func:`train_lm` builds a GPT-2-style decoder :cite:`radford2019language` from scratch
+  (``transformers.GPT2LMHeadModel``, ``attn_implementation="sdpa"``) and trains it on the token
+  stream of the training split.  Each step draws ``batch_size`` windows at uniformly random
+  positions of the stream; each window is ``BOS`` followed by ``n_ctx - 1`` consecutive tokens, so
+  the model learns q(· | BOS) for text that starts anywhere, not only at a document start.  The
+  loss is the mean next-token cross-entropy (nats); AdamW (β = (0.9, 0.95), weight decay on
+  matrices only) with linear warm-up and cosine decay to ``min_lr_ratio · lr``; gradient clipping;
+  bfloat16 autocast on CUDA, float32 on CPU.  All randomness comes from ``seed``.
+  Checkpoints (model, optimizer, scheduler, RNG states, step, loss history, wall time) are written
+  atomically every ``checkpoint_every`` steps to a cache directory keyed by every setting and a
+  hash of the training tokens: an interrupted training resumes from the last checkpoint (and
+  continues exactly as the uninterrupted run would), a finished one is loaded instead of retrained.
+* :func:`load_pretrained` loads any causal LM of the Hugging Face hub by name (needs internet on
+  first use, or a local path).
+* :func:`heldout_cross_entropy` evaluates a model on held-out tokens:
+  CE = −(1/N) Σ log q(w_t | BOS, w_<t) over windows of the held-out stream, perplexity = exp(CE).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
+from .scoring import CausalLMScorer
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class GPTShape:
+    """Architecture knobs of the GPT-2-style estimator (``n_embd`` divisible by ``n_head``)."""
+
+    n_layer: int = 4
+    n_embd: int = 256
+    n_head: int = 4
+    n_ctx: int = 512
+    dropout: float = 0.0  # residual, embedding and attention dropout (training only)
+
+    def __post_init__(self):
+        for name in ("n_layer", "n_embd", "n_head", "n_ctx"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+        if self.n_ctx < 2:
+            raise ValueError(f"n_ctx must be >= 2 (BOS + one token), got {self.n_ctx}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation knobs of :func:`train_lm`."""
+
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 250
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
+            raise ValueError(f"steps, batch_size and checkpoint_every must be >= 1, got {self}")
+        if not (self.lr > 0 and 0 <= self.min_lr_ratio <= 1 and self.warmup_steps >= 0):
+            raise ValueError(f"need lr > 0, 0 <= min_lr_ratio <= 1, warmup_steps >= 0; got {self}")
+
+
+@dataclass
+class TrainRecord:
+    """What :func:`train_lm` did (losses in nats per token)."""
+
+    steps: int
+    train_loss: list[float]
+    heldout_cross_entropy: float | None
+    heldout_perplexity: float | None
+    heldout_tokens: int
+    wall_time_s: float
+    tokens_per_s: float
+    n_parameters: int
+    resumed_from_step: int
+    loaded_from_cache: bool
+    directory: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        ppl = "n/a" if self.heldout_perplexity is None else f"{self.heldout_perplexity:.2f}"
+        ce = "n/a" if self.heldout_cross_entropy is None else f"{self.heldout_cross_entropy:.3f}"
+        return (
+            f"{self.n_parameters / 1e6:.2f}M parameters, {self.steps} steps, final train loss "
+            f"{np.mean(self.train_loss[-20:]):.3f} nats/token, held-out cross-entropy {ce} nats/token "
+            f"(perplexity {ppl}, {self.heldout_tokens} tokens), {self.wall_time_s:.0f} s, "
+            f"{self.tokens_per_s:,.0f} tokens/s"
+            + (" [loaded from cache]" if self.loaded_from_cache else "")
+        )
+
+
+def default_device():
+    """``cuda`` when available, else ``cpu``."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def count_parameters(model) -> int:
+    """Number of distinct parameters (tied weights counted once)."""
+    seen, total = set(), 0
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += p.numel()
+    return total
+
+
+def build_gpt2(vocab_size: int, bos_id: int, shape: GPTShape = GPTShape(), seed: int = 0):
+    """A freshly initialised ``GPT2LMHeadModel`` (SDPA attention, tied embeddings, ``shape.dropout``).
+
+    Initialisation uses ``seed`` inside a forked RNG, so the global torch RNG is left untouched.
+    """
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    if not 0 <= bos_id < vocab_size:
+        raise ValueError(f"bos_id {bos_id} outside the vocabulary [0, {vocab_size})")
+    config = GPT2Config(
+        vocab_size=int(vocab_size),
+        n_positions=shape.n_ctx,
+        n_embd=shape.n_embd,
+        n_layer=shape.n_layer,
+        n_head=shape.n_head,
+        resid_pdrop=shape.dropout,
+        embd_pdrop=shape.dropout,
+        attn_pdrop=shape.dropout,
+        bos_token_id=int(bos_id),
+        eos_token_id=int(bos_id),
+        attn_implementation="sdpa",
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(config)
+    model.loss_type = "ForCausalLM"  # the standard shifted next-token cross-entropy (silences a warning)
+    return model
+
+
+def lr_factor(step: int, steps: int, warmup_steps: int, min_lr_ratio: float) -> float:
+    """Learning-rate multiplier: linear warm-up to 1 over ``warmup_steps``, then cosine decay to
+    ``min_lr_ratio`` at ``steps``."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    span = max(1, steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _stream_sha(stream: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(stream, dtype=np.int64).tobytes()).hexdigest()
+
+
+def heldout_cross_entropy(
+    model,
+    stream: np.ndarray,
+    n_ctx: int,
+    bos_id: int,
+    max_tokens: int = 200_000,
+    batch_size: int = 16,
+    device=None,
+) -> dict[str, float]:
+    """Mean −log q per token over evenly spaced, non-overlapping windows of ``stream``.
+
+    Each window is ``n_ctx − 1`` tokens scored after BOS; at most ``max_tokens`` tokens are used.
+    Returns ``{"cross_entropy", "perplexity", "tokens"}`` (nats per token; perplexity = exp CE).
+    """
+    stream = np.asarray(stream, dtype=np.int64)
+    width = n_ctx - 1
+    n_windows = min(len(stream) // width, max(1, max_tokens // width))
+    if n_windows < 1:
+        raise ValueError(f"held-out stream of {len(stream)} tokens is shorter than one window ({width} tokens)")
+    starts = np.linspace(0, len(stream) - width, n_windows).astype(np.int64)
+    windows = stream[starts[:, None] + np.arange(width)]
+    was_training = model.training
+    scorer = CausalLMScorer(model, batch_size=batch_size, device=device, bos_id=bos_id)
+    lp = scorer.token_logprobs(windows)
+    model.train(was_training)
+    ce = float(-lp.mean())
+    return {"cross_entropy": ce, "perplexity": float(math.exp(ce)), "tokens": int(lp.size)}
+
+
+def _rng_state() -> dict[str, Any]:
+    import torch
+
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def train_lm(
+    train_stream: np.ndarray,
+    heldout_stream: np.ndarray | None,
+    vocab_size: int,
+    bos_id: int,
+    shape: GPTShape = GPTShape(),
+    train: TrainSettings = TrainSettings(),
+    device=None,
+    description: dict[str, Any] | None = None,
+    cache: bool = True,
+    root: str | Path | None = None,
+    progress: bool = True,
+    eval_tokens: int = 200_000,
+    callback: Callable[[int, float], None] | None = None,
+):
+    """Train (or resume, or load) a GPT-2-style LM on ``train_stream``; evaluate on ``heldout_stream``.
+
+    ``train_stream``: 1-D token ids (documents separated by BOS, see
+    :func:`~l2m_utils.tokenization.encode_stream`).  ``description`` (corpus, tokenizer...) joins the
+    cache key.  ``root`` overrides the cache folder (default ``cache_dir("models")``).
+    ``callback(step, loss)`` is called after every step (step counted from 1).  Returns
+    ``(model, record)`` with the model in eval mode on ``device``.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    stream = np.ascontiguousarray(train_stream, dtype=np.int64)
+    if stream.ndim != 1 or len(stream) < shape.n_ctx:
+        raise ValueError(f"training stream of {stream.size} tokens is shorter than one window (n_ctx={shape.n_ctx})")
+    if stream.min() < 0 or stream.max() >= vocab_size:
+        raise ValueError(f"training tokens must lie in [0, {vocab_size}), found [{stream.min()}, {stream.max()}]")
+    device = torch.device(device) if device is not None else default_device()
+    settings = {
+        "format": CHECKPOINT_FORMAT,
+        "architecture": "gpt2",
+        "shape": asdict(shape),
+        "train": asdict(train),
+        "vocab_size": int(vocab_size),
+        "bos_id": int(bos_id),
+        "train_tokens_sha256": _stream_sha(stream),
+        "train_tokens": int(len(stream)),
+        "device_type": device.type,
+        "description": description or {},
+    }
+    key = settings_key(settings)
+    folder = (Path(root) / key) if root is not None else cache_dir("models", key)
+    folder.mkdir(parents=True, exist_ok=True)
+    ckpt_path = folder / "checkpoint.pt"
+    if cache:
+        atomic_write_json(folder / "settings.json", settings)
+
+    model = build_gpt2(vocab_size, bos_id, shape, seed=train.seed).to(device)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=train.lr, betas=(0.9, 0.95), eps=1e-8,
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, train.steps, train.warmup_steps, train.min_lr_ratio)
+    )
+    rng = np.random.default_rng(train.seed)
+    losses: list[float] = []
+    step = 0
+    wall_before = 0.0
+    previous_record: dict[str, Any] = {}
+    torch_rng: dict[str, Any] | None = None  # torch RNG state (dropout) to resume from
+    if cache and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch_rng = state["torch_rng"]
+        losses = list(state["train_loss"])
+        step = int(state["step"])
+        wall_before = float(state["wall_time_s"])
+        previous_record = dict(state.get("record", {}))
+    resumed_from = step
+    loaded = step >= train.steps
+
+    def save(current_step: int, wall: float, record: dict[str, Any] | None = None) -> None:
+        if not cache:
+            return
+        atomic_torch_save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "settings": settings,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "numpy_rng": rng.bit_generator.state,
+                "torch_rng": _rng_state(),
+                "step": current_step,
+                "train_loss": losses,
+                "wall_time_s": wall,
+                "record": record or {},
+            },
+            ckpt_path,
+        )
+
+    stream_t = torch.as_tensor(stream, device=device)
+    offsets = torch.arange(shape.n_ctx - 1, device=device)
+    bos_col = torch.full((train.batch_size, 1), bos_id, dtype=torch.long, device=device)
+    autocast = (
+        torch.autocast(device_type="cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
+    )
+    session_start = time.perf_counter()
+    session_steps = 0
+    # the loop runs inside a forked torch RNG (dropout), seeded from ``seed`` or restored from the
+    # checkpoint: the caller's global RNG is untouched and a resume continues exactly
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        if torch_rng is None:
+            torch.manual_seed(train.seed + 1)
+        else:
+            _set_rng_state(torch_rng)
+        if not loaded:
+            model.train()
+            bar = tqdm(total=train.steps, initial=step, desc="training", unit="step", disable=not progress,
+                       mininterval=5.0)  # few updates: text progress bars in executed notebooks stay short
+            pending: list[Any] = []
+            high = len(stream) - (shape.n_ctx - 1) + 1
+            while step < train.steps:
+                starts = torch.as_tensor(rng.integers(0, high, size=train.batch_size), device=device)
+                x = torch.cat([bos_col, stream_t[starts[:, None] + offsets]], dim=1)
+                if autocast is not None:
+                    with autocast:
+                        loss = model(input_ids=x, labels=x).loss
+                else:
+                    loss = model(input_ids=x, labels=x).loss
+                loss.backward()
+                if train.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                step += 1
+                session_steps += 1
+                pending.append(loss.detach())
+                if callback is not None:
+                    callback(step, float(loss.detach()))
+                if step % 10 == 0 or step % train.checkpoint_every == 0 or step == train.steps:
+                    losses.extend(torch.stack(pending).float().cpu().tolist())
+                    pending = []
+                    bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}")
+                bar.update(1)
+                if step % train.checkpoint_every == 0 or step == train.steps:
+                    save(step, wall_before + time.perf_counter() - session_start)
+            bar.close()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+    session_wall = time.perf_counter() - session_start
+    model.eval()
+
+    heldout_sha = None if heldout_stream is None else _stream_sha(heldout_stream)
+    if loaded and previous_record.get("heldout_sha256") == heldout_sha and "eval" in previous_record:
+        evaluation = previous_record["eval"]
+    elif heldout_stream is not None:
+        evaluation = heldout_cross_entropy(model, heldout_stream, shape.n_ctx, bos_id,
+                                           max_tokens=eval_tokens, device=device)
+    else:
+        evaluation = {"cross_entropy": None, "perplexity": None, "tokens": 0}
+
+    if loaded:
+        wall = wall_before
+        tokens_per_s = float(previous_record.get("tokens_per_s", float("nan")))
+    else:
+        wall = wall_before + session_wall
+        tokens_per_s = session_steps * train.batch_size * shape.n_ctx / max(session_wall, 1e-9)
+    record = TrainRecord(
+        steps=step,
+        train_loss=losses,
+        heldout_cross_entropy=evaluation["cross_entropy"],
+        heldout_perplexity=evaluation["perplexity"],
+        heldout_tokens=int(evaluation["tokens"]),
+        wall_time_s=wall,
+        tokens_per_s=tokens_per_s,
+        n_parameters=count_parameters(model),
+        resumed_from_step=resumed_from if not loaded else step,
+        loaded_from_cache=loaded,
+        directory=str(folder),
+        settings=settings,
+    )
+    new_record = {"heldout_sha256": heldout_sha, "eval": evaluation, "tokens_per_s": tokens_per_s}
+    if cache and (not loaded or previous_record != new_record):
+        save(step, wall, new_record)
+        summary = {k: v for k, v in asdict(record).items() if k != "train_loss"}
+        atomic_write_json(folder / "record.json", summary)
+    return model, record
+
+
+def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_map: Any = None, **kwargs: Any):
+    """Any causal LM of the Hugging Face hub by name or local path, in eval mode.
+
+    ``dtype``: ``"auto"`` (the checkpoint's), a ``torch.dtype`` or its name (``"bfloat16"``);
+    ``device_map`` (e.g. ``"auto"``, needs ``accelerate``) spreads a large model over devices,
+    otherwise the model is moved to ``device``.  Raises ``RuntimeError`` naming the model when it
+    cannot be loaded (offline, wrong name, gated model without a token).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if isinstance(dtype, str) and dtype != "auto":
+        resolved = getattr(torch, dtype, None)
+        if not isinstance(resolved, torch.dtype):
+            raise ValueError(f"unknown dtype {dtype!r}; use 'auto', 'bfloat16', 'float16' or 'float32'")
+        dtype = resolved
+    options = dict(kwargs)
+    options["dtype"] = dtype
+    if device_map is not None:
+        options["device_map"] = device_map
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name, **options)
+    except Exception as exc:  # OSError, HTTP errors, missing files, gated repos...
+        raise RuntimeError(
+            f"could not load the causal LM {name!r}: {type(exc).__name__}: {exc}. "
+            "Loading by name needs the Hugging Face hub (internet, and a token for gated models); "
+            "use estimator 'train' to train a small model locally instead."
+        ) from exc
+    if device_map is None and device is not None:
+        model = model.to(device)
+    return model.eval()

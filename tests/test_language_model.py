@@ -1,0 +1,195 @@
+"""Training a tiny GPT-2 from scratch: loss goes down, checkpoints resume exactly, loading errors."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from l2m_utils import language_model as LM
+from l2m_utils.language_model import GPTShape, TrainSettings
+
+V = 24
+SHAPE = GPTShape(n_layer=1, n_embd=32, n_head=2, n_ctx=16)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and do not fight other test processes for cores)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def stream(n=4000, seed=0):
+    """A learnable stream: a noisy cycle 1, 2, ..., V-1 (0 is BOS)."""
+    rng = np.random.default_rng(seed)
+    s = (np.arange(n) % (V - 1)) + 1
+    noise = rng.random(n) < 0.1
+    s[noise] = rng.integers(1, V, noise.sum())
+    return s.astype(np.int64)
+
+
+def settings(steps=20, every=5):
+    return TrainSettings(steps=steps, batch_size=4, lr=3e-3, warmup_steps=3, seed=1, checkpoint_every=every)
+
+
+def train(tmp_path, name, steps=20, every=5, **kwargs):
+    return LM.train_lm(stream(), stream(800, seed=9), V, 0, SHAPE, settings(steps, every), device="cpu",
+                       root=tmp_path / name, progress=False, eval_tokens=300, **kwargs)
+
+
+def test_training_reduces_loss_and_reports(tmp_path):
+    model, rec = train(tmp_path, "a", steps=60, every=30)
+    assert len(rec.train_loss) == 60 and rec.steps == 60
+    assert np.mean(rec.train_loss[-5:]) < np.mean(rec.train_loss[:5]) - 0.5
+    assert rec.heldout_cross_entropy < math.log(V)
+    assert rec.heldout_perplexity == pytest.approx(math.exp(rec.heldout_cross_entropy))
+    assert rec.n_parameters == LM.count_parameters(model) > 0
+    assert rec.tokens_per_s > 0 and rec.wall_time_s > 0 and not rec.loaded_from_cache
+    assert not model.training
+    assert "held-out cross-entropy" in rec.summary()
+
+
+def test_finished_training_is_loaded_not_retrained(tmp_path):
+    model, rec = train(tmp_path, "a")
+    calls = []
+    model2, rec2 = train(tmp_path, "a", callback=lambda step, loss: calls.append(step))
+    assert calls == [] and rec2.loaded_from_cache
+    assert rec2.train_loss == rec.train_loss
+    assert rec2.heldout_cross_entropy == pytest.approx(rec.heldout_cross_entropy)
+    for (k, a), (_, b) in zip(model.state_dict().items(), model2.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_is_identical(tmp_path):
+    ref_model, ref = train(tmp_path, "uninterrupted")
+
+    def stop_at_12(step, loss):
+        if step == 12:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(tmp_path, "interrupted", callback=stop_at_12)
+    ckpt = torch.load(next((tmp_path / "interrupted").glob("*/checkpoint.pt")), weights_only=False)
+    assert ckpt["step"] == 10 and len(ckpt["train_loss"]) == 10
+
+    seen = []
+    model, rec = train(tmp_path, "interrupted", callback=lambda step, loss: seen.append(step))
+    assert seen == list(range(11, 21)) and rec.resumed_from_step == 10
+    assert rec.train_loss == ref.train_loss  # bit-identical continuation
+    for (k, a), (_, b) in zip(ref_model.state_dict().items(), model.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_resume_with_dropout_restores_the_torch_rng(tmp_path):
+    shape = GPTShape(n_layer=1, n_embd=32, n_head=2, n_ctx=16, dropout=0.2)
+
+    def run(name, **kwargs):
+        return LM.train_lm(stream(), None, V, 0, shape, settings(10, 4), device="cpu",
+                           root=tmp_path / name, progress=False, **kwargs)
+
+    _, ref = run("ref")
+
+    def stop(step, loss):
+        if step == 6:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run("cut", callback=stop)
+    _, rec = run("cut")
+    assert rec.resumed_from_step == 4 and rec.train_loss == ref.train_loss
+
+
+def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    real_save = torch.save
+    calls = []
+
+    def failing_save(obj, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:  # the second checkpoint: half-written, then a crash
+            with open(path, "wb") as fh:
+                fh.write(b"garbage")
+            raise OSError("disk full")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        train(tmp_path, "atomic")
+    folder = next((tmp_path / "atomic").iterdir())
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []  # no temporary files left
+    monkeypatch.setattr(torch, "save", real_save)
+    state = torch.load(folder / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 5  # the previous checkpoint survived intact
+
+
+def test_settings_change_the_cache_key(tmp_path):
+    _, a = train(tmp_path, "k", steps=5)
+    _, b = LM.train_lm(stream(), None, V, 0, SHAPE, settings(6), device="cpu", root=tmp_path / "k",
+                       progress=False)
+    assert a.directory != b.directory and b.heldout_cross_entropy is None
+
+
+def test_heldout_cross_entropy_matches_the_model_loss():
+    model = LM.build_gpt2(V, 0, SHAPE, seed=3).eval()
+    s = stream(15 * 4)
+    res = LM.heldout_cross_entropy(model, s, SHAPE.n_ctx, 0, max_tokens=10_000)
+    windows = torch.as_tensor(s.reshape(4, 15))
+    x = torch.cat([torch.zeros(4, 1, dtype=torch.long), windows], 1)
+    with torch.no_grad():
+        ref = model(input_ids=x, labels=x).loss.item()
+    assert res["tokens"] == 60
+    assert res["cross_entropy"] == pytest.approx(ref, abs=1e-5)
+
+
+def test_lr_schedule():
+    f = [LM.lr_factor(s, 100, 10, 0.1) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert f[10] == pytest.approx(1.0) and f[-1] == pytest.approx(0.1, abs=1e-3)
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+
+
+def test_build_gpt2_is_seeded_and_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = LM.build_gpt2(V, 0, SHAPE, seed=5)
+    after = torch.rand(1)
+    b = LM.build_gpt2(V, 0, SHAPE, seed=5)
+    assert torch.equal(before, after)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert a.config._attn_implementation == "sdpa"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(n_embd=30, n_head=4), "divisible"),
+    (dict(n_layer=0), "n_layer"),
+    (dict(n_ctx=1), "n_ctx"),
+    (dict(dropout=1.0), "dropout"),
+])
+def test_bad_shape(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GPTShape(**kwargs)
+
+
+def test_bad_training_inputs(tmp_path):
+    with pytest.raises(ValueError, match="shorter than one window"):
+        LM.train_lm(np.arange(5), None, V, 0, SHAPE, settings(), device="cpu", root=tmp_path)
+    with pytest.raises(ValueError, match="lie in"):
+        LM.train_lm(np.full(100, V), None, V, 0, SHAPE, settings(), device="cpu", root=tmp_path)
+    with pytest.raises(ValueError, match="bos_id"):
+        LM.build_gpt2(V, V, SHAPE)
+    with pytest.raises(ValueError, match="steps"):
+        TrainSettings(steps=0)
+
+
+def test_load_pretrained_errors():
+    with pytest.raises(RuntimeError, match="could not load the causal LM 'no-such-org/no-such-model'"):
+        LM.load_pretrained("no-such-org/no-such-model", local_files_only=True)
+    with pytest.raises(ValueError, match="unknown dtype"):
+        LM.load_pretrained("x", dtype="float7")

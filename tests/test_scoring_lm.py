@@ -1,0 +1,164 @@
+"""CausalLMScorer against a naive full log-softmax; padding invariance; the resumable score cache."""
+
+import numpy as np
+import pytest
+import torch
+
+from l2m_utils import scoring as S
+from l2m_utils.language_model import GPTShape, build_gpt2
+from l2m_utils.scoring import CachedScorer, CausalLMScorer, MarkovChainScorer, TokenScorer
+
+V, BOS = 40, 3
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_gpt2(V, BOS, GPTShape(n_layer=2, n_embd=32, n_head=4, n_ctx=64), seed=0).eval()
+
+
+def naive(model, tokens):
+    """log_softmax over the full [n, T, V] logits (float64), BOS prepended."""
+    t = torch.as_tensor(tokens)
+    x = torch.cat([torch.full((t.shape[0], 1), BOS), t[:, :-1]], 1)
+    with torch.no_grad():
+        logits = model(input_ids=x).logits.double()
+    return torch.log_softmax(logits, -1).gather(2, t[:, :, None])[:, :, 0].numpy()
+
+
+def tokens(n, T, seed=0):
+    return np.random.default_rng(seed).integers(0, V, (n, T))
+
+
+@pytest.mark.parametrize("batch_size, chunk_size", [(1, None), (3, 7), (16, 1000)])
+def test_matches_naive_log_softmax(model, batch_size, chunk_size):
+    t = tokens(5, 33)
+    scorer = CausalLMScorer(model, batch_size=batch_size, chunk_size=chunk_size)
+    assert isinstance(scorer, TokenScorer) and scorer.vocab_size == V and scorer.bos_id == BOS
+    lp = scorer.token_logprobs(t)
+    assert lp.shape == (5, 33) and lp.dtype == np.float64
+    np.testing.assert_allclose(lp, naive(model, t), atol=1e-5)
+
+
+def test_head_only_ever_sees_one_chunk(model, monkeypatch):
+    real_linear = torch.nn.functional.linear
+    rows = []
+
+    def spy(x, w, b=None):
+        if w.shape[0] == V:
+            rows.append(x.shape[0])
+        return real_linear(x, w, b)
+
+    monkeypatch.setattr(torch.nn.functional, "linear", spy)
+    CausalLMScorer(model, batch_size=4, chunk_size=10).token_logprobs(tokens(4, 30))
+    assert rows and max(rows) <= 10 and sum(rows) == 4 * 30
+
+
+def test_padding_does_not_change_results(model):
+    t = tokens(6, 25, seed=1)
+    full = CausalLMScorer(model, batch_size=2).token_logprobs(t)
+    lengths = [25, 3, 17, 1, 25, 9]
+    seqs = [t[i, :k] for i, k in enumerate(lengths)]
+    ragged = CausalLMScorer(model, batch_size=4, chunk_size=5).token_logprobs_ragged(seqs)
+    for i, k in enumerate(lengths):
+        assert ragged[i].shape == (k,)
+        np.testing.assert_allclose(ragged[i], full[i, :k], atol=1e-5)
+    # batch composition does not matter either
+    alone = CausalLMScorer(model, batch_size=1).token_logprobs(t[2:3])
+    np.testing.assert_allclose(alone, full[2:3], atol=1e-5)
+
+
+def test_prefix_property(model):
+    """Causal: the scores of a prefix do not depend on what follows it."""
+    t = tokens(3, 20, seed=2)
+    scorer = CausalLMScorer(model)
+    np.testing.assert_allclose(scorer.token_logprobs(t[:, :8]), scorer.token_logprobs(t)[:, :8], atol=1e-5)
+
+
+def test_softcapping_is_applied(model):
+    capped = build_gpt2(V, BOS, GPTShape(n_layer=1, n_embd=16, n_head=2, n_ctx=16), seed=1).eval()
+    capped.config.final_logit_softcapping = 0.5
+    t = tokens(2, 6)
+    lp = CausalLMScorer(capped).token_logprobs(t)
+    x = torch.cat([torch.full((2, 1), BOS), torch.as_tensor(t)[:, :-1]], 1)
+    with torch.no_grad():
+        z = capped(input_ids=x).logits.double()
+    z = torch.tanh(z / 0.5) * 0.5
+    ref = torch.log_softmax(z, -1).gather(2, torch.as_tensor(t)[:, :, None])[:, :, 0].numpy()
+    np.testing.assert_allclose(lp, ref, atol=1e-5)
+
+
+def test_scorer_bad_inputs(model):
+    with pytest.raises(ValueError, match="lie in"):
+        CausalLMScorer(model).token_logprobs(np.array([[0, V]]))
+    with pytest.raises(ValueError, match="batch_size"):
+        CausalLMScorer(model, batch_size=0)
+    with pytest.raises(ValueError, match="bos_id"):
+        CausalLMScorer(model, bos_id=V)
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        CausalLMScorer(model).token_logprobs_ragged([np.array([1, 2]), np.array([], dtype=int)])
+    with pytest.raises(ValueError, match="no sequences"):
+        CausalLMScorer(model).token_logprobs_ragged([])
+
+
+class CountingScorer:
+    """Wraps a scorer; counts batches and can crash after ``fail_after`` of them."""
+
+    def __init__(self, inner, fail_after=None):
+        self.inner, self.vocab_size = inner, inner.vocab_size
+        self.calls, self.fail_after = 0, fail_after
+
+    def token_logprobs(self, tokens):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt("simulated interruption")
+        self.calls += 1
+        return self.inner.token_logprobs(tokens)
+
+
+def test_cache_resumes_after_an_interruption(tmp_path, model):
+    t = tokens(10, 12, seed=4)
+    ref = CausalLMScorer(model).token_logprobs(t)
+    crashing = CountingScorer(CausalLMScorer(model), fail_after=3)
+    cached = CachedScorer(crashing, cache_key={"model": "tiny"}, batch_size=3, root=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        cached.token_logprobs(t)
+    folder = cached.directory(t)
+    assert sorted(p.name for p in folder.iterdir()) == [f"batch-{i:06d}.npz" for i in range(3)]  # no temp files
+
+    counting = CountingScorer(CausalLMScorer(model))
+    resumed = CachedScorer(counting, cache_key={"model": "tiny"}, batch_size=3, root=tmp_path)
+    out = resumed.token_logprobs(t)
+    assert counting.calls == 1 and resumed.computed == 1 and resumed.loaded == 3  # only the last batch
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    again = resumed.token_logprobs(t)
+    assert counting.calls == 1 and resumed.loaded == 4
+    np.testing.assert_array_equal(again, out)
+
+
+def test_cache_key_separates_models_and_inputs(tmp_path, model):
+    chain = MarkovChainScorer(np.full((V, V), 1.0 / V))
+    a = CachedScorer(chain, "a", root=tmp_path)
+    b = CachedScorer(chain, "b", root=tmp_path)
+    t = tokens(2, 5)
+    assert a.directory(t) != b.directory(t) != a.directory(t[:1])
+    np.testing.assert_allclose(S.score_cached(chain, t, "a", root=tmp_path), np.log(1.0 / V))
+    assert S.model_fingerprint(model) == S.model_fingerprint(model)
+    other = build_gpt2(V, BOS, GPTShape(n_layer=2, n_embd=32, n_head=4, n_ctx=64), seed=1)
+    assert S.model_fingerprint(model) != S.model_fingerprint(other)
+
+
+def test_cache_uses_the_cache_root_by_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    chain = MarkovChainScorer(np.full((V, V), 1.0 / V))
+    cached = CachedScorer(chain, "x", batch_size=1)
+    cached.token_logprobs(tokens(2, 4))
+    assert cached.directory(tokens(2, 4)).parent == tmp_path / "scores"
+    with pytest.raises(ValueError, match="batch_size"):
+        CachedScorer(chain, "x", batch_size=0)
