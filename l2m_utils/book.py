@@ -148,6 +148,9 @@ def device_description() -> str:
 
 
 def git_commit(root: Path) -> str:
+    """The short commit of ``root`` (+dirty); ``$L2M_COMMIT`` where the tree has no git (GPU machine)."""
+    if os.environ.get("L2M_COMMIT"):
+        return os.environ["L2M_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
                              capture_output=True, text=True, timeout=10)
