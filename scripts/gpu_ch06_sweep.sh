@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Chapter 6 on the GPU machine (one H200): throughput benchmark, a check of mamba_ssm's Triton Mamba2
+# against our PyTorch block, then one part (<= ~7 min) of the `gpu` sweep.  Results JSONs of finished
+# runs, the benchmark and a log come back under $OUT (3 files); unpack the tarball over results/ch06.
+#
+# Needs: .whl/ with the mamba-ssm wheel (../shared/device/wheelhouse.sh builds it; install only,
+# build nothing on the GPU machine).  From a session:
+#   run(command="L2M_GIT_COMMIT=<sha> bash scripts/gpu_ch06_sweep.sh", carry=[".whl"], timeout_s=600)
+# Later parts: the same command after unpacking and committing the previous results (finished runs
+# are skipped).  CPU test with tiny sizes:
+#   CH06_SMOKE=1 PYTHON=.venv/bin/python OUT=/tmp/ch06_out bash scripts/gpu_ch06_sweep.sh
+# Knobs (env): CH06_PART_S (start no run after this many s, default 320), CH06_HARD_S (interrupt the
+# run in progress, default 380), CH06_PROFILE (default gpu), CH06_RESULTS_DIR (default results/ch06).
+set -euo pipefail
+export PYTHONUNBUFFERED=1
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+SMOKE=${CH06_SMOKE:-0}
+PART_S=${CH06_PART_S:-320}
+HARD_S=${CH06_HARD_S:-380}
+RESULTS=${CH06_RESULTS_DIR:-results/ch06}
+if [ "$SMOKE" = 1 ]; then
+  PROFILE=${CH06_PROFILE:-smoke}; DEVICE=cpu
+  BENCH=(--device cpu --n-layer 1 --d-model 32 --length 16 --batch 8 --steps 2 --threads 1)
+  KERNELS=()
+else
+  PROFILE=${CH06_PROFILE:-gpu}; DEVICE=cuda
+  BENCH=(--device cuda --n-layer 8 --d-model 512 --d-state 64 --length 4096 --batch 8 --steps 10
+         --precision bf16 --check-kernels)
+  KERNELS=(--require-kernels)
+fi
+export L2M_GIT_COMMIT=${L2M_GIT_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+
+main() {
+  echo "== ch06 $(date -u '+%F %T UTC') profile=$PROFILE device=$DEVICE commit=$L2M_GIT_COMMIT"
+  if compgen -G ".whl/*.whl" >/dev/null; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD
+  else
+    echo "no .whl/ wheelhouse: mamba_ssm kernels unavailable unless already installed"
+    export PYTHONPATH=$PWD
+  fi
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv || true
+  "$PY" -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__)
+from l2m_utils.continuous_models import load_mamba_ssm_mamba2
+print('mamba_ssm Triton Mamba2:', load_mamba_ssm_mamba2() is not None)"
+  local models=()
+  if [ "$DEVICE" = cuda ] && ! "$PY" -c "from l2m_utils.continuous_models import load_mamba_ssm_mamba2 as f; raise SystemExit(f() is None)"; then
+    echo "WARNING: mamba_ssm unusable: this part trains the GPT-2 runs only"
+    models=(--models gpt2-4x256 gpt2-8x512); KERNELS=()
+  fi
+  echo "== benchmark"
+  timeout 150 "$PY" benchmarks/bench_synthetic_training.py "${BENCH[@]}" --json "$OUT/ch06_bench.json" \
+    || echo "benchmark failed or timed out (exit $?)"
+  mkdir -p "$RESULTS"
+  echo "== sweep part: start no run after ${PART_S}s, interrupt at ${HARD_S}s"
+  local rc=0
+  timeout $((HARD_S + 30)) "$PY" -m l2m_utils.synthetic_training sweep --profile "$PROFILE" --device "$DEVICE" \
+    --results-dir "$RESULTS" --checkpoint-dir /tmp/ch06_checkpoints --time-budget-s "$PART_S" \
+    --hard-limit-s "$HARD_S" --no-progress "${KERNELS[@]}" "${models[@]}" || rc=$?
+  echo "sweep exit $rc"
+  "$PY" -m l2m_utils.synthetic_training list --profile "$PROFILE" --results-dir "$RESULTS" "${models[@]}" \
+    | sort | uniq -c -w 7 || true
+  tar czf "$OUT/ch06_results.tar.gz" -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")"
+  echo "== done $(date -u '+%T UTC'); $OUT: $(ls "$OUT" | tr '\n' ' ')"
+}
+main 2>&1 | tee "$OUT/ch06_gpu.log"

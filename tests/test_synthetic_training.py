@@ -1,0 +1,244 @@
+"""Training on the exact Gaussian sequences (chapter 6): loss, baseline, training, resume, sweeps."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from l2m_utils import gaussian_sequences as gs  # noqa: E402
+from l2m_utils import synthetic_training as st  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def tiny(backbone="gpt2", depth=2, steps=12, seed=0, lr=1e-2, batch=4, eval_every=4, **kw):
+    model = st.parse_model("gpt2-1x16" if backbone == "gpt2" else "mamba2-1x16-N4", copies=8, max_length=4**depth)
+    return st.RunConfig(model=model, depth=depth, seed=seed, steps=steps, batch=batch, lr=lr, warmup=2,
+                        eval_every=eval_every, eval_sequences=8, **kw)
+
+
+# ------------------------------------------------------------------------------------------ loss
+
+
+def test_loss_equals_the_kl_formula_on_hand_built_inputs():
+    # KL(N(0, 1) || N(1, 2^2)) = log 2 + (1 + 1) / 8 - 1/2
+    mu_q, sigma_q = torch.ones(1, 1, 2), torch.full((1, 1, 2), 2.0)
+    mu_p, sigma_p = torch.zeros(1, 1, 2), torch.ones(1)
+    expected = math.log(2) + 2 / 8 - 0.5
+    assert st.kl_per_position(mu_q, sigma_q, mu_p, sigma_p).item() == pytest.approx(expected, rel=1e-6)
+    assert gs.exact_kl(mu_q, sigma_q, mu_p, sigma_p).item() == pytest.approx(expected, rel=1e-6)
+    # per-dimension average: one dimension exact, one off
+    mu_q2 = torch.tensor([[[0.0, 1.0]]])
+    sigma_q2 = torch.tensor([[[1.0, 2.0]]])
+    assert st.kl_per_position(mu_q2, sigma_q2, mu_p, sigma_p).item() == pytest.approx(expected / 2, rel=1e-6)
+
+
+def test_unchecked_kl_equals_exact_kl():
+    gen = torch.Generator().manual_seed(0)
+    mu_q, mu_p = torch.randn(3, 7, 5, generator=gen), torch.randn(3, 7, 5, generator=gen)
+    sigma_q = torch.rand(3, 7, 5, generator=gen) + 0.1
+    for sigma_p in (torch.rand(7, generator=gen) + 0.1, torch.rand(3, 7, 5, generator=gen) + 0.1):
+        torch.testing.assert_close(st.kl_per_position(mu_q, sigma_q, mu_p, sigma_p),
+                                   gs.exact_kl(mu_q, sigma_q, mu_p, sigma_p))
+
+
+def test_true_conditionals_have_zero_loss_and_the_marginal_costs_the_baseline():
+    sampler = gs.GaussianSequenceSampler(3, copies=16)
+    batch = sampler.sample(256, seed=1)
+    sig = batch.sigma[None, :, None].expand_as(batch.mu)
+    assert st.kl_per_position(batch.mu, sig, batch.mu, batch.sigma).abs().max().item() < 1e-6
+    # predicting N(0, 1) everywhere: the expected KL is the trivial baseline -mean log sigma_p
+    kl = st.kl_per_position(torch.zeros_like(batch.mu), torch.ones_like(batch.mu), batch.mu, batch.sigma)
+    baseline = gs.trivial_baseline_kl(batch.sigma.double().numpy())
+    assert kl.mean().item() == pytest.approx(baseline, rel=0.03)
+
+
+def test_lr_schedule():
+    f = [st.lr_factor(s, 10, 110, 0.1) for s in range(110)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert f[10] == pytest.approx(1.0) and f[60] == pytest.approx(0.55)
+    assert st.lr_factor(110, 10, 110, 0.1) == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+
+
+def test_position_bins_cover_every_position_once():
+    for L in (4, 16, 64, 4096):
+        bins = st.position_bins(L)
+        covered = [p for a, b in bins for p in range(a, b)]
+        assert covered == list(range(1, L + 1))
+        assert len(bins) <= 32
+
+
+# ------------------------------------------------------------------------------------------ configs
+
+
+def test_parse_model_and_keys():
+    spec = st.parse_model("mamba2-4x256-N16")
+    assert (spec.backbone, spec.n_layer, spec.d_model, spec.d_state, spec.head_dim) == ("mamba2", 4, 256, 16, 64)
+    assert st.parse_model("gpt2-2x32").n_head == 1 and st.parse_model("gpt2-8x512").n_head == 8
+    a, b = tiny(), tiny(seed=1)
+    assert a.key().startswith("gpt2-1x16-L16-s0-12st-") and a.key() != b.key()
+    assert a.key() == tiny().key()
+    assert st.RunConfig.from_dict(json.loads(json.dumps(a.to_dict()))) == a
+
+
+@pytest.mark.parametrize("text", ["gpt2", "gpt2-4", "gpt2-4x256-N16", "mamba2-4x256-H4", "mamba2-4x256-Q3"])
+def test_bad_model_strings(text):
+    with pytest.raises(ValueError, match="model"):
+        st.parse_model(text)
+
+
+def test_bad_run_configs():
+    with pytest.raises(ValueError, match="powers of 4"):
+        st.sweep_configs(["gpt2-1x16"], [32], [0], 10, 256, 1e-3, 1)
+    with pytest.raises(ValueError, match="warmup"):
+        st.RunConfig(model=tiny().model, depth=2, steps=5, warmup=5)
+    with pytest.raises(ValueError, match="precision"):
+        st.RunConfig(model=tiny().model, depth=2, precision="fp16")
+    with pytest.raises(ValueError, match="max_length"):
+        st.RunConfig(model=tiny().model, depth=3)
+    with pytest.raises(ValueError, match="CUDA"):
+        st.train_run(tiny(precision="bf16"), progress=False)
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        st.train_run(tiny(), stop_after_steps=3, progress=False)
+    with pytest.raises(ValueError, match="unknown sweep profile"):
+        st.profile_configs("huge")
+
+
+def test_profiles_are_well_formed():
+    gpu = st.profile_configs("gpu")
+    lengths = sorted({c.length for c in gpu})
+    assert {64, 256, 1024, 4096} <= set(lengths)
+    gpt = {c.model.label() for c in gpu if c.model.backbone == "gpt2"}
+    mamba = {c.model.label() for c in gpu if c.model.backbone == "mamba2"}
+    assert len(gpt) >= 2 and len(mamba) >= 3 and len({c.model.d_state for c in gpu if c.model.backbone == "mamba2"}) >= 2
+    assert len({c.seed for c in gpu}) >= 2
+    assert len({c.key() for c in gpu}) == len(gpu)
+    assert [c.seed for c in gpu] == sorted(c.seed for c in gpu)  # seed-major order
+    assert len(st.profile_configs("smoke")) <= 4
+
+
+# ------------------------------------------------------------------------------------------ training
+
+
+def test_a_tiny_training_run_reduces_the_kl(tmp_path):
+    cfg = tiny(steps=60, eval_every=20, lr=2e-2, batch=16)
+    out = st.train_run(cfg, results_dir=tmp_path, progress=False)
+    r = out.result
+    assert out.status == "finished" and (tmp_path / f"{cfg.key()}.json").exists()
+    m = r["metrics"]
+    assert m["kl"] < 0.9 * m["baseline_kl"], m
+    assert m["kl_over_baseline"] == pytest.approx(m["kl"] / m["baseline_kl"], rel=1e-4)
+    assert r["curve"]["step"] == [20, 40, 60]
+    assert r["model"]["history_state_half"] == 2 * 1 * 16 * 8
+    assert r["data"]["bipartite_mi"] == pytest.approx(gs.equal_split_mi(2) * 8, rel=1e-5)
+    assert m["nll"] == pytest.approx(m["kl"] + m["entropy"], rel=1e-4)
+    assert r["provenance"]["steps"] == 60 and r["provenance"]["tokens"] == 60 * 16 * 16
+    assert json.loads((tmp_path / f"{cfg.key()}.json").read_text())["key"] == cfg.key()
+
+
+@pytest.mark.parametrize("backbone", ["gpt2", "mamba2"])
+def test_resume_after_interruption_reproduces_the_run(tmp_path, backbone):
+    cfg = tiny(backbone, steps=12, eval_every=4)
+    straight = st.train_run(cfg, progress=False).result
+    ck = tmp_path / "ck"
+    first = st.train_run(cfg, checkpoint_dir=ck, stop_after_steps=6, progress=False)
+    assert first.status == "interrupted" and first.step == 6 and st.checkpoint_path(ck, cfg).exists()
+    resumed = st.train_run(cfg, checkpoint_dir=ck, progress=False)
+    assert resumed.status == "finished" and not st.checkpoint_path(ck, cfg).exists()
+    r = resumed.result
+    assert r["curve"] == straight["curve"]
+    assert r["metrics"] == straight["metrics"]
+    assert r["provenance"]["resumed_from_steps"] == [6] and r["provenance"]["steps"] == 12
+
+
+def test_periodic_checkpoints_and_a_foreign_checkpoint_is_refused(tmp_path):
+    cfg = tiny(steps=8)
+    st.train_run(cfg, checkpoint_dir=tmp_path, checkpoint_every_steps=3, keep_checkpoint=True, progress=False)
+    blob = torch.load(st.checkpoint_path(tmp_path, cfg), weights_only=True)
+    assert blob["state"]["step"] == 6  # the last periodic checkpoint before the end
+    other = tiny(steps=8, lr=5e-3)
+    st.checkpoint_path(tmp_path, cfg).rename(st.checkpoint_path(tmp_path, other))
+    with pytest.raises(ValueError, match="different configuration"):
+        st.train_run(other, checkpoint_dir=tmp_path, progress=False)
+
+
+# ------------------------------------------------------------------------------------------ sweeps
+
+
+def _fake_result(cfg, kl=0.1):
+    return {"key": cfg.key(), "status": "finished", "config": cfg.to_dict(), "label": cfg.model.label(),
+            "metrics": {"kl": kl, "kl_over_baseline": 0.5, "baseline_kl": 0.2},
+            "data": {"L": cfg.length, "bipartite_mi": 1.0},
+            "model": {"backbone": cfg.model.backbone, "kernel": "x", "history_state_half": 1, "hidden_x_layers": 1},
+            "provenance": {"tokens_per_s": 1e3, "wall_time_s": 1.0, "device": "fake", "steps": cfg.steps}}
+
+
+def test_sweep_skips_runs_with_results_and_trains_the_rest(tmp_path, monkeypatch):
+    configs = [tiny(seed=s) for s in range(3)]
+    from l2m_utils.cache import atomic_write_json
+
+    atomic_write_json(st.results_path(tmp_path, configs[1]), _fake_result(configs[1]))
+    calls = []
+
+    def fake_train(cfg, device, **kw):
+        calls.append(cfg.key())
+        rec = _fake_result(cfg, kl=0.2)
+        atomic_write_json(st.results_path(kw["results_dir"], cfg), rec)
+        return st.RunOutcome("finished", cfg.key(), cfg.steps, rec)
+
+    monkeypatch.setattr(st, "train_run", fake_train)
+    rep = st.run_sweep(configs, tmp_path, tmp_path / "ck", max_runs=1, log=None)
+    assert calls == [configs[0].key()]
+    assert rep.loaded == [configs[1].key()] and rep.not_run == [configs[2].key()]
+    assert [r["key"] for r in rep.results] == [configs[0].key(), configs[1].key()]
+    rep2 = st.run_sweep(configs, tmp_path, tmp_path / "ck", log=None)
+    assert calls[-1] == configs[2].key() and len(calls) == 2 and len(rep2.loaded) == 2
+    rep3 = st.run_sweep(configs, tmp_path, tmp_path / "ck", time_budget_s=0.0, log=None)
+    assert len(rep3.results) == 3 and not rep3.not_run  # everything done: nothing to skip
+    st.run_sweep(configs[:1], tmp_path, tmp_path / "ck", retrain=True, log=None)
+    assert calls[-1] == configs[0].key() and len(calls) == 3
+    # a results file of another configuration under the same name is not trusted
+    bad = _fake_result(configs[2])
+    bad["key"] = "something-else"
+    atomic_write_json(st.results_path(tmp_path, configs[2]), bad)
+    assert st.load_result(tmp_path, configs[2]) is None
+
+
+def test_time_budget_skips_runs_that_would_not_fit(tmp_path, monkeypatch):
+    configs = [tiny(seed=s) for s in range(3)]
+
+    def fake_train(cfg, device, **kw):
+        rec = _fake_result(cfg)
+        rec["provenance"]["device"] = st.device_label(torch.device("cpu"))
+        rec["provenance"]["tokens_per_s"] = 1.0  # 12 steps x 4 x 16 tokens at 1 tok/s: far too slow
+        return st.RunOutcome("finished", cfg.key(), cfg.steps, rec)
+
+    monkeypatch.setattr(st, "train_run", fake_train)
+    rep = st.run_sweep(configs, tmp_path, tmp_path / "ck", time_budget_s=60.0, log=None)
+    assert rep.trained == [configs[0].key()] and rep.not_run == [c.key() for c in configs[1:]]
+
+
+def test_real_sweep_and_results_table(tmp_path):
+    configs = st.sweep_configs(["gpt2-1x16"], [4, 16], [0], 4, 64, 1e-2, 1, eval_points=2, eval_tokens=64,
+                               copies=8)
+    rep = st.run_sweep(configs, tmp_path, tmp_path / "ck", progress=False, log=None)
+    rows = st.results_table(rep.results)
+    assert [r["L"] for r in rows] == [4, 16] and all(r["kl"] > 0 for r in rows)
+    assert rows[1]["history_state"] == 2 * 16 * 8
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(f"{c.key()}.json" for c in configs)
+
+
+def test_command_line_list(tmp_path, capsys):
+    assert st.main(["list", "--profile", "smoke", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("missing") == len(st.profile_configs("smoke"))
