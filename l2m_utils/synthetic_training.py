@@ -232,10 +232,7 @@ def device_label(device: torch.device) -> str:
 
 
 def git_commit() -> str:
-    """``$L2M_GIT_COMMIT`` (set by scripts on machines without the git history) or ``git rev-parse``."""
-    env = os.environ.get("L2M_GIT_COMMIT", "").strip()
-    if env:
-        return env
+    """The repository's commit (``$L2M_COMMIT`` on machines without the git history)."""
     from .book import git_commit as _git
 
     return _git(ROOT)

@@ -5,7 +5,7 @@
 #
 # Needs: .whl/ with the mamba-ssm wheel (../shared/device/wheelhouse.sh builds it; install only,
 # build nothing on the GPU machine).  From a session:
-#   run(command="L2M_GIT_COMMIT=<sha> bash scripts/gpu_ch06_sweep.sh", carry=[".whl"], timeout_s=600)
+#   run(command="L2M_COMMIT=<sha> bash scripts/gpu_ch06_sweep.sh", carry=[".whl"], timeout_s=600)
 # Later parts: the same command after unpacking and committing the previous results (finished runs
 # are skipped).  CPU test with tiny sizes:
 #   CH06_SMOKE=1 PYTHON=.venv/bin/python OUT=/tmp/ch06_out bash scripts/gpu_ch06_sweep.sh
@@ -31,10 +31,10 @@ else
          --precision bf16 --check-kernels)
   KERNELS=(--require-kernels)
 fi
-export L2M_GIT_COMMIT=${L2M_GIT_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+export L2M_COMMIT=${L2M_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 
 main() {
-  echo "== ch06 $(date -u '+%F %T UTC') profile=$PROFILE device=$DEVICE commit=$L2M_GIT_COMMIT"
+  echo "== ch06 $(date -u '+%F %T UTC') profile=$PROFILE device=$DEVICE commit=$L2M_COMMIT"
   if compgen -G ".whl/*.whl" >/dev/null; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD
