@@ -136,15 +136,19 @@ def device_description() -> str:
                 return f"GPU: {len(out)} × {out[0].strip()}"
         except (subprocess.SubprocessError, OSError):
             pass
+    return f"CPU: {cpu_model()}, {os.cpu_count()} cores (no GPU)"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where available)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"CPU: {cpu}, {os.cpu_count()} cores (no GPU)"
+    return cpu
 
 
 def git_commit(root: Path) -> str:

@@ -220,15 +220,9 @@ def device_label(device: torch.device) -> str:
     """The device in words: GPU name, or the CPU model and core count."""
     if device.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(device)}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    from .book import cpu_model
+
+    return f"CPU: {cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
 def git_commit() -> str:
