@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Chapter 7 on the GPU machine (one H200): check mamba_ssm's Triton Mamba2 inside our token LM against
+# the PyTorch block, then execute notebooks/07_text_architectures.md with the `gpu` profile into
+# book/snapshots/07_text_architectures.ipynb.  Returns under $OUT: the snapshot, the run log and a
+# tarball of the model records (record.json/settings.json of every trained model), 3 files.
+#
+# Prepare here (once per session; see ../shared/device/GPU_NOTES.md): a wheelhouse with the notebook
+# stack AND the mamba-ssm wheel (built without CUDA compilation):
+#   echo /.whl/ >> .git/info/exclude
+#   ../shared/device/wheelhouse.sh papermill jupytext nbformat nbclient ipykernel myst-nb
+#   MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE .venv/bin/pip wheel --no-deps --no-build-isolation \
+#     -w .whl mamba-ssm==2.3.2.post1
+# Run there (device tool), with a limit that leaves time to rerun:
+#   run(command="L2M_COMMIT=<git rev-parse --short HEAD> BUDGET_S=420 bash scripts/gpu_ch07.sh",
+#       carry=[".whl"], timeout_s=540)
+# Then copy the returned 07_text_architectures.ipynb into book/snapshots/ and commit it.
+# CPU test with tiny sizes (smoke profile, no install):
+#   CH07_SMOKE=1 SKIP_INSTALL=1 PYTHON=.venv/bin/python OUT=/tmp/ch07_out bash scripts/gpu_ch07.sh
+# Environment: BUDGET_S (hard limit for the notebook, default 420), PROFILE (default gpu; smoke with
+# CH07_SMOKE=1), SKIP_INSTALL=1 (the stack is importable already), PYTHON (default python3).
+set -euo pipefail
+export PYTHONUNBUFFERED=1
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/_build/gpu-out}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+SMOKE=${CH07_SMOKE:-0}
+if [ "$SMOKE" = 1 ]; then PROFILE=${PROFILE:-smoke}; else PROFILE=${PROFILE:-gpu}; fi
+export L2M_CACHE=${L2M_CACHE:-/tmp/l2m-ch07-cache}
+export L2M_COMMIT=${L2M_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+SNAP=book/snapshots/07_text_architectures.ipynb
+[ "$SMOKE" = 1 ] && SNAP=$OUT/07_text_architectures.smoke.ipynb
+
+main() {
+  echo "== ch07 $(date -u '+%F %T UTC') profile=$PROFILE commit=$L2M_COMMIT"
+  if [ "${SKIP_INSTALL:-0}" != 1 ] && compgen -G ".whl/*.whl" >/dev/null; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD
+  else
+    echo "no install (SKIP_INSTALL=1 or no .whl/): using what is importable"
+    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+  fi
+  { command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv; } \
+    || echo "no nvidia-smi"
+  echo "== kernel check (Triton Mamba2 LM vs the PyTorch block, same weights)"
+  timeout 150 "$PY" - <<'PY' || echo "kernel check failed or timed out (exit $?): the notebook falls back as it can"
+import time, torch, transformers
+print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "transformers", transformers.__version__)
+from l2m_utils import text_architectures as TA
+if not torch.cuda.is_available():
+    print("no CUDA: nothing to check"); raise SystemExit(0)
+spec = TA.text_spec("mamba2", 2, 256, 2048, d_state=16, chunk_size=256)
+mixer, kernel = TA.select_mixer("cuda")
+print("mixer:", kernel)
+if kernel != "mamba_ssm":
+    print("WARNING: mamba_ssm unusable; the gpu profile's Mamba-2 runs will use the (slow) PyTorch block")
+    raise SystemExit(0)
+fast = TA.build_text_lm(spec, 8192, 0, seed=0, device="cuda").eval()
+slow = TA.Mamba2LM(spec, 8192, 0).cuda().eval()
+slow.load_state_dict(fast.state_dict())
+x = torch.randint(0, 8192, (2, 2048), device="cuda")
+with torch.no_grad():
+    t = time.perf_counter(); a = fast(x).float(); torch.cuda.synchronize(); t_fast = time.perf_counter() - t
+    b = slow(x).float()
+print(f"max |logit difference| {float((a - b).abs().max()):.2e} (float32), first call {t_fast:.1f} s (Triton compile)")
+PY
+  echo "== notebook (profile $PROFILE, limit ${BUDGET_S:-420} s)"
+  local status=0
+  mkdir -p "$(dirname "$SNAP")"
+  timeout "${BUDGET_S:-420}" "$PY" - "$SNAP" "$PROFILE" <<'PY' || status=$?
+import sys, time
+from pathlib import Path
+from l2m_utils import book
+t = time.perf_counter()
+record = book.execute_chapter(Path("notebooks/07_text_architectures.md"), Path(sys.argv[1]), sys.argv[2], {}, Path("."))
+print(record)
+print(f"notebook wall time {time.perf_counter() - t:.0f} s")
+PY
+  echo "notebook exit $status"
+  [ -f "$SNAP" ] && cp "$SNAP" "$OUT"/ 2>/dev/null || true
+  cp book/snapshots/07_text_architectures.FAILED.ipynb "$OUT"/ 2>/dev/null || true
+  if [ -d "$L2M_CACHE/text_models" ]; then
+    (cd "$L2M_CACHE" && find text_models -name '*.json' -print0 | tar czf "$OUT/ch07_records.tar.gz" --null -T -)
+  fi
+  echo "== done $(date -u '+%T UTC'); $OUT: $(ls "$OUT" | tr '\n' ' ')"
+  return $status
+}
+main 2>&1 | tee "$OUT/ch07_gpu.log"
+exit "${PIPESTATUS[0]}"
