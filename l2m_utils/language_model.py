@@ -3,7 +3,8 @@
 Introduced in chapter 4 (bipartite MI in text), where a model q of the text is needed to estimate
 cross-entropies.  Three pieces:
 
-* :func:`train_lm` builds a GPT-2-style decoder :cite:`radford2019language` from scratch
+* :func:`train_causal_lm` is the one training loop (chapter 7's
+  :func:`~l2m_utils.text_architectures.train_text_lm` uses it too); :func:`train_lm` builds a GPT-2-style decoder :cite:`radford2019language` from scratch
   (``transformers.GPT2LMHeadModel``, ``attn_implementation="sdpa"``) and trains it on the token
   stream of the training split.  Each step draws ``batch_size`` windows at uniformly random
   positions of the stream; each window is ``BOS`` followed by ``n_ctx - 1`` consecutive tokens, so
@@ -82,7 +83,7 @@ class TrainSettings:
 
 @dataclass
 class TrainRecord:
-    """What :func:`train_lm` did (losses in nats per token)."""
+    """What :func:`train_causal_lm` (and so :func:`train_lm`) did (losses in nats per token)."""
 
     steps: int
     train_loss: list[float]
@@ -96,6 +97,7 @@ class TrainRecord:
     loaded_from_cache: bool
     directory: str
     settings: dict[str, Any] = field(default_factory=dict)
+    train_cross_entropy: float | None = None  # measured only with ``eval_train``
 
     def summary(self) -> str:
         ppl = "n/a" if self.heldout_perplexity is None else f"{self.heldout_perplexity:.2f}"
@@ -218,42 +220,68 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def train_lm(
+def hf_causal_loss(model, x):
+    """The Hugging Face model's own shifted next-token cross-entropy of a batch ``x`` [b, T] (nats)."""
+    return model(input_ids=x, labels=x).loss
+
+
+def _check_stream(train_stream: np.ndarray, n_ctx: int, vocab_size: int) -> np.ndarray:
+    stream = np.ascontiguousarray(train_stream, dtype=np.int64)
+    if stream.ndim != 1 or len(stream) < n_ctx:
+        raise ValueError(f"training stream of {stream.size} tokens is shorter than one window (n_ctx={n_ctx})")
+    if stream.min() < 0 or stream.max() >= vocab_size:
+        raise ValueError(f"training tokens must lie in [0, {vocab_size}), found [{stream.min()}, {stream.max()}]")
+    return stream
+
+
+def train_causal_lm(
+    build_model: Callable[[Any], Any],
+    model_settings: dict[str, Any],
     train_stream: np.ndarray,
     heldout_stream: np.ndarray | None,
     vocab_size: int,
     bos_id: int,
-    shape: GPTShape = GPTShape(),
+    n_ctx: int,
     train: TrainSettings = TrainSettings(),
+    *,
     device=None,
+    loss_fn: Callable[[Any, Any], Any] = hf_causal_loss,
     description: dict[str, Any] | None = None,
     cache: bool = True,
     root: str | Path | None = None,
+    cache_subdir: str = "models",
     progress: bool = True,
+    label: str = "training",
     eval_tokens: int = 200_000,
+    eval_batch_size: int = 16,
+    eval_train: bool = False,
     callback: Callable[[int, float], None] | None = None,
+    make_record: Callable[[TrainRecord], Any] | None = None,
 ):
-    """Train (or resume, or load) a GPT-2-style LM on ``train_stream``; evaluate on ``heldout_stream``.
+    """The one training loop of every causal LM of the book (see the module docstring).
 
-    ``train_stream``: 1-D token ids (documents separated by BOS, see
-    :func:`~l2m_utils.tokenization.encode_stream`).  ``description`` (corpus, tokenizer...) joins the
-    cache key.  ``root`` overrides the cache folder (default ``cache_dir("models")``).
-    ``callback(step, loss)`` is called after every step (step counted from 1).  Returns
-    ``(model, record)`` with the model in eval mode on ``device``.
+    ``build_model(device)`` returns the freshly initialised model (seeded by ``train.seed``) on
+    ``device``; it is built before the cache key is formed, and ``model_settings`` may be a dict or a
+    function of that model returning a dict (architecture, shape or spec, kernel...): the cache key
+    of ``root/<key>`` (default ``cache_dir(cache_subdir)``) covers those settings, ``train``, the
+    vocabulary, ``device.type``, ``description`` and a hash of the training tokens.
+    ``loss_fn(model, x)`` is the mean next-token cross-entropy of a batch ``x`` [b, n_ctx] whose first
+    column is BOS.  ``callback(step, loss)`` runs after every step (step counted from 1).  Afterwards
+    the cross-entropy of up to ``eval_tokens`` tokens of evenly spaced windows of ``heldout_stream``
+    (and of the training stream when ``eval_train``) is measured by :func:`heldout_cross_entropy`.
+    Returns ``(model in eval mode, make_record(run))`` with ``run`` a :class:`TrainRecord` (default:
+    ``run`` itself); ``record.json`` holds that record without its loss history.
     """
     import torch
     from tqdm.auto import tqdm
 
-    stream = np.ascontiguousarray(train_stream, dtype=np.int64)
-    if stream.ndim != 1 or len(stream) < shape.n_ctx:
-        raise ValueError(f"training stream of {stream.size} tokens is shorter than one window (n_ctx={shape.n_ctx})")
-    if stream.min() < 0 or stream.max() >= vocab_size:
-        raise ValueError(f"training tokens must lie in [0, {vocab_size}), found [{stream.min()}, {stream.max()}]")
+    stream = _check_stream(train_stream, n_ctx, vocab_size)
     device = torch.device(device) if device is not None else default_device()
+    model = build_model(device)
+    specific = model_settings(model) if callable(model_settings) else model_settings
     settings = {
         "format": CHECKPOINT_FORMAT,
-        "architecture": "gpt2",
-        "shape": asdict(shape),
+        **specific,
         "train": asdict(train),
         "vocab_size": int(vocab_size),
         "bos_id": int(bos_id),
@@ -263,15 +291,16 @@ def train_lm(
         "description": description or {},
     }
     key = settings_key(settings)
-    folder = (Path(root) / key) if root is not None else cache_dir("models", key)
+    folder = (Path(root) / key) if root is not None else cache_dir(cache_subdir, key)
     folder.mkdir(parents=True, exist_ok=True)
     ckpt_path = folder / "checkpoint.pt"
     if cache:
         atomic_write_json(folder / "settings.json", settings)
 
-    model = build_gpt2(vocab_size, bos_id, shape, seed=train.seed).to(device)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    # weight decay on matrices only (and never on parameters marked ``_no_weight_decay``)
+    decay = [p for p in model.parameters() if p.dim() >= 2 and not getattr(p, "_no_weight_decay", False)]
+    ids = {id(p) for p in decay}
+    no_decay = [p for p in model.parameters() if id(p) not in ids]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=train.lr, betas=(0.9, 0.95), eps=1e-8,
@@ -320,7 +349,7 @@ def train_lm(
         )
 
     stream_t = torch.as_tensor(stream, device=device)
-    offsets = torch.arange(shape.n_ctx - 1, device=device)
+    offsets = torch.arange(n_ctx - 1, device=device)
     bos_col = torch.full((train.batch_size, 1), bos_id, dtype=torch.long, device=device)
     autocast = (
         torch.autocast(device_type="cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
@@ -337,18 +366,18 @@ def train_lm(
             _set_rng_state(torch_rng)
         if not loaded:
             model.train()
-            bar = tqdm(total=train.steps, initial=step, desc="training", unit="step", disable=not progress,
+            bar = tqdm(total=train.steps, initial=step, desc=label, unit="step", disable=not progress,
                        mininterval=5.0)  # few updates: text progress bars in executed notebooks stay short
             pending: list[Any] = []
-            high = len(stream) - (shape.n_ctx - 1) + 1
+            high = len(stream) - (n_ctx - 1) + 1
             while step < train.steps:
                 starts = torch.as_tensor(rng.integers(0, high, size=train.batch_size), device=device)
                 x = torch.cat([bos_col, stream_t[starts[:, None] + offsets]], dim=1)
                 if autocast is not None:
                     with autocast:
-                        loss = model(input_ids=x, labels=x).loss
+                        loss = loss_fn(model, x)
                 else:
-                    loss = model(input_ids=x, labels=x).loss
+                    loss = loss_fn(model, x)
                 loss.backward()
                 if train.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
@@ -373,41 +402,83 @@ def train_lm(
     session_wall = time.perf_counter() - session_start
     model.eval()
 
+    # evaluation, reused from the checkpoint when a finished run is loaded with the same evaluation data
     heldout_sha = None if heldout_stream is None else _stream_sha(heldout_stream)
-    if loaded and previous_record.get("heldout_sha256") == heldout_sha and "eval" in previous_record:
-        evaluation = previous_record["eval"]
-    elif heldout_stream is not None:
-        evaluation = heldout_cross_entropy(model, heldout_stream, shape.n_ctx, bos_id,
-                                           max_tokens=eval_tokens, device=device)
+    stored = previous_record.get("eval")
+    if (loaded and stored is not None and previous_record.get("heldout_sha256") == heldout_sha
+            and previous_record.get("eval_tokens") == eval_tokens
+            and (stored.get("train") is not None or not eval_train)):
+        evaluation = stored
     else:
-        evaluation = {"cross_entropy": None, "perplexity": None, "tokens": 0}
+        evaluation = {"train": None, "heldout": None, "tokens": 0}
+        if eval_train:
+            evaluation["train"] = heldout_cross_entropy(model, stream, n_ctx, bos_id, eval_tokens,
+                                                        eval_batch_size, device)["cross_entropy"]
+        if heldout_stream is not None:
+            ev = heldout_cross_entropy(model, heldout_stream, n_ctx, bos_id, eval_tokens, eval_batch_size, device)
+            evaluation.update(heldout=ev["cross_entropy"], tokens=ev["tokens"])
 
     if loaded:
         wall = wall_before
         tokens_per_s = float(previous_record.get("tokens_per_s", float("nan")))
     else:
         wall = wall_before + session_wall
-        tokens_per_s = session_steps * train.batch_size * shape.n_ctx / max(session_wall, 1e-9)
-    record = TrainRecord(
+        tokens_per_s = session_steps * train.batch_size * n_ctx / max(session_wall, 1e-9)
+    run = TrainRecord(
         steps=step,
         train_loss=losses,
-        heldout_cross_entropy=evaluation["cross_entropy"],
-        heldout_perplexity=evaluation["perplexity"],
+        heldout_cross_entropy=evaluation["heldout"],
+        heldout_perplexity=None if evaluation["heldout"] is None else float(math.exp(evaluation["heldout"])),
         heldout_tokens=int(evaluation["tokens"]),
         wall_time_s=wall,
         tokens_per_s=tokens_per_s,
         n_parameters=count_parameters(model),
-        resumed_from_step=resumed_from if not loaded else step,
+        resumed_from_step=step if loaded else resumed_from,
         loaded_from_cache=loaded,
         directory=str(folder),
         settings=settings,
+        train_cross_entropy=evaluation["train"],
     )
-    new_record = {"heldout_sha256": heldout_sha, "eval": evaluation, "tokens_per_s": tokens_per_s}
+    record = run if make_record is None else make_record(run)
+    new_record = {"heldout_sha256": heldout_sha, "eval_tokens": eval_tokens, "eval": evaluation,
+                  "tokens_per_s": tokens_per_s}
     if cache and (not loaded or previous_record != new_record):
         save(step, wall, new_record)
-        summary = {k: v for k, v in asdict(record).items() if k != "train_loss"}
-        atomic_write_json(folder / "record.json", summary)
+        atomic_write_json(folder / "record.json", {k: v for k, v in asdict(record).items() if k != "train_loss"})
     return model, record
+
+
+def train_lm(
+    train_stream: np.ndarray,
+    heldout_stream: np.ndarray | None,
+    vocab_size: int,
+    bos_id: int,
+    shape: GPTShape = GPTShape(),
+    train: TrainSettings = TrainSettings(),
+    device=None,
+    description: dict[str, Any] | None = None,
+    cache: bool = True,
+    root: str | Path | None = None,
+    progress: bool = True,
+    eval_tokens: int = 200_000,
+    callback: Callable[[int, float], None] | None = None,
+):
+    """Train (or resume, or load) a GPT-2-style LM on ``train_stream``; evaluate on ``heldout_stream``.
+
+    ``train_stream``: 1-D token ids (documents separated by BOS, see
+    :func:`~l2m_utils.tokenization.encode_stream`).  ``description`` (corpus, tokenizer...) joins the
+    cache key.  ``root`` overrides the cache folder (default ``cache_dir("models")``).
+    ``callback(step, loss)`` is called after every step (step counted from 1).  Returns
+    ``(model, record)`` with the model in eval mode on ``device``.  The loop is :func:`train_causal_lm`.
+    """
+    return train_causal_lm(
+        lambda dev: build_gpt2(vocab_size, bos_id, shape, seed=train.seed).to(dev),
+        {"architecture": "gpt2", "shape": asdict(shape)},
+        train_stream, heldout_stream, vocab_size, bos_id, shape.n_ctx, train,
+        device=device, loss_fn=hf_causal_loss, description=description, cache=cache, root=root,
+        cache_subdir="models", progress=progress, label="training", eval_tokens=eval_tokens,
+        callback=callback,
+    )
 
 
 def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_map: Any = None, **kwargs: Any):

@@ -21,10 +21,11 @@ Pieces:
   mamba_ssm's ``MambaLMHeadModel`` without MLPs;
 * :func:`matched_mamba2` -- the Mamba-2 depth whose parameter count is closest to a GPT-2's (a
   Mamba-2 layer has about ``6 d²`` parameters, a GPT-2 layer ``12 d²``: twice the layers);
-* :func:`train_text_lm` -- the training loop of :func:`l2m_utils.language_model.train_lm` for
-  either architecture: windows ``BOS + (n_ctx - 1)`` tokens at uniformly random positions drawn from
-  ``numpy.random.default_rng(seed)`` (so two models with the same seed, context and batch size see
-  **the same data in the same order**), AdamW with warm-up and cosine decay, checkpoints that resume
+* :func:`train_text_lm` -- :func:`l2m_utils.language_model.train_causal_lm`, the training loop
+  of :func:`l2m_utils.language_model.train_lm`, for either architecture: windows
+  ``BOS + (n_ctx - 1)`` tokens at uniformly random positions drawn from
+  ``numpy.random.default_rng(seed)`` (so two models with the same seed, context and batch size
+  see **the same data in the same order**), AdamW with warm-up and cosine decay, checkpoints that resume
   exactly, and the cross-entropy on the training and the held-out stream measured the same way
   (overfitting shows as their gap);
 * :func:`positionwise_nll` -- per-token NLL of held-out samples (cached batch by batch, so an
@@ -36,10 +37,9 @@ Pieces:
 from __future__ import annotations
 
 import math
-import time
 import types
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -50,7 +50,6 @@ import torch.nn.functional as F
 
 from . import history_state as hs
 from . import language_model as LM
-from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
 from .continuous_models import Mamba2Backbone, ModelSpec, load_mamba_ssm_mamba2
 from .mamba2_torch import Mamba2Torch
 from .scoring import CachedScorer, CausalLMScorer
@@ -62,7 +61,6 @@ __all__ = [
 ]
 
 ARCHITECTURES = ("gpt2", "mamba2")
-CHECKPOINT_FORMAT = 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -274,137 +272,24 @@ def train_text_lm(
     training stream and of ``heldout_stream`` (:func:`l2m_utils.language_model.heldout_cross_entropy`).
     Returns ``(model in eval mode, record)``.
     """
-    from tqdm.auto import tqdm
 
-    n_ctx = spec.max_length
-    stream = np.ascontiguousarray(train_stream, dtype=np.int64)
-    if stream.ndim != 1 or len(stream) < n_ctx:
-        raise ValueError(f"training stream of {stream.size} tokens is shorter than one window (n_ctx={n_ctx})")
-    if stream.min() < 0 or stream.max() >= vocab_size:
-        raise ValueError(f"training tokens must lie in [0, {vocab_size}), found [{stream.min()}, {stream.max()}]")
-    device = torch.device(device) if device is not None else LM.default_device()
-    model = build_text_lm(spec, vocab_size, bos_id, train.seed, device, prefer_kernels, require_kernels)
-    kernel = getattr(model, "kernel", "sdpa")
-    settings = {
-        "format": CHECKPOINT_FORMAT, "spec": spec.to_dict(), "train": asdict(train), "vocab_size": int(vocab_size),
-        "bos_id": int(bos_id), "train_tokens_sha256": LM._stream_sha(stream), "train_tokens": int(len(stream)),
-        "device_type": device.type, "kernel": kernel, "description": description or {},
-    }
-    key = settings_key(settings)
-    folder = (Path(root) / key) if root is not None else cache_dir("text_models", key)
-    folder.mkdir(parents=True, exist_ok=True)
-    ckpt_path = folder / "checkpoint.pt"
-    if cache:
-        atomic_write_json(folder / "settings.json", settings)
+    def record(run: LM.TrainRecord) -> TextTrainRecord:
+        return TextTrainRecord(
+            label=spec.label(), steps=run.steps, train_loss=run.train_loss, train_cross_entropy=run.train_cross_entropy,
+            heldout_cross_entropy=run.heldout_cross_entropy, eval_tokens=run.heldout_tokens,
+            wall_time_s=run.wall_time_s, tokens_per_s=run.tokens_per_s, n_parameters=run.n_parameters, kernel=run.settings["kernel"],
+            resumed_from_step=run.resumed_from_step, loaded_from_cache=run.loaded_from_cache, directory=run.directory,
+            settings=run.settings)
 
-    decay = [p for p in model.parameters() if p.dim() >= 2 and not getattr(p, "_no_weight_decay", False)]
-    ids = {id(p) for p in decay}
-    no_decay = [p for p in model.parameters() if id(p) not in ids]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": train.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=train.lr, betas=(0.9, 0.95), eps=1e-8)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: LM.lr_factor(s, train.steps, train.warmup_steps, train.min_lr_ratio))
-    rng = np.random.default_rng(train.seed)
-    losses: list[float] = []
-    step, wall_before = 0, 0.0
-    previous: dict[str, Any] = {}
-    torch_rng = None
-    if cache and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        rng.bit_generator.state = state["numpy_rng"]
-        torch_rng = state["torch_rng"]
-        losses = list(state["train_loss"])
-        step = int(state["step"])
-        wall_before = float(state["wall_time_s"])
-        previous = dict(state.get("record", {}))
-    resumed_from = step
-    loaded = step >= train.steps
-
-    def save(current_step: int, wall: float, record: dict[str, Any] | None = None) -> None:
-        if cache:
-            atomic_torch_save({"format": CHECKPOINT_FORMAT, "settings": settings, "model": model.state_dict(),
-                               "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                               "numpy_rng": rng.bit_generator.state, "torch_rng": LM._rng_state(),
-                               "step": current_step, "train_loss": losses, "wall_time_s": wall,
-                               "record": record or {}}, ckpt_path)
-
-    stream_t = torch.as_tensor(stream, device=device)
-    offsets = torch.arange(n_ctx - 1, device=device)
-    bos_col = torch.full((train.batch_size, 1), bos_id, dtype=torch.long, device=device)
-    session_start, session_steps = time.perf_counter(), 0
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        if torch_rng is None:
-            torch.manual_seed(train.seed + 1)
-        else:
-            LM._set_rng_state(torch_rng)
-        if not loaded:
-            model.train()
-            bar = tqdm(total=train.steps, initial=step, desc=f"training {spec.label()}", unit="step",
-                       disable=not progress, mininterval=5.0)
-            pending: list[torch.Tensor] = []
-            high = len(stream) - (n_ctx - 1) + 1
-            while step < train.steps:
-                starts = torch.as_tensor(rng.integers(0, high, size=train.batch_size), device=device)
-                x = torch.cat([bos_col, stream_t[starts[:, None] + offsets]], dim=1)
-                if device.type == "cuda":
-                    with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
-                        loss = lm_loss(model, x)
-                else:
-                    loss = lm_loss(model, x)
-                loss.backward()
-                if train.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                step += 1
-                session_steps += 1
-                pending.append(loss.detach())
-                if callback is not None:
-                    callback(step, float(loss.detach()))
-                if step % 10 == 0 or step % train.checkpoint_every == 0 or step == train.steps:
-                    losses.extend(torch.stack(pending).float().cpu().tolist())
-                    pending = []
-                    bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}")
-                bar.update(1)
-                if step % train.checkpoint_every == 0 or step == train.steps:
-                    save(step, wall_before + time.perf_counter() - session_start)
-            bar.close()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-    session_wall = time.perf_counter() - session_start
-    model.eval()
-
-    held_sha = None if heldout_stream is None else LM._stream_sha(heldout_stream)
-    if loaded and previous.get("heldout_sha256") == held_sha and previous.get("eval_tokens") == eval_tokens:
-        evaluation = previous["eval"]
-    else:
-        evaluation = {"train": LM.heldout_cross_entropy(model, stream, n_ctx, bos_id, eval_tokens,
-                                                        eval_batch_size, device)["cross_entropy"],
-                      "heldout": None, "tokens": 0}
-        if heldout_stream is not None:
-            ev = LM.heldout_cross_entropy(model, heldout_stream, n_ctx, bos_id, eval_tokens, eval_batch_size, device)
-            evaluation.update(heldout=ev["cross_entropy"], tokens=ev["tokens"])
-    if loaded:
-        wall, tokens_per_s = wall_before, float(previous.get("tokens_per_s", float("nan")))
-    else:
-        wall = wall_before + session_wall
-        tokens_per_s = session_steps * train.batch_size * n_ctx / max(session_wall, 1e-9)
-    record = TextTrainRecord(
-        label=spec.label(), steps=step, train_loss=losses, train_cross_entropy=evaluation["train"],
-        heldout_cross_entropy=evaluation["heldout"], eval_tokens=int(evaluation["tokens"]), wall_time_s=wall,
-        tokens_per_s=tokens_per_s, n_parameters=LM.count_parameters(model), kernel=kernel,
-        resumed_from_step=step if loaded else resumed_from, loaded_from_cache=loaded, directory=str(folder),
-        settings=settings)
-    new = {"heldout_sha256": held_sha, "eval_tokens": eval_tokens, "eval": evaluation, "tokens_per_s": tokens_per_s}
-    if cache and (not loaded or previous != new):
-        save(step, wall, new)
-        atomic_write_json(folder / "record.json", {k: v for k, v in asdict(record).items() if k != "train_loss"})
-    return model, record
+    return LM.train_causal_lm(
+        lambda dev: build_text_lm(spec, vocab_size, bos_id, train.seed, dev, prefer_kernels, require_kernels),
+        lambda model: {"spec": spec.to_dict(), "kernel": getattr(model, "kernel", "sdpa")},
+        train_stream, heldout_stream, vocab_size, bos_id, spec.max_length, train,
+        device=device, loss_fn=lambda model, x: lm_loss(model, x),  # looked up per call (tests spy on it)
+        description=description, cache=cache, root=root, cache_subdir="text_models", progress=progress,
+        label=f"training {spec.label()}", eval_tokens=eval_tokens, eval_batch_size=eval_batch_size, eval_train=True,
+        callback=callback, make_record=record,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
