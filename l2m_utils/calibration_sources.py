@@ -1,0 +1,389 @@
+"""Discrete sources with exact bipartite MI at every length, and their exact scorers.  Introduced in chapter 8.
+
+Chapter 8 calibrates the LLM-based MI estimators of chapter 4 against ground truth.  That needs
+sources whose bipartite MI is known *exactly* for block lengths in the hundreds or thousands, where
+enumerating the ``M**L`` blocks (:mod:`l2m_utils.hmm`) is hopeless.  The sources here are hidden
+Markov models with a special emission, the **erasure channel**, which makes the posterior of the
+hidden state depend on a finite summary of the past:
+
+* :class:`ErasureChain` -- a stationary Markov chain ``S_t`` on K states, observed through an erasure
+  channel: ``W_t = S_t`` with probability ``1 - e`` and ``W_t = ?`` (symbol ``K``) with probability
+  ``e``, independently of everything else.  It is an HMM with K states and M = K + 1 symbols.
+  Given the past ``W_{1:l}``, the state ``S_l`` is distributed as row ``s`` of ``T^g`` where ``s``
+  was the last revealed state, ``g`` steps ago (or as pi if nothing was revealed).  Hence the closed
+  forms (``J(d) = I(S_0; S_d)``, ``R(d) = H(S_d | S_0)``)
+
+      I(W_{1:l}; W_{l+1:L}) = (1-e)^2 sum_{g=0}^{l-1} sum_{h=0}^{L-l-1} e^(g+h) J(g+h+1),
+      I(W_i; W_{i+d})       = (1-e)^2 J(d),
+      H(W_t | W_{<t})       = h_2(e) + (1-e) [ sum_{g=0}^{t-2} (1-e) e^g R(g+1) + e^(t-1) H(pi) ],
+
+  with ``h_2`` the binary entropy.  The bipartite MI increases with L and saturates below
+  ``H(pi) <= log K``: source (a) of the chapter.
+* :class:`FactorialErasureSource` -- m independent erasure chains emitting *one* token, the tuple
+  of their symbols (mixed radix, chain 0 the least significant digit; vocabulary ``prod (K_j + 1)``).
+  Independent components make every information quantity additive, so I^BP, I^TP and the entropy
+  rate are sums of the per-chain closed forms.  With chains of timescales 4, 16, 64, ... the sum
+  keeps growing over the tested range of L (about a constant per factor of four in L, i.e. like
+  log L): source (b).  It is also an HMM (the product chain, ``prod K_j`` states), so everything
+  can be checked against the dense forward algorithm of :mod:`l2m_utils.hmm` for small L.
+* :class:`HMMScorer` -- the exact model of any HMM as a :class:`~l2m_utils.scoring.TokenScorer`:
+  the normalised forward algorithm, vectorised over the batch,
+  ``log p(w_t | w_<t) = log sum_s' [alpha_{t-1} T]_{s'} E[s', w_t]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .hmm import HMM
+from .processes import _check_transition, stationary_distribution
+from .scoring import check_tokens
+
+#: Largest product state space :meth:`FactorialErasureSource.hmm` builds.
+MAX_PRODUCT_STATES = 4096
+
+
+def _entropy_rows(P: np.ndarray) -> np.ndarray:
+    """-sum_j P[i, j] log P[i, j] for every row (0 log 0 = 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(P > 0, -P * np.log(np.where(P > 0, P, 1.0)), 0.0)
+    return np.maximum(terms.sum(axis=-1), 0.0)
+
+
+def _check_length(length, what: str = "block length", low: int = 1) -> int:
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or int(length) < low:
+        raise ValueError(f"{what} must be an integer >= {low}, got {length!r}")
+    return int(length)
+
+
+def _check_split(length: int, ell) -> int:
+    ell = length // 2 if ell is None else ell
+    if isinstance(ell, bool) or not isinstance(ell, (int, np.integer)) or not 1 <= int(ell) <= length - 1:
+        raise ValueError(f"split ell={ell!r} must be an integer with 1 <= ell <= L-1 = {length - 1}")
+    return int(ell)
+
+
+def _check_distances(distances) -> np.ndarray:
+    d = np.asarray(distances)
+    if d.ndim != 1 or d.size == 0 or not np.issubdtype(d.dtype, np.integer) or np.any(d < 1):
+        raise ValueError(f"distances must be a non-empty 1-D list of integers >= 1, got {distances!r}")
+    return d.astype(np.int64)
+
+
+def sticky_transition(n_states: int, stay: float) -> np.ndarray:
+    """``T = stay * I + (1 - stay) / K * ones``: keep the state, else jump uniformly.
+
+    Correlations decay as ``stay**d``: the chain's timescale is ``1 / (1 - stay)`` steps.
+    """
+    if isinstance(n_states, bool) or not isinstance(n_states, (int, np.integer)) or n_states < 2:
+        raise ValueError(f"n_states must be an integer >= 2, got {n_states!r}")
+    if not 0.0 <= stay < 1.0:
+        raise ValueError(f"stay must lie in [0, 1) (1 freezes the chain), got {stay}")
+    K = int(n_states)
+    return stay * np.eye(K) + (1.0 - stay) / K * np.ones((K, K))
+
+
+# --------------------------------------------------------------------------------------------------
+# one erasure chain
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class ErasureChain:
+    """A stationary K-state Markov chain seen through an erasure channel (module docstring).
+
+    Symbols ``0..K-1`` reveal the state; symbol ``K`` is the erasure ``?``.  ``erasure`` = e in [0, 1).
+    """
+
+    transition: np.ndarray
+    erasure: float
+
+    def __post_init__(self) -> None:
+        T = _check_transition(np.array(self.transition, dtype=np.float64))
+        if T.shape[0] < 2:
+            raise ValueError("an erasure chain needs at least 2 hidden states")
+        e = self.erasure
+        if isinstance(e, bool) or not isinstance(e, (int, float, np.floating)) or not 0.0 <= float(e) < 1.0:
+            raise ValueError(f"erasure probability must lie in [0, 1) (1 reveals nothing), got {e!r}")
+        pi = stationary_distribution(T)  # raises for a reducible chain
+        T.setflags(write=False)
+        pi.setflags(write=False)
+        object.__setattr__(self, "transition", T)
+        object.__setattr__(self, "erasure", float(e))
+        object.__setattr__(self, "stationary", pi)
+
+    @classmethod
+    def sticky(cls, n_states: int, stay: float, erasure: float) -> "ErasureChain":
+        """An erasure chain with :func:`sticky_transition` dynamics."""
+        return cls(sticky_transition(n_states, stay), erasure)
+
+    @property
+    def n_states(self) -> int:
+        return self.transition.shape[0]
+
+    @property
+    def n_outputs(self) -> int:
+        """K + 1 symbols (the last one is the erasure)."""
+        return self.n_states + 1
+
+    @property
+    def emission(self) -> np.ndarray:
+        """(K, K+1): state s emits s with probability 1 - e and the erasure K with probability e."""
+        K, e = self.n_states, self.erasure
+        E = np.zeros((K, K + 1))
+        E[:, :K] = (1.0 - e) * np.eye(K)
+        E[:, K] = e
+        return E
+
+    def hmm(self) -> HMM:
+        """The same process as an :class:`~l2m_utils.hmm.HMM` (stationary start)."""
+        return HMM(self.transition, self.emission)
+
+    # -- state-chain information ------------------------------------------------------------------
+    def _powers(self, max_d: int) -> np.ndarray:
+        """T^d for d = 1..max_d, shape (max_d, K, K)."""
+        out = np.empty((max_d, self.n_states, self.n_states))
+        cur = np.eye(self.n_states)
+        for d in range(max_d):
+            cur = cur @ self.transition
+            out[d] = cur
+        return out
+
+    def state_conditional_entropy(self, max_d: int) -> np.ndarray:
+        """R(d) = H(S_d | S_0) = sum_s pi(s) H(T^d[s, :]) for d = 1..max_d (nats)."""
+        max_d = _check_length(max_d, "max_d")
+        return _entropy_rows(self._powers(max_d)) @ self.stationary
+
+    def state_mutual_information(self, max_d: int) -> np.ndarray:
+        """J(d) = I(S_0; S_d) = H(pi) - R(d) for d = 1..max_d (nats)."""
+        h_pi = float(_entropy_rows(self.stationary[None, :])[0])
+        return np.maximum(h_pi - self.state_conditional_entropy(max_d), 0.0)
+
+    # -- exact information quantities -------------------------------------------------------------
+    def bipartite_mutual_information(self, length: int, ell: int | None = None) -> float:
+        """Exact I(W_{1:l}; W_{l+1:L}) by the closed form (nats); ``ell`` defaults to L // 2."""
+        length = _check_length(length, "block length L", low=2)
+        ell = _check_split(length, ell)
+        e = self.erasure
+        J = self.state_mutual_information(length - 1)  # J(d), d = 1..L-1
+        d = np.arange(1, length)
+        g_lo = np.maximum(0, d - 1 - (length - ell - 1))  # g + h = d - 1, 0 <= g < l, 0 <= h < L - l
+        g_hi = np.minimum(ell - 1, d - 1)
+        count = np.maximum(g_hi - g_lo + 1, 0)
+        return float((1.0 - e) ** 2 * np.sum(count * e ** (d - 1.0) * J))
+
+    def two_point_mutual_information(self, distances: Sequence[int]) -> np.ndarray:
+        """Exact I(W_i; W_{i+d}) = (1 - e)^2 J(d) for each distance (nats)."""
+        d = _check_distances(distances)
+        J = self.state_mutual_information(int(d.max()))
+        return (1.0 - self.erasure) ** 2 * J[d - 1]
+
+    def conditional_entropies(self, length: int) -> np.ndarray:
+        """Exact H(W_t | W_{<t}) for t = 1..L (nats); they decrease to the entropy rate."""
+        length = _check_length(length)
+        e = self.erasure
+        h_e = float(_entropy_rows(np.array([[e, 1.0 - e]]))[0])
+        h_pi = float(_entropy_rows(self.stationary[None, :])[0])
+        out = np.empty(length)
+        out[0] = h_e + (1.0 - e) * h_pi
+        if length > 1:
+            R = self.state_conditional_entropy(length - 1)  # R(g+1), g = 0..L-2
+            weights = (1.0 - e) * e ** np.arange(length - 1.0)
+            partial = np.cumsum(weights * R)  # sum_{g=0}^{t-2}
+            t = np.arange(2, length + 1)
+            out[1:] = h_e + (1.0 - e) * (partial + e ** (t - 1.0) * h_pi)
+        return out
+
+    def block_entropies(self, length: int) -> np.ndarray:
+        """Exact H(W_{1:t}) for t = 1..L (nats): cumulative sums of :meth:`conditional_entropies`."""
+        return np.cumsum(self.conditional_entropies(length))
+
+    def entropy_rate(self) -> float:
+        """lim H(W_t | W_<t) = h_2(e) + (1-e)^2 sum_{g>=0} e^g R(g+1) (nats per token)."""
+        e = self.erasure
+        h_e = float(_entropy_rows(np.array([[e, 1.0 - e]]))[0])
+        n = 64
+        while e ** n > 1e-17 and n < 1 << 20:
+            n *= 2
+        R = self.state_conditional_entropy(n)
+        return h_e + (1.0 - e) ** 2 * float(np.sum(e ** np.arange(n, dtype=np.float64) * R))
+
+    # -- sampling ---------------------------------------------------------------------------------
+    def sample_states(self, n: int, length: int, rng: np.random.Generator) -> np.ndarray:
+        """n stationary state paths of ``length`` steps, int [n, length]."""
+        K = self.n_states
+        cum = np.cumsum(self.transition, axis=1)
+        s = np.empty((n, length), dtype=np.int64)
+        s[:, 0] = rng.choice(K, size=n, p=self.stationary)
+        u = rng.random((n, length))
+        for t in range(1, length):
+            s[:, t] = (u[:, t, None] > cum[s[:, t - 1]]).sum(axis=1)
+        return np.minimum(s, K - 1)
+
+    def sample(self, n: int, length: int, seed: int) -> np.ndarray:
+        """n independent stationary token sequences of ``length`` tokens, int64 [n, length]."""
+        n, length = _check_length(n, "n"), _check_length(length)
+        rng = np.random.default_rng(seed)
+        s = self.sample_states(n, length, rng)
+        return np.where(rng.random((n, length)) < self.erasure, self.n_states, s)
+
+
+# --------------------------------------------------------------------------------------------------
+# independent chains emitting one token
+# --------------------------------------------------------------------------------------------------
+
+class FactorialErasureSource:
+    """m independent :class:`ErasureChain` s whose symbols form one token (module docstring).
+
+    Token id = sum_j w_j * prod_{i<j} (K_i + 1): chain 0 is the least significant digit.
+    Every information quantity is the sum over chains.
+    """
+
+    def __init__(self, chains: Sequence[ErasureChain]):
+        chains = tuple(chains)
+        if not chains:
+            raise ValueError("a factorial source needs at least one chain")
+        for j, c in enumerate(chains):
+            if not isinstance(c, ErasureChain):
+                raise ValueError(f"chain {j} is a {type(c).__name__}, not an ErasureChain")
+        self.chains = chains
+        radices = np.array([c.n_outputs for c in chains], dtype=np.int64)
+        self.radices = radices
+        self.place = np.concatenate([[1], np.cumprod(radices)[:-1]]).astype(np.int64)
+        self.vocab_size = int(np.prod(radices))
+
+    @classmethod
+    def sticky(cls, timescales: Sequence[float], n_states: int = 2, erasure: float | Sequence[float] = 0.5,
+               ) -> "FactorialErasureSource":
+        """Sticky chains with ``stay = 1 - 1/tau`` for each timescale tau >= 1 (and erasures)."""
+        taus = list(timescales)
+        if not taus:
+            raise ValueError("give at least one timescale")
+        es = list(erasure) if isinstance(erasure, (list, tuple, np.ndarray)) else [erasure] * len(taus)
+        if len(es) != len(taus):
+            raise ValueError(f"{len(es)} erasure probabilities for {len(taus)} timescales")
+        for tau in taus:
+            if not tau >= 1:
+                raise ValueError(f"timescales must be >= 1, got {tau}")
+        return cls([ErasureChain.sticky(n_states, 1.0 - 1.0 / tau, e) for tau, e in zip(taus, es)])
+
+    def __repr__(self) -> str:
+        parts = [f"(K={c.n_states}, e={c.erasure:g})" for c in self.chains]
+        return f"FactorialErasureSource({len(self.chains)} chains {' '.join(parts)}, vocab {self.vocab_size})"
+
+    @property
+    def n_states(self) -> int:
+        return int(np.prod([c.n_states for c in self.chains]))
+
+    # -- tokens -----------------------------------------------------------------------------------
+    def encode(self, symbols: np.ndarray) -> np.ndarray:
+        """Per-chain symbols [..., m] -> token ids [...]."""
+        sym = np.asarray(symbols, dtype=np.int64)
+        if sym.shape[-1] != len(self.chains) or np.any(sym < 0) or np.any(sym >= self.radices):
+            raise ValueError(f"symbols must have a last axis of {len(self.chains)} digits "
+                             f"below {self.radices.tolist()}")
+        return (sym * self.place).sum(axis=-1)
+
+    def decode(self, tokens: np.ndarray) -> np.ndarray:
+        """Token ids [...] -> per-chain symbols [..., m]."""
+        t = np.asarray(tokens, dtype=np.int64)
+        if np.any(t < 0) or np.any(t >= self.vocab_size):
+            raise ValueError(f"token ids must lie in [0, {self.vocab_size})")
+        return (t[..., None] // self.place) % self.radices
+
+    def sample(self, n: int, length: int, seed: int) -> np.ndarray:
+        """n independent stationary token sequences, int64 [n, length] (chain j uses seed stream j)."""
+        n, length = _check_length(n, "n"), _check_length(length)
+        seeds = np.random.SeedSequence(seed).spawn(len(self.chains))
+        out = np.zeros((n, length), dtype=np.int64)
+        for c, ss, place in zip(self.chains, seeds, self.place):
+            rng = np.random.default_rng(ss)
+            s = c.sample_states(n, length, rng)
+            out += place * np.where(rng.random((n, length)) < c.erasure, c.n_states, s)
+        return out
+
+    # -- exact information quantities (sums over chains) ------------------------------------------
+    def bipartite_mutual_information(self, length: int, ell: int | None = None) -> float:
+        """Exact I(W_{1:l}; W_{l+1:L}) (nats): the sum of the chains' closed forms."""
+        return float(sum(c.bipartite_mutual_information(length, ell) for c in self.chains))
+
+    def bipartite_curve(self, lengths: Sequence[int], ratio: float = 2.0) -> np.ndarray:
+        """Exact I^BP at each L, split at ell = round(L / ratio) (as :func:`bipartite.split_point`)."""
+        from .bipartite import split_point
+
+        return np.array([self.bipartite_mutual_information(int(L), split_point(int(L), ratio)) for L in lengths])
+
+    def two_point_mutual_information(self, distances: Sequence[int]) -> np.ndarray:
+        """Exact I(W_i; W_{i+d}) (nats) for each distance."""
+        return np.sum([c.two_point_mutual_information(distances) for c in self.chains], axis=0)
+
+    def conditional_entropies(self, length: int) -> np.ndarray:
+        """Exact H(W_t | W_<t), t = 1..L (nats)."""
+        return np.sum([c.conditional_entropies(length) for c in self.chains], axis=0)
+
+    def block_entropies(self, length: int) -> np.ndarray:
+        """Exact H(W_{1:t}), t = 1..L (nats)."""
+        return np.cumsum(self.conditional_entropies(length))
+
+    def entropy_rate(self) -> float:
+        """Exact entropy rate (nats per token)."""
+        return float(sum(c.entropy_rate() for c in self.chains))
+
+    def saturation(self) -> float:
+        """sum_j H(pi_j): the bound the bipartite MI approaches as L grows (<= sum log K_j)."""
+        return float(sum(_entropy_rows(c.stationary[None, :])[0] for c in self.chains))
+
+    # -- as one HMM -------------------------------------------------------------------------------
+    def hmm(self) -> HMM:
+        """The product HMM: prod K_j states, kron of the transitions and emissions (exact, same ids)."""
+        if self.n_states > MAX_PRODUCT_STATES:
+            raise ValueError(f"the product chain has {self.n_states} states, more than {MAX_PRODUCT_STATES}")
+        T, E = np.ones((1, 1)), np.ones((1, 1))
+        for c in self.chains:  # kron(A, B): A is the more significant digit -> prepend later chains
+            T, E = np.kron(c.transition, T), np.kron(c.emission, E)
+        return HMM(T, E)
+
+    def scorer(self) -> "HMMScorer":
+        """The exact model as a :class:`~l2m_utils.scoring.TokenScorer`."""
+        return HMMScorer(self.hmm())
+
+
+# --------------------------------------------------------------------------------------------------
+# the exact scorer
+# --------------------------------------------------------------------------------------------------
+
+class HMMScorer:
+    """Exact per-token log-probabilities of an HMM (a :class:`~l2m_utils.scoring.TokenScorer`).
+
+    BOS means "the process starts here": S_1 ~ ``hmm.initial``.  The normalised forward algorithm
+    runs over positions; every step handles the whole batch at once:
+
+        pred_t = alpha_{t-1} T  (pred_1 = initial),   p_t = sum_s pred_t[s] E[s, w_t],
+        log q(w_t | w_<t) = log p_t,                   alpha_t = pred_t * E[:, w_t] / p_t.
+
+    A token of probability 0 gets log-probability -inf (the sequence cannot occur).
+    """
+
+    def __init__(self, hmm: HMM):
+        if not isinstance(hmm, HMM):
+            raise ValueError(f"HMMScorer needs an l2m_utils.hmm.HMM, got {type(hmm).__name__}")
+        self.hmm = hmm
+        self.vocab_size = hmm.n_outputs
+
+    def token_logprobs(self, tokens: np.ndarray) -> np.ndarray:
+        t = check_tokens(tokens, self.vocab_size)
+        T, Et = self.hmm.transition, self.hmm.emission.T  # Et: (M, K)
+        n, length = t.shape
+        out = np.empty((n, length))
+        pred = np.broadcast_to(self.hmm.initial, (n, self.hmm.n_states))
+        for k in range(length):
+            joint = pred * Et[t[:, k]]  # (n, K): p(w_t, S_t = s | w_<t)
+            p = joint.sum(axis=1)
+            with np.errstate(divide="ignore"):
+                out[:, k] = np.log(p)
+            ok = p > 0
+            alpha = np.where(ok[:, None], joint / np.where(ok, p, 1.0)[:, None], pred)
+            pred = alpha @ T
+        return out

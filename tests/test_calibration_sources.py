@@ -1,0 +1,209 @@
+"""Tests for l2m_utils.calibration_sources (chapter 8): exact MI of erasure HMMs, by independent routes."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from l2m_utils import hmm as H
+from l2m_utils import information
+from l2m_utils.bipartite import bipartite_sweep
+from l2m_utils.calibration_sources import (
+    ErasureChain,
+    FactorialErasureSource,
+    HMMScorer,
+    sticky_transition,
+)
+from l2m_utils.processes import binary_symmetric_chain, markov_bipartite_mutual_information
+from l2m_utils.scoring import TokenScorer
+
+
+def enumerate_joint(source: FactorialErasureSource, length: int) -> np.ndarray:
+    """Dense joint of W_{1:L} by brute force over hidden paths and erasure patterns, per chain, then
+    combined through the token encoding with information.joint_from_sequences (weights = probabilities)."""
+    per_chain = []
+    for c in source.chains:
+        K, e, T, pi = c.n_states, c.erasure, c.transition, c.stationary
+        probs = np.zeros((K + 1,) * length)
+        for s in itertools.product(range(K), repeat=length):
+            ps = pi[s[0]] * np.prod([T[s[t - 1], s[t]] for t in range(1, length)])
+            for mask in itertools.product((0, 1), repeat=length):
+                w = tuple(K if m else st_ for st_, m in zip(s, mask))
+                probs[w] += ps * np.prod([e if m else 1 - e for m in mask])
+        per_chain.append(probs)
+    seqs, weights = [], []
+    blocks = [list(itertools.product(range(c.n_outputs), repeat=length)) for c in source.chains]
+    for combo in itertools.product(*blocks):
+        p = np.prod([pc[w] for pc, w in zip(per_chain, combo)])
+        if p > 0:
+            seqs.append(source.encode(np.stack([np.array(w) for w in combo], axis=-1)))
+            weights.append(p)
+    return information.joint_from_sequences(np.array(seqs), source.vocab_size, np.array(weights) / np.sum(weights))
+
+
+SMALL = FactorialErasureSource([ErasureChain.sticky(2, 0.6, 0.3),
+                                ErasureChain(np.array([[0.5, 0.5], [0.9, 0.1]]), 0.5)])
+
+
+def test_closed_forms_match_enumeration():
+    L = 4
+    joint = enumerate_joint(SMALL, L)
+    for ell in range(1, L):
+        assert SMALL.bipartite_mutual_information(L, ell) == pytest.approx(
+            information.bipartite_mutual_information(joint, ell), abs=1e-12)
+    for t in range(1, L + 1):
+        marg = joint.sum(axis=tuple(range(t, L)))
+        assert SMALL.block_entropies(L)[t - 1] == pytest.approx(information.entropy(marg), abs=1e-12)
+    for d in range(1, L):
+        assert SMALL.two_point_mutual_information([d])[0] == pytest.approx(
+            information.two_point_mutual_information(joint, 0, d), abs=1e-12)
+
+
+@pytest.mark.parametrize("K,stay,e,L", [(2, 0.8, 0.0, 7), (3, 0.5, 0.6, 7), (4, 0.9, 0.85, 6)])
+def test_single_chain_matches_forward_algorithm(K, stay, e, L):
+    c = ErasureChain.sticky(K, stay, e)
+    h = c.hmm()
+    np.testing.assert_allclose(c.block_entropies(L), H.block_entropies(h, L), atol=1e-11)
+    for ell in range(1, L):
+        assert c.bipartite_mutual_information(L, ell) == pytest.approx(
+            H.hmm_bipartite_mutual_information(h, L, ell), abs=1e-11)
+    np.testing.assert_allclose(c.two_point_mutual_information([1, 2, 5, 40]),
+                               H.hmm_two_point_mutual_information(h, [1, 2, 5, 40]), atol=1e-13)
+    assert c.bipartite_mutual_information(400) <= H.state_entropy_bound(h) + 1e-12
+
+
+def test_no_erasure_is_a_markov_chain():
+    c = ErasureChain(binary_symmetric_chain(0.2), 0.0)
+    for L in (2, 5, 64):
+        assert c.bipartite_mutual_information(L) == pytest.approx(
+            markov_bipartite_mutual_information(binary_symmetric_chain(0.2)), abs=1e-12)
+
+
+def test_factorial_matches_product_hmm_and_is_additive():
+    src = FactorialErasureSource.sticky([2, 8], erasure=[0.3, 0.6])
+    h = src.hmm()
+    assert h.n_states == 4 and h.n_outputs == src.vocab_size == 9
+    L = 6
+    np.testing.assert_allclose(src.block_entropies(L), H.block_entropies(h, L), atol=1e-11)
+    for ell in (1, 3, 5):
+        assert src.bipartite_mutual_information(L, ell) == pytest.approx(
+            H.hmm_bipartite_mutual_information(h, L, ell), abs=1e-11)
+    assert src.bipartite_mutual_information(300) == pytest.approx(
+        sum(c.bipartite_mutual_information(300) for c in src.chains))
+
+
+def test_growth_saturation_and_entropy_rate():
+    b = FactorialErasureSource.sticky([16, 64, 256, 1024], erasure=[0.5, 0.875, 1 - 1 / 32, 1 - 1 / 128])
+    curve = b.bipartite_curve([4, 8, 16, 32, 64, 128, 256])
+    assert np.all(np.diff(curve) > 0.05)  # keeps growing over the tested range
+    assert b.bipartite_mutual_information(100_000) < b.saturation() <= 4 * math.log(2) + 1e-12
+    h = b.conditional_entropies(4000)
+    assert np.all(np.diff(h) <= 1e-12)  # conditioning on more past never increases entropy
+    assert h[-1] == pytest.approx(b.entropy_rate(), abs=1e-9)
+
+
+@given(st.integers(2, 4), st.floats(0.0, 0.95), st.floats(0.0, 0.95), st.integers(2, 40))
+@settings(max_examples=25, deadline=None)
+def test_bipartite_bounds(K, stay, e, L):
+    c = ErasureChain.sticky(K, stay, e)
+    i1, i2 = c.bipartite_mutual_information(L), c.bipartite_mutual_information(L + 1, (L + 1) // 2)
+    assert 0.0 <= i1 <= math.log(K) + 1e-12
+    # block entropies are consistent with the MI closed form: I = H_l + H_{L-l} - H_L
+    Hb = c.block_entropies(L)
+    ell = L // 2
+    assert i1 == pytest.approx(Hb[ell - 1] + Hb[L - ell - 1] - Hb[L - 1], abs=1e-10)
+    assert i2 >= -1e-12
+
+
+def test_sampling_matches_marginals():
+    src = FactorialErasureSource([ErasureChain.sticky(3, 0.7, 0.4), ErasureChain.sticky(2, 0.5, 0.2)])
+    x = src.sample(4000, 8, seed=1)
+    assert x.shape == (4000, 8) and x.dtype == np.int64
+    sym = src.decode(x)
+    np.testing.assert_array_equal(src.encode(sym), x)
+    assert np.mean(sym[..., 0] == 3) == pytest.approx(0.4, abs=0.02)
+    assert np.mean(sym[..., 1] == 2) == pytest.approx(0.2, abs=0.02)
+    # empirical one-step agreement of chain 0's states when both revealed: stay + (1-stay)/K
+    a, b = sym[:, :-1, 0], sym[:, 1:, 0]
+    both = (a < 3) & (b < 3)
+    assert np.mean(a[both] == b[both]) == pytest.approx(0.7 + 0.3 / 3, abs=0.02)
+    np.testing.assert_array_equal(src.sample(5, 6, seed=3), src.sample(5, 6, seed=3))
+
+
+def test_hmm_scorer_sums_to_log_probability():
+    src = FactorialErasureSource.sticky([2, 8], erasure=[0.3, 0.6])
+    scorer = src.scorer()
+    assert isinstance(scorer, TokenScorer)
+    L = 5
+    probs = H.block_probabilities(src.hmm(), L)
+    x = src.sample(50, L, seed=0)
+    lp = scorer.token_logprobs(x)
+    assert lp.shape == (50, L)
+    np.testing.assert_allclose(lp.sum(axis=1), np.log(probs[tuple(x.T)]), rtol=1e-12)
+    # prefixes: the score of the first t tokens is log p(x_{1:t})
+    np.testing.assert_allclose(lp[:, :2].sum(axis=1), np.log(H.block_probabilities(src.hmm(), 2)[tuple(x[:, :2].T)]))
+    # a random (non-erasure) HMM too, and impossible tokens give -inf
+    rh = H.random_hmm(3, 4, seed=2, stay=0.5)
+    y = np.array([[0, 1, 2, 3], [3, 3, 0, 1]])
+    np.testing.assert_allclose(HMMScorer(rh).token_logprobs(y).sum(axis=1),
+                               np.log(H.block_probabilities(rh, 4)[tuple(y.T)]), rtol=1e-12)
+    c = ErasureChain.sticky(2, 0.0, 0.5)  # stay = 0: uniform jumps, everything possible
+    det = ErasureChain(np.array([[0.0, 1.0], [1.0, 0.0]]), 0.0)  # deterministic alternation
+    assert np.isneginf(HMMScorer(det.hmm()).token_logprobs(np.array([[0, 0]]))[0, 1])
+    assert np.all(np.isfinite(HMMScorer(c.hmm()).token_logprobs(np.array([[0, 2, 1, 1]]))))
+
+
+def test_exact_model_direct_estimator_matches_exact_mi():
+    src = FactorialErasureSource.sticky([16, 64], n_states=2, erasure=[0.5, 0.875])
+    samples = src.sample(3000, 32, seed=4)
+    res = bipartite_sweep(src.scorer(), samples, [4, 8, 16, 32], [2.0], ("direct", "vclub"), seed=0,
+                          batch_size=1000)
+    direct, vclub = res[("direct", 2.0)], res[("vclub", 2.0)]
+    exact = src.bipartite_curve(direct.lengths)
+    z = (direct.mean - exact) / direct.se
+    assert np.all(np.abs(z) < 3.5), (direct.mean, exact, direct.se)
+    assert np.all(vclub.mean > exact)  # vCLUB with q = p overshoots (chapter 4)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="erasure"):
+        ErasureChain.sticky(2, 0.5, 1.0)
+    with pytest.raises(ValueError, match="erasure"):
+        ErasureChain.sticky(2, 0.5, -0.1)
+    with pytest.raises(ValueError, match="stay"):
+        sticky_transition(2, 1.0)
+    with pytest.raises(ValueError, match="n_states"):
+        sticky_transition(1, 0.5)
+    with pytest.raises(ValueError):
+        ErasureChain(np.array([[1.0, 0.0], [0.0, 1.0]]), 0.5)  # reducible
+    with pytest.raises(ValueError):
+        ErasureChain(np.array([[0.5, 0.6], [0.5, 0.5]]), 0.5)  # not stochastic
+    c = ErasureChain.sticky(2, 0.5, 0.5)
+    with pytest.raises(ValueError, match="block length"):
+        c.bipartite_mutual_information(1)
+    with pytest.raises(ValueError, match="split"):
+        c.bipartite_mutual_information(8, 8)
+    with pytest.raises(ValueError, match="distances"):
+        c.two_point_mutual_information([0, 1])
+    with pytest.raises(ValueError, match="at least one chain"):
+        FactorialErasureSource([])
+    with pytest.raises(ValueError, match="not an ErasureChain"):
+        FactorialErasureSource([c, "chain"])
+    with pytest.raises(ValueError, match="timescales"):
+        FactorialErasureSource.sticky([0.5])
+    with pytest.raises(ValueError, match="erasure probabilities"):
+        FactorialErasureSource.sticky([2, 4], erasure=[0.1])
+    src = FactorialErasureSource([c, c])
+    with pytest.raises(ValueError, match="token ids"):
+        src.decode(np.array([9]))
+    with pytest.raises(ValueError, match="token ids"):
+        src.scorer().token_logprobs(np.array([[0, 9]]))
+    with pytest.raises(ValueError, match="HMM"):
+        HMMScorer(np.eye(2))
+    with pytest.raises(ValueError, match="product chain"):
+        FactorialErasureSource([c] * 13).hmm()
