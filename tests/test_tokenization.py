@@ -104,7 +104,11 @@ def test_bad_inputs(cache):
 
 
 def test_hf_tokenizer_unreachable_names_the_model(monkeypatch):
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # the hub library reads the variable at import time: set its constant too, so no network retries
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(RuntimeError, match="could not load the tokenizer 'no-such-org/no-such-model'"):
         T.load_hf_tokenizer("no-such-org/no-such-model")
 
