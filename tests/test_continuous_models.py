@@ -14,14 +14,6 @@ from l2m_utils.continuous_models import ModelSpec, build_model, load_mamba_ssm_m
 from l2m_utils.mamba2_torch import Mamba2Torch, segsum, ssd_chunked, ssd_sequential  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add contention on a shared machine
-    yield
-    torch.set_num_threads(old)
-
-
 def _ssd_inputs(seed, b=2, l=11, h=4, p=3, g=2, n=5):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(b, l, h, p, generator=gen)

@@ -13,15 +13,6 @@ V = 24
 SHAPE = GPTShape(n_layer=1, n_embd=32, n_head=2, n_ctx=16)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight other test processes for cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def stream(n=4000, seed=0):
     """A learnable stream: a noisy cycle 1, 2, ..., V-1 (0 is BOS)."""
     rng = np.random.default_rng(seed)

@@ -11,14 +11,6 @@ from l2m_utils.scoring import CachedScorer, CausalLMScorer, MarkovChainScorer, T
 V, BOS = 40, 3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def model():
     return build_gpt2(V, BOS, GPTShape(n_layer=2, n_embd=32, n_head=4, n_ctx=64), seed=0).eval()

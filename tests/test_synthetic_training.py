@@ -3,21 +3,12 @@
 import json
 import math
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from l2m_utils import gaussian_sequences as gs  # noqa: E402
 from l2m_utils import synthetic_training as st  # noqa: E402
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def tiny(backbone="gpt2", depth=2, steps=12, seed=0, lr=1e-2, batch=4, eval_every=4, **kw):

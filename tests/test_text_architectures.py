@@ -16,14 +16,6 @@ V = 24
 CTX = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add contention on a shared machine
-    yield
-    torch.set_num_threads(old)
-
-
 def stream(n=3000, seed=0):
     """A learnable stream: a noisy cycle 1, ..., V-1 (0 is BOS)."""
     rng = np.random.default_rng(seed)
