@@ -28,15 +28,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--reps", type=int, default=5)
     args = ap.parse_args()
-    if args.threads:
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(args.threads)
+    from _threads import limit_threads  # benchmarks/_threads.py, before numpy/torch
+
+    limit_threads(args.threads)
 
     import numpy as np  # noqa: E402  (after the thread settings)
     import torch  # noqa: E402
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from l2m_utils import gaussian_sequences as gs  # noqa: E402
 
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, torch {torch.__version__}, "

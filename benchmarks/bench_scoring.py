@@ -19,7 +19,6 @@ Usage:  python benchmarks/bench_scoring.py [--threads 2] [--layers 4] [--width 2
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -37,15 +36,13 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     args = ap.parse_args()
-    if args.threads:
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(args.threads)
+    from _threads import limit_threads  # benchmarks/_threads.py, before numpy/torch
+
+    limit_threads(args.threads)
 
     import numpy as np  # noqa: E402  (after the thread settings)
     import torch  # noqa: E402
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from l2m_utils.language_model import GPTShape, build_gpt2, count_parameters  # noqa: E402
     from l2m_utils.scoring import CausalLMScorer  # noqa: E402
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -116,13 +115,11 @@ def main() -> int:
     ap.add_argument("--check-kernels", action="store_true")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
-    if args.threads:
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(args.threads)
+    from _threads import limit_threads  # benchmarks/_threads.py, before numpy/torch
+
+    limit_threads(args.threads)
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from l2m_utils import gaussian_sequences as gs
     from l2m_utils import synthetic_training as st
 
