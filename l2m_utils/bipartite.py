@@ -42,7 +42,8 @@ import numpy as np
 
 from .entropy_estimators import grassberger_entropy
 from .fits import PowerLawFit, bootstrap_power_law
-from .scoring import TokenScorer, check_tokens
+from .information import check_tokens
+from .scoring import TokenScorer
 from .two_point import count_pairs
 
 ESTIMATOR_NAMES = ("direct", "vclub")

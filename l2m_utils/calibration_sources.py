@@ -40,7 +40,7 @@ import numpy as np
 
 from .hmm import HMM
 from .processes import _check_transition, stationary_distribution
-from .scoring import check_tokens
+from .information import check_tokens
 
 #: Largest product state space :meth:`FactorialErasureSource.hmm` builds.
 MAX_PRODUCT_STATES = 4096

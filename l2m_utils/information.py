@@ -158,6 +158,21 @@ def chain_rule_terms(p: np.ndarray, ell: int | None = None) -> np.ndarray:
     return terms
 
 
+def check_tokens(tokens: np.ndarray, vocab_size: int, name: str = "tokens") -> np.ndarray:
+    """Validate a batch of token sequences: shape [n, T] with n, T >= 1, integer ids in [0, vocab_size).
+
+    Returns it as int64.
+    """
+    arr = np.asarray(tokens)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must have shape [n, T] with n, T >= 1, got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer token ids, got dtype {arr.dtype}")
+    if arr.min() < 0 or arr.max() >= vocab_size:
+        raise ValueError(f"token ids must lie in [0, {vocab_size}), found [{arr.min()}, {arr.max()}]")
+    return arr.astype(np.int64, copy=False)
+
+
 def joint_from_sequences(
     sequences: np.ndarray, alphabet_size: int, weights: np.ndarray | None = None
 ) -> np.ndarray:
@@ -166,13 +181,7 @@ def joint_from_sequences(
     ``sequences`` has shape (n, L) with integer tokens in [0, alphabet_size); ``weights`` (default
     uniform) are their probabilities.  Repeated sequences add up.  Returns shape (M,)*L.
     """
-    seqs = np.asarray(sequences)
-    if seqs.ndim != 2 or seqs.shape[0] == 0 or seqs.shape[1] == 0:
-        raise ValueError(f"sequences must have shape (n, L) with n, L >= 1, got {seqs.shape}")
-    if not np.issubdtype(seqs.dtype, np.integer):
-        raise ValueError(f"sequences must hold integer tokens, got dtype {seqs.dtype}")
-    if seqs.min() < 0 or seqs.max() >= alphabet_size:
-        raise ValueError(f"tokens must lie in [0, {alphabet_size}), found [{seqs.min()}, {seqs.max()}]")
+    seqs = check_tokens(sequences, alphabet_size, "sequences")
     n, length = seqs.shape
     _check_size(alphabet_size, length)
     w = np.full(n, 1.0 / n) if weights is None else check_distribution(weights, "weights")

@@ -17,6 +17,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from .information import check_tokens
 from .processes import _check_transition, stationary_distribution
 
 
@@ -30,18 +31,6 @@ class TokenScorer(Protocol):
         """``tokens``: int array [n, T] (no BOS); returns float64 [n, T] of log-probabilities in nats,
         token t conditioned on a beginning-of-sequence marker and tokens 1..t-1."""
         ...
-
-
-def check_tokens(tokens: np.ndarray, vocab_size: int) -> np.ndarray:
-    """Validate a batch of token ids: 2-D, integer, non-empty, ids in [0, vocab_size)."""
-    arr = np.asarray(tokens)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"tokens must have shape [n, T] with n, T >= 1, got {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"tokens must be integer ids, got dtype {arr.dtype}")
-    if arr.min() < 0 or arr.max() >= vocab_size:
-        raise ValueError(f"token ids must lie in [0, {vocab_size}), found [{arr.min()}, {arr.max()}]")
-    return arr.astype(np.int64, copy=False)
 
 
 class MarkovChainScorer:

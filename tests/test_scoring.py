@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from l2m_utils import processes as proc
-from l2m_utils.scoring import MarkovChainScorer, TokenScorer, check_tokens
+from l2m_utils.information import check_tokens
+from l2m_utils.scoring import MarkovChainScorer, TokenScorer
 
 
 def test_markov_scorer_matches_joint_probabilities():
