@@ -21,6 +21,8 @@ SMOKE=${CH06_SMOKE:-0}
 PART_S=${CH06_PART_S:-320}
 HARD_S=${CH06_HARD_S:-380}
 RESULTS=${CH06_RESULTS_DIR:-results/ch06}
+# a CPU try-out must not leave smoke results among the committed ones
+[ "$SMOKE" = 1 ] && [ -z "${CH06_RESULTS_DIR:-}" ] && RESULTS=$(mktemp -d)/ch06
 if [ "$SMOKE" = 1 ]; then
   PROFILE=${CH06_PROFILE:-smoke}; DEVICE=cpu
   BENCH=(--device cpu --n-layer 1 --d-model 32 --length 16 --batch 8 --steps 2 --threads 1)
@@ -54,6 +56,10 @@ print('mamba_ssm Triton Mamba2:', load_mamba_ssm_mamba2() is not None)"
   echo "== benchmark"
   timeout 150 "$PY" benchmarks/bench_synthetic_training.py "${BENCH[@]}" --json "$OUT/ch06_bench.json" \
     || echo "benchmark failed or timed out (exit $?)"
+  echo "== chapter-5 sampler throughput (L = 4096 x 64 copies on CPU and GPU)"
+  local sdepth=6; [ "$SMOKE" = 1 ] && sdepth=3
+  timeout 120 "$PY" benchmarks/bench_gaussian_sequences.py --depths "$sdepth" --sampler-depth "$sdepth" \
+    || echo "sampler benchmark failed or timed out (exit $?)"
   mkdir -p "$RESULTS"
   echo "== sweep part: start no run after ${PART_S}s, interrupt at ${HARD_S}s"
   local rc=0
