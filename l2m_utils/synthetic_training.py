@@ -47,6 +47,7 @@ import torch
 from . import gaussian_sequences as gs
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
 from .continuous_models import ContinuousARModel, ModelSpec, build_model
+from .language_model import lr_factor
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_SEED = 20250306
@@ -160,14 +161,6 @@ class RunConfig:
         m = self.model
         name = f"{m.backbone}-{m.n_layer}x{m.d_model}" + (f"-N{m.d_state}" if m.backbone == "mamba2" else "")
         return f"{name}-L{self.length}-s{self.seed}-{self.steps}st-{settings_key(self.to_dict(), 8)}"
-
-
-def lr_factor(step: int, warmup: int, steps: int, min_lr_ratio: float) -> float:
-    """Learning-rate multiplier: ``(step+1)/warmup`` during warmup, then cosine from 1 to ``min_lr_ratio``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
-    return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -330,7 +323,7 @@ def train_run(
     opt_kwargs = {"fused": True} if device.type == "cuda" else {}
     opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, **opt_kwargs)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, cfg.warmup, cfg.steps, cfg.min_lr_ratio))
+        opt, lambda s: lr_factor(s, cfg.steps, cfg.warmup, cfg.min_lr_ratio))
     gen = torch.Generator(device=device).manual_seed(1_000_003 * cfg.seed + 7919 * cfg.depth + 1)
     state: dict[str, Any] = {"step": 0, "curve": {"step": [], "lr": [], "train_kl": [], "eval_kl": []},
                              "acc": 0.0, "acc_n": 0, "train_time_s": 0.0, "tokens": 0, "wall_s": 0.0,
