@@ -14,7 +14,8 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # two cores here: keep BLAS from oversubscribing when tests run notebooks in parallel kernels
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install book book-from-snapshots test unit nbval nbval-refs browser exercises snapshot clean
+.PHONY: install book book-from-snapshots test unit nbval nbval-refs browser exercises snapshot wheelhouse \
+        check-mamba-reference clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,6 +62,16 @@ exercises: install
 # Usage: make snapshot CHAPTERS="05 06" [FORCE=1]   (on the machine that should produce them)
 snapshot: install
 	$(PY) -m l2m_utils.book snapshot $(CHAPTERS) --profile gpu $(if $(FORCE),--force)
+
+# The wheelhouse .whl/ that the GPU scripts install there (scripts/prepare_wheelhouse.sh).
+wheelhouse: install
+	PYTHON=$(PY) bash scripts/prepare_wheelhouse.sh
+
+# Our PyTorch Mamba-2 block against mamba_ssm's own module, on the CPU (installs triton, einops and the
+# mamba-ssm wheel into _build/mamba-ref, outside the project's environment).
+check-mamba-reference: wheelhouse
+	$(PY) -m pip install --quiet --no-deps --target _build/mamba-ref triton einops .whl/mamba_ssm-*.whl
+	PYTHONPATH=_build/mamba-ref:. $(PY) scripts/check_mamba2_reference.py
 
 clean:
 	rm -rf _build

@@ -445,14 +445,18 @@ def render_html(layout: Layout, from_snapshots: bool = False, allow_missing_snap
 # --------------------------------------------------------------------------------------------------
 
 def snapshot(layout: Layout, names: Sequence[str], profile: str, overrides: dict[str, Any], force: bool) -> None:
-    """Execute chapters into ``book/snapshots`` (the published results); never overwrite unasked."""
+    """Execute chapters into ``book/snapshots`` (the published results); never overwrite unasked.
+
+    A chapter that fails does not stop the others (a GPU session must not lose the chapters after it);
+    the call still raises :class:`BookError` at the end, naming every failure.
+    """
     if not names:
         raise BookError("name the chapter(s) to snapshot explicitly")
     for source in layout.select(names):
         target = layout.snapshots / f"{source.stem}.ipynb"
         if target.exists() and not force:
             raise BookError(f"snapshot {target} exists; pass --force to replace it")
-    execute_many(layout, names, profile, overrides, out_dir=layout.snapshots, keep_going=False)
+    execute_many(layout, names, profile, overrides, out_dir=layout.snapshots, keep_going=True)
 
 
 _SOLUTION_START = re.compile(r"^```\{solution-start\}", re.M)

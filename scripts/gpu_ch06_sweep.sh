@@ -3,7 +3,7 @@
 # against our PyTorch block, then one part (<= ~7 min) of the `gpu` sweep.  Results JSONs of finished
 # runs, the benchmark and a log come back under $OUT (3 files); unpack the tarball over results/ch06.
 #
-# Needs: .whl/ with the mamba-ssm wheel (../shared/device/wheelhouse.sh builds it; install only,
+# Needs: .whl/ with the mamba-ssm wheel (`bash scripts/prepare_wheelhouse.sh` builds it; install only,
 # build nothing on the GPU machine).  From a session:
 #   run(command="L2M_COMMIT=<sha> bash scripts/gpu_ch06_sweep.sh", carry=[".whl"], timeout_s=600)
 # Later parts: the same command after unpacking and committing the previous results (finished runs
@@ -35,18 +35,13 @@ else
 fi
 export L2M_COMMIT=${L2M_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 
+source scripts/_gpu_common.sh
+
 main() {
   echo "== ch06 $(date -u '+%F %T UTC') profile=$PROFILE device=$DEVICE commit=$L2M_COMMIT"
-  if compgen -G ".whl/*.whl" >/dev/null; then
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site:$PWD
-  else
-    echo "no .whl/ wheelhouse: mamba_ssm kernels unavailable unless already installed"
-    export PYTHONPATH=$PWD
-  fi
-  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv || true
-  "$PY" -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__)
-from l2m_utils.continuous_models import load_mamba_ssm_mamba2
+  gpu_install
+  gpu_info
+  "$PY" -c "from l2m_utils.continuous_models import load_mamba_ssm_mamba2
 print('mamba_ssm Triton Mamba2:', load_mamba_ssm_mamba2() is not None)"
   local models=()
   if [ "$DEVICE" = cuda ] && ! "$PY" -c "from l2m_utils.continuous_models import load_mamba_ssm_mamba2 as f; raise SystemExit(f() is None)"; then

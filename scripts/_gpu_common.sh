@@ -1,0 +1,40 @@
+# Shared by the gpu_*.sh scripts (sourced, not run).  Expects PY (the python to use) to be set.
+#
+# gpu_install: install the carried wheelhouse .whl/ into /tmp/site (no index, no dependencies, no
+#   compilation) unless SKIP_INSTALL=1, and put it and the repository on PYTHONPATH.
+# gpu_preflight MODULE...: stop within seconds, naming what is missing, when a module cannot be found
+#   (a session must not spend minutes before discovering that the wheelhouse lacks a package).
+# gpu_info: versions and the device, for the log.
+
+gpu_install() {
+  if [ "${SKIP_INSTALL:-0}" != 1 ] && compgen -G ".whl/*.whl" >/dev/null; then
+    rm -rf /tmp/site
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD
+  else
+    echo "no install (SKIP_INSTALL=1 or no .whl/): using what is importable"
+    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+  fi
+}
+
+gpu_preflight() {
+  "$PY" - "$@" <<'PY'
+import importlib.util
+import sys
+
+missing = [m for m in sys.argv[1:] if importlib.util.find_spec(m) is None]
+if missing:
+    sys.exit(f"preflight: cannot import {', '.join(missing)}; build the wheelhouse with "
+             "scripts/prepare_wheelhouse.sh and carry .whl")
+print("preflight: found", " ".join(sys.argv[1:]))
+PY
+}
+
+gpu_info() {
+  { command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv; } \
+    || echo "no nvidia-smi"
+  "$PY" - <<'PY'
+import torch, transformers
+print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "transformers", transformers.__version__)
+PY
+}
