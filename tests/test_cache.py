@@ -36,3 +36,27 @@ def test_atomic_npz_and_torch(tmp_path):
     torch = pytest.importorskip("torch")
     cache.atomic_torch_save({"w": torch.ones(2)}, tmp_path / "ck.pt")
     assert torch.load(tmp_path / "ck.pt")["w"].sum().item() == 2
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    """A shared cache must be readable by others when the umask allows it (not mkstemp's 0600)."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        cache.atomic_write_text(tmp_path / "shared.txt", "x")
+        cache.atomic_save_npz(tmp_path / "shared.npz", x=np.arange(2))
+    finally:
+        os.umask(old)
+    for name in ("shared.txt", "shared.npz"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_atomic_temporary_names_do_not_collide(tmp_path):
+    names = set()
+    for _ in range(50):
+        with cache.atomic_path(tmp_path / "t.json") as tmp:
+            names.add(tmp.name)
+            assert not tmp.exists(), "the writer creates the file"
+            tmp.write_text("{}")
+    assert len(names) == 50 and (tmp_path / "t.json").exists()
