@@ -9,7 +9,7 @@
 # tests/test_book.py::test_committed_snapshots_are_current) and commit.
 #
 # A chapter that fails does not stop the next one.  CPU try-out of the whole path (smoke sizes):
-#   PYTHON=.venv/bin/python PROFILE=smoke OUT=/tmp/snap_out bash scripts/gpu_snapshots.sh 03
+#   SKIP_INSTALL=1 PYTHON=.venv/bin/python PROFILE=smoke OUT=/tmp/snap_out bash scripts/gpu_snapshots.sh 03
 # (it overwrites book/snapshots/03_*: try it in a scratch clone).
 # Environment: BUDGET_S (hard limit for all chapters, default 480), PROFILE (default gpu), PYTHON
 # (default python3), SKIP_INSTALL=1 (the notebook stack is already importable).
