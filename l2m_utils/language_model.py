@@ -12,6 +12,11 @@ cross-entropies.  Three pieces:
   loss is the mean next-token cross-entropy (nats); AdamW (β = (0.9, 0.95), weight decay on
   matrices only) with linear warm-up and cosine decay to ``min_lr_ratio · lr``; gradient clipping;
   bfloat16 autocast on CUDA, float32 on CPU.  All randomness comes from ``seed``.
+  With ``valid_every > 0`` the cross-entropy of a *validation* stream (text held out from training
+  and distinct from the held-out text the estimates use) is measured every ``valid_every`` steps; the
+  weights with the lowest validation cross-entropy are kept and returned, and training stops once
+  ``patience`` validations in a row have not improved on the best (early stopping).  A small corpus
+  overfits long before a fixed step budget ends; this picks the step without looking at held-out text.
   Checkpoints (model, optimizer, scheduler, RNG states, step, loss history, wall time) are written
   atomically every ``checkpoint_every`` steps to a cache directory keyed by every setting and a
   hash of the training tokens: an interrupted training resumes from the last checkpoint (and
@@ -73,12 +78,28 @@ class TrainSettings:
     grad_clip: float = 1.0
     seed: int = 0
     checkpoint_every: int = 250
+    valid_every: int = 0  # validate every this many steps (0: no validation, the last weights are kept)
+    patience: int = 0  # stop after this many validations without a new best (0: never stop early)
+    valid_tokens: int = 65_536  # tokens of the validation stream per validation
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
             raise ValueError(f"steps, batch_size and checkpoint_every must be >= 1, got {self}")
         if not (self.lr > 0 and 0 <= self.min_lr_ratio <= 1 and self.warmup_steps >= 0):
             raise ValueError(f"need lr > 0, 0 <= min_lr_ratio <= 1, warmup_steps >= 0; got {self}")
+        if self.valid_every < 0 or self.patience < 0 or self.valid_tokens < 1:
+            raise ValueError(f"need valid_every >= 0, patience >= 0, valid_tokens >= 1; got {self}")
+        if self.patience and not self.valid_every:
+            raise ValueError("patience (early stopping) needs validation: set valid_every > 0")
+
+    def key_dict(self) -> dict[str, Any]:
+        """The settings as they enter a cache key; without validation, exactly the fields of the
+        earlier format (so models trained before validation existed keep their keys)."""
+        d = asdict(self)
+        if not self.valid_every:
+            for name in ("valid_every", "patience", "valid_tokens"):
+                d.pop(name)
+        return d
 
 
 @dataclass
@@ -98,15 +119,23 @@ class TrainRecord:
     directory: str
     settings: dict[str, Any] = field(default_factory=dict)
     train_cross_entropy: float | None = None  # measured only with ``eval_train``
+    valid_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, validation CE)
+    best_step: int | None = None  # the step whose weights were kept (validation only)
+    stopped_early: bool = False
 
     def summary(self) -> str:
         ppl = "n/a" if self.heldout_perplexity is None else f"{self.heldout_perplexity:.2f}"
         ce = "n/a" if self.heldout_cross_entropy is None else f"{self.heldout_cross_entropy:.3f}"
+        valid = ""
+        if self.valid_curve:
+            best = min(v for _, v in self.valid_curve)
+            valid = (f"; weights of step {self.best_step} kept (validation cross-entropy {best:.3f}"
+                     + (", stopped early" if self.stopped_early else "") + ")")
         return (
             f"{self.n_parameters / 1e6:.2f}M parameters, {self.steps} steps, final train loss "
             f"{np.mean(self.train_loss[-20:]):.3f} nats/token, held-out cross-entropy {ce} nats/token "
             f"(perplexity {ppl}, {self.heldout_tokens} tokens), {self.wall_time_s:.0f} s, "
-            f"{self.tokens_per_s:,.0f} tokens/s"
+            f"{self.tokens_per_s:,.0f} tokens/s" + valid
             + (" [loaded from cache]" if self.loaded_from_cache else "")
         )
 
@@ -244,6 +273,7 @@ def train_causal_lm(
     n_ctx: int,
     train: TrainSettings = TrainSettings(),
     *,
+    valid_stream: np.ndarray | None = None,
     device=None,
     loss_fn: Callable[[Any, Any], Any] = hf_causal_loss,
     description: dict[str, Any] | None = None,
@@ -266,7 +296,9 @@ def train_causal_lm(
     of ``root/<key>`` (default ``cache_dir(cache_subdir)``) covers those settings, ``train``, the
     vocabulary, ``device.type``, ``description`` and a hash of the training tokens.
     ``loss_fn(model, x)`` is the mean next-token cross-entropy of a batch ``x`` [b, n_ctx] whose first
-    column is BOS.  ``callback(step, loss)`` runs after every step (step counted from 1).  Afterwards
+    column is BOS.  ``valid_stream`` (needed when ``train.valid_every > 0``) is the validation text
+    of the early stopping described in the module docstring.  ``callback(step, loss)`` runs after
+    every step (step counted from 1).  Afterwards
     the cross-entropy of up to ``eval_tokens`` tokens of evenly spaced windows of ``heldout_stream``
     (and of the training stream when ``eval_train``) is measured by :func:`heldout_cross_entropy`.
     Returns ``(model in eval mode, make_record(run))`` with ``run`` a :class:`TrainRecord` (default:
@@ -276,13 +308,20 @@ def train_causal_lm(
     from tqdm.auto import tqdm
 
     stream = _check_stream(train_stream, n_ctx, vocab_size)
+    valid = None
+    if train.valid_every:
+        if valid_stream is None:
+            raise ValueError("valid_every > 0 needs a validation stream: pass valid_stream")
+        valid = np.ascontiguousarray(valid_stream, dtype=np.int64)
+        if valid.ndim != 1 or len(valid) < n_ctx - 1:
+            raise ValueError(f"valid_stream of {valid.size} tokens is shorter than one window ({n_ctx - 1} tokens)")
     device = torch.device(device) if device is not None else default_device()
     model = build_model(device)
     specific = model_settings(model) if callable(model_settings) else model_settings
     settings = {
         "format": CHECKPOINT_FORMAT,
         **specific,
-        "train": asdict(train),
+        "train": train.key_dict(),
         "vocab_size": int(vocab_size),
         "bos_id": int(bos_id),
         "train_tokens_sha256": _stream_sha(stream),
@@ -290,6 +329,8 @@ def train_causal_lm(
         "device_type": device.type,
         "description": description or {},
     }
+    if valid is not None:
+        settings["valid_tokens_sha256"] = _stream_sha(valid)
     key = settings_key(settings)
     folder = (Path(root) / key) if root is not None else cache_dir(cache_subdir, key)
     folder.mkdir(parents=True, exist_ok=True)
@@ -314,6 +355,9 @@ def train_causal_lm(
     wall_before = 0.0
     previous_record: dict[str, Any] = {}
     torch_rng: dict[str, Any] | None = None  # torch RNG state (dropout) to resume from
+    valid_curve: list[tuple[int, float]] = []
+    best: dict[str, Any] = {"step": None, "ce": math.inf, "state": None, "bad": 0}
+    stopped = False
     if cache and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
@@ -325,8 +369,11 @@ def train_causal_lm(
         step = int(state["step"])
         wall_before = float(state["wall_time_s"])
         previous_record = dict(state.get("record", {}))
+        valid_curve = [(int(a), float(b)) for a, b in state.get("valid_curve", [])]
+        best = dict(state.get("best", best))
+        stopped = bool(state.get("stopped_early", False))
     resumed_from = step
-    loaded = step >= train.steps
+    loaded = step >= train.steps or stopped
 
     def save(current_step: int, wall: float, record: dict[str, Any] | None = None) -> None:
         if not cache:
@@ -344,9 +391,25 @@ def train_causal_lm(
                 "train_loss": losses,
                 "wall_time_s": wall,
                 "record": record or {},
+                "valid_curve": valid_curve,
+                "best": best,
+                "stopped_early": stopped,
             },
             ckpt_path,
         )
+
+    def validate(current_step: int) -> None:
+        """Validation cross-entropy now; keep the weights if they are the best so far."""
+        nonlocal stopped
+        ce = heldout_cross_entropy(model, valid, n_ctx, bos_id, train.valid_tokens, eval_batch_size,
+                                   device)["cross_entropy"]
+        valid_curve.append((current_step, ce))
+        if ce < best["ce"]:
+            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best.update(step=current_step, ce=ce, state=state, bad=0)
+        else:
+            best["bad"] += 1
+            stopped = bool(train.patience) and best["bad"] >= train.patience
 
     stream_t = torch.as_tensor(stream, device=device)
     offsets = torch.arange(n_ctx - 1, device=device)
@@ -370,7 +433,7 @@ def train_causal_lm(
                        mininterval=5.0)  # few updates: text progress bars in executed notebooks stay short
             pending: list[Any] = []
             high = len(stream) - (n_ctx - 1) + 1
-            while step < train.steps:
+            while step < train.steps and not stopped:
                 starts = torch.as_tensor(rng.integers(0, high, size=train.batch_size), device=device)
                 x = torch.cat([bos_col, stream_t[starts[:, None] + offsets]], dim=1)
                 if autocast is not None:
@@ -394,12 +457,21 @@ def train_causal_lm(
                     pending = []
                     bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}")
                 bar.update(1)
-                if step % train.checkpoint_every == 0 or step == train.steps:
+                if train.valid_every and (step % train.valid_every == 0 or step == train.steps):
+                    validate(step)
+                    bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}" if losses else "-",
+                                    valid=f"{valid_curve[-1][1]:.3f}")
+                if step % train.checkpoint_every == 0 or step == train.steps or stopped:
+                    if pending:
+                        losses.extend(torch.stack(pending).float().cpu().tolist())
+                        pending = []
                     save(step, wall_before + time.perf_counter() - session_start)
             bar.close()
             if device.type == "cuda":
                 torch.cuda.synchronize()
     session_wall = time.perf_counter() - session_start
+    if best["state"] is not None:  # early stopping: continue with the best weights
+        model.load_state_dict(best["state"])
     model.eval()
 
     # evaluation, reused from the checkpoint when a finished run is loaded with the same evaluation data
@@ -438,6 +510,9 @@ def train_causal_lm(
         directory=str(folder),
         settings=settings,
         train_cross_entropy=evaluation["train"],
+        valid_curve=list(valid_curve),
+        best_step=best["step"],
+        stopped_early=stopped,
     )
     record = run if make_record is None else make_record(run)
     new_record = {"heldout_sha256": heldout_sha, "eval_tokens": eval_tokens, "eval": evaluation,
@@ -462,19 +537,21 @@ def train_lm(
     progress: bool = True,
     eval_tokens: int = 200_000,
     callback: Callable[[int, float], None] | None = None,
+    valid_stream: np.ndarray | None = None,
 ):
     """Train (or resume, or load) a GPT-2-style LM on ``train_stream``; evaluate on ``heldout_stream``.
 
     ``train_stream``: 1-D token ids (documents separated by BOS, see
     :func:`~l2m_utils.tokenization.encode_stream`).  ``description`` (corpus, tokenizer...) joins the
     cache key.  ``root`` overrides the cache folder (default ``cache_dir("models")``).
-    ``callback(step, loss)`` is called after every step (step counted from 1).  Returns
-    ``(model, record)`` with the model in eval mode on ``device``.  The loop is :func:`train_causal_lm`.
+    ``callback(step, loss)`` is called after every step (step counted from 1).  ``valid_stream``:
+    validation tokens for early stopping (``train.valid_every > 0``).  Returns ``(model, record)``
+    with the model in eval mode on ``device``.  The loop is :func:`train_causal_lm`.
     """
     return train_causal_lm(
         lambda dev: build_gpt2(vocab_size, bos_id, shape, seed=train.seed).to(dev),
         {"architecture": "gpt2", "shape": asdict(shape)},
-        train_stream, heldout_stream, vocab_size, bos_id, shape.n_ctx, train,
+        train_stream, heldout_stream, vocab_size, bos_id, shape.n_ctx, train, valid_stream=valid_stream,
         device=device, loss_fn=hf_causal_loss, description=description, cache=cache, root=root,
         cache_subdir="models", progress=progress, label="training", eval_tokens=eval_tokens,
         callback=callback,

@@ -184,3 +184,86 @@ def test_load_pretrained_errors():
         LM.load_pretrained("no-such-org/no-such-model", local_files_only=True)
     with pytest.raises(ValueError, match="unknown dtype"):
         LM.load_pretrained("x", dtype="float7")
+
+
+# --- validation and early stopping -----------------------------------------------------------------
+
+def other_stream(n=800, seed=5):
+    """Text of a different kind: the cycle run backwards.  Fitting the training cycle makes it worse."""
+    return (V - stream(n, seed)).astype(np.int64)
+
+
+def vsettings(steps=40, valid_every=4, patience=0, every=8):
+    return TrainSettings(steps=steps, batch_size=4, lr=3e-3, warmup_steps=3, seed=1, checkpoint_every=every,
+                         valid_every=valid_every, patience=patience, valid_tokens=150)
+
+
+def vtrain(tmp_path, name, valid, settings_, **kwargs):
+    return LM.train_lm(stream(), stream(800, seed=9), V, 0, SHAPE, settings_, device="cpu",
+                       root=tmp_path / name, progress=False, eval_tokens=300, valid_stream=valid, **kwargs)
+
+
+def test_validation_off_keeps_the_earlier_cache_key(tmp_path):
+    """Models trained before validation existed keep their cache folder (key measured on the old code)."""
+    _, rec = train(tmp_path, "k", steps=2, every=1)
+    assert "valid_every" not in rec.settings["train"] and rec.valid_curve == [] and rec.best_step is None
+    assert rec.directory.endswith("5ef9c42433a4bc73")
+
+
+def test_validation_keeps_the_best_weights(tmp_path):
+    valid = stream(800, seed=3)  # same kind of text as training: validation improves, then flattens
+    model, rec = vtrain(tmp_path, "v", valid, vsettings())
+    steps = [s for s, _ in rec.valid_curve]
+    assert steps == list(range(4, 41, 4))
+    ces = [c for _, c in rec.valid_curve]
+    assert rec.best_step == steps[int(np.argmin(ces))] and not rec.stopped_early and rec.steps == 40
+    again = LM.heldout_cross_entropy(model, valid, SHAPE.n_ctx, 0, 150, 16, "cpu")["cross_entropy"]
+    assert again == pytest.approx(min(ces), abs=1e-6), "the returned model is the best validated one"
+    assert "weights of step" in rec.summary()
+
+
+def test_early_stopping_on_diverging_validation(tmp_path):
+    model, rec = vtrain(tmp_path, "es", other_stream(), vsettings(steps=200, patience=3))
+    ces = [c for _, c in rec.valid_curve]
+    best = int(np.argmin(ces))
+    assert rec.stopped_early and rec.steps < 200
+    assert len(ces) == best + 1 + 3, "stops after exactly `patience` validations without a new best"
+    assert rec.steps == rec.valid_curve[-1][0] and rec.best_step == rec.valid_curve[best][0]
+    again = LM.heldout_cross_entropy(model, other_stream(), SHAPE.n_ctx, 0, 150, 16, "cpu")["cross_entropy"]
+    assert again == pytest.approx(ces[best], abs=1e-6)
+    # a finished (early-stopped) run is loaded, with the best weights, not trained further
+    calls = []
+    model2, rec2 = vtrain(tmp_path, "es", other_stream(), vsettings(steps=200, patience=3),
+                          callback=lambda s, l: calls.append(s))
+    assert calls == [] and rec2.loaded_from_cache and rec2.stopped_early and rec2.valid_curve == rec.valid_curve
+    for (k, a), (_, b) in zip(model.state_dict().items(), model2.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_resume_with_validation_is_identical(tmp_path):
+    valid = other_stream()
+    ref_model, ref = vtrain(tmp_path, "ref", valid, vsettings(steps=60, patience=4))
+
+    def stop(step, loss):
+        if step == 11:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        vtrain(tmp_path, "cut", valid, vsettings(steps=60, patience=4), callback=stop)
+    model, rec = vtrain(tmp_path, "cut", valid, vsettings(steps=60, patience=4))
+    assert rec.resumed_from_step == 8
+    assert rec.valid_curve == ref.valid_curve and rec.train_loss == ref.train_loss
+    assert rec.best_step == ref.best_step and rec.stopped_early == ref.stopped_early
+    for (k, a), (_, b) in zip(ref_model.state_dict().items(), model.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_validation_settings_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="patience"):
+        TrainSettings(patience=2)
+    with pytest.raises(ValueError, match="valid_every >= 0"):
+        TrainSettings(valid_every=-1)
+    with pytest.raises(ValueError, match="pass valid_stream"):
+        vtrain(tmp_path, "x", None, vsettings())
+    with pytest.raises(ValueError, match="valid_stream of 3 tokens"):
+        vtrain(tmp_path, "x", np.arange(1, 4), vsettings())
