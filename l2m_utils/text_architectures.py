@@ -236,10 +236,16 @@ class TextTrainRecord:
     loaded_from_cache: bool
     directory: str
     settings: dict[str, Any] = field(default_factory=dict)
+    valid_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, validation CE)
+    best_step: int | None = None  # the step whose weights were kept (validation only)
+    stopped_early: bool = False
 
     def summary(self) -> str:
         f = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-        return (f"{self.label}: {self.n_parameters:,} parameters, {self.steps} steps, cross-entropy "
+        kept = ""
+        if self.valid_curve:
+            kept = f", weights of step {self.best_step} kept" + (" (stopped early)" if self.stopped_early else "")
+        return (f"{self.label}: {self.n_parameters:,} parameters, {self.steps} steps{kept}, cross-entropy "
                 f"train {f(self.train_cross_entropy)} / held-out {f(self.heldout_cross_entropy)} nats/token, "
                 f"{self.wall_time_s:.0f} s, {self.tokens_per_s:,.0f} tokens/s ({self.kernel})"
                 + (" [loaded from cache]" if self.loaded_from_cache else ""))
@@ -262,6 +268,7 @@ def train_text_lm(
     callback: Callable[[int, float], None] | None = None,
     prefer_kernels: bool = True,
     require_kernels: bool = False,
+    valid_stream: np.ndarray | None = None,
 ) -> tuple[nn.Module, TextTrainRecord]:
     """Train (or resume, or load) the token LM ``spec`` on ``train_stream`` (see the module docstring).
 
@@ -270,7 +277,8 @@ def train_text_lm(
     training tokens.  ``callback(step, loss)`` runs after every step.  Afterwards the model's
     cross-entropy is measured on up to ``eval_tokens`` tokens of evenly spaced windows of the
     training stream and of ``heldout_stream`` (:func:`l2m_utils.language_model.heldout_cross_entropy`).
-    Returns ``(model in eval mode, record)``.
+    ``valid_stream``: validation tokens for early stopping when ``train.valid_every > 0`` (the best
+    validated weights are returned).  Returns ``(model in eval mode, record)``.
     """
 
     def record(run: LM.TrainRecord) -> TextTrainRecord:
@@ -279,12 +287,12 @@ def train_text_lm(
             heldout_cross_entropy=run.heldout_cross_entropy, eval_tokens=run.heldout_tokens,
             wall_time_s=run.wall_time_s, tokens_per_s=run.tokens_per_s, n_parameters=run.n_parameters, kernel=run.settings["kernel"],
             resumed_from_step=run.resumed_from_step, loaded_from_cache=run.loaded_from_cache, directory=run.directory,
-            settings=run.settings)
+            settings=run.settings, valid_curve=run.valid_curve, best_step=run.best_step, stopped_early=run.stopped_early)
 
     return LM.train_causal_lm(
         lambda dev: build_text_lm(spec, vocab_size, bos_id, train.seed, dev, prefer_kernels, require_kernels),
         lambda model: {"spec": spec.to_dict(), "kernel": getattr(model, "kernel", "sdpa")},
-        train_stream, heldout_stream, vocab_size, bos_id, spec.max_length, train,
+        train_stream, heldout_stream, vocab_size, bos_id, spec.max_length, train, valid_stream=valid_stream,
         device=device, loss_fn=lambda model, x: lm_loss(model, x),  # looked up per call (tests spy on it)
         description=description, cache=cache, root=root, cache_subdir="text_models", progress=progress,
         label=f"training {spec.label()}", eval_tokens=eval_tokens, eval_batch_size=eval_batch_size, eval_train=True,

@@ -8,6 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from l2m_utils import language_model as LM
 from l2m_utils import text_architectures as TA
 from l2m_utils.language_model import TrainSettings
 from l2m_utils.scoring import CausalLMScorer
@@ -163,6 +164,20 @@ def test_training_resumes_identically_and_loads_when_finished(tmp_path, arch):
         assert torch.equal(a, b), k
     again, rec2 = train(tmp_path, arch, "cut", callback=lambda *a: pytest.fail("retrained"))
     assert rec2.loaded_from_cache and rec2.train_cross_entropy == ref.train_cross_entropy
+
+
+@pytest.mark.parametrize("arch", TA.ARCHITECTURES)
+def test_validation_keeps_the_best_weights(tmp_path, arch):
+    settings = TrainSettings(steps=12, batch_size=4, lr=3e-3, warmup_steps=2, seed=1, checkpoint_every=6,
+                             valid_every=3, patience=0, valid_tokens=100)
+    valid = stream(400, seed=4)
+    model, rec = TA.train_text_lm(spec(arch), stream(), V, 0, settings, stream(600, seed=9), device="cpu",
+                                  root=tmp_path / "v", progress=False, eval_tokens=150, valid_stream=valid)
+    assert [s for s, _ in rec.valid_curve] == [3, 6, 9, 12]
+    best = min(rec.valid_curve, key=lambda sc: sc[1])
+    assert rec.best_step == best[0] and "kept" in rec.summary()
+    again = LM.heldout_cross_entropy(model, valid, spec(arch).max_length, 0, 100, 16, "cpu")["cross_entropy"]
+    assert again == pytest.approx(best[1], abs=1e-6)
 
 
 def test_both_architectures_see_the_same_windows(tmp_path, monkeypatch):
