@@ -38,3 +38,13 @@ import torch, transformers
 print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "transformers", transformers.__version__)
 PY
 }
+
+# gpu_check [LOG]: the CUDA checks of every chapter (tests/test_gpu.py, about a minute); the result is
+#   logged (and written to LOG), never fatal: a failing check says which chapter's GPU path to fix
+#   before its own session.
+gpu_check() {
+  local log=${1:-/dev/null}
+  echo "== CUDA checks (tests/test_gpu.py)"
+  if ! "$PY" -c "import pytest" 2>/dev/null; then echo "no pytest here: checks skipped" | tee "$log"; return 0; fi
+  timeout 150 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -40 | tee "$log" || true
+}

@@ -51,6 +51,7 @@ main() {
   gpu_info
   "$PY" -c "from l2m_utils.continuous_models import load_mamba_ssm_mamba2
 print('mamba_ssm Triton Mamba2:', load_mamba_ssm_mamba2() is not None)"
+  [ "${SKIP_GPU_CHECK:-0}" = 1 ] || [ "$DO_BENCH" = 0 ] || gpu_check
   local models=()
   if [ "$DEVICE" = cuda ] && ! "$PY" -c "from l2m_utils.continuous_models import load_mamba_ssm_mamba2 as f; raise SystemExit(f() is None)"; then
     echo "WARNING: mamba_ssm unusable: this part trains the GPT-2 runs only"

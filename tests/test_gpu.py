@@ -1,0 +1,127 @@
+"""CUDA-only checks of the GPU code paths (skipped without a GPU).
+
+Every GPU script runs this file first (``scripts/_gpu_common.sh``: ``gpu_check``), so that a session
+learns within a minute whether the CUDA paths of every chapter work, before spending its budget on
+one chapter.  Each test compares a CUDA path with its CPU reference on the same weights or data.
+``L2M_GPU_TEST_DEVICE=cpu`` runs the same checks on the CPU (float32), to test the tests themselves.
+"""
+
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+
+CUDA = os.environ.get("L2M_GPU_TEST_DEVICE", "cuda")
+pytestmark = pytest.mark.skipif(CUDA == "cuda" and not torch.cuda.is_available(), reason="needs a CUDA device")
+PRECISION = "bf16" if CUDA == "cuda" else "fp32"
+
+
+def test_pair_counting_on_cuda_equals_numpy():
+    from l2m_utils.two_point import count_pairs
+
+    rng = np.random.default_rng(0)
+    docs = [rng.zipf(1.3, size=n).clip(max=50_256).astype(np.int64) for n in (50_000, 70_000, 80_000)]
+    for d in (1, 64, 4096):
+        a = count_pairs(docs, d, vocab_size=50_257)
+        b = count_pairs(docs, d, vocab_size=50_257, backend="torch", device=CUDA)
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_bf16_scoring_on_cuda_matches_float32_on_cpu():
+    from l2m_utils import language_model as LM
+    from l2m_utils.scoring import CausalLMScorer
+
+    shape = LM.GPTShape(n_layer=2, n_embd=64, n_head=2, n_ctx=128)
+    model = LM.build_gpt2(500, 0, shape, seed=0).eval()
+    tokens = np.random.default_rng(1).integers(1, 500, size=(6, 100))
+    ref = CausalLMScorer(model, batch_size=4, device="cpu", bos_id=0).token_logprobs(tokens)
+    gpu = CausalLMScorer(model.to(CUDA), batch_size=4, device=CUDA, bos_id=0).token_logprobs(tokens)
+    assert gpu.shape == ref.shape and np.isfinite(gpu).all()
+    assert np.abs(gpu - ref).mean() < 0.02  # bfloat16 body, float32 log-softmax
+    ragged = CausalLMScorer(model, batch_size=4, device=CUDA, bos_id=0).token_logprobs_ragged(
+        [tokens[0, :37], tokens[1]])
+    np.testing.assert_allclose(ragged[1], gpu[1], atol=0.05)
+    np.testing.assert_allclose(ragged[0], gpu[0, :37], atol=0.05)
+
+
+def test_training_on_cuda_reduces_the_loss(tmp_path):
+    from l2m_utils import language_model as LM
+
+    rng = np.random.default_rng(0)
+    stream = (np.arange(20_000) % 40 + 1).astype(np.int64)
+    noise = rng.random(stream.size) < 0.1
+    stream[noise] = rng.integers(1, 41, noise.sum())
+    settings = LM.TrainSettings(steps=60, batch_size=16, lr=3e-3, warmup_steps=5, checkpoint_every=30,
+                                valid_every=20, valid_tokens=2000)
+    model, rec = LM.train_lm(stream, stream[:3000], 41, 0, LM.GPTShape(n_layer=2, n_embd=64, n_head=2, n_ctx=64),
+                             settings, device=CUDA, root=tmp_path, progress=False, eval_tokens=2000,
+                             valid_stream=stream[-3000:])
+    assert next(model.parameters()).device.type == CUDA
+    assert np.mean(rec.train_loss[-5:]) < np.mean(rec.train_loss[:5]) - 1.0
+    assert rec.heldout_cross_entropy < math.log(41) and len(rec.valid_curve) == 3
+
+
+def test_gaussian_sampler_on_cuda():
+    from l2m_utils import gaussian_sequences as gs
+
+    s = gs.GaussianSequenceSampler(4, copies=64, device=CUDA)
+    b = s.sample(64, seed=0)
+    assert b.tokens.device.type == CUDA and b.tokens.shape == (64, 257, 64)
+    w = b.tokens[:, 1:].float()
+    # unit marginal variances; the residual w - mu has the exact conditional std sigma
+    assert abs(float(w.var()) - 1.0) < 0.02
+    resid = (w - b.mu) / b.sigma[None, :, None]
+    assert abs(float(resid.std()) - 1.0) < 0.02 and abs(float(resid.mean())) < 0.01
+
+
+def _mamba_kernels():
+    from l2m_utils.continuous_models import load_mamba_ssm_mamba2
+
+    if load_mamba_ssm_mamba2() is None:
+        pytest.skip("mamba_ssm's Triton Mamba2 is not importable here")
+
+
+def test_triton_mamba2_matches_the_pytorch_block_in_the_continuous_model():
+    _mamba_kernels()
+    from l2m_utils.continuous_models import build_model
+
+    fast = build_model("mamba2", 2, 128, d_state=16, device=CUDA, require_kernels=True, seed=0, chunk_size=64)
+    slow = build_model("mamba2", 2, 128, d_state=16, device=CUDA, prefer_kernels=False, seed=0, chunk_size=64)
+    assert fast.kernel == "mamba_ssm" and slow.kernel == "torch"
+    slow.load_state_dict(fast.state_dict())
+    x = torch.randn(2, 257, 64, device=CUDA)
+    with torch.no_grad():
+        (mf, sf), (ms, ss) = fast(x), slow(x)
+    assert float((mf - ms).norm() / ms.norm().clamp_min(1e-12)) < 1e-3
+    assert float((sf - ss).norm() / ss.norm()) < 1e-3
+
+
+def test_synthetic_training_run_on_cuda(tmp_path):
+    from l2m_utils import synthetic_training as st
+    from l2m_utils.continuous_models import ModelSpec
+
+    for backbone in ("gpt2", "mamba2"):
+        spec = ModelSpec(backbone=backbone, n_layer=2, d_model=64, d_state=16, max_length=256, chunk_size=64)
+        cfg = st.RunConfig(model=spec, depth=3, steps=30, batch=8, warmup=3, precision=PRECISION, eval_every=15,
+                           eval_sequences=8)
+        out = st.train_run(cfg, CUDA, results_dir=tmp_path, progress=False)
+        assert out.status == "finished"
+        kl = out.result["metrics"]["kl"]
+        assert math.isfinite(kl) and 0 < out.result["metrics"]["kl_over_baseline"] < 1.5
+
+
+def test_text_mamba2_lm_on_cuda_matches_the_pytorch_block():
+    _mamba_kernels()
+    from l2m_utils import text_architectures as TA
+
+    spec = TA.text_spec("mamba2", 2, 128, 512, d_state=16, chunk_size=128)
+    fast = TA.build_text_lm(spec, 300, 0, seed=0, device=CUDA, require_kernels=True).eval()
+    slow = TA.Mamba2LM(spec, 300, 0).to(CUDA).eval()
+    slow.load_state_dict(fast.state_dict())
+    samples = np.random.default_rng(0).integers(1, 300, size=(4, 300))
+    a = TA.positionwise_nll(fast, samples, 0, batch_size=4, device=CUDA)
+    b = TA.positionwise_nll(slow, samples, 0, batch_size=4, device=CUDA)
+    assert np.isfinite(a).all() and np.abs(a - b).mean() < 0.02
