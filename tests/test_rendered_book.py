@@ -76,6 +76,21 @@ def test_chapter_page_content(built, stem):
     assert (root / "_build" / "book-src" / "notebooks" / f"{stem}.ipynb").exists()
 
 
+@pytest.mark.parametrize("stem", _chapters())
+def test_printed_markdown_tables_render_as_tables(built, stem):
+    """Tables a chapter prints with ``display(Markdown(...))`` must become HTML tables, not pipe text."""
+    root, _ = built
+    nb = nbformat.read(root / "_build" / "book-src" / "notebooks" / f"{stem}.ipynb", as_version=4)
+    printed = sum(
+        1
+        for cell in nb.cells if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if re.search(r"^\|[-| :]+\|$", out.get("data", {}).get("text/markdown", ""), flags=re.M)
+    )
+    page = (root / "_build" / "html" / "notebooks" / f"{stem}.html").read_text()
+    assert page.count("<table") >= printed, f"{stem}: {printed} printed tables, {page.count('<table')} rendered"
+
+
 def test_bibliography_and_theorems(built):
     root, _ = built
     html = root / "_build" / "html"
