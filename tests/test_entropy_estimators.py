@@ -143,3 +143,44 @@ def test_G_of_zero_is_an_error():
 def test_unknown_estimator():
     with pytest.raises(ValueError, match="unknown entropy estimator"):
         ee.entropy_from_counts([1, 2], "bogus")
+
+
+def _poisson_e_nlogn(lam: float) -> float:
+    """E[n log n] for n ~ Poisson(lam), by direct summation far into the tail."""
+    from scipy.stats import poisson
+
+    k = np.arange(1, int(lam + 40 * math.sqrt(lam) + 200))
+    return float(np.sum(poisson.pmf(k, lam) * k * np.log(k)))
+
+
+@pytest.mark.parametrize("lam", [0.01, 0.5, 1.0, 3.0, 20.0, 59.0, 60.5, 200.0])
+def test_poisson_plugin_bias_matches_direct_summation(lam):
+    # both branches (series below 60, asymptotic above) against the exact Poisson expectation
+    exact = _poisson_e_nlogn(lam) - lam * math.log(lam)
+    assert ee.poisson_plugin_bias(np.array([lam]), 1.0) == pytest.approx(exact, rel=1e-5, abs=1e-9)
+
+
+def test_poisson_plugin_bias_limits_and_additivity():
+    n = 1000.0
+    # well-filled cells: one half per cell, the Miller-Madow term
+    assert ee.poisson_plugin_bias(np.full(10, 5000.0), n) == pytest.approx(10 * 0.5 / n, rel=1e-3)
+    # rare cells: about (lam/N) log(1/lam), far more than the lam/(2N) Miller-Madow credits them with
+    lam = 1e-3
+    b = ee.poisson_plugin_bias(np.array([lam]), n)
+    assert b == pytest.approx(lam * math.log(1 / lam) / n, rel=0.05)
+    assert b > 10 * lam / (2 * n)
+    # zero cells contribute nothing; cells add up
+    cells = np.array([0.0, 0.3, 7.0, 80.0])
+    assert ee.poisson_plugin_bias(cells, n) == pytest.approx(
+        sum(ee.poisson_plugin_bias(np.array([c]), n) for c in cells[1:]))
+
+
+@pytest.mark.parametrize("lam, n_total, match", [
+    (np.array([]), 1.0, "empty"),
+    (np.array([1.0, -0.5]), 1.0, "non-negative"),
+    (np.array([1.0, np.nan]), 1.0, "finite"),
+    (np.array([1.0]), 0.0, "n_total"),
+])
+def test_poisson_plugin_bias_bad_input(lam, n_total, match):
+    with pytest.raises(ValueError, match=match):
+        ee.poisson_plugin_bias(lam, n_total)
