@@ -14,9 +14,12 @@ Corpora (:func:`load_corpus`):
 * ``"pg19"`` -- Project Gutenberg books published before 1919, through the
   ``datasets`` package (the Parquet copy ``emozilla/pg19`` of ``deepmind/pg19``).
 * ``"wikipedia"`` -- the English Wikipedia dump ``wikimedia/wikipedia``, config ``20231101.en``.
-* ``"local"`` -- ``.txt`` files, or folders searched recursively for them (``path=``).
+* ``"local"`` -- ``.txt`` files, or folders searched recursively for them (``path=``); written
+  ``"local:<path>"`` the path is part of the name.
 * ``"hf:<name>"`` -- any Hugging Face dataset with a text column (``config``, ``split``,
-  ``text_column``, ``title_column``).
+  ``text_column``, ``title_column``); ``"hf:<name>:<config>"`` names the config too.
+
+The one-string forms (:func:`parse_corpus_name`) are what the chapters' ``dataset`` parameter takes.
 
 The Hugging Face corpora need the optional ``datasets`` package and network access on first use;
 ``streaming=True`` avoids downloading a whole dataset, ``max_documents`` caps the number of
@@ -46,6 +49,9 @@ import numpy as np
 from .cache import atomic_write_text, cache_dir, settings_key
 
 KNOWN_CORPORA: tuple[str, ...] = ("shakespeare", "pg19", "wikipedia", "local", "hf:<name>")
+# What a chapter's ``dataset`` parameter accepts, in words (for error messages).
+CORPUS_NAME_FORMS = ("'shakespeare', 'pg19', 'wikipedia', 'local:<.txt file or folder>' or "
+                     "'hf:<dataset name>[:<config>]'")
 
 # Hugging Face datasets behind the named corpora: (dataset, config, text column, title column).
 HF_CORPORA: dict[str, tuple[str, str | None, str, str | None]] = {
@@ -292,6 +298,44 @@ def _cached(settings: dict[str, Any], load) -> list[Document]:
     return docs
 
 
+def parse_corpus_name(name: str) -> tuple[str, dict[str, str]]:
+    """Split a one-string corpus name into :func:`load_corpus`'s name and keyword arguments.
+
+    ``"local:<path>"`` gives ``("local", {"path": <path>})``; ``"hf:<name>:<config>"`` gives
+    ``("hf:<name>", {"config": <config>})``; every other name is returned unchanged with no
+    arguments.  Raises ``ValueError`` naming the accepted forms for an unknown or incomplete name.
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"corpus name must be a string, got {name!r}; accepted: {CORPUS_NAME_FORMS}")
+    if name in ("shakespeare", *HF_CORPORA):
+        return name, {}
+    if name.startswith("local:"):
+        path = name[len("local:"):]
+        if not path:
+            raise ValueError(f"corpus {name!r} needs a path after 'local:'; accepted: {CORPUS_NAME_FORMS}")
+        return "local", {"path": path}
+    if name.startswith("hf:"):
+        dataset, _, config = name[len("hf:"):].partition(":")
+        if not dataset:
+            raise ValueError(f"corpus 'hf:<name>' needs a dataset name after 'hf:'; accepted: {CORPUS_NAME_FORMS}")
+        return f"hf:{dataset}", ({"config": config} if config else {})
+    raise ValueError(f"unknown corpus {name!r}; accepted: {CORPUS_NAME_FORMS}")
+
+
+def is_corpus_name(name: str) -> bool:
+    """Whether :func:`parse_corpus_name` accepts ``name`` (for parameter checks)."""
+    try:
+        parse_corpus_name(name)
+    except ValueError:
+        return False
+    return True
+
+
+def is_hub_corpus(name: str) -> bool:
+    """Whether the corpus ``name`` (a one-string name) is read from the Hugging Face hub."""
+    return parse_corpus_name(name)[0] not in ("shakespeare", "local")
+
+
 def load_corpus(
     name: str = "shakespeare",
     *,
@@ -315,6 +359,16 @@ def load_corpus(
     """
     if max_documents is not None and max_documents < 1:
         raise ValueError(f"max_documents must be >= 1 or None, got {max_documents}")
+    if name != "local":
+        name, inline = parse_corpus_name(name) if ":" in name else (name, {})
+        if "path" in inline:
+            if path is not None:
+                raise ValueError(f"corpus {name!r}: give the path either in the name or as path=, not both")
+            path = inline["path"]
+        if "config" in inline:
+            if config is not None:
+                raise ValueError(f"corpus {name!r}: give the config either in the name or as config=, not both")
+            config = inline["config"]
     if name == "shakespeare":
         docs = load_shakespeare(speakers=speakers, stage_directions=stage_directions)
     elif name == "local":
@@ -327,8 +381,6 @@ def load_corpus(
             title_column = title_column if title_column is not None else default_title
         else:
             hf_name = name[3:]
-            if not hf_name:
-                raise ValueError("corpus 'hf:<name>' needs a dataset name after 'hf:'")
         settings = {"dataset": hf_name, "config": config, "split": split, "text_column": text_column,
                     "title_column": title_column, "max_documents": max_documents}
 

@@ -1,6 +1,7 @@
 """The runner (l2m_utils.book): execution, parameters, failures, snapshots, exercises, nbval files."""
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -190,3 +191,20 @@ def test_committed_snapshots_are_current():
         assert source.exists(), f"snapshot {snap.name} has no chapter"
         reason = book.snapshot_code_mismatch(nbformat.read(snap, as_version=4), book.to_notebook(source))
         assert reason is None, f"{snap.name} is stale: {reason}"
+
+
+@pytest.mark.parametrize("source", sorted(book.Layout(book.ROOT).notebooks.glob("[0-9][0-9]_*.md")), ids=lambda p: p.stem)
+def test_papermill_sees_every_parameter_of_each_chapter(source, tmp_path):
+    """papermill silently skips a parameters line it cannot parse (an '=' inside the comment does
+    it), and the knob then cannot be set from the command line.  Every assignment must be seen,
+    and every parameter must be a knob of the chapter."""
+    import ast
+
+    nb = book.to_notebook(source)
+    i, cell = next((i, c) for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    assigned = [t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign) for t in node.targets]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    assert book.declared_parameters(path) == assigned
+    knobs = set(re.findall(r'^\s+"(\w+)": Knob\(', nb.cells[i + 1].source, re.M))
+    assert set(assigned) - {"profile"} == knobs

@@ -217,3 +217,58 @@ def test_split_fraction_zero_keeps_everything():
     train, held = C.split_documents(docs, 0.0)
     assert train == docs and held == []
     assert np.all([isinstance(d, Document) for d in train])
+
+
+# ------------------------------------------------------------------ one-string corpus names (the chapters' `dataset`)
+
+@pytest.mark.parametrize("name, expected", [
+    ("shakespeare", ("shakespeare", {})),
+    ("pg19", ("pg19", {})),
+    ("local:/data/my books", ("local", {"path": "/data/my books"})),
+    ("local:C:/texts", ("local", {"path": "C:/texts"})),
+    ("hf:someone/novels", ("hf:someone/novels", {})),
+    ("hf:wikimedia/wikipedia:20231101.fr", ("hf:wikimedia/wikipedia", {"config": "20231101.fr"})),
+])
+def test_parse_corpus_name(name, expected):
+    assert C.parse_corpus_name(name) == expected
+    assert C.is_corpus_name(name)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("nope", "unknown corpus 'nope'; accepted: 'shakespeare', 'pg19', 'wikipedia', 'local:"),
+    ("local", "unknown corpus 'local'"),  # without a path it is not a complete name
+    ("local:", "needs a path after 'local:'"),
+    ("hf:", "needs a dataset name after 'hf:'"),
+    ("hf::cfg", "needs a dataset name after 'hf:'"),
+])
+def test_parse_corpus_name_rejects(name, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        C.parse_corpus_name(name)
+    assert not C.is_corpus_name(name)
+
+
+def test_local_path_in_the_name(tmp_path):
+    (tmp_path / "a.txt").write_text("First book. It is short.")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("Second book. Also short.")
+    by_name = C.load_corpus(f"local:{tmp_path}")
+    assert by_name == C.load_corpus("local", path=tmp_path)
+    assert [d.title for d in by_name] == ["a", "b"]
+    with pytest.raises(ValueError, match="either in the name or as path="):
+        C.load_corpus(f"local:{tmp_path}", path=tmp_path)
+
+
+def test_hf_config_in_the_name(monkeypatch):
+    calls = []
+
+    class FakeDatasets:
+        @staticmethod
+        def load_dataset(name, config, split, streaming):
+            calls.append((name, config))
+            return [{"text": "Un livre. Il est court."}]
+
+    monkeypatch.setattr(C, "_import_datasets", lambda: FakeDatasets)
+    docs = C.load_corpus("hf:wikimedia/wikipedia:20231101.fr", cache=False)
+    assert calls == [("wikimedia/wikipedia", "20231101.fr")] and docs[0].text == "Un livre. Il est court."
+    with pytest.raises(ValueError, match="either in the name or as config="):
+        C.load_corpus("hf:wikimedia/wikipedia:20231101.fr", config="x", cache=False)

@@ -1,0 +1,83 @@
+"""A reader's own text, Hugging Face tokenizer and model drive chapters 3 and 4 (offline).
+
+Readers with internet re-execute chapter 4 with ``estimator=<hub name>`` and
+``tokenizer=<hub name>``, and chapter 3 with ``unit="hf"``.  The hub is unreachable here, so the same code path is exercised with a
+tiny GPT-2 and a byte-level BPE tokenizer saved by ``save_pretrained`` into a local folder, which
+``from_pretrained`` loads exactly as it loads a downloaded model.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from l2m_utils import book
+from l2m_utils import corpus as C
+
+transformers = pytest.importorskip("transformers")
+tokenizers = pytest.importorskip("tokenizers")
+
+
+def _save_tiny_model(folder: Path) -> int:
+    """Save a 2-layer GPT-2 and a 500-token BPE trained on two plays; return the BOS id."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    texts = [d.text for d in C.load_corpus("shakespeare", max_documents=2, cache=False)]
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=500, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|endoftext|>",
+                                                eos_token="<|endoftext|>")
+    fast.save_pretrained(folder)
+    config = transformers.GPT2Config(vocab_size=len(fast), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                                     bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id)
+    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    return fast.bos_token_id
+
+
+@pytest.fixture(scope="module")
+def own_model(tmp_path_factory) -> tuple[Path, int]:
+    folder = tmp_path_factory.mktemp("own") / "my-model"
+    return folder, _save_tiny_model(folder)
+
+
+def _execute(stem: str, overrides: dict, tmp_path: Path) -> str:
+    """Execute a chapter (smoke) with ``overrides``; return its printed output."""
+    layout = book.Layout(book.ROOT)
+    output = tmp_path / f"{stem}.ipynb"
+    record = book.execute_chapter(layout.notebooks / f"{stem}.md", output, "smoke", overrides, layout.root)
+    assert {k: record["parameters"][k] for k in overrides} == overrides
+    nb = nbformat.read(output, as_version=4)
+    assert book.error_outputs(nb) == []
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def test_chapter3_runs_on_local_text_files_with_a_pretrained_tokenizer(own_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    folder, _ = own_model
+    books = tmp_path / "books"
+    books.mkdir()
+    for i, doc in enumerate(C.load_corpus("shakespeare", max_documents=3, cache=False)):
+        (books / f"book{i}.txt").write_text(doc.text)
+    text = _execute("03_two_point_mi", {"dataset": f"local:{books}", "unit": "hf", "tokenizer": str(folder)},
+                    tmp_path)
+    assert f"local:{books}: 3 documents" in text
+    assert re.search(re.escape(f"main unit: {folder} tokens (M = 500)") + r", [0-9,]+ tokens", text)
+    assert f"{folder} tokens (M = 500)" in text.split("unit sweep:")[1]  # the pretrained unit is in the unit table
+
+
+def test_chapter4_runs_with_a_local_hugging_face_model(own_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    folder, bos = own_model
+    text = _execute("04_bipartite_mi", {"estimator": str(folder), "tokenizer": str(folder)}, tmp_path)
+    assert f"Tokenizer('{folder}', vocab_size=500, bos_id={bos})" in text
+    # the model was loaded, not trained: its size and held-out perplexity are reported, no ladder is run
+    loaded = re.search(re.escape(str(folder)) + r": [0-9.]+M parameters, held-out cross-entropy "
+                       r"([0-9.]+) nats/token \(perplexity ([0-9.]+)\)", text)
+    assert loaded, "the loaded model's size and held-out perplexity are not reported"
+    assert "no ladder was run" in text
+    # an untrained model's held-out perplexity is close to the vocabulary size (uniform guessing)
+    assert 300 < float(loaded.group(2)) < 900
