@@ -29,6 +29,7 @@ cross-entropies.  Three pieces:
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -562,8 +563,9 @@ def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_m
     """Any causal LM of the Hugging Face hub by name or local path, in eval mode.
 
     ``dtype``: ``"auto"`` (the checkpoint's), a ``torch.dtype`` or its name (``"bfloat16"``);
-    ``device_map`` (e.g. ``"auto"``, needs ``accelerate``) spreads a large model over devices,
-    otherwise the model is moved to ``device``.  Raises ``RuntimeError`` naming the model when it
+    ``device_map`` (e.g. ``"auto"``, needs ``accelerate``) spreads a large model over the GPUs (and
+    offloads what does not fit to the CPU or, with ``offload_folder=``, to disk), otherwise the
+    model is moved to ``device``.  :class:`~l2m_utils.scoring.CausalLMScorer` scores either kind.  Raises ``RuntimeError`` naming the model when it
     cannot be loaded (offline, wrong name, gated model without a token).
     """
     import torch
@@ -577,6 +579,8 @@ def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_m
     options = dict(kwargs)
     options["dtype"] = dtype
     if device_map is not None:
+        if importlib.util.find_spec("accelerate") is None:
+            raise RuntimeError(f"device_map={device_map!r} needs the `accelerate` package: pip install accelerate")
         options["device_map"] = device_map
     try:
         model = AutoModelForCausalLM.from_pretrained(name, **options)

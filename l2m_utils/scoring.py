@@ -107,6 +107,9 @@ class CausalLMScorer:
     and float32 on CPU.  ``bos_id`` defaults to ``model.config.bos_token_id``.
     Sequences of different lengths go through :meth:`token_logprobs_ragged` (right padding with an
     attention mask; padding does not change the scores of real tokens).
+    The model is moved to ``device`` unless it was loaded with a ``device_map`` spanning several
+    devices (:func:`spread_over_devices`); such a model stays where it is, inputs go to its
+    embedding's device and the head runs on the head's device.
     """
 
     def __init__(
@@ -123,9 +126,14 @@ class CausalLMScorer:
         import torch
 
         self.model = model.eval()
-        self.device = torch.device(device) if device is not None else next(model.parameters()).device
-        if self.device != next(model.parameters()).device:
-            self.model = self.model.to(self.device)
+        if spread_over_devices(model):
+            # loaded with a device_map (accelerate): the model is never moved; accelerate's hooks
+            # move activations between devices and load offloaded weights when a module runs
+            self.device = _first_compute_device(model.hf_device_map)
+        else:
+            self.device = torch.device(device) if device is not None else next(model.parameters()).device
+            if self.device != next(model.parameters()).device:
+                self.model = self.model.to(self.device)
         if dtype is None:
             dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         self.dtype = dtype
@@ -152,8 +160,12 @@ class CausalLMScorer:
 
     # -- internals ---------------------------------------------------------------------------------
     def _head_params(self):
+        """The LM head's weight and bias in ``head_dtype``; ``(None, None)`` when the head is
+        offloaded by accelerate (its weight lives on the meta device and only its hook can load it)."""
         if self._head_weight is None:
             head = self.model.get_output_embeddings()
+            if head.weight.device.type == "meta":
+                return None, None
             self._head_weight = head.weight.detach().to(self.head_dtype)
             bias = getattr(head, "bias", None)
             self._head_bias = None if bias is None else bias.detach().to(self.head_dtype)
@@ -178,15 +190,25 @@ class CausalLMScorer:
         import torch
 
         weight, bias = self._head_params()
-        out = torch.empty(targets.shape[0], dtype=torch.float64, device=hidden.device)
+        head = self.model.get_output_embeddings()
+        parts = []
         for a in range(0, targets.shape[0], self.chunk_size):
             b = min(a + self.chunk_size, targets.shape[0])
-            z = torch.nn.functional.linear(hidden[a:b].to(self.head_dtype), weight, bias)
+            if weight is not None:
+                # the head's device differs from hidden.device only for a model spread over devices
+                z = torch.nn.functional.linear(hidden[a:b].to(weight.device, self.head_dtype), weight, bias)
+            else:  # offloaded head: its accelerate hook loads the weight; logits in the model's dtype
+                with self._autocast():
+                    z = head(hidden[a:b])
             z = self._post(z).float()
             # z[target] - logsumexp(z), computed by the fused log-softmax + NLL kernel
-            out[a:b] = -torch.nn.functional.cross_entropy(z, targets[a:b], reduction="none").double()
+            nll = torch.nn.functional.cross_entropy(z, targets[a:b].to(z.device), reduction="none")
+            parts.append(-nll.double())
             del z
-        return out.cpu().numpy()
+        if not parts:
+            return np.empty(0, dtype=np.float64)
+        # copied after the loop, so the GPU is not made to wait after every chunk
+        return torch.cat([part.cpu() for part in parts]).numpy()
 
     def _batches(self, n: int):
         starts = range(0, n, self.batch_size)
@@ -255,6 +277,24 @@ class CausalLMScorer:
         return results  # type: ignore[return-value]
 
 
+def spread_over_devices(model) -> bool:
+    """Whether ``model`` was loaded with a ``device_map`` that places it on more than one device
+    (several GPUs, or parts offloaded to ``"cpu"``/``"disk"``)."""
+    device_map = getattr(model, "hf_device_map", None) or {}
+    return len({str(d) for d in device_map.values()}) > 1
+
+
+def _first_compute_device(device_map: dict) -> "torch.device":
+    """Where a device-mapped model's inputs go: its first accelerator in the map, else the CPU
+    (``"cpu"``/``"disk"`` entries of a map with GPUs are offloaded weights, run on the GPU)."""
+    import torch
+
+    for d in device_map.values():
+        if str(d) not in ("cpu", "disk", "meta"):
+            return torch.device(f"cuda:{d}" if isinstance(d, int) else d)
+    return torch.device("cpu")
+
+
 def model_fingerprint(model) -> str:
     """A short key for a torch model: its class, config and a sample of every parameter tensor
     (the first 256 values; cheap even for large models).  Used in score-cache keys."""
@@ -270,6 +310,8 @@ def model_fingerprint(model) -> str:
         for name, p in model.named_parameters():
             h.update(name.encode())
             h.update(str(tuple(p.shape)).encode())
+            if p.device.type == "meta":  # offloaded by accelerate: name, shape and config identify it
+                continue
             h.update(p.detach().reshape(-1)[:256].float().cpu().numpy().tobytes())
     return h.hexdigest()[:16]
 

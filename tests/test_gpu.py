@@ -47,6 +47,30 @@ def test_bf16_scoring_on_cuda_matches_float32_on_cpu():
     np.testing.assert_allclose(ragged[0], gpu[0, :37], atol=0.05)
 
 
+def test_device_mapped_model_on_cuda_with_an_offloaded_head(tmp_path):
+    """A hub model loaded with device_map: body on the GPU, LM head offloaded to the CPU (accelerate
+    runs it on the GPU through its hook).  Scores must match the whole model on the GPU."""
+    if CUDA != "cuda":
+        pytest.skip("device maps with a GPU need CUDA")
+    pytest.importorskip("accelerate")
+    import transformers
+
+    from l2m_utils.language_model import load_pretrained
+    from l2m_utils.scoring import CausalLMScorer, spread_over_devices
+
+    config = transformers.GPT2Config(vocab_size=500, n_positions=128, n_embd=64, n_layer=2, n_head=2,
+                                     bos_token_id=0, tie_word_embeddings=False)
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path / "m")
+    whole = load_pretrained(str(tmp_path / "m"), dtype="float32", device="cuda")
+    mapped = load_pretrained(str(tmp_path / "m"), dtype="float32", device_map={"transformer": 0, "lm_head": "cpu"})
+    assert spread_over_devices(mapped)
+    tokens = np.random.default_rng(1).integers(1, 500, size=(6, 100))
+    ref = CausalLMScorer(whole, batch_size=4, dtype=torch.float32).token_logprobs(tokens)
+    got = CausalLMScorer(mapped, batch_size=4, dtype=torch.float32).token_logprobs(tokens)
+    np.testing.assert_allclose(got, ref, atol=1e-3)
+
+
 def test_training_on_cuda_reduces_the_loss(tmp_path):
     from l2m_utils import language_model as LM
 

@@ -72,7 +72,9 @@ def test_chapter3_runs_on_local_text_files_with_a_pretrained_tokenizer(own_model
 def test_chapter4_runs_with_a_local_hugging_face_model(own_model, tmp_path, monkeypatch):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
     folder, bos = own_model
-    text = _execute("04_bipartite_mi", {"estimator": str(folder), "tokenizer": str(folder)}, tmp_path)
+    # device_map "auto" goes through accelerate (here: everything on the CPU)
+    text = _execute("04_bipartite_mi", {"estimator": str(folder), "tokenizer": str(folder), "device_map": "auto"},
+                    tmp_path)
     assert f"Tokenizer('{folder}', vocab_size=500, bos_id={bos})" in text
     # the model was loaded, not trained: its size and held-out perplexity are reported, no ladder is run
     loaded = re.search(re.escape(str(folder)) + r": [0-9.]+M parameters, held-out cross-entropy "

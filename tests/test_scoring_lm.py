@@ -154,3 +154,61 @@ def test_cache_uses_the_cache_root_by_default(tmp_path, monkeypatch):
     assert cached.directory(tokens(2, 4)).parent == tmp_path / "scores"
     with pytest.raises(ValueError, match="batch_size"):
         CachedScorer(chain, "x", batch_size=0)
+
+
+# --- models loaded with a device_map (large hub models spread over GPUs or offloaded) ----------------
+
+def test_spread_over_devices_and_the_input_device():
+    class M:
+        pass
+
+    m = M()
+    assert not S.spread_over_devices(m)
+    m.hf_device_map = {"": "cpu"}
+    assert not S.spread_over_devices(m)
+    m.hf_device_map = {"model.embed": 0, "model.layers": 1, "lm_head": "cpu"}
+    assert S.spread_over_devices(m)
+    assert S._first_compute_device(m.hf_device_map) == torch.device("cuda:0")
+    assert S._first_compute_device({"a": "disk", "b": "cuda:1", "c": 0}) == torch.device("cuda:1")
+    assert S._first_compute_device({"a": "cpu", "b": "disk"}) == torch.device("cpu")
+
+
+@pytest.mark.parametrize("device_map", [
+    {"transformer": "cpu", "lm_head": "disk"},                   # offloaded head
+    {"transformer.wte": "disk", "transformer.wpe": "cpu", "transformer.h": "cpu", "transformer.ln_f": "cpu",
+     "lm_head": "cpu"},                                           # offloaded input embedding
+], ids=["head-on-disk", "embedding-on-disk"])
+def test_device_mapped_model_scores_like_the_whole_model(tmp_path, device_map):
+    """With accelerate, offloaded weights live on the meta device and only a module's hook can load
+    them; the scorer must neither move such a model nor read the head's weight directly."""
+    pytest.importorskip("accelerate")
+    import transformers
+
+    from l2m_utils.language_model import load_pretrained
+
+    config = transformers.GPT2Config(vocab_size=V, n_positions=64, n_embd=32, n_layer=2, n_head=4,
+                                     bos_token_id=BOS, tie_word_embeddings=False)
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path / "m")
+    whole = load_pretrained(str(tmp_path / "m"), dtype="float32")
+    mapped = load_pretrained(str(tmp_path / "m"), dtype="float32", device_map=device_map,
+                             offload_folder=str(tmp_path / "offload"))
+    assert S.spread_over_devices(mapped)
+    t = tokens(4, 21, seed=3)
+    expected = CausalLMScorer(whole, batch_size=3).token_logprobs(t)
+    np.testing.assert_allclose(CausalLMScorer(mapped, batch_size=3, chunk_size=16).token_logprobs(t), expected,
+                               atol=1e-6)
+    ragged = CausalLMScorer(mapped, batch_size=2).token_logprobs_ragged([t[0, :5], t[1], t[2, :1]])
+    np.testing.assert_allclose(ragged[1], expected[1], atol=1e-6)
+    assert S.model_fingerprint(mapped)  # offloaded (meta) weights are skipped, not read
+
+
+def test_device_map_without_accelerate_is_named(monkeypatch):
+    import importlib.util
+
+    from l2m_utils import language_model as LM
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "accelerate" else real(name, *a))
+    with pytest.raises(RuntimeError, match="needs the `accelerate` package"):
+        LM.load_pretrained("anything", device_map="auto")
