@@ -83,3 +83,15 @@ def test_chapter4_runs_with_a_local_hugging_face_model(own_model, tmp_path, monk
     assert "no ladder was run" in text
     # an untrained model's held-out perplexity is close to the vocabulary size (uniform guessing)
     assert 300 < float(loaded.group(2)) < 900
+
+
+@pytest.mark.parametrize("stem", ["03_two_point_mi", "04_bipartite_mi", "07_text_architectures"])
+def test_a_wrong_dataset_name_stops_the_chapter_in_its_parameters_cell(stem, tmp_path):
+    layout = book.Layout(book.ROOT)
+    with pytest.raises(book.BookError, match=re.escape("dataset must be 'shakespeare', 'pg19', 'wikipedia', "
+                                                       "'local:<.txt file or folder>' or 'hf:<dataset name>")):
+        book.execute_chapter(layout.notebooks / f"{stem}.md", tmp_path / "x.ipynb", "smoke",
+                             {"dataset": "books.txt"}, layout.root)
+    with pytest.raises(book.BookError, match="hub datasets are streamed: set max_documents"):
+        book.execute_chapter(layout.notebooks / f"{stem}.md", tmp_path / "x.ipynb", "smoke",
+                             {"dataset": "hf:someone/novels", "max_documents": 0}, layout.root)
