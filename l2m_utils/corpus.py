@@ -359,6 +359,7 @@ def load_corpus(
     """
     if max_documents is not None and max_documents < 1:
         raise ValueError(f"max_documents must be >= 1 or None, got {max_documents}")
+    given = repr(name) if path is None else f"{name!r} at {str(path)!r}"  # for error messages
     if name != "local":
         name, inline = parse_corpus_name(name) if ":" in name else (name, {})
         if "path" in inline:
@@ -393,7 +394,8 @@ def load_corpus(
     if max_documents is not None:
         docs = docs[:max_documents]
     if not docs or not any(d.text.strip() for d in docs):
-        raise ValueError(f"corpus {name!r} is empty (no document with text)")
+        hint = ": no non-empty .txt file under that path" if name == "local" else ": no document with text"
+        raise ValueError(f"corpus {given} is empty{hint}")
     return docs
 
 

@@ -131,8 +131,10 @@ def test_unknown_corpus_lists_the_known_ones():
 
 def test_empty_corpus(tmp_path):
     (tmp_path / "empty.txt").write_text("")
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match=re.escape(f"corpus 'local' at '{tmp_path}' is empty: no non-empty .txt")):
         C.load_corpus("local", path=tmp_path)
+    with pytest.raises(ValueError, match=re.escape(f"corpus 'local:{tmp_path}' is empty")):
+        C.load_corpus(f"local:{tmp_path}")
 
 
 def test_local_needs_an_existing_path(tmp_path):
