@@ -41,7 +41,8 @@ class Knob:
 
     ``kind`` is ``int``, ``float``, ``str``, ``bool`` or ``list`` (a list of ``item`` values);
     ``low``/``high`` bound numbers (and list items) inclusively; ``choices`` lists the allowed
-    values of a string knob; ``allow_none`` lets ``None`` through as a meaningful value.
+    values of a string knob; ``allow_none`` lets ``None`` through as a meaningful value;
+    ``allow_empty`` lets a list knob be empty (e.g. "no extra runs").
     """
 
     kind: type
@@ -51,6 +52,7 @@ class Knob:
     choices: tuple[Any, ...] | None = None
     item: type | None = None
     allow_none: bool = False
+    allow_empty: bool = False
 
     def describe(self) -> str:
         """Allowed values in words, for error messages."""
@@ -63,6 +65,7 @@ class Knob:
         if self.high is not None:
             bounds.append(f"<= {self.high:g}")
         text = kind + (" " + " and ".join(bounds) if bounds else "")
+        text += " (may be empty)" if self.kind is list and self.allow_empty else ""
         return text + (" or None" if self.allow_none else "")
 
     def check(self, name: str, value: Any) -> Any:
@@ -74,7 +77,7 @@ class Knob:
         if self.kind is list:
             if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
                 raise ParameterError(f"parameter {name!r}={value!r} is not a list; allowed: {self.describe()}")
-            if len(value) == 0:
+            if len(value) == 0 and not self.allow_empty:
                 raise ParameterError(f"parameter {name!r} is an empty list; allowed: {self.describe()}")
             item_knob = Knob(self.item or float, self.help, self.low, self.high, self.choices)
             return [item_knob.check(f"{name}[{i}]", v) for i, v in enumerate(value)]

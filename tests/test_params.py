@@ -83,3 +83,13 @@ def test_parameters_are_read_only():
         p["length"] = 3  # type: ignore[index]
     with pytest.raises(AttributeError, match="no parameter named 'nope'"):
         _ = p.nope
+
+
+def test_a_list_knob_may_allow_the_empty_list():
+    knob = Knob(list, "extra runs", item=int, low=1, allow_empty=True)
+    assert knob.check("runs", []) == [] and knob.check("runs", [3]) == [3]
+    assert "(may be empty)" in knob.describe()
+    with pytest.raises(ParameterError, match="'runs\\[0\\]'=0 is too small"):
+        knob.check("runs", [0])
+    with pytest.raises(ParameterError, match="'runs' is an empty list"):
+        Knob(list, "extra runs", item=int).check("runs", [])
