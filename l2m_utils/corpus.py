@@ -404,23 +404,25 @@ def load_corpus(
 # --------------------------------------------------------------------------------------------------
 
 def split_documents(
-    docs: Sequence[Document], heldout_fraction: float = 0.1, seed: int = 0
+    docs: Sequence[Document], heldout_fraction: float = 0.1, seed: int = 0, name: str = "heldout_fraction"
 ) -> tuple[list[Document], list[Document]]:
     """Deterministic split of whole documents into (train, held-out).
 
     ``round(heldout_fraction · n)`` documents (at least one when the fraction is positive) are drawn
     without replacement with ``numpy.random.default_rng(seed)``; both parts keep the corpus order.
+    ``name`` is the fraction's name in error messages (e.g. ``"valid_fraction"`` when the training
+    part is split again for validation).
     """
     n = len(docs)
     if not 0.0 <= heldout_fraction < 1.0:
-        raise ValueError(f"heldout_fraction must lie in [0, 1), got {heldout_fraction}")
+        raise ValueError(f"{name} must lie in [0, 1), got {heldout_fraction}")
     if n == 0:
         raise ValueError("cannot split an empty corpus (0 documents)")
     n_held = 0 if heldout_fraction == 0 else max(1, int(round(heldout_fraction * n)))
     if n_held >= n:
         raise ValueError(
-            f"heldout_fraction={heldout_fraction} of {n} documents leaves no training document; "
-            "use a smaller fraction or a larger corpus"
+            f"{name}={heldout_fraction} of {n} document(s) leaves no training document "
+            f"(at least one is always set aside); use a smaller fraction or a larger corpus"
         )
     held = set(np.random.default_rng(seed).choice(n, size=n_held, replace=False).tolist())
     train = [d for i, d in enumerate(docs) if i not in held]

@@ -156,8 +156,10 @@ def test_too_short_corpus_says_what_it_found():
 def test_empty_split_and_bad_fraction():
     with pytest.raises(ValueError, match="empty corpus"):
         C.split_documents([], 0.1)
-    with pytest.raises(ValueError, match="no training document"):
+    with pytest.raises(ValueError, match=r"heldout_fraction=0.5 of 1 document\(s\) leaves no training document"):
         C.split_documents([Document("a", "x")], 0.5)
+    with pytest.raises(ValueError, match=r"valid_fraction=0.1 of 1 document\(s\) leaves no training document"):
+        C.split_documents([Document("a", "x")], 0.1, name="valid_fraction")
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         C.split_documents([Document("a", "x")], 1.0)
 
