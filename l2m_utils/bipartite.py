@@ -172,6 +172,23 @@ def default_lengths(max_length: int, min_length: int = 4) -> list[int]:
     return out
 
 
+def shortest_length(ratios: Sequence[float], min_future: int = 2, start: int = 4) -> int:
+    """The smallest L = start·2^k at which every split ratio r gives a valid split,
+    ℓ = round(L/r) in [1, L−1], with a future block of L − ℓ >= ``min_future`` tokens (the BOS
+    correction scores the pair Y₁Y₂, so it needs 2).  ``ValueError`` for a ratio <= 1."""
+    bad = [r for r in ratios if not r > 1]
+    if bad:
+        raise ValueError(f"split ratios L/ell must be > 1, got {bad}")
+    length = int(start)
+    while True:
+        try:
+            if all(length - split_point(length, r) >= min_future for r in ratios):
+                return length
+        except ValueError:  # L shorter than a ratio allows
+            pass
+        length *= 2
+
+
 # --------------------------------------------------------------------------------------------------
 # the sweep
 # --------------------------------------------------------------------------------------------------

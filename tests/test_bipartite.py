@@ -189,3 +189,22 @@ def test_bad_samples_and_options(chain):
         bp.derangement(1, 0)
     with pytest.raises(ValueError, match="empty"):
         bp.bigram_entropy([])
+
+
+@pytest.mark.parametrize("ratios, min_future, expected", [
+    ([2.0, 3.0, 4.0], 2, 4),   # ell = 2, 1, 1 at L = 4
+    ([1.5], 2, 8),             # L = 4: ell = 3 leaves Y of 1 token; L = 8: ell = 5, Y of 3
+    ([1.5], 1, 4),
+    ([8.0], 2, 8),             # L must reach the ratio
+    ([16.0, 2.0], 2, 16),
+    ([1.1], 2, 32),            # ell = round(L / 1.1): 4 (invalid), 7, 15 (Y of 1), 29 (Y of 3)
+])
+def test_shortest_length(ratios, min_future, expected):
+    L = bp.shortest_length(ratios, min_future)
+    assert L == expected
+    assert all(L - bp.split_point(L, r) >= min_future for r in ratios)
+
+
+def test_shortest_length_rejects_ratios_of_one_or_less():
+    with pytest.raises(ValueError, match=r"split ratios L/ell must be > 1, got \[1.0\]"):
+        bp.shortest_length([2.0, 1.0])
