@@ -95,3 +95,48 @@ def test_a_wrong_dataset_name_stops_the_chapter_in_its_parameters_cell(stem, tmp
     with pytest.raises(book.BookError, match="hub datasets are streamed: set max_documents"):
         book.execute_chapter(layout.notebooks / f"{stem}.md", tmp_path / "x.ipynb", "smoke",
                              {"dataset": "hf:someone/novels", "max_documents": 0}, layout.root)
+
+
+FAKE_DATASETS = '''"""A stand-in for the `datasets` package: three plays served as a streamed Hugging Face dataset."""
+import json, os
+CALLS = os.environ["FAKE_DATASETS_LOG"]
+
+class _Stream:
+    column_names = ["body", "name"]
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __iter__(self):
+        return iter(self.rows)
+
+def load_dataset(name, config=None, split="train", streaming=False):
+    with open(CALLS, "a") as f:
+        f.write(json.dumps([name, config, split, streaming]) + "\\n")
+    rows = json.load(open(os.environ["FAKE_DATASETS_ROWS"]))
+    return _Stream(rows)
+'''
+
+
+def test_chapter3_reads_a_hub_dataset_through_the_datasets_package(tmp_path, monkeypatch):
+    """The whole hub path of a chapter (``hf:<name>:<config>``, ``text_column``, streaming,
+    ``max_documents``, the corpus cache) with a stand-in `datasets` package in the kernel."""
+    import json
+    import os
+
+    fake = tmp_path / "fake_site" / "datasets"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(FAKE_DATASETS)
+    rows = [{"body": d.text, "name": d.title} for d in C.load_corpus("shakespeare", max_documents=4, cache=False)]
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    log = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("FAKE_DATASETS_ROWS", str(tmp_path / "rows.json"))
+    monkeypatch.setenv("FAKE_DATASETS_LOG", str(log))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    overrides = {"dataset": "hf:someone/plays:v2", "text_column": "body", "max_documents": 3}
+    text = _execute("03_two_point_mi", overrides, tmp_path)
+    assert "hf:someone/plays:v2: 3 documents" in text
+    assert [json.loads(line) for line in log.read_text().splitlines()] == [["someone/plays", "v2", "train", True]]
+    _execute("03_two_point_mi", overrides, tmp_path)  # the second run reads the cleaned corpus from the cache
+    assert len(log.read_text().splitlines()) == 1
