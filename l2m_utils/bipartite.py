@@ -175,10 +175,11 @@ def default_lengths(max_length: int, min_length: int = 4) -> list[int]:
 def shortest_length(ratios: Sequence[float], min_future: int = 2, start: int = 4) -> int:
     """The smallest L = start·2^k at which every split ratio r gives a valid split,
     ℓ = round(L/r) in [1, L−1], with a future block of L − ℓ >= ``min_future`` tokens (the BOS
-    correction scores the pair Y₁Y₂, so it needs 2).  ``ValueError`` for a ratio <= 1."""
-    bad = [r for r in ratios if not r > 1]
+    correction scores the pair Y₁Y₂, so it needs 2).  ``ValueError`` for a ratio that is <= 1 or
+    not finite."""
+    bad = [r for r in ratios if not (r > 1 and np.isfinite(r))]
     if bad:
-        raise ValueError(f"split ratios L/ell must be > 1, got {bad}")
+        raise ValueError(f"split ratios L/ell must be finite and > 1, got {bad}")
     length = int(start)
     while True:
         try:

@@ -204,20 +204,40 @@ def error_outputs(nb) -> list[str]:
 # execution
 # --------------------------------------------------------------------------------------------------
 
-def parse_overrides(pairs: Sequence[Sequence[str]]) -> dict[str, Any]:
-    """``-p name value`` pairs; values are read as YAML (ints, floats, bools, lists); ``None`` is None."""
+def parse_overrides(pairs: Sequence[Sequence[str]], cwd: Path | None = None) -> dict[str, Any]:
+    """``-p name value`` pairs; values are read as YAML (ints, floats, bools, lists); ``None`` is None.
+
+    Chapters execute with ``notebooks/`` as their working directory, so paths typed relative to the
+    shell's directory ``cwd`` (default: the current one) are made absolute (and ``~`` expanded):
+    ``local:<path>`` corpus names always, and strings that look like a path (they contain ``/`` or
+    start with ``~`` or ``.``) when that path exists, e.g. a model folder ``./my-model`` or
+    ``runs/gpt2``.  Anything else, e.g. a hub name ``org/model`` with no such folder, is kept.
+    """
     import yaml
 
+    cwd = Path.cwd() if cwd is None else Path(cwd)
     out = {}
     for name, raw in pairs:
         if raw.strip() in ("None", "null", "~"):
             out[name] = None
             continue
         try:
-            out[name] = yaml.safe_load(raw)
+            value = yaml.safe_load(raw)
         except yaml.YAMLError:
-            out[name] = raw
+            value = raw
+        out[name] = _absolute_path(value, cwd) if isinstance(value, str) else value
     return out
+
+
+def _absolute_path(value: str, cwd: Path) -> str:
+    """See :func:`parse_overrides`."""
+    if value.startswith("local:"):
+        return "local:" + str((cwd / Path(value[len("local:"):]).expanduser()).resolve())
+    if "/" in value or value.startswith(("~", ".")):
+        candidate = cwd / Path(value).expanduser()
+        if candidate.exists():
+            return str(candidate.resolve())
+    return value
 
 
 def declared_parameters(nb_path: Path) -> list[str]:

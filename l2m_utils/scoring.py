@@ -108,8 +108,10 @@ class CausalLMScorer:
     Sequences of different lengths go through :meth:`token_logprobs_ragged` (right padding with an
     attention mask; padding does not change the scores of real tokens).
     The model is moved to ``device`` unless it was loaded with a ``device_map`` spanning several
-    devices (:func:`spread_over_devices`); such a model stays where it is, inputs go to its
-    embedding's device and the head runs on the head's device.
+    devices (:func:`spread_over_devices`); such a model stays where it is (``device`` is ignored),
+    inputs go to the first accelerator of its map, the hidden states are used where the last block
+    leaves them, and the head's weight is read where it lives -- or, when accelerate offloaded it,
+    brought to the head's execution device for each chunk -- always in ``head_dtype``.
     """
 
     def __init__(
@@ -160,8 +162,8 @@ class CausalLMScorer:
 
     # -- internals ---------------------------------------------------------------------------------
     def _head_params(self):
-        """The LM head's weight and bias in ``head_dtype``; ``(None, None)`` when the head is
-        offloaded by accelerate (its weight lives on the meta device and only its hook can load it)."""
+        """The LM head's weight and bias in ``head_dtype`` (kept); ``(None, None)`` when accelerate
+        offloaded the head (its weight lives on the meta device until its hook loads it)."""
         if self._head_weight is None:
             head = self.model.get_output_embeddings()
             if head.weight.device.type == "meta":
@@ -170,6 +172,25 @@ class CausalLMScorer:
             bias = getattr(head, "bias", None)
             self._head_bias = None if bias is None else bias.detach().to(self.head_dtype)
         return self._head_weight, self._head_bias
+
+    def _head_logits(self, hidden):
+        """z = head(h) in ``head_dtype`` for a chunk of hidden states [n, H]."""
+        import torch
+
+        weight, bias = self._head_params()
+        if weight is not None:
+            # the head's device differs from hidden.device only for a model spread over devices
+            return torch.nn.functional.linear(hidden.to(weight.device, self.head_dtype), weight, bias)
+        try:  # an offloaded head implies accelerate
+            from accelerate.utils import align_module_device
+        except ImportError as exc:
+            raise RuntimeError("scoring a model with an offloaded LM head needs accelerate >= 1.1") from exc
+
+        head = self.model.get_output_embeddings()
+        with align_module_device(head):  # loads the offloaded weight onto the hook's execution device
+            w = head.weight.detach()
+            b = None if getattr(head, "bias", None) is None else head.bias.detach().to(self.head_dtype)
+            return torch.nn.functional.linear(hidden.to(w.device, self.head_dtype), w.to(self.head_dtype), b)
 
     def _autocast(self):
         import contextlib
@@ -189,18 +210,10 @@ class CausalLMScorer:
         """hidden [N, H], targets [N] -> float64 numpy [N], one chunk of logits at a time."""
         import torch
 
-        weight, bias = self._head_params()
-        head = self.model.get_output_embeddings()
         parts = []
         for a in range(0, targets.shape[0], self.chunk_size):
             b = min(a + self.chunk_size, targets.shape[0])
-            if weight is not None:
-                # the head's device differs from hidden.device only for a model spread over devices
-                z = torch.nn.functional.linear(hidden[a:b].to(weight.device, self.head_dtype), weight, bias)
-            else:  # offloaded head: its accelerate hook loads the weight; logits in the model's dtype
-                with self._autocast():
-                    z = head(hidden[a:b])
-            z = self._post(z).float()
+            z = self._post(self._head_logits(hidden[a:b])).float()
             # z[target] - logsumexp(z), computed by the fused log-softmax + NLL kernel
             nll = torch.nn.functional.cross_entropy(z, targets[a:b].to(z.device), reduction="none")
             parts.append(-nll.double())
@@ -268,8 +281,9 @@ class CausalLMScorer:
                     mask[r, :len(s)] = 1
                 m = torch.as_tensor(mask, device=self.device)
                 hidden = self._hidden(torch.as_tensor(inputs, device=self.device), m)
-                valid = m.bool()
-                lp = self._chunked_logprobs(hidden[valid], torch.as_tensor(targets, device=self.device)[valid])
+                # a model spread over GPUs leaves the hidden states on its last block's device
+                valid = m.bool().to(hidden.device)
+                lp = self._chunked_logprobs(hidden[valid], torch.as_tensor(targets, device=hidden.device)[valid])
                 pos = 0
                 for r, i in enumerate(idx):
                     results[i] = lp[pos:pos + lengths[r]]

@@ -205,6 +205,8 @@ def test_shortest_length(ratios, min_future, expected):
     assert all(L - bp.split_point(L, r) >= min_future for r in ratios)
 
 
-def test_shortest_length_rejects_ratios_of_one_or_less():
-    with pytest.raises(ValueError, match=r"split ratios L/ell must be > 1, got \[1.0\]"):
+def test_shortest_length_rejects_ratios_of_one_or_less_and_infinite_ones():
+    with pytest.raises(ValueError, match=r"split ratios L/ell must be finite and > 1, got \[1.0\]"):
         bp.shortest_length([2.0, 1.0])
+    with pytest.raises(ValueError, match=r"got \[inf, nan\]"):
+        bp.shortest_length([float("inf"), float("nan")])

@@ -208,3 +208,17 @@ def test_papermill_sees_every_parameter_of_each_chapter(source, tmp_path):
     assert book.declared_parameters(path) == assigned
     knobs = set(re.findall(r'^\s+"(\w+)": Knob\(', nb.cells[i + 1].source, re.M))
     assert set(assigned) - {"profile"} == knobs
+
+
+def test_parse_overrides_makes_the_shells_relative_paths_absolute(tmp_path, monkeypatch):
+    """Chapters run in notebooks/, so a path typed relative to the shell must be made absolute."""
+    (tmp_path / "books").mkdir()
+    (tmp_path / "runs" / "gpt2").mkdir(parents=True)
+    (tmp_path / "bpe").mkdir()  # a folder that happens to share a knob value's name
+    monkeypatch.setenv("HOME", str(tmp_path))
+    got = book.parse_overrides([("dataset", "local:books"), ("tokenizer", "./runs/gpt2"), ("estimator", "runs/gpt2"),
+                                ("a", "meta-llama/Llama-3.2-1B"), ("b", "bpe"), ("c", "~/books"),
+                                ("d", "local:missing"), ("e", "local:/abs/path"), ("n", "3")], cwd=tmp_path)
+    assert got == {"dataset": f"local:{tmp_path / 'books'}", "tokenizer": str(tmp_path / "runs" / "gpt2"),
+                   "estimator": str(tmp_path / "runs" / "gpt2"), "a": "meta-llama/Llama-3.2-1B", "b": "bpe",
+                   "c": str(tmp_path / "books"), "d": f"local:{tmp_path / 'missing'}", "e": "local:/abs/path", "n": 3}

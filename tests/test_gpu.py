@@ -66,9 +66,12 @@ def test_device_mapped_model_on_cuda_with_an_offloaded_head(tmp_path):
     mapped = load_pretrained(str(tmp_path / "m"), dtype="float32", device_map={"transformer": 0, "lm_head": "cpu"})
     assert spread_over_devices(mapped)
     tokens = np.random.default_rng(1).integers(1, 500, size=(6, 100))
-    ref = CausalLMScorer(whole, batch_size=4, dtype=torch.float32).token_logprobs(tokens)
-    got = CausalLMScorer(mapped, batch_size=4, dtype=torch.float32).token_logprobs(tokens)
-    np.testing.assert_allclose(got, ref, atol=1e-3)
+    for dtype in (torch.float32, None):  # None: the default bfloat16 body; the head stays float32
+        ref = CausalLMScorer(whole, batch_size=4, dtype=dtype).token_logprobs(tokens)
+        got = CausalLMScorer(mapped, batch_size=4, dtype=dtype).token_logprobs(tokens)
+        np.testing.assert_allclose(got, ref, atol=1e-3, err_msg=str(dtype))
+        ragged = CausalLMScorer(mapped, batch_size=4, dtype=dtype).token_logprobs_ragged([tokens[0, :37], tokens[1]])
+        np.testing.assert_allclose(ragged[0], ref[0, :37], atol=1e-3)
 
 
 def test_training_on_cuda_reduces_the_loss(tmp_path):

@@ -195,12 +195,14 @@ def test_device_mapped_model_scores_like_the_whole_model(tmp_path, device_map):
                              offload_folder=str(tmp_path / "offload"))
     assert S.spread_over_devices(mapped)
     t = tokens(4, 21, seed=3)
-    expected = CausalLMScorer(whole, batch_size=3).token_logprobs(t)
-    np.testing.assert_allclose(CausalLMScorer(mapped, batch_size=3, chunk_size=16).token_logprobs(t), expected,
-                               atol=1e-6)
-    ragged = CausalLMScorer(mapped, batch_size=2).token_logprobs_ragged([t[0, :5], t[1], t[2, :1]])
-    np.testing.assert_allclose(ragged[1], expected[1], atol=1e-6)
-    assert S.model_fingerprint(mapped)  # offloaded (meta) weights are skipped, not read
+    for dtype in (torch.float32, torch.bfloat16):  # bfloat16 body (the GPU default): the head stays float32
+        expected = CausalLMScorer(whole, batch_size=3, dtype=dtype).token_logprobs(t)
+        got = CausalLMScorer(mapped, batch_size=3, chunk_size=16, dtype=dtype).token_logprobs(t)
+        np.testing.assert_allclose(got, expected, atol=1e-6, err_msg=str(dtype))
+        ragged = CausalLMScorer(mapped, batch_size=2, dtype=dtype).token_logprobs_ragged([t[0, :5], t[1], t[2, :1]])
+        for row, k, r in zip((0, 1, 2), (5, 21, 1), ragged):
+            np.testing.assert_allclose(r, expected[row, :k], atol=1e-5, err_msg=f"{dtype} row {row}")
+    assert S.model_fingerprint(mapped)  # offloaded (meta) weights are skipped: reading them would raise
 
 
 def test_device_map_without_accelerate_is_named(monkeypatch):
