@@ -72,9 +72,9 @@ def test_chapter3_runs_on_local_text_files_with_a_pretrained_tokenizer(own_model
 def test_chapter4_runs_with_a_local_hugging_face_model(own_model, tmp_path, monkeypatch):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
     folder, bos = own_model
-    # device_map "auto" goes through accelerate (here: everything on the CPU)
-    text = _execute("04_bipartite_mi", {"estimator": str(folder), "tokenizer": str(folder), "device_map": "auto"},
-                    tmp_path)
+    # device_map "auto" goes through accelerate (here: everything on the CPU; "auto" is the device it needs)
+    text = _execute("04_bipartite_mi", {"estimator": str(folder), "tokenizer": str(folder), "device_map": "auto",
+                                        "device": "auto"}, tmp_path)
     assert f"Tokenizer('{folder}', vocab_size=500, bos_id={bos})" in text
     # the model was loaded, not trained: its size and held-out perplexity are reported, no ladder is run
     loaded = re.search(re.escape(str(folder)) + r": [0-9.]+M parameters, held-out cross-entropy "
@@ -140,3 +140,12 @@ def test_chapter3_reads_a_hub_dataset_through_the_datasets_package(tmp_path, mon
     assert [json.loads(line) for line in log.read_text().splitlines()] == [["someone/plays", "v2", "train", True]]
     _execute("03_two_point_mi", overrides, tmp_path)  # the second run reads the cleaned corpus from the cache
     assert len(log.read_text().splitlines()) == 1
+
+
+def test_device_map_auto_needs_a_gpu_capable_device(own_model, tmp_path):
+    folder, _ = own_model
+    layout = book.Layout(book.ROOT)
+    with pytest.raises(book.BookError, match="device_map 'auto' spreads the estimator over the GPUs"):
+        book.execute_chapter(layout.notebooks / "04_bipartite_mi.md", tmp_path / "x.ipynb", "smoke",
+                             {"estimator": str(folder), "tokenizer": str(folder), "device_map": "auto",
+                              "device": "cpu"}, layout.root)
