@@ -360,8 +360,8 @@ def load_corpus(
     if max_documents is not None and max_documents < 1:
         raise ValueError(f"max_documents must be >= 1 or None, got {max_documents}")
     given = repr(name) if path is None else f"{name!r} at {str(path)!r}"  # for error messages
-    if name != "local":
-        name, inline = parse_corpus_name(name) if ":" in name else (name, {})
+    if ":" in name:  # a one-string name: local:<path> or hf:<name>[:<config>]
+        name, inline = parse_corpus_name(name)
         if "path" in inline:
             if path is not None:
                 raise ValueError(f"corpus {name!r}: give the path either in the name or as path=, not both")

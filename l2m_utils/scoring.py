@@ -13,6 +13,7 @@ same code as a large language model.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -173,28 +174,25 @@ class CausalLMScorer:
             self._head_bias = None if bias is None else bias.detach().to(self.head_dtype)
         return self._head_weight, self._head_bias
 
-    def _head_logits(self, hidden):
-        """z = head(h) in ``head_dtype`` for a chunk of hidden states [n, H]."""
-        import torch
-
+    @contextlib.contextmanager
+    def _head(self):
+        """The LM head's ``(weight, bias)`` in ``head_dtype`` for one scoring call: the kept copy, or,
+        for a head that accelerate offloaded, its weights loaded once onto the hook's execution
+        device for the duration of the call (not once per chunk)."""
         weight, bias = self._head_params()
         if weight is not None:
-            # the head's device differs from hidden.device only for a model spread over devices
-            return torch.nn.functional.linear(hidden.to(weight.device, self.head_dtype), weight, bias)
+            yield weight, bias
+            return
         try:  # an offloaded head implies accelerate
             from accelerate.utils import align_module_device
         except ImportError as exc:
             raise RuntimeError("scoring a model with an offloaded LM head needs accelerate >= 1.1") from exc
-
         head = self.model.get_output_embeddings()
-        with align_module_device(head):  # loads the offloaded weight onto the hook's execution device
-            w = head.weight.detach()
-            b = None if getattr(head, "bias", None) is None else head.bias.detach().to(self.head_dtype)
-            return torch.nn.functional.linear(hidden.to(w.device, self.head_dtype), w.to(self.head_dtype), b)
+        with align_module_device(head):
+            b = getattr(head, "bias", None)
+            yield head.weight.detach().to(self.head_dtype), None if b is None else b.detach().to(self.head_dtype)
 
     def _autocast(self):
-        import contextlib
-
         import torch
 
         if self.dtype != torch.float32 and self.device.type in ("cuda", "cpu"):
@@ -211,13 +209,16 @@ class CausalLMScorer:
         import torch
 
         parts = []
-        for a in range(0, targets.shape[0], self.chunk_size):
-            b = min(a + self.chunk_size, targets.shape[0])
-            z = self._post(self._head_logits(hidden[a:b])).float()
-            # z[target] - logsumexp(z), computed by the fused log-softmax + NLL kernel
-            nll = torch.nn.functional.cross_entropy(z, targets[a:b].to(z.device), reduction="none")
-            parts.append(-nll.double())
-            del z
+        with self._head() as (weight, bias):
+            for a in range(0, targets.shape[0], self.chunk_size):
+                b = min(a + self.chunk_size, targets.shape[0])
+                # the head's device differs from hidden.device only for a model spread over devices
+                z = torch.nn.functional.linear(hidden[a:b].to(weight.device, self.head_dtype), weight, bias)
+                z = self._post(z).float()
+                # z[target] - logsumexp(z), computed by the fused log-softmax + NLL kernel
+                nll = torch.nn.functional.cross_entropy(z, targets[a:b].to(z.device), reduction="none")
+                parts.append(-nll.double())
+                del z
         if not parts:
             return np.empty(0, dtype=np.float64)
         # copied after the loop, so the GPU is not made to wait after every chunk
