@@ -1,0 +1,169 @@
+"""Verdicts computed from training sweeps (introduced in chapter 6, also used by chapter 7).
+
+The chapters state what their runs show in sentences whose numbers and verdicts are computed here,
+so that a page executed with another profile (a GPU sweep, a reader's own sizes) describes its own
+results rather than those of the run its prose was first written for.
+
+* :func:`range_relation` -- does a set of values (e.g. over seeds) lie entirely above, entirely
+  below, or overlapping another set?
+* :func:`length_trend` -- how a per-run metric changes with the sequence length L: the slope of
+  log(mean) against log L, and the relation of the seed ranges at the shortest and longest L.
+* :func:`line_scatter` / :func:`collapse_scatter` -- do points of several models fall on one curve?
+  The rms distance (in decades) of log10 y from one least-squares line in log10 x through all
+  points, against the same with one line per model.
+* :func:`late_change` -- how much a training curve still moved over the last part of training.
+
+Bad input (mismatched lengths, too few points, NaN, non-positive values where logs are taken) raises
+``ValueError`` naming the problem.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .fits import fit_power_law
+
+ABOVE, OVERLAP, BELOW = 1, 0, -1
+
+
+def _finite(values, what: str, min_size: int = 1) -> np.ndarray:
+    a = np.asarray(values, dtype=np.float64).ravel()
+    if a.size < min_size:
+        raise ValueError(f"{what}: needs at least {min_size} value(s), got {a.size}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{what}: values must be finite (found NaN or inf)")
+    return a
+
+
+def range_relation(reference, values) -> int:
+    """+1 if every value lies above every reference value (min values > max reference), -1 if every
+    value lies below (max values < min reference), 0 if the two ranges overlap."""
+    ref = _finite(reference, "range_relation reference")
+    val = _finite(values, "range_relation values")
+    if val.min() > ref.max():
+        return ABOVE
+    if val.max() < ref.min():
+        return BELOW
+    return OVERLAP
+
+
+@dataclass(frozen=True)
+class LengthTrend:
+    """How a metric changes with L: ``means`` at each length, the log-log ``slope`` of the means
+    against L (d log mean / d log L), and ``relation`` (+1 / 0 / -1, :func:`range_relation`) of the
+    values at the longest L against those at the shortest.  ``negligible``: the mean changes by less
+    than ``min_relative_change`` between the two ends, and ``relation`` is then 0 whatever the seeds
+    say (a consistent but tiny change is not a trend)."""
+
+    lengths: tuple[int, ...]
+    means: tuple[float, ...]
+    slope: float
+    relation: int
+    negligible: bool = False
+    min_relative_change: float = 0.0
+
+    def describe(self, digits: int = 3) -> str:
+        ends = f"{self.means[0]:.{digits}g} at L = {self.lengths[0]} to {self.means[-1]:.{digits}g} at L = {self.lengths[-1]}"
+        if self.negligible:
+            how = f"a change of less than {100 * self.min_relative_change:g}%"
+        else:
+            how = {ABOVE: "higher at the longest L for every seed",
+                   BELOW: "lower at the longest L for every seed",
+                   OVERLAP: "the seed ranges at the two ends overlap"}[self.relation]
+        return f"{ends}, log-log slope {self.slope:+.2f}, {how}"
+
+
+def length_trend(lengths: Sequence[int], values: Sequence[Sequence[float]],
+                 min_relative_change: float = 0.0) -> LengthTrend:
+    """``values[k]`` holds the metric of every seed at ``lengths[k]`` (positive numbers).
+
+    slope = least-squares slope of log(mean_k) on log L_k; relation compares the values at the
+    longest length with those at the shortest (0 when |mean_last / mean_first - 1| is below
+    ``min_relative_change``)."""
+    if len(lengths) != len(values):
+        raise ValueError(f"length_trend: {len(lengths)} lengths but {len(values)} groups of values")
+    if len(lengths) < 2:
+        raise ValueError(f"length_trend: needs at least 2 lengths, got {len(lengths)}")
+    if not 0 <= min_relative_change < 1:
+        raise ValueError(f"length_trend: min_relative_change must lie in [0, 1), got {min_relative_change}")
+    order = np.argsort(lengths)
+    Ls = [int(lengths[i]) for i in order]
+    groups = [_finite(values[i], f"length_trend values at L = {lengths[i]}") for i in order]
+    means = [float(g.mean()) for g in groups]
+    slope = fit_power_law(Ls, means).exponent  # raises on non-positive means
+    negligible = abs(means[-1] / means[0] - 1) < min_relative_change
+    relation = OVERLAP if negligible else range_relation(groups[0], groups[-1])
+    return LengthTrend(tuple(Ls), tuple(means), slope, relation, negligible, min_relative_change)
+
+
+def line_scatter(x, y) -> float:
+    """rms residual, in decades, of the least-squares line log10 y = a + b log10 x (>= 2 points)."""
+    return fit_power_law(x, y).rms_log_residual / math.log(10)
+
+
+@dataclass(frozen=True)
+class CollapseScatter:
+    """``pooled``: rms distance (decades) of all points from one line in log-log axes; ``within``:
+    the same with a separate line per group (pooled over groups, so ``within <= pooled``); the
+    pooled line's ``slope``; counts of points and groups."""
+
+    pooled: float
+    within: float
+    slope: float
+    n_points: int
+    n_groups: int
+
+
+def collapse_scatter(groups: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> CollapseScatter:
+    """Do the groups' points (x, y) fall on one power law?
+
+    pooled = sqrt(mean_k r_k^2) with r_k the residuals of one line log10 y = a + b log10 x through
+    all points; within = the same with one line per group (groups of one point have residual 0)."""
+    if len(groups) < 2:
+        raise ValueError(f"collapse_scatter: needs at least 2 groups, got {len(groups)}")
+    xs, ys, sq_within = [], [], 0.0
+    for name, (x, y) in groups.items():
+        x = _finite(x, f"collapse_scatter x of {name!r}")
+        y = _finite(y, f"collapse_scatter y of {name!r}")
+        if x.shape != y.shape:
+            raise ValueError(f"collapse_scatter: x and y of {name!r} differ in length ({x.size} and {y.size})")
+        if np.unique(x).size >= 2:
+            sq_within += x.size * line_scatter(x, y) ** 2
+        xs.append(x)
+        ys.append(y)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    fit = fit_power_law(x, y)
+    return CollapseScatter(pooled=fit.rms_log_residual / math.log(10), within=math.sqrt(sq_within / x.size),
+                           slope=fit.exponent, n_points=int(x.size), n_groups=len(groups))
+
+
+def late_change(steps: Sequence[float], values: Sequence[float], fraction: float = 0.25,
+                smooth: int = 1) -> float:
+    """Relative change of a training curve over the last ``fraction`` of its steps.
+
+    (v_end - v_start) / |v_start|, where v_end is the (moving-average of ``smooth`` points) value at
+    the last step and v_start the same curve linearly interpolated at
+    step_last - fraction (step_last - step_first) (held at its first smoothed value before that).
+    Negative: the curve still falls."""
+    s = _finite(steps, "late_change steps", 2)
+    v = _finite(values, "late_change values", 2)
+    if s.shape != v.shape:
+        raise ValueError(f"late_change: {s.size} steps but {v.size} values")
+    if not 0 < fraction < 1:
+        raise ValueError(f"late_change: fraction must lie in (0, 1), got {fraction}")
+    if np.any(np.diff(s) <= 0):
+        raise ValueError("late_change: steps must increase strictly")
+    if not 1 <= smooth <= s.size:
+        raise ValueError(f"late_change: smooth must lie in [1, {s.size}], got {smooth}")
+    start = s[-1] - fraction * (s[-1] - s[0])
+    if smooth > 1:  # trailing moving average, placed at the last step of each window
+        v = np.convolve(v, np.ones(smooth) / smooth, mode="valid")
+        s = s[smooth - 1:]
+    v_start = float(np.interp(start, s, v))
+    if v_start == 0:
+        raise ValueError("late_change: the curve is 0 where the last part begins (relative change undefined)")
+    return (float(v[-1]) - v_start) / abs(v_start)

@@ -1,0 +1,140 @@
+"""l2m_utils.sweep_diagnostics against hand-computed cases."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from l2m_utils import sweep_diagnostics as sd
+
+
+def test_range_relation_cases():
+    assert sd.range_relation([1.0, 2.0], [2.5, 3.0]) == sd.ABOVE
+    assert sd.range_relation([1.0, 2.0], [0.1, 0.9]) == sd.BELOW
+    assert sd.range_relation([1.0, 2.0], [1.5, 3.0]) == sd.OVERLAP
+    assert sd.range_relation([1.0, 2.0], [2.0]) == sd.OVERLAP  # touching counts as overlap
+    assert sd.range_relation([1.0], [1.0 + 1e-12]) == sd.ABOVE
+
+
+def test_range_relation_rejects_bad_input():
+    with pytest.raises(ValueError, match="finite"):
+        sd.range_relation([1.0, float("nan")], [2.0])
+    with pytest.raises(ValueError, match="at least 1"):
+        sd.range_relation([], [2.0])
+
+
+def test_length_trend_exact_power_law():
+    L = [16, 64, 256]
+    vals = [[0.5 * l ** 0.25 * f for f in (0.99, 1.01)] for l in L]  # mean = 0.5 L^0.25 exactly
+    t = sd.length_trend(L, vals)
+    assert t.slope == pytest.approx(0.25, abs=1e-12)
+    assert t.means[0] == pytest.approx(1.0)
+    assert t.relation == sd.ABOVE
+    text = t.describe()
+    assert "L = 16" in text and "L = 256" in text and "+0.25" in text and "higher" in text
+
+
+def test_length_trend_flat_overlapping_and_sorted():
+    t = sd.length_trend([256, 16], [[1.0, 1.2], [1.1, 0.9]])  # unsorted input
+    assert t.lengths == (16, 256)
+    assert t.means == pytest.approx((1.0, 1.1))
+    assert t.relation == sd.OVERLAP
+    assert t.slope == pytest.approx(math.log(1.1) / math.log(16))
+
+
+def test_length_trend_negligible_change_is_no_trend():
+    vals = [[1.000, 1.0001], [1.005, 1.0051]]  # every seed higher, but by half a per cent
+    assert sd.length_trend([16, 64], vals).relation == sd.ABOVE
+    t = sd.length_trend([16, 64], vals, min_relative_change=0.02)
+    assert t.relation == sd.OVERLAP and t.negligible
+    assert "less than 2%" in t.describe()
+    assert sd.length_trend([16, 64], [[1.0], [1.03]], min_relative_change=0.02).relation == sd.ABOVE
+    assert sd.length_trend([16, 64], [[1.0], [0.97]], min_relative_change=0.02).relation == sd.BELOW
+
+
+def test_length_trend_rejects_bad_input():
+    with pytest.raises(ValueError, match="min_relative_change"):
+        sd.length_trend([16, 64], [[1.0], [2.0]], min_relative_change=-0.1)
+    with pytest.raises(ValueError, match="at least 2 lengths"):
+        sd.length_trend([16], [[1.0]])
+    with pytest.raises(ValueError, match="2 lengths but 1"):
+        sd.length_trend([16, 64], [[1.0]])
+    with pytest.raises(ValueError, match="L = 64"):
+        sd.length_trend([16, 64], [[1.0], [float("nan")]])
+    with pytest.raises(ValueError, match="positive"):
+        sd.length_trend([16, 64], [[1.0], [-1.0]])
+
+
+def test_line_scatter_hand_computed():
+    # three points: log10 y = 0, 1, 0 at log10 x = 0, 1, 2 -> line y = 1/3 flat, residuals -1/3, 2/3, -1/3
+    assert sd.line_scatter([1, 10, 100], [1, 10, 1]) == pytest.approx(math.sqrt((1 + 4 + 1) / 27))
+    assert sd.line_scatter([1, 10, 100], [3, 30, 300]) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_collapse_scatter_one_curve_and_two_offset_lines():
+    x = np.array([1.0, 10.0, 100.0])
+    on_one = sd.collapse_scatter({"a": (x, 2 * x ** 0.5), "b": (x * 1000, 2 * (x * 1000) ** 0.5)})
+    assert on_one.pooled == pytest.approx(0.0, abs=1e-12)
+    assert on_one.within == pytest.approx(0.0, abs=1e-12)
+    assert on_one.slope == pytest.approx(0.5)
+    # the same x, y one decade apart: the pooled line runs halfway, every point half a decade off
+    apart = sd.collapse_scatter({"a": (x, x), "b": (x, 10 * x)})
+    assert apart.pooled == pytest.approx(0.5)
+    assert apart.within == pytest.approx(0.0, abs=1e-12)
+    assert (apart.n_points, apart.n_groups) == (6, 2)
+
+
+def test_collapse_scatter_single_point_group_and_errors():
+    c = sd.collapse_scatter({"a": ([1.0, 10.0], [1.0, 10.0]), "b": ([100.0], [100.0])})
+    assert c.pooled == pytest.approx(0.0, abs=1e-12) and c.within == 0.0
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        sd.collapse_scatter({"a": ([1.0, 2.0], [1.0, 2.0])})
+    with pytest.raises(ValueError, match="'b'"):
+        sd.collapse_scatter({"a": ([1.0, 2.0], [1.0, 2.0]), "b": ([1.0, 2.0], [1.0])})
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.1, 1e3), st.floats(1e-3, 1e3)), min_size=3, max_size=8),
+       st.lists(st.tuples(st.floats(0.1, 1e3), st.floats(1e-3, 1e3)), min_size=3, max_size=8))
+def test_collapse_scatter_within_never_exceeds_pooled(a, b):
+    xa, ya = map(np.array, zip(*a))
+    xb, yb = map(np.array, zip(*b))
+    if np.unique(np.concatenate([xa, xb])).size < 2:
+        return
+    c = sd.collapse_scatter({"a": (xa, ya), "b": (xb, yb)})
+    assert c.within <= c.pooled + 1e-9
+
+
+def test_late_change_hand_computed():
+    steps = np.arange(0, 101, 10)
+    values = 2.0 - steps / 100  # linear: 2 at step 0, 1 at step 100; at step 75: 1.25
+    assert sd.late_change(steps, values) == pytest.approx((1.0 - 1.25) / 1.25)
+    assert sd.late_change(steps, values, fraction=0.5) == pytest.approx((1.0 - 1.5) / 1.5)
+    assert sd.late_change([1, 2, 3], [4.0, 4.0, 4.0]) == 0.0
+    # sparse evaluation points: value interpolated between them
+    # (start at 400 - 0.25 * 300 = 325, a quarter of the way from 0.4 to 0.3: 0.375)
+    assert sd.late_change([100, 200, 300, 400], [1.0, 0.5, 0.4, 0.3]) == pytest.approx((0.3 - 0.375) / 0.375)
+
+
+def test_late_change_smoothing_removes_alternating_noise():
+    steps = np.arange(1, 401)
+    noisy = 1.0 + 0.5 * (-1.0) ** steps  # 0.5, 1.5, 0.5, ... : a flat curve under noise
+    assert sd.late_change(steps, noisy) == pytest.approx(0.2)  # 1.5 at step 400 against 1.25 at 300.25
+    assert sd.late_change(steps, noisy, smooth=20) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_late_change_rejects_bad_input():
+    with pytest.raises(ValueError, match="increase"):
+        sd.late_change([1, 1, 2], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="fraction"):
+        sd.late_change([1, 2], [1.0, 2.0], fraction=1.5)
+    with pytest.raises(ValueError, match="at least 2"):
+        sd.late_change([1], [1.0])
+    with pytest.raises(ValueError, match="smooth"):
+        sd.late_change([1, 2], [1.0, 2.0], smooth=3)
+    with pytest.raises(ValueError, match="is 0"):
+        sd.late_change([0, 1], [0.0, 0.0])
+    with pytest.raises(ValueError, match="finite"):
+        sd.late_change([0, 1], [1.0, float("inf")])
