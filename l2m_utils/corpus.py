@@ -17,7 +17,8 @@ Corpora (:func:`load_corpus`):
 * ``"local"`` -- ``.txt`` files, or folders searched recursively for them (``path=``); written
   ``"local:<path>"`` the path is part of the name.
 * ``"hf:<name>"`` -- any Hugging Face dataset with a text column (``config``, ``split``,
-  ``text_column``, ``title_column``); ``"hf:<name>:<config>"`` names the config too.
+  ``text_column``, ``title_column``); ``"hf:<name>:<config>"`` names the config too.  A hub
+  corpus name may end in ``"@<split>"`` (``"pg19@test"``); the default split is ``train``.
 
 The one-string forms (:func:`parse_corpus_name`) are what the chapters' ``dataset`` parameter takes.
 
@@ -50,8 +51,8 @@ from .cache import atomic_write_text, cache_dir, settings_key
 
 KNOWN_CORPORA: tuple[str, ...] = ("shakespeare", "pg19", "wikipedia", "local", "hf:<name>")
 # What a chapter's ``dataset`` parameter accepts, in words (for error messages).
-CORPUS_NAME_FORMS = ("'shakespeare', 'pg19', 'wikipedia', 'local:<.txt file or folder>' or "
-                     "'hf:<dataset name>[:<config>]'")
+CORPUS_NAME_FORMS = ("'shakespeare', 'pg19[@<split>]', 'wikipedia[@<split>]', 'local:<.txt file or folder>' or "
+                     "'hf:<dataset name>[:<config>][@<split>]'")
 
 # Hugging Face datasets behind the named corpora: (dataset, config, text column, title column).
 HF_CORPORA: dict[str, tuple[str, str | None, str, str | None]] = {
@@ -302,12 +303,25 @@ def parse_corpus_name(name: str) -> tuple[str, dict[str, str]]:
     """Split a one-string corpus name into :func:`load_corpus`'s name and keyword arguments.
 
     ``"local:<path>"`` gives ``("local", {"path": <path>})``; ``"hf:<name>:<config>"`` gives
-    ``("hf:<name>", {"config": <config>})``; every other name is returned unchanged with no
-    arguments.  Raises ``ValueError`` naming the accepted forms for an unknown or incomplete name.
+    ``("hf:<name>", {"config": <config>})``; a hub corpus may end in ``@<split>`` (``"pg19@test"``,
+    ``"hf:<name>:<config>@validation"``), which adds ``{"split": <split>}`` (default: ``train``);
+    ``"shakespeare"`` is returned unchanged with no arguments.  Raises ``ValueError`` naming the
+    accepted forms for an unknown or incomplete name.
     """
     if not isinstance(name, str):
         raise ValueError(f"corpus name must be a string, got {name!r}; accepted: {CORPUS_NAME_FORMS}")
-    if name in ("shakespeare", *HF_CORPORA):
+    if name == "shakespeare":
+        return name, {}
+    if not name.startswith("local:") and "@" in name:  # a hub corpus with its split (a local path may hold '@')
+        base, _, split = name.rpartition("@")
+        if not split or not base:
+            raise ValueError(f"corpus {name!r} needs a corpus before and a split name after '@'; "
+                             f"accepted: {CORPUS_NAME_FORMS}")
+        if base == "shakespeare" or base.startswith("local:"):
+            raise ValueError(f"corpus {name!r}: only hub corpora have splits ('@<split>'); accepted: {CORPUS_NAME_FORMS}")
+        corpus, kwargs = parse_corpus_name(base)
+        return corpus, {**kwargs, "split": split}
+    if name in HF_CORPORA:
         return name, {}
     if name.startswith("local:"):
         path = name[len("local:"):]
@@ -360,7 +374,7 @@ def load_corpus(
     if max_documents is not None and max_documents < 1:
         raise ValueError(f"max_documents must be >= 1 or None, got {max_documents}")
     given = repr(name) if path is None else f"{name!r} at {str(path)!r}"  # for error messages
-    if ":" in name:  # a one-string name: local:<path> or hf:<name>[:<config>]
+    if ":" in name or "@" in name:  # a one-string name: local:<path>, hf:<name>[:<config>], a hub name with @<split>
         name, inline = parse_corpus_name(name)
         if "path" in inline:
             if path is not None:
@@ -370,6 +384,10 @@ def load_corpus(
             if config is not None:
                 raise ValueError(f"corpus {name!r}: give the config either in the name or as config=, not both")
             config = inline["config"]
+        if "split" in inline:
+            if split != "train":
+                raise ValueError(f"corpus {name!r}: give the split either in the name or as split=, not both")
+            split = inline["split"]
     if name == "shakespeare":
         docs = load_shakespeare(speakers=speakers, stage_directions=stage_directions)
     elif name == "local":

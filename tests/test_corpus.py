@@ -232,6 +232,11 @@ def test_split_fraction_zero_keeps_everything():
     ("local:C:/texts", ("local", {"path": "C:/texts"})),
     ("hf:someone/novels", ("hf:someone/novels", {})),
     ("hf:wikimedia/wikipedia:20231101.fr", ("hf:wikimedia/wikipedia", {"config": "20231101.fr"})),
+    ("pg19@test", ("pg19", {"split": "test"})),
+    ("wikipedia@train[:1%]", ("wikipedia", {"split": "train[:1%]"})),
+    ("hf:someone/novels@validation", ("hf:someone/novels", {"split": "validation"})),
+    ("hf:wikimedia/wikipedia:20231101.fr@train", ("hf:wikimedia/wikipedia", {"config": "20231101.fr", "split": "train"})),
+    ("local:/data/me@home/books", ("local", {"path": "/data/me@home/books"})),  # '@' in a path is a path
 ])
 def test_parse_corpus_name(name, expected):
     assert C.parse_corpus_name(name) == expected
@@ -239,11 +244,16 @@ def test_parse_corpus_name(name, expected):
 
 
 @pytest.mark.parametrize("name, message", [
-    ("nope", "unknown corpus 'nope'; accepted: 'shakespeare', 'pg19', 'wikipedia', 'local:"),
+    ("nope", "unknown corpus 'nope'; accepted: 'shakespeare', 'pg19[@<split>]', 'wikipedia[@<split>]', 'local:"),
     ("local", "unknown corpus 'local'"),  # without a path it is not a complete name
     ("local:", "needs a path after 'local:'"),
     ("hf:", "needs a dataset name after 'hf:'"),
     ("hf::cfg", "needs a dataset name after 'hf:'"),
+    ("pg19@", "needs a corpus before and a split name after '@'"),
+    ("@test", "needs a corpus before and a split name after '@'"),
+    ("shakespeare@test", "only hub corpora have splits"),
+    ("nope@test", "unknown corpus 'nope'"),
+    ("hf:@test", "needs a dataset name after 'hf:'"),
 ])
 def test_parse_corpus_name_rejects(name, message):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -276,3 +286,24 @@ def test_hf_config_in_the_name(monkeypatch):
     assert calls == [("wikimedia/wikipedia", "20231101.fr")] and docs[0].text == "Un livre. Il est court."
     with pytest.raises(ValueError, match="either in the name or as config="):
         C.load_corpus("hf:wikimedia/wikipedia:20231101.fr", config="x", cache=False)
+
+
+def test_hub_split_in_the_name(monkeypatch, tmp_path):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    calls = []
+
+    class FakeDatasets:
+        @staticmethod
+        def load_dataset(name, config, split, streaming):
+            calls.append((name, config, split))
+            return [{"text": f"A {split} text. It is short.", "short_book_title": split}]
+
+    monkeypatch.setattr(C, "_import_datasets", lambda: FakeDatasets)
+    assert C.load_corpus("pg19@test", max_documents=1)[0].title == "test"
+    assert C.load_corpus("pg19", max_documents=1)[0].title == "train"  # another split, another cache entry
+    C.load_corpus("hf:org/books:en@validation", cache=False)
+    assert calls == [("emozilla/pg19", None, "test"), ("emozilla/pg19", None, "train"), ("org/books", "en", "validation")]
+    assert C.load_corpus("pg19", split="test", max_documents=1)[0].title == "test"  # the cached test split
+    assert len(calls) == 3
+    with pytest.raises(ValueError, match="either in the name or as split="):
+        C.load_corpus("pg19@test", split="validation", cache=False)

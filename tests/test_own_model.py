@@ -88,8 +88,9 @@ def test_chapter4_runs_with_a_local_hugging_face_model(own_model, tmp_path, monk
 @pytest.mark.parametrize("stem", ["03_two_point_mi", "04_bipartite_mi", "07_text_architectures"])
 def test_a_wrong_dataset_name_stops_the_chapter_in_its_parameters_cell(stem, tmp_path):
     layout = book.Layout(book.ROOT)
-    with pytest.raises(book.BookError, match=re.escape("dataset must be 'shakespeare', 'pg19', 'wikipedia', "
-                                                       "'local:<.txt file or folder>' or 'hf:<dataset name>")):
+    with pytest.raises(book.BookError, match=re.escape("dataset must be 'shakespeare', 'pg19[@<split>]', "
+                                                       "'wikipedia[@<split>]', 'local:<.txt file or folder>' or "
+                                                       "'hf:<dataset name>")):
         book.execute_chapter(layout.notebooks / f"{stem}.md", tmp_path / "x.ipynb", "smoke",
                              {"dataset": "books.txt"}, layout.root)
     with pytest.raises(book.BookError, match="hub datasets are streamed: set max_documents"):
@@ -140,6 +141,9 @@ def test_chapter3_reads_a_hub_dataset_through_the_datasets_package(tmp_path, mon
     assert [json.loads(line) for line in log.read_text().splitlines()] == [["someone/plays", "v2", "train", True]]
     _execute("03_two_point_mi", overrides, tmp_path)  # the second run reads the cleaned corpus from the cache
     assert len(log.read_text().splitlines()) == 1
+    text = _execute("03_two_point_mi", {**overrides, "dataset": "hf:someone/plays:v2@validation"}, tmp_path)
+    assert "hf:someone/plays:v2@validation: 3 documents" in text
+    assert json.loads(log.read_text().splitlines()[-1]) == ["someone/plays", "v2", "validation", True]
 
 
 def test_device_map_auto_needs_a_gpu_capable_device(own_model, tmp_path):
