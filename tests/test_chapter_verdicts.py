@@ -1,0 +1,77 @@
+"""The computed "What we found" sentences of chapters 6 and 8 on runs shaped like the gpu profile.
+
+The smoke profile (nbval) has one length and one model of each kind, so the trend, collapse, ladder
+and ordering branches only run with more of them; here they run on tiny sweeps, and the sentences
+are checked against the numbers the same run printed.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from l2m_utils import book
+
+
+def _execute(stem: str, overrides: dict, tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """Execute a chapter (smoke profile) with ``overrides``; return (printed text, glued values)."""
+    layout = book.Layout(book.ROOT)
+    output = tmp_path / f"{stem}.ipynb"
+    book.execute_chapter(layout.notebooks / f"{stem}.md", output, "smoke", overrides, layout.root)
+    nb = nbformat.read(output, as_version=4)
+    assert book.error_outputs(nb) == []
+    printed, glued = [], {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            printed.append(out.get("text", ""))
+            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                glued[name] = out["data"]["application/papermill.record/text/plain"].strip("'\"")
+    return "".join(printed), glued
+
+
+@pytest.mark.slow
+def test_chapter6_verdicts_on_two_lengths_and_two_mamba_sizes(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    overrides = {"models": ["gpt2-1x16", "mamba2-1x16-N4", "mamba2-1x32-N16"], "lengths": [16, 64],
+                 "seeds": [0, 1], "steps_ladder": [60]}
+    text, glued = _execute("06_synthetic_l2m", overrides, tmp_path)
+    # the trend sentences quote the per-model means that the summary printed (3 decimals there)
+    for backbone, key in (("gpt2", "ch6_trend_gpt"), ("mamba2", "ch6_trend_mamba")):
+        sentence = glued[key]
+        assert sentence.startswith("From the shortest to the longest L")
+        n_sizes = 1 if backbone == "gpt2" else 2
+        summary = re.findall(rf"^({backbone} [^:]+): KL/baseline ([\d.]+) \(L=16\) -> ([\d.]+) \(L=64\)$", text, flags=re.M)
+        assert len(summary) == n_sizes, text
+        for label, first, last in summary:
+            quoted = re.search(rf"{re.escape(label)}: ([\d.]+) at L = 16 to ([\d.]+) at L = 64", sentence)
+            assert quoted, (label, sentence)
+            assert float(quoted.group(1)) == pytest.approx(float(first), abs=6e-4)
+            assert float(quoted.group(2)) == pytest.approx(float(last), abs=6e-4)
+        counts = [int(n) for n in re.findall(rf"for (\d+) of {n_sizes} sizes", sentence)]
+        assert sum(counts) == n_sizes, sentence  # every size is in exactly one category
+    collapse = glued["ch6_collapse"]
+    assert "the 4 Mamba-2 points (2 sizes)" in collapse
+    pooled = [float(x) for x in re.findall(r"scatter by ([\d.e-]+) decades", collapse)]
+    assert pooled and pooled[0] >= 0
+    # the longer runs: the sweep's own 30-step run and the 60-step ladder run, for each picked model
+    ladder = glued["ch6_ladder"]
+    assert ladder.startswith("At L = 64, longer training moves KL/baseline gpt2 1x16 from ")
+    assert "after 30 steps to" in ladder and "after 60" in ladder and "mamba2 1x16 N=4" in ladder
+    assert "Mamba-2's excess over GPT-2 goes from" in ladder
+    assert re.search(r"gpt2 1x16 +L = 64: +60 steps -> KL/baseline", text)
+
+
+@pytest.mark.slow
+def test_chapter8_orders_the_error_by_model_quality_with_two_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    text, glued = _execute("08_estimator_calibration", {"models": ["1x16@8", "1x16@40"]}, tmp_path)
+    order = glued["ch8_direct_order"]
+    assert order == "the error shrinks as the KL gap shrinks for every source" or \
+        order.startswith("the error does not shrink steadily with the KL gap for ")
+    for source_part in glued["ch8_direct_range"].split("; "):
+        kls = [float(k) for k in re.findall(r"\(KL ([\d.]+)\)", source_part)]
+        assert len(kls) == 2 and kls[0] >= kls[1], source_part  # worst model (largest KL gap) first
+    assert glued["ch8_beta_verdict"].startswith(("the direct estimator under-estimates β", "no trained model"))
+    assert "of 2 trained models can be fitted" in glued["ch8_beta_by_source"]
