@@ -28,7 +28,7 @@ def _execute(stem: str, overrides: dict, tmp_path: Path) -> tuple[str, dict[str,
             name = out.get("metadata", {}).get("scrapbook", {}).get("name")
             if name:
                 glued[name] = out["data"]["application/papermill.record/text/plain"].strip("'\"")
-    return "".join(printed), glued
+    return "\n".join(printed), glued
 
 
 @pytest.mark.slow
