@@ -57,11 +57,18 @@ def test_chapter6_verdicts_on_two_lengths_and_two_mamba_sizes(tmp_path, monkeypa
     assert pooled and pooled[0] >= 0
     # the longer runs: the sweep's own 30-step run and the 60-step ladder run, for each picked model
     ladder = glued["ch6_ladder"]
-    assert ladder.startswith("At L = 64, longer training moves KL/baseline gpt2 1x16 from ")
+    assert ladder.startswith("at L = 64, longer training moves KL/baseline gpt2 1x16 from ")
     assert "after 30 steps to" in ladder and "after 60" in ladder and "mamba2 1x16 N=4" in ladder
     assert "Mamba-2's excess over GPT-2 goes from" in ladder
     # both state sizes of the smallest Mamba-2 shape are in the ladder, and the sentence compares them
-    assert "mamba2 1x16 N=16" in ladder and re.search(r"After 60 steps mamba2 1x16 N=16 \([\d,]+ scalars of state\)", ladder)
+    assert "mamba2 1x16 N=16" in ladder
+    assert re.match(r"After 60 steps mamba2 1x16 N=16 \([\d,]+ scalars of state\) is at [\d.]+ against [\d.]+ for "
+                    r"mamba2 1x16 N=4", glued["ch6_ladder_state"])
+    # the learning-rate probe: the sweep's rate and three times it, for each of the three models
+    lr_text = glued["ch6_ladder_lr"]
+    assert lr_text.startswith("Over learning rates 0.003, 0.009 at 60 steps the best KL/baseline is gpt2 1x16 ")
+    assert len(re.findall(r"\(lr 0\.00[39]\)", lr_text)) == 3
+    assert len(re.findall(r"^\S.* L = 64: lr 0\.00[39] +60 steps -> KL/baseline", text, flags=re.M)) == 6
     assert re.search(r"gpt2 1x16 +L = 64: +60 steps -> KL/baseline", text)
 
 
