@@ -317,7 +317,7 @@ def parse_corpus_name(name: str) -> tuple[str, dict[str, str]]:
         if not split or not base:
             raise ValueError(f"corpus {name!r} needs a corpus before and a split name after '@'; "
                              f"accepted: {CORPUS_NAME_FORMS}")
-        if base == "shakespeare" or base.startswith("local:"):
+        if base == "shakespeare":  # (a local path keeps its '@': handled above)
             raise ValueError(f"corpus {name!r}: only hub corpora have splits ('@<split>'); accepted: {CORPUS_NAME_FORMS}")
         corpus, kwargs = parse_corpus_name(base)
         return corpus, {**kwargs, "split": split}
@@ -376,18 +376,11 @@ def load_corpus(
     given = repr(name) if path is None else f"{name!r} at {str(path)!r}"  # for error messages
     if ":" in name or "@" in name:  # a one-string name: local:<path>, hf:<name>[:<config>], a hub name with @<split>
         name, inline = parse_corpus_name(name)
-        if "path" in inline:
-            if path is not None:
-                raise ValueError(f"corpus {name!r}: give the path either in the name or as path=, not both")
-            path = inline["path"]
-        if "config" in inline:
-            if config is not None:
-                raise ValueError(f"corpus {name!r}: give the config either in the name or as config=, not both")
-            config = inline["config"]
-        if "split" in inline:
-            if split != "train":
-                raise ValueError(f"corpus {name!r}: give the split either in the name or as split=, not both")
-            split = inline["split"]
+        given_args = {"path": (path, None), "config": (config, None), "split": (split, "train")}  # (value, default)
+        for key in inline:
+            if given_args[key][0] != given_args[key][1]:
+                raise ValueError(f"corpus {name!r}: give the {key} either in the name or as {key}=, not both")
+        path, config, split = (inline.get(key, value) for key, (value, _) in given_args.items())
     if name == "shakespeare":
         docs = load_shakespeare(speakers=speakers, stage_directions=stage_directions)
     elif name == "local":

@@ -12,6 +12,7 @@ results rather than those of the run its prose was first written for.
   The rms distance (in decades) of log10 y from one least-squares line in log10 x through all
   points, against the same with one line per model.
 * :func:`late_change` -- how much a training curve still moved over the last part of training.
+* :func:`value_range` / :func:`signed_percent` -- how the sentences quote a range of values.
 
 Bad input (mismatched lengths, too few points, NaN, non-positive values where logs are taken) raises
 ``ValueError`` naming the problem.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -167,3 +168,16 @@ def late_change(steps: Sequence[float], values: Sequence[float], fraction: float
     if v_start == 0:
         raise ValueError("late_change: the curve is 0 where the last part begins (relative change undefined)")
     return (float(v[-1]) - v_start) / abs(v_start)
+
+
+def value_range(values: Sequence, fmt: Callable[[Any], str] = str) -> str:
+    """``fmt(min)`` when the smallest and largest value print alike, else ``"fmt(min) to fmt(max)"``."""
+    if len(values) == 0:
+        raise ValueError("value_range: needs at least one value")
+    lo, hi = fmt(min(values)), fmt(max(values))
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
+def signed_percent(x: float) -> str:
+    """A fraction as a signed percentage with one decimal, ``-0.0%`` printed as ``+0.0%``."""
+    return f"{round(100 * x, 1) + 0.0:+.1f}%"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from chapter_runs import printed
 
 from l2m_utils import book
 
@@ -66,10 +67,6 @@ def repo(tmp_path: Path) -> book.Layout:
     return book.Layout(tmp_path)
 
 
-def _stdout(nb) -> str:
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-
-
 def test_chapters_follow_the_toc(repo):
     (repo.root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n- file: notebooks/01_tiny\n")
     (repo.notebooks / "02_draft.md").write_text(TINY)
@@ -95,7 +92,7 @@ def test_execute_with_override_records_provenance(repo):
     records = book.execute_many(repo, ["01"], "smoke", {"n": 7})
     assert records[0]["parameters"] == {"profile": "smoke", "n": 7}
     nb = nbformat.read(repo.executed / "01_tiny.ipynb", as_version=4)
-    assert "square 49" in _stdout(nb)
+    assert "square 49" in printed(nb)
     assert nb.metadata["l2m"]["profile"] == "smoke" and nb.metadata["l2m"]["wall_time_s"] > 0
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and "remove-cell" in injected[0].metadata["tags"]
@@ -175,7 +172,7 @@ def test_snapshot_merge_takes_new_prose_and_rejects_changed_code(repo):
     edited.cells[0].source = "# Tiny, with better prose"
     merged = book.merge_snapshot(snap, edited, "01_tiny")
     assert merged.cells[0].source == "# Tiny, with better prose"
-    assert "square 4" in _stdout(merged)
+    assert "square 4" in printed(merged)
     assert "How this page was executed" in merged.cells[-1].source
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in merged.cells)
     changed = _tiny_nb()

@@ -8,27 +8,14 @@ are checked against the numbers the same run printed.
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
-
-from l2m_utils import book
+from chapter_runs import execute_smoke, glued, printed
 
 
 def _execute(stem: str, overrides: dict, tmp_path: Path) -> tuple[str, dict[str, str]]:
     """Execute a chapter (smoke profile) with ``overrides``; return (printed text, glued values)."""
-    layout = book.Layout(book.ROOT)
-    output = tmp_path / f"{stem}.ipynb"
-    book.execute_chapter(layout.notebooks / f"{stem}.md", output, "smoke", overrides, layout.root)
-    nb = nbformat.read(output, as_version=4)
-    assert book.error_outputs(nb) == []
-    printed, glued = [], {}
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            printed.append(out.get("text", ""))
-            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name:
-                glued[name] = out["data"]["application/papermill.record/text/plain"].strip("'\"")
-    return "\n".join(printed), glued
+    nb, _ = execute_smoke(stem, overrides, tmp_path)
+    return printed(nb, "\n"), glued(nb)
 
 
 @pytest.mark.slow

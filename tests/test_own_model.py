@@ -9,8 +9,8 @@ tiny GPT-2 and a byte-level BPE tokenizer saved by ``save_pretrained`` into a lo
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
+from chapter_runs import execute_smoke, printed
 
 from l2m_utils import book
 from l2m_utils import corpus as C
@@ -46,13 +46,9 @@ def own_model(tmp_path_factory) -> tuple[Path, int]:
 
 def _execute(stem: str, overrides: dict, tmp_path: Path) -> str:
     """Execute a chapter (smoke) with ``overrides``; return its printed output."""
-    layout = book.Layout(book.ROOT)
-    output = tmp_path / f"{stem}.ipynb"
-    record = book.execute_chapter(layout.notebooks / f"{stem}.md", output, "smoke", overrides, layout.root)
+    nb, record = execute_smoke(stem, overrides, tmp_path)
     assert {k: record["parameters"][k] for k in overrides} == overrides
-    nb = nbformat.read(output, as_version=4)
-    assert book.error_outputs(nb) == []
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    return printed(nb)
 
 
 def test_chapter3_runs_on_local_text_files_with_a_pretrained_tokenizer(own_model, tmp_path, monkeypatch):

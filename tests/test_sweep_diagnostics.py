@@ -138,3 +138,15 @@ def test_late_change_rejects_bad_input():
         sd.late_change([0, 1], [0.0, 0.0])
     with pytest.raises(ValueError, match="finite"):
         sd.late_change([0, 1], [1.0, float("inf")])
+
+
+def test_value_range_and_signed_percent():
+    assert sd.value_range([3, 1, 2]) == "1 to 3"
+    assert sd.value_range([0.1234, 0.1231], lambda x: f"{x:.2f}") == "0.12"  # they print alike
+    assert sd.value_range([1500, 40], lambda x: f"{x:,}") == "40 to 1,500"
+    with pytest.raises(ValueError, match="at least one"):
+        sd.value_range([])
+    assert sd.signed_percent(-0.0004) == "+0.0%"
+    assert sd.signed_percent(-0.0241) == "-2.4%"
+    assert sd.signed_percent(0.5) == "+50.0%"
+    assert sd.value_range([-0.024, -0.003], sd.signed_percent) == "-2.4% to -0.3%"
