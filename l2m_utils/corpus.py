@@ -23,9 +23,10 @@ Corpora (:func:`load_corpus`):
 The one-string forms (:func:`parse_corpus_name`) are what the chapters' ``dataset`` parameter takes.
 
 The Hugging Face corpora need the optional ``datasets`` package and network access on first use;
-``streaming=True`` avoids downloading a whole dataset, ``max_documents`` caps the number of
-documents, and the cleaned documents are cached under ``cache_dir("corpora")`` so a second load
-is offline.
+``max_documents`` caps the number of documents, and a capped read streams them (``streaming``,
+default: stream exactly when ``max_documents`` is set) instead of downloading the whole dataset; the
+cleaned documents are cached under ``cache_dir("corpora")`` so a second load is offline.
+:func:`parameter_checks` are the checks a chapter with a ``dataset`` parameter applies.
 
 Samples (:func:`make_samples`): as in the paper, documents are cut into contiguous chunks that
 start at a sentence beginning and hold at least ``min_words`` whitespace-separated words.
@@ -43,7 +44,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -350,6 +351,19 @@ def is_hub_corpus(name: str) -> bool:
     return parse_corpus_name(name)[0] not in ("shakespeare", "local")
 
 
+def parameter_checks() -> list[tuple[Callable[[Any], bool], str]]:
+    """The checks of a chapter's ``dataset`` and ``max_documents`` parameters (for ``params.resolve``).
+
+    ``dataset`` must be a one-string corpus name (:data:`CORPUS_NAME_FORMS`), and a hub corpus needs
+    ``max_documents`` > 0: the chapters read a capped, streamed slice of a hub dataset, never all of it.
+    """
+    return [
+        (lambda p: is_corpus_name(p.dataset), f"dataset must be {CORPUS_NAME_FORMS}"),
+        (lambda p: not is_corpus_name(p.dataset) or not is_hub_corpus(p.dataset) or p.max_documents > 0,
+         "hub datasets are streamed: set max_documents (for example 200)"),
+    ]
+
+
 def load_corpus(
     name: str = "shakespeare",
     *,
@@ -358,7 +372,7 @@ def load_corpus(
     split: str = "train",
     text_column: str = "text",
     title_column: str | None = None,
-    streaming: bool = False,
+    streaming: bool | None = None,
     max_documents: int | None = None,
     speakers: bool = True,
     stage_directions: bool = False,
@@ -366,8 +380,10 @@ def load_corpus(
 ) -> list[Document]:
     """Load a corpus as a list of :class:`Document` (see the module docstring for the names).
 
-    ``max_documents`` keeps the first documents; ``speakers``/``stage_directions`` only affect
-    ``"shakespeare"``; ``cache`` stores Hugging Face corpora (cleaned) on disk.
+    ``max_documents`` keeps the first documents; a hub corpus is streamed when ``streaming`` is
+    true, or when it is ``None`` and ``max_documents`` is set (a capped read need not download the
+    whole dataset); ``speakers``/``stage_directions`` only affect ``"shakespeare"``; ``cache``
+    stores Hugging Face corpora (cleaned) on disk.
     Raises ``ValueError`` for an unknown name (listing the known ones) or an empty corpus, and
     :class:`CorpusUnavailableError` when a package or the hub is missing.
     """
@@ -393,11 +409,12 @@ def load_corpus(
             title_column = title_column if title_column is not None else default_title
         else:
             hf_name = name[3:]
+        stream = streaming if streaming is not None else max_documents is not None
         settings = {"dataset": hf_name, "config": config, "split": split, "text_column": text_column,
                     "title_column": title_column, "max_documents": max_documents}
 
         def load() -> list[Document]:
-            return load_hf_corpus(hf_name, config, split, text_column, title_column, streaming, max_documents)
+            return load_hf_corpus(hf_name, config, split, text_column, title_column, stream, max_documents)
 
         docs = _cached(settings, load) if cache and max_documents is not None else load()
     else:

@@ -3,6 +3,7 @@
 import builtins
 import re
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -180,40 +181,58 @@ def test_missing_datasets_package_is_named(monkeypatch, name):
         C.load_corpus(name, max_documents=2, cache=False)
 
 
-def test_unreachable_hub_is_reported(monkeypatch):
-    class FakeDatasets:
-        @staticmethod
-        def load_dataset(*args, **kwargs):
-            raise ConnectionError("Couldn't reach 'wikimedia/wikipedia' on the Hub")
+class _HubRows(list):
+    """What the stand-in ``load_dataset`` returns: rows, and their ``column_names`` like a dataset."""
 
-    monkeypatch.setattr(C, "_import_datasets", lambda: FakeDatasets)
+    def __init__(self, rows):
+        super().__init__(rows)
+        self.column_names = sorted({key for row in rows for key in row})
+
+
+@pytest.fixture
+def fake_hub(monkeypatch, tmp_path):
+    """A stand-in ``datasets`` package (corpus cache in tmp_path).  Set ``hub.rows(name, config, split)``
+    to the rows a dataset holds (or an exception to raise); every ``load_dataset`` call is recorded in
+    ``hub.calls`` as (name, config, split, streaming)."""
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    hub = types.SimpleNamespace(calls=[], rows=lambda name, config, split: [{"text": "A text. It is short."}])
+
+    def load_dataset(name, config, split, streaming):
+        hub.calls.append((name, config, split, streaming))
+        rows = hub.rows(name, config, split)
+        if isinstance(rows, Exception):
+            raise rows
+        return _HubRows(rows)
+
+    monkeypatch.setattr(C, "_import_datasets", lambda: types.SimpleNamespace(load_dataset=load_dataset))
+    return hub
+
+
+def test_unreachable_hub_is_reported(fake_hub):
+    fake_hub.rows = lambda *_: ConnectionError("Couldn't reach 'wikimedia/wikipedia' on the Hub")
     with pytest.raises(C.CorpusUnavailableError, match="could not load the Hugging Face dataset 'wikimedia/wikipedia'"):
         C.load_corpus("wikipedia", max_documents=2, cache=False)
 
 
-def test_hf_corpus_through_a_fake_datasets_module(monkeypatch, tmp_path):
-    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
-    calls = []
-
-    class FakeDataset(list):
-        column_names = ["text", "short_book_title"]
-
-    class FakeDatasets:
-        @staticmethod
-        def load_dataset(name, config, split, streaming):
-            calls.append((name, config, split, streaming))
-            return FakeDataset([{"text": f"Book {i}. It was good.", "short_book_title": f"B{i}"} for i in range(5)])
-
-    monkeypatch.setattr(C, "_import_datasets", lambda: FakeDatasets)
-    docs = C.load_corpus("pg19", max_documents=3, streaming=True)
+def test_hf_corpus_through_a_fake_datasets_module(fake_hub):
+    fake_hub.rows = lambda *_: [{"text": f"Book {i}. It was good.", "short_book_title": f"B{i}"} for i in range(5)]
+    docs = C.load_corpus("pg19", max_documents=3)
     assert [d.title for d in docs] == ["B0", "B1", "B2"]
-    assert calls == [("emozilla/pg19", None, "train", True)]
-    again = C.load_corpus("pg19", max_documents=3, streaming=True)  # from the on-disk cache
-    assert again == docs and len(calls) == 1
+    assert fake_hub.calls == [("emozilla/pg19", None, "train", True)]  # a capped read streams
+    again = C.load_corpus("pg19", max_documents=3)  # from the on-disk cache
+    assert again == docs and len(fake_hub.calls) == 1
     with pytest.raises(ValueError, match="no text column 'body'"):
         C.load_corpus("hf:x/y", text_column="body", cache=False)
     with pytest.raises(ValueError, match="needs a dataset name"):
         C.load_corpus("hf:")
+
+
+@pytest.mark.parametrize("max_documents, streaming, streamed", [
+    (3, None, True), (None, None, False), (3, False, False), (None, True, True),
+])
+def test_hub_corpora_stream_a_capped_read_unless_told(fake_hub, max_documents, streaming, streamed):
+    C.load_corpus("hf:org/books", max_documents=max_documents, streaming=streaming, cache=False)
+    assert fake_hub.calls == [("org/books", None, "train", streamed)]
 
 
 def test_split_fraction_zero_keeps_everything():
@@ -272,38 +291,42 @@ def test_local_path_in_the_name(tmp_path):
         C.load_corpus(f"local:{tmp_path}", path=tmp_path)
 
 
-def test_hf_config_in_the_name(monkeypatch):
-    calls = []
-
-    class FakeDatasets:
-        @staticmethod
-        def load_dataset(name, config, split, streaming):
-            calls.append((name, config))
-            return [{"text": "Un livre. Il est court."}]
-
-    monkeypatch.setattr(C, "_import_datasets", lambda: FakeDatasets)
+def test_hf_config_in_the_name(fake_hub):
+    fake_hub.rows = lambda *_: [{"text": "Un livre. Il est court."}]
     docs = C.load_corpus("hf:wikimedia/wikipedia:20231101.fr", cache=False)
-    assert calls == [("wikimedia/wikipedia", "20231101.fr")] and docs[0].text == "Un livre. Il est court."
+    assert fake_hub.calls == [("wikimedia/wikipedia", "20231101.fr", "train", False)]
+    assert docs[0].text == "Un livre. Il est court."
     with pytest.raises(ValueError, match="either in the name or as config="):
         C.load_corpus("hf:wikimedia/wikipedia:20231101.fr", config="x", cache=False)
 
 
-def test_hub_split_in_the_name(monkeypatch, tmp_path):
-    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
-    calls = []
-
-    class FakeDatasets:
-        @staticmethod
-        def load_dataset(name, config, split, streaming):
-            calls.append((name, config, split))
-            return [{"text": f"A {split} text. It is short.", "short_book_title": split}]
-
-    monkeypatch.setattr(C, "_import_datasets", lambda: FakeDatasets)
+def test_hub_split_in_the_name(fake_hub):
+    fake_hub.rows = lambda name, config, split: [{"text": f"A {split} text. It is short.", "short_book_title": split}]
     assert C.load_corpus("pg19@test", max_documents=1)[0].title == "test"
     assert C.load_corpus("pg19", max_documents=1)[0].title == "train"  # another split, another cache entry
     C.load_corpus("hf:org/books:en@validation", cache=False)
-    assert calls == [("emozilla/pg19", None, "test"), ("emozilla/pg19", None, "train"), ("org/books", "en", "validation")]
+    assert [call[:3] for call in fake_hub.calls] == [
+        ("emozilla/pg19", None, "test"), ("emozilla/pg19", None, "train"), ("org/books", "en", "validation")]
     assert C.load_corpus("pg19", split="test", max_documents=1)[0].title == "test"  # the cached test split
-    assert len(calls) == 3
+    assert len(fake_hub.calls) == 3
     with pytest.raises(ValueError, match="either in the name or as split="):
         C.load_corpus("pg19@test", split="validation", cache=False)
+
+
+@pytest.mark.parametrize("dataset, max_documents, failing", [
+    ("shakespeare", 0, None),
+    ("local:/some/folder", 0, None),
+    ("pg19", 200, None),
+    ("hf:org/books@validation", 5, None),
+    ("pg19", 0, "hub datasets are streamed: set max_documents"),
+    ("hf:org/books", 0, "hub datasets are streamed: set max_documents"),
+    ("nope", 0, "dataset must be 'shakespeare', 'pg19[@<split>]'"),
+    ("shakespeare@test", 10, "dataset must be"),
+])
+def test_parameter_checks_of_the_dataset(dataset, max_documents, failing):
+    p = types.SimpleNamespace(dataset=dataset, max_documents=max_documents)
+    failed = [message for predicate, message in C.parameter_checks() if not predicate(p)]
+    if failing is None:
+        assert failed == []
+    else:
+        assert len(failed) == 1 and failed[0].startswith(failing)
