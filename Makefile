@@ -15,7 +15,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export OMP_NUM_THREADS ?= 2
 
 .PHONY: install book book-from-snapshots test unit nbval nbval-refs browser exercises snapshot wheelhouse \
-        check-mamba-reference clean
+        check-mamba-reference rehearse-gpu clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,11 @@ wheelhouse: install
 check-mamba-reference: wheelhouse
 	$(PY) -m pip install --quiet --no-deps --target _build/mamba-ref triton einops .whl/mamba_ssm-*.whl
 	PYTHONPATH=_build/mamba-ref:. $(PY) scripts/check_mamba2_reference.py
+
+# Every GPU script at smoke sizes on this CPU, in a scratch clone, with a Python that has only the GPU
+# image's packages and the wheelhouse installed as on the device (scripts/rehearse_gpu.sh; ~3 min).
+rehearse-gpu:
+	bash scripts/rehearse_gpu.sh
 
 clean:
 	rm -rf _build

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Rehearse the GPU scripts on this CPU machine before a device session is spent on them.
+#
+# In a scratch clone of HEAD, with a Python that has only what the GPU image has (Python 3.12, torch,
+# transformers, numpy, ... but no notebook stack, no corpus package, no mamba-ssm; see
+# ../shared/device/wheelhouse.sh), build the wheelhouse with scripts/prepare_wheelhouse.sh, then run
+# every gpu_*.sh script at smoke sizes exactly as on the device: each installs .whl/ into /tmp/site
+# itself.  Prints one line per script (exit status, seconds) and exits non-zero if any failed.
+#
+# Usage:  bash scripts/rehearse_gpu.sh        (about 3 minutes; the first time also ~1 minute and ~5 GB
+#                                              for the image-like virtual environment, kept for reuse)
+# Environment: WORK (default /tmp/l2m-gpu-rehearsal), PY312 (a Python 3.12; default: python3.12 or a
+# pyenv 3.12), WHEELHOUSE_SH (default ../shared/device/wheelhouse.sh of this checkout).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+WORK=${WORK:-/tmp/l2m-gpu-rehearsal}
+WHEELHOUSE_SH=$(realpath -m "${WHEELHOUSE_SH:-../shared/device/wheelhouse.sh}")
+[ -f "$WHEELHOUSE_SH" ] || { echo "no $WHEELHOUSE_SH (the device notes' wheelhouse script)"; exit 1; }
+mkdir -p "$WORK"
+
+# 1. a Python with the GPU image's packages only (what the notebooks and l2m_utils need of them)
+IMG=$WORK/image-venv
+if [ ! -x "$IMG/bin/python" ]; then
+  PY312=${PY312:-}
+  if [ -z "$PY312" ]; then
+    for cand in python3.12 "$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python 2>/dev/null | head -1)"; do
+      if [ -n "$cand" ] && "$cand" --version >/dev/null 2>&1; then PY312=$cand; break; fi
+    done
+  fi
+  [ -n "$PY312" ] || { echo "no Python 3.12 found (the GPU image's version): set PY312"; exit 1; }
+  "$PY312" -m venv "$IMG"
+  "$IMG/bin/pip" install -q torch==2.13.0
+  "$IMG/bin/pip" install -q transformers tokenizers accelerate numpy scipy matplotlib pandas seaborn pyarrow \
+    einops triton tqdm huggingface-hub pytest hypothesis attrs jinja2 markupsafe pygments markdown-it-py mdurl \
+    psutil click requests rich tabulate pyyaml python-dateutil six typing-extensions filelock sortedcontainers \
+    packaging cloudpickle
+fi
+"$IMG/bin/python" -c "import sys, torch, transformers; print('image-like python', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__)"
+
+# 2. a scratch clone of HEAD and its wheelhouse, built with that Python
+CLONE=$WORK/clone
+rm -rf "$CLONE" "$WORK"/out-* "$WORK"/cache-*
+git clone -q "$REPO" "$CLONE"
+cd "$CLONE"
+SHA=$(git rev-parse --short HEAD)
+WHEELHOUSE_SH=$WHEELHOUSE_SH PYTHON=$IMG/bin/python bash scripts/prepare_wheelhouse.sh 2>&1 | grep -v "is ignored" | tail -1
+
+# 3. every GPU script at smoke sizes, as the device would run it (install from .whl/ included)
+failed=0
+rehearse() {  # NAME ENV... -- SCRIPT ARGS...
+  local name=$1; shift
+  local env=()
+  while [ "$1" != -- ]; do env+=("$1"); shift; done; shift
+  local out=$WORK/out-$name start=$SECONDS status=0
+  mkdir -p "$out"
+  env "${env[@]}" PYTHON="$IMG/bin/python" OUT="$out" L2M_CACHE="$WORK/cache-$name" L2M_COMMIT="$SHA" \
+    bash "$@" >"$WORK/$name.log" 2>&1 || status=$?
+  printf '%-28s exit %d  %4d s  files: %s  (log %s)\n' "$name" "$status" $((SECONDS - start)) \
+    "$(ls "$out" | tr '\n' ' ')" "$WORK/$name.log"
+  [ "$status" = 0 ] || failed=1
+}
+rehearse snapshots-03-04-08 PROFILE=smoke BUDGET_S=900 -- scripts/gpu_snapshots.sh 03 04 08
+rehearse ch07 CH07_SMOKE=1 -- scripts/gpu_ch07.sh
+rehearse ch06-sweep CH06_SMOKE=1 -- scripts/gpu_ch06_sweep.sh
+rehearse snapshots-06 PROFILE=smoke SKIP_GPU_CHECK=1 BUDGET_S=600 -- scripts/gpu_snapshots.sh 06
+echo "rehearsed commit $SHA: $([ $failed = 0 ] && echo 'all scripts passed' || echo 'SOME SCRIPTS FAILED')"
+exit $failed
