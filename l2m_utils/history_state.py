@@ -316,7 +316,7 @@ def published_config(name: str) -> Any:
 # --------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class PowerLawFit:
+class PaperPowerLaw:
     """A fitted law I^BP_{L/2;L} = A * L**beta (nats) of the bipartite MI at an equal split."""
 
     A: float
@@ -334,11 +334,11 @@ class PowerLawFit:
 
 
 #: The paper's fits (LLaMA 3.1 405B as density estimator), read from its figures: approximate.
-PG19_DIRECT = PowerLawFit(2.27, 0.76, "PG19", "direct")
-PG19_VCLUB = PowerLawFit(3.26, 0.71, "PG19", "vCLUB")
-WIKIPEDIA_DIRECT = PowerLawFit(4.50, 0.66, "Wikipedia", "direct")
-WIKIPEDIA_VCLUB = PowerLawFit(7.01, 0.60, "Wikipedia", "vCLUB")
-PAPER_FITS: dict[str, PowerLawFit] = {
+PG19_DIRECT = PaperPowerLaw(2.27, 0.76, "PG19", "direct")
+PG19_VCLUB = PaperPowerLaw(3.26, 0.71, "PG19", "vCLUB")
+WIKIPEDIA_DIRECT = PaperPowerLaw(4.50, 0.66, "Wikipedia", "direct")
+WIKIPEDIA_VCLUB = PaperPowerLaw(7.01, 0.60, "Wikipedia", "vCLUB")
+PAPER_FITS: dict[str, PaperPowerLaw] = {
     "pg19-direct": PG19_DIRECT,
     "pg19-vclub": PG19_VCLUB,
     "wikipedia-direct": WIKIPEDIA_DIRECT,

@@ -1,0 +1,67 @@
+"""The book's map of l2m_utils (book/helpers.md) stays in step with the package and the chapters."""
+
+import ast
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "book" / "helpers.md"
+
+
+def _modules() -> list[str]:
+    return sorted(p.stem for p in (ROOT / "l2m_utils").glob("*.py") if p.stem != "__init__")
+
+
+def _rows() -> dict[str, list[str]]:
+    """Module name -> the cells of its table row (module cell first)."""
+    rows = {}
+    for line in PAGE.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"\| `l2m_utils\.(\w+)` \|", line)
+        if m:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            assert len(cells) == 5, f"row of {m.group(1)} has {len(cells)} cells, not 5"
+            rows[m.group(1)] = cells
+    return rows
+
+
+def _introduced_in(module: str) -> str:
+    """'preface' or the chapter number that the module's docstring names first."""
+    doc = ast.get_docstring(ast.parse((ROOT / "l2m_utils" / f"{module}.py").read_text(encoding="utf-8"))) or ""
+    m = re.search(r"\b(preface|chapters? (\d))", doc, flags=re.I)
+    assert m, f"the docstring of l2m_utils.{module} names no chapter that introduces it"
+    return "preface" if m.group(1).lower() == "preface" else m.group(2)
+
+
+def _imported_by(module: str) -> list[str]:
+    """The chapter numbers whose notebooks import the module (any import form)."""
+    pattern = re.compile(rf"(l2m_utils\.{module}\b|from l2m_utils import [^\n]*\b{module}\b)")
+    return [p.name[:2].lstrip("0") for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
+            if pattern.search(p.read_text(encoding="utf-8"))]
+
+
+def test_every_module_has_one_row_and_the_page_is_in_the_toc():
+    assert sorted(_rows()) == _modules()
+    assert "file: book/helpers" in (ROOT / "_toc.yml").read_text()
+
+
+@pytest.mark.parametrize("module", _modules())
+def test_row_matches_the_docstring_the_chapters_and_the_code(module):
+    _, introduced, imported, holds, start = _rows()[module]
+    expected = _introduced_in(module)
+    if expected == "preface":
+        assert introduced == "{doc}`How to run <how_to_run>`"
+    else:
+        assert re.fullmatch(rf"\{{doc\}}`{expected} <\.\./notebooks/0{expected}_\w+>`", introduced), introduced
+        target = re.search(r"<(.+)>", introduced).group(1)
+        assert (PAGE.parent / f"{target}.md").exists(), target
+    chapters = _imported_by(module)
+    assert imported == (", ".join(chapters) if chapters else "none")
+    assert holds
+    mod = importlib.import_module(f"l2m_utils.{module}")
+    names = re.findall(r"`(\w+)`", start)
+    assert names, f"no entry point named for {module}"
+    for name in names:
+        assert hasattr(mod, name), f"l2m_utils.{module} has no {name}"
