@@ -58,6 +58,18 @@ def test_every_toc_page_exists(built):
         assert f"notebooks/{stem}" in _toc_files(root / "_toc.yml"), f"{stem} is not in _toc.yml"
 
 
+def test_results_page_pastes_every_value_from_the_chapters(built):
+    """book/results.md names no number itself: each glue role must resolve to the chapter's value."""
+    root, _ = built
+    source = (root / "book" / "results.md").read_text()
+    roles = re.findall(r"\{glue:text\}`\.\./notebooks/(\w+)\.ipynb::(\w+):[^`]*`", source)
+    assert len(roles) >= 20 and {stem for stem, _ in roles} == {c for c in _chapters() if c[:2] >= "03"}
+    page = (root / "_build" / "html" / "book" / "results.html").read_text()
+    pasted = re.findall(r'<span class="pasted-text">([^<]*)</span>', page)
+    assert len(pasted) == len(roles), f"{len(roles)} glue roles, {len(pasted)} values pasted"
+    assert "smoke" in pasted[0] and all(p.strip() for p in pasted)
+
+
 @pytest.mark.parametrize("stem", _chapters())
 def test_chapter_page_content(built, stem):
     root, _ = built
