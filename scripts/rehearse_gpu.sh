@@ -21,7 +21,7 @@ mkdir -p "$WORK"
 
 # 1. a Python with the GPU image's packages only (what the notebooks and l2m_utils need of them)
 IMG=$WORK/image-venv
-if [ ! -x "$IMG/bin/python" ]; then
+if [ ! -f "$IMG/.complete" ]; then  # made only after every install succeeded
   PY312=${PY312:-}
   if [ -z "$PY312" ]; then
     for cand in python3.12 "$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python 2>/dev/null | head -1)"; do
@@ -29,12 +29,19 @@ if [ ! -x "$IMG/bin/python" ]; then
     done
   fi
   [ -n "$PY312" ] || { echo "no Python 3.12 found (the GPU image's version): set PY312"; exit 1; }
+  rm -rf "$IMG"
   "$PY312" -m venv "$IMG"
-  "$IMG/bin/pip" install -q torch==2.13.0
-  "$IMG/bin/pip" install -q transformers tokenizers accelerate numpy scipy matplotlib pandas seaborn pyarrow \
+  pip_quiet() {  # pip's output only when it fails (the local index config warns about every package)
+    local log; log=$(mktemp)
+    if ! "$IMG/bin/pip" install -q "$@" >"$log" 2>&1; then grep -v "is ignored" "$log"; rm -f "$log"; return 1; fi
+    rm -f "$log"
+  }
+  pip_quiet torch==2.13.0
+  pip_quiet transformers tokenizers accelerate numpy scipy matplotlib pandas seaborn pyarrow \
     einops triton tqdm huggingface-hub pytest hypothesis attrs jinja2 markupsafe pygments markdown-it-py mdurl \
     psutil click requests rich tabulate pyyaml python-dateutil six typing-extensions filelock sortedcontainers \
     packaging cloudpickle
+  touch "$IMG/.complete"
 fi
 "$IMG/bin/python" -c "import sys, torch, transformers; print('image-like python', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__)"
 
