@@ -151,14 +151,21 @@ def cpu_model() -> str:
     return cpu
 
 
+#: Tracked folders that hold what runs produce (snapshots, sweep results), not code: changes there do
+#: not make a run's commit "+dirty" (a snapshot of several chapters writes the first before the next runs).
+OUTPUT_FOLDERS = ("book/snapshots", "results")
+
+
 def git_commit(root: Path) -> str:
-    """The short commit of ``root`` (+dirty); ``$L2M_COMMIT`` where the tree has no git (GPU machine)."""
+    """The short commit of ``root``, with "+dirty" when tracked files outside :data:`OUTPUT_FOLDERS`
+    differ from it; ``$L2M_COMMIT`` where the tree has no git (GPU machine)."""
     if os.environ.get("L2M_COMMIT"):
         return os.environ["L2M_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
                              capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *(f":(exclude){folder}" for folder in OUTPUT_FOLDERS)], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
     except (subprocess.SubprocessError, OSError):

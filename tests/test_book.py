@@ -219,3 +219,30 @@ def test_parse_overrides_makes_the_shells_relative_paths_absolute(tmp_path, monk
     assert got == {"dataset": f"local:{tmp_path / 'books'}", "tokenizer": str(tmp_path / "runs" / "gpt2"),
                    "estimator": str(tmp_path / "runs" / "gpt2"), "a": "meta-llama/Llama-3.2-1B", "b": "bpe",
                    "c": str(tmp_path / "books"), "d": f"local:{tmp_path / 'missing'}", "e": "local:/abs/path", "n": 3}
+
+
+def test_commit_is_dirty_for_changed_code_but_not_for_changed_outputs(tmp_path, monkeypatch):
+    """A snapshot of several chapters writes book/snapshots/ before the next chapter runs, and a sweep
+    writes results/: neither makes the recorded commit "+dirty"; a changed code file does."""
+    import subprocess
+
+    monkeypatch.delenv("L2M_COMMIT", raising=False)
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for rel in ("l2m_utils/x.py", "book/snapshots/01_a.ipynb", "results/ch06/run.json"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("v1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    clean = book.git_commit(tmp_path)
+    assert re.fullmatch(r"[0-9a-f]{7,}", clean)
+    (tmp_path / "book/snapshots/01_a.ipynb").write_text("v2\n")
+    (tmp_path / "results/ch06/run.json").write_text("v2\n")
+    assert book.git_commit(tmp_path) == clean
+    (tmp_path / "l2m_utils/x.py").write_text("v2\n")
+    assert book.git_commit(tmp_path) == clean + "+dirty"
+    monkeypatch.setenv("L2M_COMMIT", "abc1234")
+    assert book.git_commit(tmp_path) == "abc1234"
