@@ -74,7 +74,7 @@ check-mamba-reference: wheelhouse
 	PYTHONPATH=_build/mamba-ref:. $(PY) scripts/check_mamba2_reference.py
 
 # Every GPU script at smoke sizes on this CPU, in a scratch clone, with a Python that has only the GPU
-# image's packages and the wheelhouse installed as on the device (scripts/rehearse_gpu.sh; ~3 min).
+# image's packages and the wheelhouse installed as on the device (scripts/rehearse_gpu.sh; ~5 min).
 rehearse-gpu:
 	bash scripts/rehearse_gpu.sh
 

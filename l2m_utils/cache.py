@@ -1,4 +1,4 @@
-"""On-disk caches and atomic writes.  Introduced in chapter 3 (tokenizers, scores, checkpoints).
+"""On-disk caches and atomic writes.  Introduced in chapter 4 (checkpoints, scores; chapter 3's tokenizers too).
 
 Expensive steps (tokenizer training, LM scoring, model training) keep their results under one cache
 root so that an interrupted run resumes and loses nothing:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -351,6 +352,12 @@ def is_hub_corpus(name: str) -> bool:
     return parse_corpus_name(name)[0] not in ("shakespeare", "local")
 
 
+def hub_offline() -> bool:
+    """Whether ``$HF_HUB_OFFLINE`` or ``$HF_DATASETS_OFFLINE`` switches the Hugging Face hub off."""
+    return any(os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+               for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
 def parameter_checks() -> list[tuple[Callable[[Any], bool], str]]:
     """The checks of a chapter's ``dataset`` and ``max_documents`` parameters (for ``params.resolve``).
 
@@ -381,8 +388,9 @@ def load_corpus(
     """Load a corpus as a list of :class:`Document` (see the module docstring for the names).
 
     ``max_documents`` keeps the first documents; a hub corpus is streamed when ``streaming`` is
-    true, or when it is ``None`` and ``max_documents`` is set (a capped read need not download the
-    whole dataset); ``speakers``/``stage_directions`` only affect ``"shakespeare"``; ``cache``
+    true, or when it is ``None``, ``max_documents`` is set (a capped read need not download the
+    whole dataset) and the hub is not switched off (:func:`hub_offline`: streaming needs the network,
+    a dataset already downloaded is read offline only without it); ``speakers``/``stage_directions`` only affect ``"shakespeare"``; ``cache``
     stores Hugging Face corpora (cleaned) on disk.
     Raises ``ValueError`` for an unknown name (listing the known ones) or an empty corpus, and
     :class:`CorpusUnavailableError` when a package or the hub is missing.
@@ -409,7 +417,7 @@ def load_corpus(
             title_column = title_column if title_column is not None else default_title
         else:
             hf_name = name[3:]
-        stream = streaming if streaming is not None else max_documents is not None
+        stream = streaming if streaming is not None else (max_documents is not None and not hub_offline())
         settings = {"dataset": hf_name, "config": config, "split": split, "text_column": text_column,
                     "title_column": title_column, "max_documents": max_documents}
 

@@ -4,11 +4,13 @@
 # In a scratch clone of HEAD, with a Python that has only what the GPU image has (Python 3.12, torch,
 # transformers, numpy, ... but no notebook stack, no corpus package, no mamba-ssm; see
 # ../shared/device/wheelhouse.sh), build the wheelhouse with scripts/prepare_wheelhouse.sh, then run
-# every gpu_*.sh script at smoke sizes exactly as on the device: each installs .whl/ into /tmp/site
-# itself.  Prints one line per script (exit status, seconds) and exits non-zero if any failed.
+# every gpu_*.sh script at smoke sizes exactly as on the device (each installs .whl/ into /tmp/site
+# itself), and the two benchmarks of the session plan's step 1 at tiny sizes.  Prints one line per
+# step (exit status, seconds) and exits non-zero if any failed.  Only committed work is rehearsed
+# (a device run also carries uncommitted files: commit first).
 #
-# Usage:  bash scripts/rehearse_gpu.sh        (about 3 minutes; the first time also ~1 minute and ~5 GB
-#                                              for the image-like virtual environment, kept for reuse)
+# Usage:  bash scripts/rehearse_gpu.sh        (about 5 minutes; the first time also ~1.5 minutes and
+#                                              ~5 GB for the image-like virtual environment, kept for reuse)
 # Environment: WORK (default /tmp/l2m-gpu-rehearsal), PY312 (a Python 3.12; default: python3.12 or a
 # pyenv 3.12), WHEELHOUSE_SH (default ../shared/device/wheelhouse.sh of this checkout).
 set -euo pipefail
@@ -18,10 +20,17 @@ WORK=${WORK:-/tmp/l2m-gpu-rehearsal}
 WHEELHOUSE_SH=$(realpath -m "${WHEELHOUSE_SH:-../shared/device/wheelhouse.sh}")
 [ -f "$WHEELHOUSE_SH" ] || { echo "no $WHEELHOUSE_SH (the device notes' wheelhouse script)"; exit 1; }
 mkdir -p "$WORK"
+if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
+  echo "warning: uncommitted changes are not rehearsed (the scratch clone is of HEAD)"
+fi
 
 # 1. a Python with the GPU image's packages only (what the notebooks and l2m_utils need of them)
+IMAGE_PACKAGES="torch==2.13.0 | transformers tokenizers accelerate numpy scipy matplotlib pandas seaborn
+  pyarrow einops triton tqdm huggingface-hub pytest hypothesis attrs jinja2 markupsafe pygments
+  markdown-it-py mdurl psutil click requests rich tabulate pyyaml python-dateutil six typing-extensions
+  filelock sortedcontainers packaging cloudpickle"
 IMG=$WORK/image-venv
-if [ ! -f "$IMG/.complete" ]; then  # made only after every install succeeded
+if [ "$(cat "$IMG/.complete" 2>/dev/null)" != "$IMAGE_PACKAGES" ]; then  # (re)built when the list changed
   PY312=${PY312:-}
   if [ -z "$PY312" ]; then
     for cand in python3.12 "$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python 2>/dev/null | head -1)"; do
@@ -36,12 +45,9 @@ if [ ! -f "$IMG/.complete" ]; then  # made only after every install succeeded
     if ! "$IMG/bin/pip" install -q "$@" >"$log" 2>&1; then grep -v "is ignored" "$log"; rm -f "$log"; return 1; fi
     rm -f "$log"
   }
-  pip_quiet torch==2.13.0
-  pip_quiet transformers tokenizers accelerate numpy scipy matplotlib pandas seaborn pyarrow \
-    einops triton tqdm huggingface-hub pytest hypothesis attrs jinja2 markupsafe pygments markdown-it-py mdurl \
-    psutil click requests rich tabulate pyyaml python-dateutil six typing-extensions filelock sortedcontainers \
-    packaging cloudpickle
-  touch "$IMG/.complete"
+  pip_quiet ${IMAGE_PACKAGES%%|*}   # torch first: the CPU wheel from the local index
+  pip_quiet ${IMAGE_PACKAGES#*|}
+  printf '%s' "$IMAGE_PACKAGES" >"$IMG/.complete"  # written only after every install succeeded
 fi
 "$IMG/bin/python" -c "import sys, torch, transformers; print('image-like python', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__)"
 
@@ -51,25 +57,37 @@ rm -rf "$CLONE" "$WORK"/out-* "$WORK"/cache-*
 git clone -q "$REPO" "$CLONE"
 cd "$CLONE"
 SHA=$(git rev-parse --short HEAD)
-WHEELHOUSE_SH=$WHEELHOUSE_SH PYTHON=$IMG/bin/python bash scripts/prepare_wheelhouse.sh 2>&1 | grep -v "is ignored" | tail -1
+if ! WHEELHOUSE_SH=$WHEELHOUSE_SH PYTHON=$IMG/bin/python bash scripts/prepare_wheelhouse.sh >"$WORK/wheelhouse.log" 2>&1; then
+  grep -v "is ignored" "$WORK/wheelhouse.log" | tail -20
+  echo "building the wheelhouse failed (log $WORK/wheelhouse.log)"
+  exit 1
+fi
+tail -1 "$WORK/wheelhouse.log"
 
-# 3. every GPU script at smoke sizes, as the device would run it (install from .whl/ included)
+# 3. every GPU script at smoke sizes, as the device would run it (install from .whl/ included), with
+#    none of the caller's settings leaking in
 failed=0
-rehearse() {  # NAME ENV... -- SCRIPT ARGS...
+rehearse() {  # NAME VAR=VALUE... -- COMMAND...
   local name=$1; shift
-  local env=()
-  while [ "$1" != -- ]; do env+=("$1"); shift; done; shift
+  local settings=()
+  while [ "$1" != -- ]; do settings+=("$1"); shift; done; shift
   local out=$WORK/out-$name start=$SECONDS status=0
   mkdir -p "$out"
-  env "${env[@]}" PYTHON="$IMG/bin/python" OUT="$out" L2M_CACHE="$WORK/cache-$name" L2M_COMMIT="$SHA" \
-    bash "$@" >"$WORK/$name.log" 2>&1 || status=$?
+  env -u PROFILE -u SKIP_INSTALL -u SKIP_GPU_CHECK -u GPU_CHECK -u BUDGET_S -u CH06_PROFILE -u CH06_RESULTS_DIR \
+    -u CH06_BENCH -u CH06_PART_S -u CH06_HARD_S -u CH07_SMOKE -u CH06_SMOKE -u PYTHONPATH \
+    "${settings[@]}" PYTHON="$IMG/bin/python" OUT="$out" L2M_CACHE="$WORK/cache-$name" L2M_COMMIT="$SHA" \
+    "$@" >"$WORK/$name.log" 2>&1 || status=$?
   printf '%-28s exit %d  %4d s  files: %s  (log %s)\n' "$name" "$status" $((SECONDS - start)) \
     "$(ls "$out" | tr '\n' ' ')" "$WORK/$name.log"
   [ "$status" = 0 ] || failed=1
 }
-rehearse snapshots-03-04-08 PROFILE=smoke BUDGET_S=900 -- scripts/gpu_snapshots.sh 03 04 08
-rehearse ch07 CH07_SMOKE=1 -- scripts/gpu_ch07.sh
-rehearse ch06-sweep CH06_SMOKE=1 -- scripts/gpu_ch06_sweep.sh
-rehearse snapshots-06 PROFILE=smoke SKIP_GPU_CHECK=1 BUDGET_S=600 -- scripts/gpu_snapshots.sh 06
-echo "rehearsed commit $SHA: $([ $failed = 0 ] && echo 'all scripts passed' || echo 'SOME SCRIPTS FAILED')"
+rehearse snapshots-03-04-08 PROFILE=smoke BUDGET_S=900 -- bash scripts/gpu_snapshots.sh 03 04 08
+# step 1's benchmarks, tiny, with the wheelhouse that gpu_snapshots.sh installed into /tmp/site
+rehearse benchmarks -- bash -c 'set -eo pipefail; export PYTHONPATH=/tmp/site:$PWD
+  timeout 90 "$PYTHON" benchmarks/bench_pair_counting.py --tokens 20000 --vocab 1024 --distances 1 64 --repeats 1 | tee "$OUT/bench_pair_counting.txt"
+  timeout 60 "$PYTHON" benchmarks/bench_scoring.py --layers 1 --width 32 --heads 2 --length 64 --batch 2 --reps 1 --vocab 512 | tee "$OUT/bench_scoring.txt"'
+rehearse ch07 CH07_SMOKE=1 -- bash scripts/gpu_ch07.sh
+rehearse ch06-sweep CH06_SMOKE=1 -- bash scripts/gpu_ch06_sweep.sh
+rehearse snapshots-06 PROFILE=smoke SKIP_GPU_CHECK=1 BUDGET_S=600 -- bash scripts/gpu_snapshots.sh 06
+echo "rehearsed commit $SHA: $([ $failed = 0 ] && echo 'all steps passed' || echo 'SOME STEPS FAILED')"
 exit $failed

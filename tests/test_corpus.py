@@ -195,6 +195,8 @@ def fake_hub(monkeypatch, tmp_path):
     to the rows a dataset holds (or an exception to raise); every ``load_dataset`` call is recorded in
     ``hub.calls`` as (name, config, split, streaming)."""
     monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # whether a capped read streams depends on them
+        monkeypatch.delenv(variable, raising=False)
     hub = types.SimpleNamespace(calls=[], rows=lambda name, config, split: [{"text": "A text. It is short."}])
 
     def load_dataset(name, config, split, streaming):
@@ -233,6 +235,18 @@ def test_hf_corpus_through_a_fake_datasets_module(fake_hub):
 def test_hub_corpora_stream_a_capped_read_unless_told(fake_hub, max_documents, streaming, streamed):
     C.load_corpus("hf:org/books", max_documents=max_documents, streaming=streaming, cache=False)
     assert fake_hub.calls == [("org/books", None, "train", streamed)]
+
+
+@pytest.mark.parametrize("variable, value, streamed", [
+    ("HF_HUB_OFFLINE", "1", False), ("HF_DATASETS_OFFLINE", "true", False), ("HF_HUB_OFFLINE", "0", True),
+])
+def test_an_offline_hub_reads_a_downloaded_dataset_without_streaming(fake_hub, monkeypatch, variable, value, streamed):
+    monkeypatch.setenv(variable, value)
+    assert C.hub_offline() is not streamed
+    C.load_corpus("hf:org/books", max_documents=3, cache=False)
+    assert fake_hub.calls == [("org/books", None, "train", streamed)]
+    C.load_corpus("hf:org/books", max_documents=3, streaming=True, cache=False)  # an explicit choice wins
+    assert fake_hub.calls[-1][3] is True
 
 
 def test_split_fraction_zero_keeps_everything():

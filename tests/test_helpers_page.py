@@ -36,8 +36,10 @@ def _introduced_in(module: str) -> str:
 
 
 def _imported_by(module: str) -> list[str]:
-    """The chapter numbers whose notebooks import the module (any import form)."""
-    pattern = re.compile(rf"(l2m_utils\.{module}\b|from l2m_utils import [^\n]*\b{module}\b)")
+    """The chapter numbers whose notebooks import the module in an import statement (a module that a
+    chapter only names in prose, or reaches through another module, does not count)."""
+    pattern = re.compile(rf"^\s*(from l2m_utils\.{module} import |import l2m_utils\.{module}\b"
+                         rf"|from l2m_utils import [^\n]*\b{module}\b)", flags=re.M)
     return [p.name[:2].lstrip("0") for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
             if pattern.search(p.read_text(encoding="utf-8"))]
 

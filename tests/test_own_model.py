@@ -131,6 +131,8 @@ def test_chapter3_reads_a_hub_dataset_through_the_datasets_package(tmp_path, mon
     monkeypatch.setenv("FAKE_DATASETS_LOG", str(log))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # a capped hub read streams only while online
+        monkeypatch.delenv(variable, raising=False)
     overrides = {"dataset": "hf:someone/plays:v2", "text_column": "body", "max_documents": 3}
     text = _execute("03_two_point_mi", overrides, tmp_path)
     assert "hf:someone/plays:v2: 3 documents" in text
