@@ -16,14 +16,15 @@ def _modules() -> list[str]:
 
 
 def _rows() -> dict[str, list[str]]:
-    """Module name -> the cells of its table row (module cell first)."""
+    """Module name -> [module, introduced in, imported by, what it holds, start with], read from its
+    table row ``| `name` | introduced in X; imported by Y | holds; start with Z |``."""
     rows = {}
     for line in PAGE.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"\| `l2m_utils\.(\w+)` \|", line)
+        m = re.fullmatch(r"\| `(\w+)` \| introduced in (.+); imported by (.+) \| (.+); start with (.+) \|", line)
         if m:
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            assert len(cells) == 5, f"row of {m.group(1)} has {len(cells)} cells, not 5"
-            rows[m.group(1)] = cells
+            rows[m.group(1)] = [m.group(1), *m.groups()[1:]]
+        else:
+            assert not line.startswith("| `"), f"table row not in the expected form: {line}"
     return rows
 
 
