@@ -387,11 +387,12 @@ def load_corpus(
 ) -> list[Document]:
     """Load a corpus as a list of :class:`Document` (see the module docstring for the names).
 
-    ``max_documents`` keeps the first documents; a hub corpus is streamed when ``streaming`` is
+    ``max_documents`` keeps the first documents.  A hub corpus is streamed when ``streaming`` is
     true, or when it is ``None``, ``max_documents`` is set (a capped read need not download the
     whole dataset) and the hub is not switched off (:func:`hub_offline`: streaming needs the network,
-    a dataset already downloaded is read offline only without it); ``speakers``/``stage_directions`` only affect ``"shakespeare"``; ``cache``
-    stores Hugging Face corpora (cleaned) on disk.
+    while a dataset downloaded earlier is read offline only without it).  ``speakers`` and
+    ``stage_directions`` only affect ``"shakespeare"``; ``cache`` stores Hugging Face corpora
+    (cleaned) on disk.
     Raises ``ValueError`` for an unknown name (listing the known ones) or an empty corpus, and
     :class:`CorpusUnavailableError` when a package or the hub is missing.
     """
