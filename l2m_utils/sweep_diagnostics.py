@@ -1,4 +1,4 @@
-"""Verdicts computed from training sweeps (introduced in chapter 6, also used by chapter 7).
+"""Verdicts computed from training sweeps (introduced in chapter 6, also used by chapters 7 and 8).
 
 The chapters state what their runs show in sentences whose numbers and verdicts are computed here,
 so that a page executed with another profile (a GPU sweep, a reader's own sizes) describes its own
