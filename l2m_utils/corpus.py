@@ -270,7 +270,7 @@ def load_hf_corpus(
     except Exception as exc:  # network errors surface as many types (ConnectionError, OSError, HfHubHTTPError...)
         raise CorpusUnavailableError(
             f"could not load the Hugging Face dataset {name!r} (config={config!r}, split={split!r}): "
-            f"{type(exc).__name__}: {exc}. Is the hub reachable (internet, HF_HUB_OFFLINE unset) and the name right?"
+            f"{type(exc).__name__}: {str(exc).rstrip('.')}. Is the hub reachable (internet, HF_HUB_OFFLINE unset) and the name right?"
         ) from exc
     columns = getattr(ds, "column_names", None)
     if columns is not None and text_column not in columns:

@@ -94,54 +94,32 @@ def test_a_wrong_dataset_name_stops_the_chapter_in_its_parameters_cell(stem, tmp
                              {"dataset": "hf:someone/novels", "max_documents": 0}, layout.root)
 
 
-FAKE_DATASETS = '''"""A stand-in for the `datasets` package: three plays served as a streamed Hugging Face dataset."""
-import json, os
-CALLS = os.environ["FAKE_DATASETS_LOG"]
-
-class _Stream:
-    column_names = ["body", "name"]
-
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __iter__(self):
-        return iter(self.rows)
-
-def load_dataset(name, config=None, split="train", streaming=False):
-    with open(CALLS, "a") as f:
-        f.write(json.dumps([name, config, split, streaming]) + "\\n")
-    rows = json.load(open(os.environ["FAKE_DATASETS_ROWS"]))
-    return _Stream(rows)
-'''
-
-
 def test_chapter3_reads_a_hub_dataset_through_the_datasets_package(tmp_path, monkeypatch):
-    """The whole hub path of a chapter (``hf:<name>:<config>``, ``text_column``, streaming,
-    ``max_documents``, the corpus cache) with a stand-in `datasets` package in the kernel."""
-    import json
-    import os
+    """The whole hub path of a chapter (``hf:<name>:<config>@<split>``, ``text_column``,
+    ``max_documents``, the corpus cache) through the real `datasets` package, which reads a local
+    Parquet mirror with two configs exactly as it reads a hub repository."""
+    datasets = pytest.importorskip("datasets")
+    import shutil
 
-    fake = tmp_path / "fake_site" / "datasets"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text(FAKE_DATASETS)
-    rows = [{"body": d.text, "name": d.title} for d in C.load_corpus("shakespeare", max_documents=4, cache=False)]
-    (tmp_path / "rows.json").write_text(json.dumps(rows))
-    log = tmp_path / "calls.jsonl"
-    monkeypatch.setenv("FAKE_DATASETS_ROWS", str(tmp_path / "rows.json"))
-    monkeypatch.setenv("FAKE_DATASETS_LOG", str(log))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")]))
+    mirror = tmp_path / "plays-mirror"
+    plays = C.load_corpus("shakespeare", max_documents=6, cache=False)
+    for split, part in (("train", plays[:3]), ("validation", plays[3:])):
+        datasets.Dataset.from_dict({"body": [d.text for d in part], "name": [d.title for d in part]}).to_parquet(
+            str(mirror / "v2" / f"{split}-00000-of-00001.parquet"))
+    (mirror / "README.md").write_text("---\nconfigs:\n- config_name: v2\n  data_files:\n"
+                                      "  - split: train\n    path: v2/train-*\n"
+                                      "  - split: validation\n    path: v2/validation-*\n---\n")
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
-    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # a capped hub read streams only while online
-        monkeypatch.delenv(variable, raising=False)
-    overrides = {"dataset": "hf:someone/plays:v2", "text_column": "body", "max_documents": 3}
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the kernel must never reach for the network here
+    overrides = {"dataset": f"hf:{mirror}:v2", "text_column": "body", "max_documents": 3}
     text = _execute("03_two_point_mi", overrides, tmp_path)
-    assert "hf:someone/plays:v2: 3 documents" in text
-    assert [json.loads(line) for line in log.read_text().splitlines()] == [["someone/plays", "v2", "train", True]]
-    _execute("03_two_point_mi", overrides, tmp_path)  # the second run reads the cleaned corpus from the cache
-    assert len(log.read_text().splitlines()) == 1
-    text = _execute("03_two_point_mi", {**overrides, "dataset": "hf:someone/plays:v2@validation"}, tmp_path)
-    assert "hf:someone/plays:v2@validation: 3 documents" in text
-    assert json.loads(log.read_text().splitlines()[-1]) == ["someone/plays", "v2", "validation", True]
+    assert f"hf:{mirror}:v2: 3 documents" in text
+    shutil.move(mirror, tmp_path / "moved")  # without the mirror, only the corpus cache can serve the second run
+    assert f"hf:{mirror}:v2: 3 documents" in _execute("03_two_point_mi", overrides, tmp_path)
+    shutil.move(tmp_path / "moved", mirror)
+    text = _execute("03_two_point_mi", {**overrides, "dataset": f"hf:{mirror}:v2@validation"}, tmp_path)
+    assert f"hf:{mirror}:v2@validation: 3 documents" in text
 
 
 def test_device_map_auto_needs_a_gpu_capable_device(own_model, tmp_path):
