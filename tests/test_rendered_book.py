@@ -70,6 +70,19 @@ def test_results_page_pastes_every_value_from_the_chapters(built):
     assert "smoke" in pasted[0] and all(p.strip() for p in pasted)
 
 
+def test_teaching_page_links_every_exercise(built):
+    """Each exercise named on the teaching guide links to its anchor on its chapter's page."""
+    root, _ = built
+    html = root / "_build" / "html"
+    page = (html / "book" / "teaching.html").read_text()
+    labels = re.findall(r"<(ch\d-ex-[\w-]+)>`", (root / "book" / "teaching.md").read_text())
+    assert len(labels) >= 24
+    for label in labels:
+        link = re.search(rf'href="\.\./(notebooks/\d\d_\w+\.html)#{label}"', page)
+        assert link, f"no link to {label}"
+        assert f'id="{label}"' in (html / link.group(1)).read_text(), f"{link.group(1)} has no anchor {label}"
+
+
 @pytest.mark.parametrize("stem", _chapters())
 def test_chapter_page_content(built, stem):
     root, _ = built

@@ -1,0 +1,58 @@
+"""The teaching guide (book/teaching.md) stays in step with the chapters' exercises."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "book" / "teaching.md"
+KINDS = {"derive", "compute", "re-run"}
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
+
+
+def _exercise_labels(chapter: Path) -> list[str]:
+    """The labels of the chapter's exercises, in order."""
+    return re.findall(r"^```\{exercise\}\n:label: (\S+)", chapter.read_text(encoding="utf-8"), flags=re.M)
+
+
+def _page_sections() -> dict[str, list[tuple[str, list[str]]]]:
+    """Chapter stem -> [(exercise label, kinds)] as listed under that chapter's heading on the page."""
+    sections: dict[str, list[tuple[str, list[str]]]] = {}
+    current = None
+    for line in PAGE.read_text(encoding="utf-8").splitlines():
+        heading = re.fullmatch(r"### Chapter (\d): \{doc\}`\.\./notebooks/(\d\d_\w+)`", line)
+        if heading:
+            assert heading.group(2).startswith(f"0{heading.group(1)}_"), line
+            current = heading.group(2)
+            sections[current] = []
+        elif line.startswith("## "):
+            current = None
+        item = re.fullmatch(r"\* \{ref\}`[^`<]+ <([\w-]+)>` \(([^)]+)\)", line)
+        if item:
+            assert current, f"exercise listed outside a chapter section: {line}"
+            sections[current].append((item.group(1), [k.strip() for k in item.group(2).split(",")]))
+        else:
+            assert "-ex-" not in line, f"exercise line not in the form '* {{ref}}`title <label>` (kinds)': {line}"
+    return sections
+
+
+def test_the_page_is_in_the_toc_and_covers_every_chapter():
+    assert "file: book/teaching" in (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    assert list(_page_sections()) == [c.stem for c in CHAPTERS]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.stem)
+def test_each_chapter_lists_its_exercises_in_order_with_a_kind(chapter):
+    listed = _page_sections()[chapter.stem]
+    assert [label for label, _ in listed] == _exercise_labels(chapter)
+    for label, kinds in listed:
+        assert kinds and set(kinds) <= KINDS, f"{label}: kinds {kinds} not among {sorted(KINDS)}"
+
+
+def test_re_run_examples_name_real_parameters():
+    """The shell example on the page executes a chapter with a parameter that chapter has."""
+    text = PAGE.read_text(encoding="utf-8")
+    for number, name in re.findall(r"l2m_utils\.book execute (\d\d) -p (\w+)", text):
+        (chapter,) = [c for c in CHAPTERS if c.name.startswith(number)]
+        assert re.search(rf"^{name} = None\b", chapter.read_text(encoding="utf-8"), flags=re.M), (chapter.stem, name)
