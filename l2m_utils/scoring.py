@@ -93,6 +93,24 @@ def _head_postprocess(config) -> "Callable[[Any], Any]":
     return post
 
 
+POSITION_LIMIT_ATTRIBUTES = ("n_positions", "max_position_embeddings", "n_ctx")
+
+
+def declared_positions(config) -> tuple[int, str] | None:
+    """How many positions a model's configuration declares, and the attribute that says so.
+
+    The first of ``n_positions`` (GPT-2), ``max_position_embeddings`` (LLaMA, OPT, ...) and ``n_ctx``
+    that is set; ``None`` for models that declare none (state-space models, ALiBi models such as
+    BLOOM).  Beyond it a model with learned position embeddings fails with an index error and a
+    rotary one runs outside the context it was trained on.
+    """
+    for name in POSITION_LIMIT_ATTRIBUTES:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value, name
+    return None
+
+
 class CausalLMScorer:
     """Per-token log-probabilities from a Hugging Face causal LM, without a ``[n, T, vocab]`` tensor.
 
@@ -158,6 +176,7 @@ class CausalLMScorer:
         self.chunk_size = int(chunk_size) if chunk_size else max(16, (1 << 26) // self.vocab_size)
         self.progress = progress
         self._post = _head_postprocess(model.config)
+        self.declared_positions = declared_positions(model.config)
         self._head_weight = None
         self._head_bias = None
 
@@ -224,6 +243,16 @@ class CausalLMScorer:
         # copied after the loop, so the GPU is not made to wait after every chunk
         return torch.cat([part.cpu() for part in parts]).numpy()
 
+    def _check_length(self, T: int) -> None:
+        """The model reads BOS + the first T − 1 tokens: T positions, within what it declares."""
+        if self.declared_positions is not None and T > self.declared_positions[0]:
+            limit, name = self.declared_positions
+            raise ValueError(
+                f"sequences of {T} tokens are longer than the {limit} positions that {type(self.model).__name__} "
+                f"declares (config.{name}; the model reads BOS and the first {T - 1} tokens): score shorter "
+                f"blocks (a smaller max_length), or raise config.{name} if you mean to go beyond the context "
+                "the model was trained on")
+
     def _batches(self, n: int):
         starts = range(0, n, self.batch_size)
         if self.progress:
@@ -239,6 +268,7 @@ class CausalLMScorer:
 
         t = check_tokens(tokens, self.vocab_size)
         n, T = t.shape
+        self._check_length(T)
         out = np.empty((n, T), dtype=np.float64)
         with torch.inference_mode():
             for a in self._batches(n):
@@ -265,6 +295,7 @@ class CausalLMScorer:
             if s.ndim != 1 or s.size == 0:
                 raise ValueError(f"sequence {i} must be a non-empty 1-D array, got shape {s.shape}")
             check_tokens(s[None, :], self.vocab_size)
+        self._check_length(max(len(s) for s in seqs))
         order = np.argsort([-len(s) for s in seqs], kind="stable")
         results: list[np.ndarray | None] = [None] * len(seqs)
         with torch.inference_mode():

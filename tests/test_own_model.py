@@ -129,3 +129,13 @@ def test_device_map_auto_needs_a_gpu_capable_device(own_model, tmp_path):
         book.execute_chapter(layout.notebooks / "04_bipartite_mi.md", tmp_path / "x.ipynb", "smoke",
                              {"estimator": str(folder), "tokenizer": str(folder), "device_map": "auto",
                               "device": "cpu"}, layout.root)
+
+
+def test_chapter4_refuses_blocks_longer_than_the_loaded_models_positions(own_model, tmp_path, monkeypatch):
+    """The tiny model declares 64 positions; max_length = 128 must stop with a message that says so."""
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    folder, _ = own_model
+    layout = book.Layout(book.ROOT)
+    with pytest.raises(book.BookError, match=r"longer than the 64 positions that GPT2LMHeadModel declares"):
+        book.execute_chapter(layout.notebooks / "04_bipartite_mi.md", tmp_path / "x.ipynb", "smoke",
+                             {"estimator": str(folder), "tokenizer": str(folder), "max_length": 128}, layout.root)

@@ -214,3 +214,25 @@ def test_device_map_without_accelerate_is_named(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "accelerate" else real(name, *a))
     with pytest.raises(RuntimeError, match="needs the `accelerate` package"):
         LM.load_pretrained("anything", device_map="auto")
+
+
+def test_sequences_longer_than_the_declared_positions_are_refused():
+    """GPT-2 reads BOS + T − 1 tokens; beyond n_positions it would fail deep inside torch."""
+    short = build_gpt2(V, BOS, GPTShape(n_layer=1, n_embd=16, n_head=2, n_ctx=16), seed=0).eval()
+    scorer = CausalLMScorer(short)
+    assert scorer.declared_positions == (16, "n_positions")
+    assert scorer.token_logprobs(tokens(2, 16)).shape == (2, 16)  # exactly the declared positions
+    message = r"sequences of 17 tokens are longer than the 16 positions that GPT2LMHeadModel declares \(config.n_positions"
+    with pytest.raises(ValueError, match=message):
+        scorer.token_logprobs(tokens(2, 17))
+    with pytest.raises(ValueError, match=message):
+        scorer.token_logprobs_ragged([tokens(1, 5)[0], tokens(1, 17)[0]])
+
+
+def test_declared_positions_of_configurations():
+    from types import SimpleNamespace as NS
+
+    assert S.declared_positions(NS(n_positions=1024, max_position_embeddings=7)) == (1024, "n_positions")
+    assert S.declared_positions(NS(max_position_embeddings=131072)) == (131072, "max_position_embeddings")
+    assert S.declared_positions(NS(n_ctx=512)) == (512, "n_ctx")
+    assert S.declared_positions(NS(max_position_embeddings=None, hidden_size=8)) is None  # e.g. Mamba
