@@ -131,7 +131,7 @@ class Mamba2LM(nn.Module):
             raise ValueError(f"bos_id {bos_id} outside the vocabulary [0, {vocab_size})")
         self.spec = spec
         self.config = types.SimpleNamespace(bos_token_id=int(bos_id), vocab_size=int(vocab_size),
-                                            model_type="l2m-mamba2")
+                                            model_type="l2m-mamba2", n_ctx=spec.max_length)
         self.model = _Mamba2Body(spec, vocab_size, mixer_cls, kernel)
         self.lm_head = nn.Linear(spec.d_model, vocab_size, bias=False)
         self.lm_head.weight = self.model.wte.weight

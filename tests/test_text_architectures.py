@@ -264,3 +264,12 @@ def test_positionwise_stats_agree_with_nanmean(rows):
     st_ = TA.positionwise_stats(nll)
     np.testing.assert_allclose(st_["mean"], np.nanmean(nll, axis=0), atol=1e-12)
     np.testing.assert_array_equal(st_["count"], [sum(len(r) > t for r in rows) for t in range(nll.shape[1])])
+
+
+def test_the_scorer_keeps_a_mamba2_lm_within_its_context():
+    spec = TA.text_spec("mamba2", 1, 16, 8, d_state=4)
+    scorer = CausalLMScorer(TA.build_text_lm(spec, 20, 0), bos_id=0)
+    assert scorer.declared_positions == (8, "n_ctx")
+    assert scorer.token_logprobs(np.ones((1, 8), dtype=np.int64)).shape == (1, 8)
+    with pytest.raises(ValueError, match="longer than the 8 positions that Mamba2LM declares"):
+        scorer.token_logprobs(np.ones((1, 9), dtype=np.int64))
