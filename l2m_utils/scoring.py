@@ -100,9 +100,10 @@ def declared_positions(config) -> tuple[int, str] | None:
     """How many positions a model's configuration declares, and the attribute that says so.
 
     The first of ``n_positions`` (GPT-2), ``max_position_embeddings`` (LLaMA, OPT, ...) and ``n_ctx``
-    that is set; ``None`` for models that declare none (state-space models, ALiBi models such as
-    BLOOM).  Beyond it a model with learned position embeddings fails with an index error and a
-    rotary one runs outside the context it was trained on.
+    that is set; ``None`` for models that declare none (Mamba, BLOOM).  Beyond it a model with learned
+    position embeddings fails with an index error and a rotary one runs outside the context it was
+    trained on.  Some models declare a number they could exceed (RWKV, Falcon with ALiBi, a rotary
+    model whose ``rope_scaling`` extends the declared value): raise the attribute to score longer.
     """
     for name in POSITION_LIMIT_ATTRIBUTES:
         value = getattr(config, name, None)

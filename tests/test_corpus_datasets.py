@@ -41,7 +41,8 @@ def offline(monkeypatch, tmp_path):
     """No network, and every cache (ours and datasets') under tmp_path."""
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "l2m-cache"))
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # the name changed over datasets' versions
+        monkeypatch.setattr(datasets.config, name, True, raising=False)
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-datasets")
 
 

@@ -103,6 +103,7 @@ def test_chapter3_reads_a_hub_dataset_through_the_datasets_package(tmp_path, mon
 
     mirror = tmp_path / "plays-mirror"
     plays = C.load_corpus("shakespeare", max_documents=6, cache=False)
+    (mirror / "v2").mkdir(parents=True)
     for split, part in (("train", plays[:3]), ("validation", plays[3:])):
         datasets.Dataset.from_dict({"body": [d.text for d in part], "name": [d.title for d in part]}).to_parquet(
             str(mirror / "v2" / f"{split}-00000-of-00001.parquet"))

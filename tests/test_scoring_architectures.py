@@ -68,10 +68,10 @@ def test_scorer_matches_the_models_own_logits(case):
     model = _model(case)
     tokens = np.random.default_rng(0).integers(3, V, (3, T))
     reference = _reference(model, tokens)
-    scorer = CausalLMScorer(model, batch_size=2, chunk_size=5)
+    scorer = CausalLMScorer(model, batch_size=3, chunk_size=5)
     assert scorer.vocab_size == V and scorer.bos_id == BOS
     np.testing.assert_allclose(scorer.token_logprobs(tokens), reference, atol=1e-5)
-    lengths = (T, 9, 14)  # right-padded in one batch: padding must change no score
+    lengths = (T, 9, 14)  # one batch: the two shorter rows are right-padded, which must change no score
     ragged = scorer.token_logprobs_ragged([row[:n] for row, n in zip(tokens, lengths)])
     for row, n, ref in zip(ragged, lengths, reference):
         np.testing.assert_allclose(row, ref[:n], atol=1e-5)

@@ -21,9 +21,9 @@ def _page_sections() -> dict[str, list[tuple[str, list[str]]]]:
     sections: dict[str, list[tuple[str, list[str]]]] = {}
     current = None
     for line in PAGE.read_text(encoding="utf-8").splitlines():
-        heading = re.fullmatch(r"### Chapter (\d): \{doc\}`\.\./notebooks/(\d\d_\w+)`", line)
+        heading = re.fullmatch(r"### Chapter (\d+): \{doc\}`\.\./notebooks/(\d\d_\w+)`", line)
         if heading:
-            assert heading.group(2).startswith(f"0{heading.group(1)}_"), line
+            assert heading.group(2).startswith(f"{int(heading.group(1)):02d}_"), line
             current = heading.group(2)
             sections[current] = []
         elif line.startswith("## "):
@@ -53,6 +53,8 @@ def test_each_chapter_lists_its_exercises_in_order_with_a_kind(chapter):
 def test_re_run_examples_name_real_parameters():
     """The shell example on the page executes a chapter with a parameter that chapter has."""
     text = PAGE.read_text(encoding="utf-8")
-    for number, name in re.findall(r"l2m_utils\.book execute (\d\d) -p (\w+)", text):
+    examples = re.findall(r"l2m_utils\.book execute (\d\d) -p (\w+)", text)
+    assert examples, "the page shows no `l2m_utils.book execute NN -p name value` example"
+    for number, name in examples:
         (chapter,) = [c for c in CHAPTERS if c.name.startswith(number)]
         assert re.search(rf"^{name} = None\b", chapter.read_text(encoding="utf-8"), flags=re.M), (chapter.stem, name)
