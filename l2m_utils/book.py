@@ -486,42 +486,42 @@ def snapshot(layout: Layout, names: Sequence[str], profile: str, overrides: dict
     execute_many(layout, names, profile, overrides, out_dir=layout.snapshots, keep_going=True)
 
 
-_SOLUTION_START = re.compile(r"^```\{solution-start\}", re.M)
-_SOLUTION_END = re.compile(r"^```\{solution-end\}", re.M)
+# a solution's opening directive (with its option lines) and its closing one, each with its fence
+_SOLUTION_MARKER = re.compile(
+    r"^```\{solution-(?P<kind>start|end)\}[^\n]*\n(?::[^\n]*\n)*```[ \t]*$", re.M)
 _SOLUTION_BLOCK = re.compile(r"^```\{solution\}.*?^```\s*$", re.M | re.S)
 
 
 def strip_solutions(nb):
-    """Remove solutions: cells from `solution-start` to `solution-end`, `{solution}` blocks, cells tagged `solution`."""
+    """Remove the solutions from a chapter notebook (for students).
+
+    Removed: everything between a ``solution-start`` and its ``solution-end`` directive, in whatever
+    cells they sit (Jupytext joins consecutive Markdown, so one cell often closes a solution, states
+    the next exercise and opens its solution), the code cells in between, ``{solution}`` blocks, and
+    cells tagged ``solution``.  Raises :class:`BookError` for unbalanced markers.
+    """
     kept, inside = [], False
     for cell in nb.cells:
-        src = cell.source
         tags = cell.get("metadata", {}).get("tags", [])
-        if cell.cell_type == "markdown" and _SOLUTION_START.search(src):
-            inside = True
-            before = src[: _SOLUTION_START.search(src).start()].strip()
-            if before:
-                cell.source = before
+        if cell.cell_type != "markdown":
+            if not inside and "solution" not in tags:
                 kept.append(cell)
-            if _SOLUTION_END.search(src):
-                inside = False
             continue
-        if inside:
-            if cell.cell_type == "markdown" and _SOLUTION_END.search(src):
-                inside = False
-                after = src[_SOLUTION_END.search(src).end():].split("\n", 1)
-                rest = after[1].strip() if len(after) > 1 else ""
-                if rest:
-                    cell.source = rest
-                    kept.append(cell)
-            continue
-        if "solution" in tags:
-            continue
-        if cell.cell_type == "markdown":
-            cell.source = _SOLUTION_BLOCK.sub("", src).strip()
-            if not cell.source:
-                continue
-        kept.append(cell)
+        src, parts, pos = cell.source, [], 0
+        for marker in _SOLUTION_MARKER.finditer(src):
+            opening = marker.group("kind") == "start"
+            if opening == inside:
+                raise BookError(f"a solution-{marker.group('kind')} without a matching "
+                                f"solution-{'end' if opening else 'start'}: {src[marker.start():][:80]!r}")
+            if opening:
+                parts.append(src[pos:marker.start()])
+            inside, pos = opening, marker.end()
+        if not inside:
+            parts.append(src[pos:])
+        text = _SOLUTION_BLOCK.sub("", "\n\n".join(part.strip() for part in parts if part.strip())).strip()
+        if text and "solution" not in tags:
+            cell.source = text
+            kept.append(cell)
     if inside:
         raise BookError("a solution-start has no matching solution-end")
     nb.cells = kept

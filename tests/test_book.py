@@ -138,6 +138,108 @@ def test_strip_solutions_removes_solution_cells():
     assert "solution-start" not in text and "solution-end" not in text
 
 
+TWO_EXERCISES = HEADER + textwrap.dedent('''\
+    ```{code-cell} ipython3
+    x = 2
+    ```
+
+    ## Exercises
+
+    ```{exercise}
+    :label: one
+    First question.
+    ```
+
+    ```{solution-start} one
+    :class: dropdown
+    ```
+
+    First answer's prose.
+
+    ```{code-cell} ipython3
+    print("first answer")
+    ```
+
+    ```{solution-end}
+    ```
+
+    ```{exercise}
+    :label: two
+    Second question.
+    ```
+
+    ```{solution-start} two
+    :class: dropdown
+    ```
+
+    Second answer's prose.
+
+    ```{code-cell} ipython3
+    print("second answer")
+    ```
+
+    ```{solution-end}
+    ```
+
+    ```{code-cell} ipython3
+    :tags: [solution]
+    print("tagged answer")
+    ```
+
+    ```{solution} two
+    An old-style solution block.
+    ```
+
+    Closing words.
+    ''')
+
+
+def test_strip_solutions_when_one_cell_ends_a_solution_and_starts_the_next():
+    """Jupytext joins the Markdown between two solutions into one cell: end, next exercise, start."""
+    import jupytext
+
+    nb = jupytext.reads(TWO_EXERCISES, fmt="md:myst")
+    assert any("solution-end" in c.source and "solution-start" in c.source for c in nb.cells)
+    stripped = book.strip_solutions(nb)
+    text = "\n".join(c.source for c in stripped.cells)
+    assert [c.source for c in stripped.cells if c.cell_type == "code"] == ["x = 2"]
+    for kept in ("First question.", "Second question.", "Closing words.", "## Exercises"):
+        assert kept in text
+    for removed in ("answer", "solution", "old-style"):
+        assert removed not in text, removed
+
+
+@pytest.mark.parametrize("broken, message", [
+    ("```{solution-start} a\n```\n\nno end", "solution-start has no matching solution-end"),
+    ("```{solution-end}\n```", "solution-end without a matching solution-start"),
+    ("```{solution-start} a\n```\n\n```{solution-start} b\n```", "solution-start without a matching solution-end"),
+])
+def test_strip_solutions_rejects_unbalanced_markers(broken, message):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(broken)])
+    with pytest.raises(book.BookError, match=message):
+        book.strip_solutions(nb)
+
+
+@pytest.mark.parametrize("source", sorted(book.Layout(book.ROOT).notebooks.glob("[0-9][0-9]_*.md")),
+                         ids=lambda p: p.stem)
+def test_student_notebooks_keep_every_exercise_and_no_solution(source):
+    """Checked against the chapter's text itself: the code cells between solution-start and
+    solution-end are gone, every other code cell and every exercise is kept."""
+    text = source.read_text(encoding="utf-8")
+    solutions = re.findall(r"^```\{solution-start\}.*?^```\{solution-end\}", text, flags=re.M | re.S)
+    assert solutions, "the chapter has no solutions"
+    in_solutions = sum(block.count("```{code-cell}") for block in solutions)
+    stripped = book.strip_solutions(book.to_notebook(source))
+    kept = "\n".join(c.source for c in stripped.cells)
+    assert sum(c.cell_type == "code" for c in stripped.cells) == text.count("```{code-cell}") - in_solutions
+    assert re.findall(r"^:label: (\S+-ex-\S+)", kept, flags=re.M) == re.findall(
+        r"^```\{exercise\}\n:label: (\S+)", text, flags=re.M)
+    assert "solution-start" not in kept and "solution-end" not in kept
+    for block in solutions:  # the first line of each solution's prose is gone
+        prose = [line for line in block.splitlines()[3:] if line.strip() and not line.startswith(("```", ":"))]
+        assert not prose or prose[0] not in kept, prose[0]
+
+
 def _tiny_nb():
     import jupytext
 
