@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .params import PROFILES, default_profile
+from .params import PROFILES, ParameterError, default_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 NBVAL_MARKER = "# NBVAL_CHECK_OUTPUT"
@@ -76,14 +76,15 @@ class Layout:
         return found
 
     def select(self, names: Sequence[str]) -> list[Path]:
-        """Chapters by stem, by number prefix ('01') or by file path; all when ``names`` is empty."""
+        """Chapters by stem, by number ('01' or '1') or by file path; all when ``names`` is empty."""
         chapters = self.chapters()
         if not names:
             return chapters
         chosen = []
         for name in names:
             stem = Path(name).stem
-            hits = [c for c in chapters if c.stem == stem or c.stem.split("_")[0] == stem]
+            number = stem.zfill(2) if stem.isdigit() else stem  # "7" is chapter "07"
+            hits = [c for c in chapters if c.stem == stem or c.stem.split("_")[0] == number]
             if not hits:
                 raise BookError(f"unknown chapter {name!r}; known: {', '.join(c.stem for c in chapters)}")
             chosen.extend(h for h in hits if h not in chosen)
@@ -212,6 +213,9 @@ def error_outputs(nb) -> list[str]:
 # execution
 # --------------------------------------------------------------------------------------------------
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def parse_overrides(pairs: Sequence[Sequence[str]], cwd: Path | None = None) -> dict[str, Any]:
     """``-p name value`` pairs; values are read as YAML (ints, floats, bools, lists); ``None`` is None.
 
@@ -233,6 +237,8 @@ def parse_overrides(pairs: Sequence[Sequence[str]], cwd: Path | None = None) -> 
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads "1e-3" (no dot) as a string
         out[name] = _absolute_path(value, cwd) if isinstance(value, str) else value
     return out
 
@@ -271,6 +277,8 @@ def execute_chapter(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    overrides = dict(overrides)
+    profile = overrides.pop("profile", None) or profile  # a profile among the overrides is the profile
     if profile not in PROFILES:
         raise BookError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -721,15 +729,33 @@ def _parser() -> argparse.ArgumentParser:
     p_ex.add_argument("names", nargs="*")
     p_launch = sub.add_parser("launch-branch", help="write the notebooks the Colab/Binder buttons open (after a build)")
     p_launch.add_argument("target", type=Path, help="folder for the ipynb branch's files")
-    for name in ("nbval-prepare", "nbval-refs"):
-        sub.add_parser(name).add_argument("names", nargs="*")
+    for name, text in (("nbval-prepare", "write the nbval notebooks with the expected outputs of the checked cells"),
+                       ("nbval-refs", "refresh the expected outputs of the checked cells (then review the diff)")):
+        sub.add_parser(name, help=text).add_argument("names", nargs="*")
     return parser
+
+
+def _profile_and_overrides(args) -> tuple[str | None, dict[str, Any]]:
+    """``--profile`` and the ``-p`` overrides; ``-p profile X`` is the same as ``--profile X`` (so the
+    record names the profile that ran), and giving two different profiles is an error."""
+    overrides = parse_overrides(args.parameter)
+    profile = args.profile
+    if "profile" in overrides:
+        given = overrides.pop("profile")
+        if profile is not None and given != profile:
+            raise BookError(f"two profiles given: --profile {profile} and -p profile {given}; give one")
+        if given is not None and given not in PROFILES:
+            raise BookError(f"unknown profile {given!r}; allowed: {', '.join(PROFILES)}")
+        profile = given
+    return profile, overrides
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     layout = Layout(args.root.resolve())
     try:
+        if hasattr(args, "parameter"):
+            args.profile, args.overrides = _profile_and_overrides(args)
         if args.command == "list":
             import nbformat
 
@@ -739,22 +765,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 nbformat.write(to_notebook(source), tmp)
                 print(f"{source.stem}: {', '.join(declared_parameters(tmp))}")
         elif args.command == "execute":
-            execute_many(layout, args.names, args.profile, parse_overrides(args.parameter))
+            execute_many(layout, args.names, args.profile, args.overrides)
         elif args.command == "html":
             index = render_html(layout, args.from_snapshots, args.allow_missing_snapshots)
             print(f"[l2m-book] the book is at {index}")
         elif args.command == "build":
             total = time.perf_counter()
             if not args.from_snapshots:
-                execute_many(layout, args.names, args.profile, parse_overrides(args.parameter))
+                execute_many(layout, args.names, args.profile, args.overrides)
             elif args.allow_missing_snapshots:
                 missing = [c.stem for c in layout.chapters() if not (layout.snapshots / f"{c.stem}.ipynb").exists()]
                 if missing:
-                    execute_many(layout, missing, args.profile, parse_overrides(args.parameter))
+                    execute_many(layout, missing, args.profile, args.overrides)
             index = render_html(layout, args.from_snapshots, args.allow_missing_snapshots)
             print(f"[l2m-book] done in {time.perf_counter() - total:.1f} s; open {index}")
         elif args.command == "snapshot":
-            snapshot(layout, args.names, args.profile or "gpu", parse_overrides(args.parameter), args.force)
+            snapshot(layout, args.names, args.profile or "gpu", args.overrides, args.force)
         elif args.command == "exercises":
             write_exercises(layout, args.names)
         elif args.command == "launch-branch":
@@ -765,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(path)
         elif args.command == "nbval-refs":
             refresh_nbval_refs(layout, args.names)
-    except BookError as err:
+    except (BookError, ParameterError) as err:
         print(f"[l2m-book] error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -88,6 +88,31 @@ def test_parse_overrides_reads_yaml():
         "n": 5, "x": 0.5, "ls": [1, 2], "s": "pg19", "z": None}
 
 
+def test_parse_overrides_reads_exponents_without_a_dot_as_numbers():
+    """YAML 1.1 reads "1e-3" as a string; a reader typing a learning rate means the number."""
+    assert book.parse_overrides([("a", "1e-3"), ("b", "-2E5"), ("c", "3e"), ("d", "1.5e-4"), ("e", "7")]) == {
+        "a": 0.001, "b": -200000.0, "c": "3e", "d": 0.00015, "e": 7}
+
+
+def test_profile_given_with_p_is_the_profile_that_is_recorded(repo, capsys):
+    assert book.main(["--root", str(repo.root), "execute", "1", "-p", "profile", "gpu", "-p", "n", "3"]) == 0
+    nb = nbformat.read(repo.executed / "01_tiny.ipynb", as_version=4)
+    assert nb.metadata["l2m"]["profile"] == "gpu" and "square 9" in printed(nb)
+    assert "(profile gpu)" in capsys.readouterr().out
+    assert book.main(["--root", str(repo.root), "execute", "01", "--profile", "smoke", "-p", "profile", "gpu"]) == 1
+    assert "two profiles given: --profile smoke and -p profile gpu" in capsys.readouterr().err
+    assert book.main(["--root", str(repo.root), "execute", "01", "-p", "profile", "huge"]) == 1
+    assert "unknown profile 'huge'" in capsys.readouterr().err
+
+
+def test_a_bad_profile_in_the_environment_is_a_runner_error(repo, capsys, monkeypatch):
+    monkeypatch.setenv("L2M_PROFILE", "bogus")
+    assert book.main(["--root", str(repo.root), "execute", "01"]) == 1
+    err = capsys.readouterr().err
+    assert "[l2m-book] error: environment variable L2M_PROFILE='bogus' is not a profile" in err
+    assert "Traceback" not in err
+
+
 def test_execute_with_override_records_provenance(repo):
     records = book.execute_many(repo, ["01"], "smoke", {"n": 7})
     assert records[0]["parameters"] == {"profile": "smoke", "n": 7}
