@@ -26,6 +26,12 @@ from scipy.optimize import minimize_scalar
 # validation
 # --------------------------------------------------------------------------------------------------
 
+def distinct_log_values(x) -> int:
+    """How many distinct values log x takes, for x > 0: what a log-log fit can tell apart (x values
+    one rounding step apart, such as 0.1 and 0.10000000000000002, have the same logarithm)."""
+    return int(np.unique(np.log(np.asarray(x, dtype=np.float64))).size)
+
+
 def _check_xy(x, y, min_points: int, what: str, positive_y: bool = True) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -37,8 +43,8 @@ def _check_xy(x, y, min_points: int, what: str, positive_y: bool = True) -> tupl
         raise ValueError(f"{what}: x and y must be finite (found NaN or inf)")
     if np.any(x <= 0):
         raise ValueError(f"{what}: x must be positive for a log-log fit, min is {x.min():.3g}")
-    if np.unique(x).size < 2:
-        raise ValueError(f"{what}: needs at least two distinct x values")
+    if distinct_log_values(x) < 2:
+        raise ValueError(f"{what}: needs at least two distinct x values (distinct after taking logs)")
     if positive_y and np.any(y <= 0):
         bad = x[y <= 0]
         raise ValueError(

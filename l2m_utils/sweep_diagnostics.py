@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .fits import fit_power_law
+from .fits import distinct_log_values, fit_power_law
 
 ABOVE, OVERLAP, BELOW = 1, 0, -1
 
@@ -123,7 +123,8 @@ def collapse_scatter(groups: Mapping[str, tuple[Sequence[float], Sequence[float]
     """Do the groups' points (x, y) fall on one power law?
 
     pooled = sqrt(mean_k r_k^2) with r_k the residuals of one line log10 y = a + b log10 x through
-    all points; within = the same with one line per group (groups of one point have residual 0)."""
+    all points; within = the same with one line per group (a group whose x values have fewer than two
+    distinct logarithms, e.g. a single point, has residual 0)."""
     if len(groups) < 2:
         raise ValueError(f"collapse_scatter: needs at least 2 groups, got {len(groups)}")
     xs, ys, sq_within = [], [], 0.0
@@ -132,7 +133,7 @@ def collapse_scatter(groups: Mapping[str, tuple[Sequence[float], Sequence[float]
         y = _finite(y, f"collapse_scatter y of {name!r}")
         if x.shape != y.shape:
             raise ValueError(f"collapse_scatter: x and y of {name!r} differ in length ({x.size} and {y.size})")
-        if np.unique(x).size >= 2:
+        if np.all(x > 0) and distinct_log_values(x) >= 2:  # else the pooled fit names the problem
             sq_within += x.size * line_scatter(x, y) ** 2
         xs.append(x)
         ys.append(y)

@@ -106,3 +106,10 @@ def test_bootstrap_bad_input():
         fits.bootstrap_power_law([1, 2], np.ones((3, 2)), n_boot=0)
     with pytest.raises(ValueError, match="non-positive"):
         fits.bootstrap_power_law([1, 2], -np.ones((3, 2)))
+
+
+def test_x_values_with_one_logarithm_are_one_value():
+    """0.1 and 0.10000000000000002 differ as floats but not as logarithms: a log-log fit cannot use them."""
+    assert fits.distinct_log_values([0.1, 0.10000000000000002, 1.0]) == 2
+    with pytest.raises(ValueError, match="two distinct x values"):
+        fits.fit_power_law([0.1, 0.10000000000000002], [1.0, 2.0])

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from l2m_utils import sweep_diagnostics as sd
+from l2m_utils.fits import distinct_log_values
 
 
 def test_range_relation_cases():
@@ -101,10 +102,20 @@ def test_collapse_scatter_single_point_group_and_errors():
 def test_collapse_scatter_within_never_exceeds_pooled(a, b):
     xa, ya = map(np.array, zip(*a))
     xb, yb = map(np.array, zip(*b))
-    if np.unique(np.concatenate([xa, xb])).size < 2:
+    if distinct_log_values(np.concatenate([xa, xb])) < 2:
         return
     c = sd.collapse_scatter({"a": (xa, ya), "b": (xb, yb)})
     assert c.within <= c.pooled + 1e-9
+
+
+def test_collapse_scatter_with_x_values_one_rounding_step_apart():
+    """Found by the property test above: 0.1 and 0.10000000000000002 have the same logarithm, so the
+    group has no line of its own (it used to give within = nan)."""
+    c = sd.collapse_scatter({"a": ([1.0, 1.0, 1.0], [1.0, 1.0, 1.0]),
+                             "b": ([0.1, 0.1, 0.10000000000000002], [1.0, 1.0, 1.0])})
+    assert c.within == 0.0 and c.pooled == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="distinct after taking logs"):
+        sd.collapse_scatter({"a": ([0.1], [1.0]), "b": ([0.10000000000000002], [2.0])})
 
 
 def test_late_change_hand_computed():
