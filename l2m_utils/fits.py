@@ -26,10 +26,15 @@ from scipy.optimize import minimize_scalar
 # validation
 # --------------------------------------------------------------------------------------------------
 
+LOG_X_RESOLUTION = 1e-6  # x values within a factor 1 + 1e-6 of each other are one x for a log-log fit
+
+
 def distinct_log_values(x) -> int:
-    """How many distinct values log x takes, for x > 0: what a log-log fit can tell apart (x values
-    one rounding step apart, such as 0.1 and 0.10000000000000002, have the same logarithm)."""
-    return int(np.unique(np.log(np.asarray(x, dtype=np.float64))).size)
+    """How many distinct values log x takes (x > 0), counting logs closer than ``LOG_X_RESOLUTION``
+    as one: what a log-log fit can tell apart.  Closer x values (0.1 and 0.10000000000000002, or two
+    adjacent floats) would give the fit a slope of order 1/Δlog x, all rounding error."""
+    lx = np.sort(np.log(np.asarray(x, dtype=np.float64)).ravel())
+    return 0 if lx.size == 0 else 1 + int(np.count_nonzero(np.diff(lx) > LOG_X_RESOLUTION))
 
 
 def _check_xy(x, y, min_points: int, what: str, positive_y: bool = True) -> tuple[np.ndarray, np.ndarray]:

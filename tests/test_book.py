@@ -373,3 +373,26 @@ def test_commit_is_dirty_for_changed_code_but_not_for_changed_outputs(tmp_path, 
     assert book.git_commit(tmp_path) == clean + "+dirty"
     monkeypatch.setenv("L2M_COMMIT", "abc1234")
     assert book.git_commit(tmp_path) == "abc1234"
+
+
+def test_overrides_are_checked_against_every_chapter_before_any_runs(repo, capsys):
+    (repo.notebooks / "02_other.md").write_text(TINY.replace("n = None", "n = None\nm = None").replace(
+        '{"n": Knob(int, "n", low=1)}', '{"n": Knob(int, "n", low=1), "m": Knob(int, "m", low=1)}').replace(
+        '{"n": 2}', '{"n": 2, "m": 1}').replace('{"n": 3}', '{"n": 3, "m": 1}').replace('{"n": 4}', '{"n": 4, "m": 1}'))
+    assert book.main(["--root", str(repo.root), "execute", "-p", "m", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "01_tiny: unknown parameter(s) ['m']; allowed: profile, n" in err and "nothing was executed" in err
+    assert not (repo.executed / "02_other.ipynb").exists()
+    assert book.main(["--root", str(repo.root), "execute", "02", "-p", "m", "2", "-p", "profile", "None"]) == 0
+
+
+def test_unrecognised_solution_directives_are_refused_not_leaked():
+    for written in (":::{solution-start} a\n:::\n\nsecret\n\n:::{solution-end}\n:::",
+                    "  ```{solution-start} a\n  ```\n\nsecret\n\n  ```{solution-end}\n  ```"):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(written)])
+        with pytest.raises(book.BookError, match="solution directive the stripper does not recognise"):
+            book.strip_solutions(nb)
+
+
+def test_quoted_values_stay_strings():
+    assert book.parse_overrides([("a", "'1e5'"), ("b", "08"), ("c", "1e5")]) == {"a": "1e5", "b": "08", "c": 100000.0}

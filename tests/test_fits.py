@@ -111,5 +111,7 @@ def test_bootstrap_bad_input():
 def test_x_values_with_one_logarithm_are_one_value():
     """0.1 and 0.10000000000000002 differ as floats but not as logarithms: a log-log fit cannot use them."""
     assert fits.distinct_log_values([0.1, 0.10000000000000002, 1.0]) == 2
+    assert fits.distinct_log_values([6.474261840126042, 6.474261840126043]) == 1  # logs one step apart
+    assert fits.distinct_log_values([1.0, 1.0 + 2e-6, 4.0]) == 3 and fits.distinct_log_values([]) == 0
     with pytest.raises(ValueError, match="two distinct x values"):
         fits.fit_power_law([0.1, 0.10000000000000002], [1.0, 2.0])

