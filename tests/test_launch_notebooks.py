@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from l2m_utils import book
+from l2m_utils import book, params
 
 ROOT = Path(__file__).resolve().parents[1]
 URL = "https://github.com/someone/l2m-book"
@@ -119,7 +119,10 @@ def _run_setup(monkeypatch, tmp_path, installed: bool, from_clone: bool, cloned:
                         lambda name, *a: real_find_spec(name, *a) if installed or name != "l2m_utils" else None)
     monkeypatch.setattr(os, "chdir", moves.append)
     monkeypatch.setattr(sys, "path", list(sys.path))
-    exec(compile(code, "<launch-setup>", "exec"), {"get_ipython": lambda: shell, "__name__": "__main__"})
+    namespace = {"get_ipython": lambda: shell, "__name__": "__main__"}
+    exec(compile(code, "<launch-setup>", "exec"), namespace)
+    # the chapter's next cells read their parameters from the namespace: the cell must add none
+    assert params._user_names(namespace) == {}, params._user_names(namespace)
     return shell.calls, moves, str(book_dir)
 
 
