@@ -20,7 +20,11 @@ All estimators consume per-token log-probabilities from any
 * **vCLUB** (notes §3; {cite}`cheng2020club`): I_vCLUB = E_{p_XY}[log q(Y|X)] - E_{p_X⊗p_Y}[log q(Y|X)].
   The second term scores X of sample i followed by Y of sample sigma(i), sigma a derangement drawn
   from ``seed`` (a random cyclic order: no sample is paired with itself).  With q = p it is an upper
-  bound: I + E_x D_KL(p_Y ‖ p_Y|X=x).
+  bound: I + E_x D_KL(p_Y ‖ p_Y|X=x).  Its per-sample values are grouped by *future block*:
+  v_j = log q(Y_j|X_j) - log q(Y_j|X_{sigma^-1(j)}), the same Y under its own past and under another.
+  Their mean is the estimate (the same sum, reordered); grouped by past block instead, each value
+  would carry log q(Y_j) - log q(Y_sigma(j)), a difference between two texts that cancels in the mean
+  but would inflate the standard error and the bootstrap intervals several-fold.
 
 Per-sample values are kept, so means come with standard errors (std / sqrt(n)) and the power-law
 fit of :mod:`l2m_utils.fits` can bootstrap over samples.
@@ -273,6 +277,7 @@ def bipartite_sweep(
             tick()
     if "vclub" in estimators:
         sigma = derangement(n, seed)
+        sigma_inv = np.argsort(sigma)  # the past that sample j's future Y_j was paired with
         for ell, top in sorted(reach.items()):
             mixed = np.concatenate([samples[:, :ell], samples[sigma, ell:top]], axis=1)
             cs_mis[ell] = _prefix_sums(score_batched(scorer, mixed, batch_size))
@@ -293,8 +298,9 @@ def bipartite_sweep(
                     value = value - BOS_WEIGHT_COUNTS * (ce12[ell] - bigram_entropy_nats)
                 cols_direct.append(value)
             if "vclub" in estimators:
-                log_q_ymis_given_x = cs_mis[ell][:, length] - cs_mis[ell][:, ell]
-                cols_vclub.append(log_q_y_given_x - log_q_ymis_given_x)
+                # row i of the mixed pass is log q(Y_sigma(i) | X_i); reorder so row j holds Y_j's
+                log_q_y_given_other_x = (cs_mis[ell][:, length] - cs_mis[ell][:, ell])[sigma_inv]
+                cols_vclub.append(log_q_y_given_x - log_q_y_given_other_x)
         if "direct" in estimators:
             out[("direct", r)] = BipartiteEstimate("direct", r, lens.copy(), ells[r].copy(),
                                                    np.stack(cols_direct, axis=1), bool(bos_correction))

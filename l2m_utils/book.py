@@ -214,10 +214,15 @@ def error_outputs(nb) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 _EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+_DECIMAL_INT = re.compile(r"[-+]?\d+")
+_YAML11_BOOL_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
 
 
 def parse_overrides(pairs: Sequence[Sequence[str]], cwd: Path | None = None) -> dict[str, Any]:
     """``-p name value`` pairs; values are read as YAML (ints, floats, bools, lists); ``None`` is None.
+
+    Unlike YAML 1.1, digits are always a decimal int (``012`` is 12), only ``true``/``false`` are
+    booleans (``yes``, ``no``, ``on``, ``off`` stay strings) and ``1e-3`` is a float.
 
     Chapters execute with ``notebooks/`` as their working directory, so paths typed relative to the
     shell's directory ``cwd`` (default: the current one) are made absolute (and ``~`` expanded):
@@ -233,12 +238,18 @@ def parse_overrides(pairs: Sequence[Sequence[str]], cwd: Path | None = None) -> 
         if raw.strip() in ("None", "null", "~"):
             out[name] = None
             continue
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            value = raw
-        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(raw.strip()):
-            value = float(value)  # YAML 1.1 reads an unquoted 1e-3 (no dot) as a string
+        word = raw.strip()
+        if _DECIMAL_INT.fullmatch(word):
+            value = int(word)  # YAML 1.1 would read 012 as octal 10
+        elif word.lower() in _YAML11_BOOL_WORDS:
+            value = word  # YAML 1.1 would read yes/no/on/off as booleans; only true/false are
+        else:
+            try:
+                value = yaml.safe_load(raw)
+            except yaml.YAMLError:
+                value = raw
+            if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(word):
+                value = float(value)  # YAML 1.1 reads an unquoted 1e-3 (no dot) as a string
         out[name] = _absolute_path(value, cwd) if isinstance(value, str) else value
     return out
 

@@ -45,6 +45,8 @@ def check_counts(counts: np.ndarray, name: str = "counts") -> np.ndarray:
             raise ValueError(f"{name} has entries too large to be int64 counts")
     if np.any(arr < 0):
         raise ValueError(f"{name} has negative entries (min {arr.min()})")
+    if arr.dtype.kind == "u" and np.any(arr >= 2**62):
+        raise ValueError(f"{name} has entries too large to be int64 counts")
     out = arr.astype(np.int64, copy=False)
     out = out[out > 0]
     if out.size == 0:

@@ -398,12 +398,14 @@ def l2m_margin(
 ) -> float:
     """Capacity minus requirement at block length L, in nats (negative: the L²M condition fails).
 
-    ``c * dim(z after L//2 tokens) + log M - A * L**beta``: the state at an equal cut against the law.
+    ``c * dim(z_l) + log M - A * L**beta`` with l = L//2: the bound of the L²M theorem at an equal
+    cut, where z_l is the state built from the l - 1 tokens before x_l (``history_state`` at
+    position l - 1) and log M pays for x_l itself.
     """
     length = _check_position(length)
     if length < 2:
         raise ValueError(f"block length must be >= 2 for an equal split, got {length}")
-    state = history_state(model, length // 2).total
+    state = history_state(model, length // 2 - 1).total
     return state_capacity(state, nats_per_scalar, log_vocab) - bipartite_mi_power_law(length, A, beta)
 
 

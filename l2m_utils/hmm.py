@@ -70,7 +70,7 @@ class HMM:
             init = check_distribution(self.initial, "initial").copy()
             if init.shape != (T.shape[0],):
                 raise ValueError(f"initial distribution must have shape ({T.shape[0]},), got {init.shape}")
-            stationary = bool(np.allclose(init @ T, init, atol=1e-12))
+            stationary = bool(np.allclose(init @ T, init, rtol=0.0, atol=1e-12))
         for name, value in (("transition", T), ("emission", E), ("initial", init), ("stationary", stationary)):
             if isinstance(value, np.ndarray):
                 value.setflags(write=False)

@@ -240,7 +240,11 @@ def gaussian_mutual_information(cov: np.ndarray, x: Sequence[int], y: Sequence[i
     c = np.asarray(cov, dtype=np.float64)
     if c.ndim != 2 or c.shape[0] != c.shape[1] or c.shape[0] == 0:
         raise ValueError(f"covariance must be a non-empty square matrix, got shape {c.shape}")
-    xi, yi = np.asarray(list(x), dtype=int), np.asarray(list(y), dtype=int)
+    xi, yi = np.asarray(list(x)), np.asarray(list(y))
+    for what, idx in (("x", xi), ("y", yi)):
+        if idx.size and idx.dtype.kind not in "iu":
+            raise ValueError(f"{what} must be integer variable indices, got dtype {idx.dtype}")
+    xi, yi = xi.astype(np.int64), yi.astype(np.int64)
     if xi.size == 0 or yi.size == 0:
         raise ValueError("x and y must each name at least one variable")
     for what, idx in (("x", xi), ("y", yi)):

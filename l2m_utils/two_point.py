@@ -15,8 +15,8 @@ positions i and i + d belong to the same document, and each pair becomes one int
 by sorting (``np.unique``), or with ``torch.unique`` on a GPU.  No M × M array is ever allocated for
 a large vocabulary, so M = 50k+ (M² = 2.5·10^9 possible pairs) is fine.
 
-The estimator's bias is *upward* for the joint: with M² possible pairs and N_d ≪ M² the joint
-entropy is underestimated more than the marginals, so I_d sits on a positive **bias floor** even
+The MI estimate is biased *upward*: with M² possible pairs and N_d ≪ M² the joint entropy is
+underestimated more than the marginals, so I_d sits on a positive **bias floor** even
 for independent tokens (notes §8).  Two ways to deal with it:
 
 * the paper's fit I_d = A d^(-alpha) + C (:func:`fit_two_point`), C absorbing the floor;

@@ -85,6 +85,47 @@ def test_vclub_is_an_upper_bound_for_the_exact_model(chain):
         assert np.all(np.abs(est.mean - expected) < 4 * est.se)
 
 
+def test_vclub_values_are_grouped_by_future_block(chain):
+    # v_j = log q(Y_j|X_j) - log q(Y_j|X_sigma^-1(j)), computed here by scoring each pair on its own
+    scorer, samples = chain
+    x = samples[:5, :8]
+    sigma = bp.derangement(5, seed=7)
+    got = bp.vclub_estimate(scorer, x, 8, seed=7).per_sample[:, 0]
+
+    def log_q_future(past, future):
+        return scorer.token_logprobs(np.concatenate([past, future])[None])[0, 4:].sum()
+
+    for j in range(5):
+        other = int(np.flatnonzero(sigma == j)[0])  # the sample whose past was paired with Y_j
+        want = log_q_future(x[j, :4], x[j, 4:]) - log_q_future(x[other, :4], x[j, 4:])
+        assert got[j] == pytest.approx(want, abs=1e-10)
+
+
+def test_vclub_of_a_context_free_model_is_zero_sample_by_sample():
+    # q(Y|X) = q(Y): every v_j compares the same Y_j with itself, so all vanish (and so does the SE)
+    rng = np.random.default_rng(0)
+    logp = np.log(np.array([0.5, 0.3, 0.2]))
+    unigram = FakeScorer(lambda t: logp[t])
+    samples = rng.integers(0, 3, size=(50, 16))
+    est = bp.vclub_estimate(unigram, samples, 16, seed=1)
+    np.testing.assert_allclose(est.per_sample, 0.0, atol=1e-10)
+    assert est.se[0] < 1e-10
+
+
+def test_vclub_standard_error_matches_the_spread_over_repeats():
+    # the reported SE must describe the sampling noise of the mean: over 60 independent repeats the
+    # mean SE and the SD of the means agree (pairing by past block made the SE about 3x too large)
+    scorer = MarkovChainScorer(P)
+    means, ses = [], []
+    for rep in range(60):
+        samples = scorer.sample(200, 16, seed=100 + rep)
+        est = bp.vclub_estimate(scorer, samples, 16, seed=rep)
+        means.append(est.mean[0])
+        ses.append(est.se[0])
+    ratio = np.mean(ses) / np.std(means, ddof=1)
+    assert 0.7 < ratio < 1.4, ratio
+
+
 def test_prefix_reuse_equals_separate_scoring(chain):
     scorer, samples = chain
     sweep = bp.bipartite_sweep(scorer, samples, LENGTHS, (2,), seed=4)

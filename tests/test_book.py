@@ -395,4 +395,11 @@ def test_unrecognised_solution_directives_are_refused_not_leaked():
 
 
 def test_quoted_values_stay_strings():
-    assert book.parse_overrides([("a", "'1e5'"), ("b", "08"), ("c", "1e5")]) == {"a": "1e5", "b": "08", "c": 100000.0}
+    assert book.parse_overrides([("a", "'1e5'"), ("b", "'08'"), ("c", "1e5")]) == {"a": "1e5", "b": "08", "c": 100000.0}
+
+
+def test_digits_are_decimal_and_only_true_false_are_booleans():
+    # YAML 1.1 (PyYAML) reads 012 as octal 10 and yes/on/off/no as booleans: a seed or a name would change silently
+    got = book.parse_overrides([("a", "012"), ("b", "08"), ("c", "-7"), ("d", "yes"), ("e", "On"), ("f", "no"),
+                                ("g", "true"), ("h", "False")])
+    assert got == {"a": 12, "b": 8, "c": -7, "d": "yes", "e": "On", "f": "no", "g": True, "h": False}

@@ -126,7 +126,8 @@ def test_naive_bounds_and_scale_invariance(counts, scale):
 @pytest.mark.parametrize(
     "bad,match",
     [([], "empty"), ([0, 0], "all zero"), ([1, -2], "negative"), ([1.5, 2], "whole numbers"),
-     ([np.nan, 1], "NaN"), ([np.inf], "NaN or infinite"), (np.array(["a"]), "numeric")],
+     ([np.nan, 1], "NaN"), ([np.inf], "NaN or infinite"), (np.array(["a"]), "numeric"),
+     (np.array([1, 2**63 + 5], dtype=np.uint64), "too large")],  # would wrap negative as int64
 )
 def test_bad_counts(bad, match):
     with pytest.raises(ValueError, match=match):

@@ -344,6 +344,20 @@ def test_kl_closed_form():
     assert abs(gs.exact_kl(mu_q, s_q, mu_p, s_p).item() - expect) < 1e-6
 
 
+def test_kl_keeps_its_digits_in_float32_near_a_perfect_fit():
+    # sigma_q = sigma_p (1 + eps), mu_q = mu_p + eps sigma_p: KL = 3 eps^2/2 (1 + O(eps)) per element;
+    # the textbook form cancels O(1) terms and in float32 at eps = 1e-4 returns 0 or garbage
+    gen = torch.Generator().manual_seed(0)
+    s_p = 0.3 + torch.rand(1, 8, 16, generator=gen, dtype=torch.float64)
+    mu_p = torch.randn(1, 8, 16, generator=gen, dtype=torch.float64)
+    for eps in (1e-2, 1e-3, 1e-4):
+        s_q, mu_q = s_p * (1 + eps), mu_p + eps * s_p
+        want = gs.exact_kl(mu_q, s_q, mu_p, s_p)  # float64 reference
+        got = gs.exact_kl(mu_q.float(), s_q.float(), mu_p.float(), s_p.float()).double()
+        assert torch.allclose(got, want, rtol=1e-2, atol=0), eps
+        assert torch.allclose(want, torch.full_like(want, 1.5 * eps**2), rtol=3 * eps)  # eps^2/2 (mean) + eps^2 (sigma)
+
+
 # --------------------------------------------------------------------------------------------------
 # bad input
 # --------------------------------------------------------------------------------------------------

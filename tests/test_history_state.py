@@ -256,6 +256,14 @@ def test_l2m_margin_signs():
         l2m_margin(tiny, 1, 2.27, 0.76, 1.0)
 
 
+def test_l2m_margin_by_hand():
+    # one layer, one head of size 1: the KV cache after p tokens holds 2p scalars.  At L = 10 the
+    # theorem's z_5 is built from 4 tokens (8 scalars) and log M pays for x_5
+    spec = {"kind": "attention", "n_layer": 1, "n_kv_heads": 1, "head_dim": 1}
+    want = 0.5 * 8 + math.log(7) - 2.0 * 10**0.5
+    assert l2m_margin(spec, 10, 2.0, 0.5, 0.5, math.log(7)) == pytest.approx(want, abs=1e-12)
+
+
 def test_kabatjanskii_levenshtein_rate():
     # small eps: f -> 0; the formula at eps = 0.5 (s = sqrt(3)/2) by hand
     s = math.sqrt(0.75)

@@ -22,7 +22,7 @@ from l2m_utils.hmm import (
     state_entropy_bound,
     sticky_copy_hmm,
 )
-from l2m_utils.processes import binary_symmetric_chain, markov_bipartite_mutual_information
+from l2m_utils.processes import binary_symmetric_chain, markov_bipartite_mutual_information, stationary_distribution
 
 
 def brute_force_joint(hmm: HMM, length: int) -> np.ndarray:
@@ -52,6 +52,16 @@ def test_matches_dense_enumeration(K, M, L, seed):
     H = block_entropies(hmm, L)
     for t in range(1, L + 1):
         assert H[t - 1] == pytest.approx(information.entropy(brute_force_joint(hmm, t)), abs=1e-12)
+
+
+def test_a_start_off_stationary_by_1e_6_is_not_called_stationary():
+    hmm = random_hmm(3, 2, seed=5, stay=0.3)
+    init = stationary_distribution(hmm.transition) + np.array([1e-6, -1e-6, 0.0])
+    near = HMM(hmm.transition, hmm.emission, initial=init)
+    assert not near.stationary
+    dense = brute_force_joint(near, 5)
+    assert hmm_bipartite_mutual_information(near, 5, 2) == pytest.approx(
+        information.bipartite_mutual_information(dense, 2), abs=1e-12)
 
 
 def test_nonstationary_start_matches_dense():

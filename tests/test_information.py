@@ -128,6 +128,12 @@ def test_bad_distributions_raise(bad, message):
         info.entropy(bad)
 
 
+def test_gaussian_mutual_information_refuses_fractional_indices():
+    cov = np.array([[1.0, 0.5], [0.5, 1.0]])
+    with pytest.raises(ValueError, match="x must be integer variable indices"):
+        info.gaussian_mutual_information(cov, [0.7], [1])  # would silently be variable 0
+
+
 def test_bad_axes_and_splits_raise():
     p = np.full((2, 2, 2), 1 / 8)
     with pytest.raises(ValueError, match="out of range"):
