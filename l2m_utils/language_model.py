@@ -7,9 +7,12 @@ cross-entropies.  Three pieces:
   :func:`~l2m_utils.text_architectures.train_text_lm` uses it too); :func:`train_lm` builds a GPT-2-style decoder :cite:`radford2019language` from scratch
   (``transformers.GPT2LMHeadModel``, ``attn_implementation="sdpa"``) and trains it on the token
   stream of the training split.  Each step draws ``batch_size`` windows at uniformly random
-  positions of the stream; each window is ``BOS`` followed by ``n_ctx - 1`` consecutive tokens, so
+  positions of the stream; each window is ``BOS`` followed by ``n_ctx`` consecutive tokens, so
   the model learns q(· | BOS) for text that starts anywhere, not only at a document start.  The
-  loss is the mean next-token cross-entropy (nats); AdamW (β = (0.9, 0.95), weight decay on
+  model reads BOS and the first ``n_ctx - 1`` tokens and predicts all ``n_ctx``: every one of its
+  ``n_ctx`` positions is trained, so it can score ``n_ctx`` tokens (a window of ``n_ctx`` columns
+  whose last output is dropped never trains the last position, whose embedding then stays random).
+  The loss is the mean next-token cross-entropy (nats); AdamW (β = (0.9, 0.95), weight decay on
   matrices only) with linear warm-up and cosine decay to ``min_lr_ratio · lr``; gradient clipping;
   bfloat16 autocast on CUDA, float32 on CPU.  All randomness comes from ``seed``.
   With ``valid_every > 0`` the cross-entropy of a *validation* stream (text held out from training
@@ -41,7 +44,7 @@ import numpy as np
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
 from .scoring import CausalLMScorer
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: windows of BOS + n_ctx tokens (format 1 never trained the last position)
 
 
 @dataclass(frozen=True)
@@ -215,11 +218,12 @@ def heldout_cross_entropy(
 ) -> dict[str, float]:
     """Mean −log q per token over evenly spaced, non-overlapping windows of ``stream``.
 
-    Each window is ``n_ctx − 1`` tokens scored after BOS; at most ``max_tokens`` tokens are used.
+    Each window is ``n_ctx`` tokens scored after BOS (a model with ``n_ctx`` positions reads BOS and
+    the first ``n_ctx − 1``); at most ``max_tokens`` tokens are used.
     Returns ``{"cross_entropy", "perplexity", "tokens"}`` (nats per token; perplexity = exp CE).
     """
     stream = np.asarray(stream, dtype=np.int64)
-    width = n_ctx - 1
+    width = int(n_ctx)
     n_windows = min(len(stream) // width, max(1, max_tokens // width))
     if n_windows < 1:
         raise ValueError(f"held-out stream of {len(stream)} tokens is shorter than one window ({width} tokens)")
@@ -251,14 +255,21 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def hf_causal_loss(model, x):
-    """The Hugging Face model's own shifted next-token cross-entropy of a batch ``x`` [b, T] (nats)."""
-    return model(input_ids=x, labels=x).loss
+    """Mean next-token cross-entropy (nats) of a window batch ``x`` [b, n_ctx + 1] (``x[:, 0]`` is BOS).
+
+    The model reads ``x[:, :-1]`` and predicts ``x[:, 1:]``, so all ``n_ctx`` positions are trained;
+    logits are upcast to float32 before the log-softmax, as the Hugging Face loss does.
+    """
+    import torch.nn.functional as F
+
+    logits = model(input_ids=x[:, :-1]).logits.float()
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
 
 
 def _check_stream(train_stream: np.ndarray, n_ctx: int, vocab_size: int) -> np.ndarray:
     stream = np.ascontiguousarray(train_stream, dtype=np.int64)
     if stream.ndim != 1 or len(stream) < n_ctx:
-        raise ValueError(f"training stream of {stream.size} tokens is shorter than one window (n_ctx={n_ctx})")
+        raise ValueError(f"training stream of {stream.size} tokens is shorter than one window of n_ctx={n_ctx} tokens")
     if stream.min() < 0 or stream.max() >= vocab_size:
         raise ValueError(f"training tokens must lie in [0, {vocab_size}), found [{stream.min()}, {stream.max()}]")
     return stream
@@ -296,8 +307,8 @@ def train_causal_lm(
     function of that model returning a dict (architecture, shape or spec, kernel...): the cache key
     of ``root/<key>`` (default ``cache_dir(cache_subdir)``) covers those settings, ``train``, the
     vocabulary, ``device.type``, ``description`` and a hash of the training tokens.
-    ``loss_fn(model, x)`` is the mean next-token cross-entropy of a batch ``x`` [b, n_ctx] whose first
-    column is BOS.  ``valid_stream`` (needed when ``train.valid_every > 0``) is the validation text
+    ``loss_fn(model, x)`` is the mean next-token cross-entropy of a batch ``x`` [b, n_ctx + 1] whose
+    first column is BOS: the model reads ``x[:, :-1]`` and predicts ``x[:, 1:]``.  ``valid_stream`` (needed when ``train.valid_every > 0``) is the validation text
     of the early stopping described in the module docstring.  ``callback(step, loss)`` runs after
     every step (step counted from 1).  Afterwards
     the cross-entropy of up to ``eval_tokens`` tokens of evenly spaced windows of ``heldout_stream``
@@ -314,8 +325,8 @@ def train_causal_lm(
         if valid_stream is None:
             raise ValueError("valid_every > 0 needs a validation stream: pass valid_stream")
         valid = np.ascontiguousarray(valid_stream, dtype=np.int64)
-        if valid.ndim != 1 or len(valid) < n_ctx - 1:
-            raise ValueError(f"valid_stream of {valid.size} tokens is shorter than one window ({n_ctx - 1} tokens)")
+        if valid.ndim != 1 or len(valid) < n_ctx:
+            raise ValueError(f"valid_stream of {valid.size} tokens is shorter than one window ({n_ctx} tokens)")
     device = torch.device(device) if device is not None else default_device()
     model = build_model(device)
     specific = model_settings(model) if callable(model_settings) else model_settings
@@ -413,7 +424,7 @@ def train_causal_lm(
             stopped = bool(train.patience) and best["bad"] >= train.patience
 
     stream_t = torch.as_tensor(stream, device=device)
-    offsets = torch.arange(n_ctx - 1, device=device)
+    offsets = torch.arange(n_ctx, device=device)
     bos_col = torch.full((train.batch_size, 1), bos_id, dtype=torch.long, device=device)
     autocast = (
         torch.autocast(device_type="cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
@@ -433,7 +444,7 @@ def train_causal_lm(
             bar = tqdm(total=train.steps, initial=step, desc=label, unit="step", disable=not progress,
                        mininterval=5.0)  # few updates: text progress bars in executed notebooks stay short
             pending: list[Any] = []
-            high = len(stream) - (n_ctx - 1) + 1
+            high = len(stream) - n_ctx + 1
             while step < train.steps and not stopped:
                 starts = torch.as_tensor(rng.integers(0, high, size=train.batch_size), device=device)
                 x = torch.cat([bos_col, stream_t[starts[:, None] + offsets]], dim=1)

@@ -23,7 +23,7 @@ Pieces:
   Mamba-2 layer has about ``6 d²`` parameters, a GPT-2 layer ``12 d²``: twice the layers);
 * :func:`train_text_lm` -- :func:`l2m_utils.language_model.train_causal_lm`, the training loop
   of :func:`l2m_utils.language_model.train_lm`, for either architecture: windows
-  ``BOS + (n_ctx - 1)`` tokens at uniformly random positions drawn from
+  ``BOS + n_ctx`` tokens (every position trained) at uniformly random positions drawn from
   ``numpy.random.default_rng(seed)`` (so two models with the same seed, context and batch size
   see **the same data in the same order**), AdamW with warm-up and cosine decay, checkpoints that resume
   exactly, and the cross-entropy on the training and the held-out stream measured the same way
@@ -207,10 +207,11 @@ def matched_mamba2(gpt: ModelSpec, vocab_size: int, d_state: int = 16, max_layer
 
 
 def lm_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy (nats) of a batch ``x`` [b, T] (``x[:, 0]`` is BOS), computed the
-    same way for both architectures: body -> tied head -> float32 log-softmax."""
-    hidden = model.base_model(input_ids=x, use_cache=False)[0]
-    logits = model.get_output_embeddings()(hidden[:, :-1]).float()
+    """Mean next-token cross-entropy (nats) of a window batch ``x`` [b, n_ctx + 1] (``x[:, 0]`` is BOS),
+    computed the same way for both architectures: the body reads ``x[:, :-1]`` (every position
+    predicts) -> tied head -> float32 log-softmax against ``x[:, 1:]``."""
+    hidden = model.base_model(input_ids=x[:, :-1], use_cache=False)[0]
+    logits = model.get_output_embeddings()(hidden).float()
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
 
 

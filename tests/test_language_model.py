@@ -128,13 +128,15 @@ def test_settings_change_the_cache_key(tmp_path):
 
 def test_heldout_cross_entropy_matches_the_model_loss():
     model = LM.build_gpt2(V, 0, SHAPE, seed=3).eval()
-    s = stream(15 * 4)
+    s = stream(16 * 4)
     res = LM.heldout_cross_entropy(model, s, SHAPE.n_ctx, 0, max_tokens=10_000)
-    windows = torch.as_tensor(s.reshape(4, 15))
+    windows = torch.as_tensor(s.reshape(4, 16))  # n_ctx = 16 tokens per window, all 16 positions used
     x = torch.cat([torch.zeros(4, 1, dtype=torch.long), windows], 1)
     with torch.no_grad():
-        ref = model(input_ids=x, labels=x).loss.item()
-    assert res["tokens"] == 60
+        logp = torch.log_softmax(model(input_ids=x[:, :-1]).logits.double(), -1)
+        ref = -logp.gather(-1, x[:, 1:, None]).mean().item()
+        assert LM.hf_causal_loss(model, x).item() == pytest.approx(ref, abs=1e-5)
+    assert res["tokens"] == 64
     assert res["cross_entropy"] == pytest.approx(ref, abs=1e-5)
 
 
@@ -204,10 +206,31 @@ def vtrain(tmp_path, name, valid, settings_, **kwargs):
 
 
 def test_validation_off_keeps_the_earlier_cache_key(tmp_path):
-    """Models trained before validation existed keep their cache folder (key measured on the old code)."""
+    """Without validation the key has no validation fields: the folder is pinned (measured on checkpoint
+    format 2; format 1, whose windows left the last position untrained, had 5ef9c42433a4bc73)."""
     _, rec = train(tmp_path, "k", steps=2, every=1)
     assert "valid_every" not in rec.settings["train"] and rec.valid_curve == [] and rec.best_step is None
-    assert rec.directory.endswith("5ef9c42433a4bc73")
+    assert rec.settings["format"] == LM.CHECKPOINT_FORMAT == 2
+    assert rec.directory.endswith("c7ac416d48ca5028")
+
+
+def test_training_windows_train_every_position(tmp_path, monkeypatch):
+    # the loop hands the loss BOS + n_ctx tokens; the loss reads n_ctx of them, so the last position
+    # embedding gets a gradient (with n_ctx columns and the last output dropped it got exactly zero)
+    seen = []
+
+    def spy(model, x):
+        seen.append(x.shape)
+        loss = LM.hf_causal_loss(model, x)
+        wpe = model.transformer.wpe.weight
+        (grad,) = torch.autograd.grad(loss, wpe, retain_graph=True)
+        seen.append(float(grad[SHAPE.n_ctx - 1].abs().sum()))
+        return loss
+
+    LM.train_causal_lm(lambda device: LM.build_gpt2(V, 0, SHAPE, seed=0).to(device), {"spy": 1}, stream(3000),
+                       None, V, 0, SHAPE.n_ctx, LM.TrainSettings(steps=2, batch_size=4, warmup_steps=1), loss_fn=spy,
+                       cache=False, progress=False)
+    assert seen[0] == (4, SHAPE.n_ctx + 1) and seen[1] > 0
 
 
 def test_validation_keeps_the_best_weights(tmp_path):

@@ -194,6 +194,7 @@ def test_both_architectures_see_the_same_windows(tmp_path, monkeypatch):
     a, b = seen["GPT2LMHeadModel"], seen["Mamba2LM"]
     assert len(a) == len(b) == 3 and all(torch.equal(x, y) for x, y in zip(a, b))
     assert (a[0][:, 0] == 0).all()  # every window starts with BOS
+    assert a[0].shape[1] == spec("gpt2").max_length + 1  # BOS + n_ctx tokens: every position predicts
 
 
 def test_evaluation_resumes_from_cached_batches(tmp_path, monkeypatch):
