@@ -50,16 +50,32 @@ def atomic_path(target: Path | str, suffix: str = "") -> Iterator[Path]:
 
     On an exception the temporary file is removed and ``target`` is left untouched.  The temporary
     name is unique (process id and a random token) but not created in advance, so the writer creates
-    the file with the usual permissions (umask), as a plain ``open`` of ``target`` would.
+    the file with the usual permissions (umask), as a plain ``open`` of ``target`` would.  The file
+    is flushed to disk before the rename and the folder after it, so a power loss or an OS crash
+    leaves the old file or the new one, never a name pointing at unwritten data.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = target.parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}{suffix}.tmp"
     try:
         yield tmp_path
+        _fsync(tmp_path)
         os.replace(tmp_path, target)
+        _fsync(target.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    """``fsync`` a file or a folder (folders cannot be opened on Windows: skipped there)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (IsADirectoryError, PermissionError):
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(target: Path | str, text: str) -> None:

@@ -72,16 +72,23 @@ class MarkovChainScorer:
 def _head_postprocess(config) -> "Callable[[Any], Any]":
     """Logit transforms some architectures apply after the LM head (identity for GPT-2/LLaMA).
 
-    Gemma-2/3 soft-cap logits (``final_logit_softcapping``: c·tanh(z/c)), Cohere multiplies by
-    ``logit_scale``, Granite divides by ``logits_scaling``.
+    Gemma-2/3 soft-cap logits (``final_logit_softcapping``: c·tanh(z/c)), RecurrentGemma likewise
+    (``logits_soft_cap``), Cohere multiplies by ``logit_scale``, Falcon-H1 by ``lm_head_multiplier``,
+    Granite divides by ``logits_scaling``.  Families not listed here are caught by
+    :meth:`CausalLMScorer.check_against_model`, which the scorer runs when it is built.
     """
     cap = getattr(config, "final_logit_softcapping", None)
+    if cap is None:
+        cap = getattr(config, "logits_soft_cap", None)
     scale = getattr(config, "logit_scale", None)
+    multiplier = getattr(config, "lm_head_multiplier", None)
     divide = getattr(config, "logits_scaling", None)
 
     def post(z):
         if scale is not None:
             z = z * scale
+        if multiplier is not None:
+            z = z * multiplier
         if divide is not None:
             z = z / divide
         if cap is not None:
@@ -180,6 +187,41 @@ class CausalLMScorer:
         self.declared_positions = declared_positions(model.config)
         self._head_weight = None
         self._head_bias = None
+        self.check_against_model()
+
+    def check_against_model(self, length: int = 8, tolerance: float = 1e-2) -> float | None:
+        """Compare body + head + known transforms with the model's own logits on a short probe.
+
+        Both sides run without autocast and apply the head in its own dtype, so they differ only by
+        rounding; a family whose wrapper transforms the logits in a way :func:`_head_postprocess`
+        does not know (a scale, a soft cap) differs by far more, and would make every score wrong.
+        Raises ``ValueError`` when the largest difference of the log-softmaxes exceeds ``tolerance``
+        nats; returns that difference (``None`` when skipped: the head is offloaded by accelerate,
+        or the model is spread over devices, where a probe would move weights around).
+        """
+        import torch
+
+        head = self.model.get_output_embeddings()
+        if spread_over_devices(self.model) or head.weight.device.type == "meta":
+            return None
+        n = max(2, min(length, self.declared_positions[0] if self.declared_positions else length))
+        probe = torch.tensor([[self.bos_id] + [(self.bos_id + 1 + 7 * k) % self.vocab_size for k in range(n - 1)]],
+                             device=self.device)
+        with torch.no_grad():
+            out = self.model(input_ids=probe)
+            own = getattr(out, "logits", out[0] if isinstance(out, tuple) else out)
+            hidden = self.model.base_model(input_ids=probe, use_cache=False)
+            hidden = hidden[0] if isinstance(hidden, tuple) else hidden.last_hidden_state
+            bias = getattr(head, "bias", None)
+            ours = self._post(torch.nn.functional.linear(hidden.to(head.weight.dtype), head.weight, bias))
+            diff = float((torch.log_softmax(own.float(), -1) - torch.log_softmax(ours.float(), -1)).abs().max())
+        if not diff <= tolerance:
+            raise ValueError(
+                f"CausalLMScorer does not reproduce {type(self.model).__name__}'s own logits: its log-probabilities "
+                f"differ by {diff:.3g} nats on a probe of {n} tokens. The model's forward transforms the LM head's "
+                "output in a way the scorer does not know (see l2m_utils.scoring._head_postprocess); scoring it "
+                "would give wrong numbers")
+        return diff
 
     # -- internals ---------------------------------------------------------------------------------
     def _head_params(self):

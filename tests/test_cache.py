@@ -60,3 +60,14 @@ def test_atomic_temporary_names_do_not_collide(tmp_path):
             assert not tmp.exists(), "the writer creates the file"
             tmp.write_text("{}")
     assert len(names) == 50 and (tmp_path / "t.json").exists()
+
+
+def test_atomic_write_reaches_the_disk_before_and_after_the_rename(tmp_path, monkeypatch):
+    # the data is fsynced before the new name points at it, and the folder after the rename
+    events = []
+    real_fsync, real_replace = cache.os.fsync, cache.os.replace
+    monkeypatch.setattr(cache.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(cache.os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1])
+    cache.atomic_write_text(tmp_path / "r.json", "{}")
+    assert events == ["fsync", "replace", "fsync"]
+    assert (tmp_path / "r.json").read_text() == "{}"

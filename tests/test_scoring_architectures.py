@@ -7,7 +7,7 @@ builds a tiny randomly initialised model from its configuration (no download) an
 scorer with a full ``log_softmax`` of the model's own output, for equal-length and right-padded
 ragged batches.  The cases cover the families' particular features: grouped-query attention and
 RoPE (LLaMA, Qwen2, Qwen3, Phi-3), a sliding window shorter than the sequence (Mistral, Gemma-2),
-final-logit soft-capping (Gemma-2), logit scaling (Cohere, Granite), an LM head called ``embed_out``
+final-logit soft-capping (Gemma-2, RecurrentGemma), logit scaling (Cohere, Granite, Falcon-H1), an LM head called ``embed_out``
 (GPT-NeoX/Pythia), a projection after the decoder (OPT), ALiBi (BLOOM), parallel attention (Falcon),
 and state-space bodies (Mamba, Mamba-2).
 """
@@ -35,6 +35,11 @@ CASES = {
     "gemma2": ("Gemma2Config", dict(GQA, head_dim=8, sliding_window=8, final_logit_softcapping=3.0)),
     "cohere": ("CohereConfig", dict(GQA, logit_scale=0.5)),
     "granite": ("GraniteConfig", dict(GQA, logits_scaling=4.0)),
+    "falcon_h1": ("FalconH1Config", dict(GQA, mamba_d_ssm=32, mamba_n_heads=4, mamba_d_head=8, mamba_d_state=8,
+                                         mamba_n_groups=1, mamba_chunk_size=8, lm_head_multiplier=5.0)),
+    "recurrent_gemma": ("RecurrentGemmaConfig", dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                                                     num_attention_heads=4, num_key_value_heads=1, lru_width=32,
+                                                     attention_window_size=8, logits_soft_cap=1.0, head_dim=8)),
     "gpt_neox": ("GPTNeoXConfig", ATTENTION),
     "opt": ("OPTConfig", dict(hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4,
                               max_position_embeddings=128, word_embed_proj_dim=16)),

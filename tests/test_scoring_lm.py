@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+import transformers
 
 from l2m_utils import scoring as S
 from l2m_utils.language_model import GPTShape, build_gpt2
@@ -48,8 +49,9 @@ def test_head_only_ever_sees_one_chunk(model, monkeypatch):
             rows.append(x.shape[0])
         return real_linear(x, w, b)
 
+    scorer = CausalLMScorer(model, batch_size=4, chunk_size=10)  # its construction probe runs the full head
     monkeypatch.setattr(torch.nn.functional, "linear", spy)
-    CausalLMScorer(model, batch_size=4, chunk_size=10).token_logprobs(tokens(4, 30))
+    scorer.token_logprobs(tokens(4, 30))
     assert rows and max(rows) <= 10 and sum(rows) == 4 * 30
 
 
@@ -74,17 +76,38 @@ def test_prefix_property(model):
     np.testing.assert_allclose(scorer.token_logprobs(t[:, :8]), scorer.token_logprobs(t)[:, :8], atol=1e-5)
 
 
+class _CappedGPT2(transformers.GPT2LMHeadModel):
+    """GPT-2 whose forward soft-caps its logits, as Gemma-2 does (``final_logit_softcapping``)."""
+
+    def forward(self, *args, **kwargs):
+        out = super().forward(*args, **kwargs)
+        c = self.config.final_logit_softcapping
+        out.logits = torch.tanh(out.logits / c) * c
+        return out
+
+
 def test_softcapping_is_applied(model):
     capped = build_gpt2(V, BOS, GPTShape(n_layer=1, n_embd=16, n_head=2, n_ctx=16), seed=1).eval()
     capped.config.final_logit_softcapping = 0.5
+    capped.__class__ = _CappedGPT2
     t = tokens(2, 6)
     lp = CausalLMScorer(capped).token_logprobs(t)
     x = torch.cat([torch.full((2, 1), BOS), torch.as_tensor(t)[:, :-1]], 1)
     with torch.no_grad():
-        z = capped(input_ids=x).logits.double()
-    z = torch.tanh(z / 0.5) * 0.5
+        z = capped(input_ids=x).logits.double()  # capped by the model itself
+    assert z.abs().max() < 0.5
     ref = torch.log_softmax(z, -1).gather(2, torch.as_tensor(t)[:, :, None])[:, :, 0].numpy()
     np.testing.assert_allclose(lp, ref, atol=1e-5)
+
+
+def test_a_logit_transform_the_scorer_does_not_know_is_refused():
+    # the config says "soft-cap" but this model's forward does not (and vice versa for unknown
+    # families): the construction probe sees the scorer's log-probabilities differ from the model's
+    odd = build_gpt2(V, BOS, GPTShape(n_layer=1, n_embd=16, n_head=2, n_ctx=16), seed=1).eval()
+    assert CausalLMScorer(odd).check_against_model() < 1e-4
+    odd.config.final_logit_softcapping = 0.5
+    with pytest.raises(ValueError, match="does not reproduce GPT2LMHeadModel's own logits"):
+        CausalLMScorer(odd)
 
 
 def test_scorer_bad_inputs(model):
