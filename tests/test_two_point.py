@@ -1,4 +1,5 @@
 from collections import Counter
+import math
 
 import numpy as np
 import pytest
@@ -127,6 +128,31 @@ def test_supported_distance_for_a_dependent_source():
     assert dmax is not None and 4 <= dmax <= 32
     with pytest.raises(ValueError, match="excess|no floor"):
         tp.two_point_mi(docs, [1], 2).excess()
+
+
+def test_floor_threshold_exact_cases_and_limit():
+    from scipy.stats import norm
+
+    # two shuffles: t with one degree of freedom is Cauchy, whose quantile is tan(pi (p - 1/2))
+    z = 3.0
+    assert tp.floor_threshold(z, 2) == pytest.approx(math.tan(math.pi * (norm.cdf(z) - 0.5)) * math.sqrt(1.5), rel=1e-9)
+    assert tp.floor_threshold(z, 10**6) == pytest.approx(z, abs=1e-3)  # many shuffles: back to z
+    assert tp.floor_threshold(z, 3) > tp.floor_threshold(z, 8) > z
+    with pytest.raises(ValueError, match="n_shuffles >= 2"):
+        tp.floor_threshold(z, 1)
+
+
+@pytest.mark.parametrize("n", [3, 8])
+def test_floor_threshold_has_the_stated_false_positive_rate(n):
+    # a normal floor: n shuffles give mean and sd, one more independent draw plays the estimate
+    rng = np.random.default_rng(n)
+    z = 2.0  # one-sided 2.3%, frequent enough to count
+    draws = rng.normal(size=(400_000, n + 1))
+    floor, x = draws[:, :n], draws[:, n]
+    excess = (x - floor.mean(1)) / floor.std(1, ddof=1)
+    rate = np.mean(excess > tp.floor_threshold(z, n))
+    assert rate == pytest.approx(0.02275, abs=0.0015)
+    assert np.mean(excess > z) > 2 * rate  # the plain z threshold is far too permissive with few shuffles
 
 
 def test_torch_backend_in_estimate():
