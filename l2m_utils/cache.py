@@ -67,13 +67,17 @@ def atomic_path(target: Path | str, suffix: str = "") -> Iterator[Path]:
 
 
 def _fsync(path: Path) -> None:
-    """``fsync`` a file or a folder (folders cannot be opened on Windows: skipped there)."""
+    """``fsync`` a file or a folder, best effort: a file is opened for writing (Windows flushes only
+    such handles), and a platform or file system that cannot open or sync a folder (Windows, some
+    network and FUSE mounts) is skipped; durability is then what that file system gives."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except (IsADirectoryError, PermissionError):
+        fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR)
+    except OSError:
         return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 

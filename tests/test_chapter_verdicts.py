@@ -38,6 +38,12 @@ def test_chapter6_verdicts_on_two_lengths_and_two_mamba_sizes(tmp_path, monkeypa
             assert float(quoted.group(2)) == pytest.approx(float(last), abs=6e-4)
         counts = [int(n) for n in re.findall(rf"for (\d+) of {n_sizes} sizes", sentence)]
         assert sum(counts) == n_sizes, sentence  # every size is in exactly one category
+    # the backbone comparison the L2M condition is about: one of its three verdicts, every size quoted
+    contrast = glued["ch6_contrast"]
+    assert contrast.startswith("From L = ")
+    assert sum(v in contrast for v in ("the contrast the L²M condition predicts", "the opposite of the L²M prediction",
+                                       "this run does not separate them")) == 1, contrast
+    assert "gpt2 1x16" in contrast and "mamba2 1x16 N=4" in contrast and "seeds per size and length" in contrast
     collapse = glued["ch6_collapse"]
     assert "the 4 Mamba-2 points (2 sizes)" in collapse
     pooled = [float(x) for x in re.findall(r"scatter by ([\d.e-]+) decades", collapse)]
@@ -46,7 +52,7 @@ def test_chapter6_verdicts_on_two_lengths_and_two_mamba_sizes(tmp_path, monkeypa
     ladder = glued["ch6_ladder"]
     assert ladder.startswith("at L = 64, longer training moves KL/baseline gpt2 1x16 from ")
     assert "after 30 steps to" in ladder and "after 60" in ladder and "mamba2 1x16 N=4" in ladder
-    assert "Mamba-2's excess over GPT-2 goes from" in ladder
+    assert "(the smallest Mamba-2 state) over gpt2 1x16 goes from" in ladder
     # both state sizes of the smallest Mamba-2 shape are in the ladder, and the sentence compares them
     assert "mamba2 1x16 N=16" in ladder
     assert re.match(r"After 60 steps mamba2 1x16 N=16 \([\d,]+ scalars of state\) is at [\d.]+ against [\d.]+ for "
