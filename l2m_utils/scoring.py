@@ -210,8 +210,7 @@ class CausalLMScorer:
         with torch.no_grad():
             out = self.model(input_ids=probe)
             own = getattr(out, "logits", out[0] if isinstance(out, tuple) else out)
-            hidden = self.model.base_model(input_ids=probe, use_cache=False)
-            hidden = hidden[0] if isinstance(hidden, tuple) else hidden.last_hidden_state
+            hidden = self._body(probe)
             bias = getattr(head, "bias", None)
             ours = self._post(torch.nn.functional.linear(hidden.to(head.weight.dtype), head.weight, bias))
             diff = float((torch.log_softmax(own.float(), -1) - torch.log_softmax(ours.float(), -1)).abs().max())
@@ -261,10 +260,14 @@ class CausalLMScorer:
             return torch.autocast(device_type=self.device.type, dtype=self.dtype)
         return contextlib.nullcontext()
 
+    def _body(self, inputs, mask=None):
+        """Hidden states of the model's body (``base_model``), in the current autocast context."""
+        out = self.model.base_model(input_ids=inputs, attention_mask=mask, use_cache=False)
+        return out[0] if isinstance(out, tuple) else out.last_hidden_state
+
     def _hidden(self, inputs, mask):
         with self._autocast():
-            out = self.model.base_model(input_ids=inputs, attention_mask=mask, use_cache=False)
-        return out[0] if isinstance(out, tuple) else out.last_hidden_state
+            return self._body(inputs, mask)
 
     def _chunked_logprobs(self, hidden, targets):
         """hidden [N, H], targets [N] -> float64 numpy [N], one chunk of logits at a time."""

@@ -332,18 +332,12 @@ def shuffled_floor(
     return r.floor_mean, r.floor_std
 
 
-def supported_distances(
+def support_tests(
     result: TwoPointResult, z: float = 3.0, min_ratio: float = 0.1
-) -> np.ndarray:
-    """Boolean mask: is ``mi`` at each distance significantly above the shuffled floor?
-
-    A distance counts when the excess mi - floor_mean is both larger than
-    :func:`floor_threshold` ``(z, n_shuffles)`` times the spread of the floor over shuffles (the
-    shuffles are draws of the estimator under independence) *and* larger than ``min_ratio`` times
-    the floor itself.  The second condition is a margin for what the shuffles cannot see: the bias
-    of the estimator for the real, dependent pair distribution is not exactly the bias for the
-    shuffled, independent one.
-    """
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two conditions of :func:`supported_distances`, per distance: (the excess mi - floor_mean
+    clears :func:`floor_threshold` ``(z, n_shuffles)`` floor standard deviations, the excess clears
+    ``min_ratio`` times the floor)."""
     if result.floor_mean is None or result.floor_std is None:
         raise ValueError("the result has no floor: estimate it with two_point_mi(..., n_shuffles >= 2)")
     if result.n_shuffles < 2:
@@ -352,7 +346,23 @@ def supported_distances(
         raise ValueError(f"z and min_ratio must be >= 0, got z={z}, min_ratio={min_ratio}")
     excess = result.mi - result.floor_mean
     threshold = floor_threshold(z, result.n_shuffles) * result.floor_std
-    return (excess > threshold) & (excess > min_ratio * np.abs(result.floor_mean))
+    return excess > threshold, excess > min_ratio * np.abs(result.floor_mean)
+
+
+def supported_distances(
+    result: TwoPointResult, z: float = 3.0, min_ratio: float = 0.1
+) -> np.ndarray:
+    """Boolean mask: is ``mi`` at each distance significantly above the shuffled floor?
+
+    A distance counts when the excess mi - floor_mean is both larger than
+    :func:`floor_threshold` ``(z, n_shuffles)`` times the spread of the floor over shuffles (the
+    shuffles are draws of the estimator under independence) *and* larger than ``min_ratio`` times
+    the floor itself (:func:`support_tests` gives the two separately).  The second condition is a
+    margin for what the shuffles cannot see: the bias of the estimator for the real, dependent pair
+    distribution is not exactly the bias for the shuffled, independent one.
+    """
+    above_shuffles, above_margin = support_tests(result, z, min_ratio)
+    return above_shuffles & above_margin
 
 
 def floor_threshold(z: float, n_shuffles: int) -> float:
