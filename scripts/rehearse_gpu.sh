@@ -24,8 +24,10 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
   echo "warning: uncommitted changes are not rehearsed (the scratch clone is of HEAD)"
 fi
 
-# 1. a Python with the GPU image's packages only (what the notebooks and l2m_utils need of them)
-IMAGE_PACKAGES="torch==2.13.0 | transformers tokenizers accelerate numpy scipy matplotlib pandas seaborn
+# 1. a Python with the GPU image's packages only (what the notebooks and l2m_utils need of them);
+#    transformers pinned to the device's version (GPU_NOTES: 5.17); torch stays the local CPU 2.13
+#    wheel (the device has 2.11+cu130; PyPI's 2.11 is a multi-GB CUDA build)
+IMAGE_PACKAGES="torch==2.13.0 | transformers==5.17.0 tokenizers accelerate numpy scipy matplotlib pandas seaborn
   pyarrow einops triton tqdm huggingface-hub pytest hypothesis attrs jinja2 markupsafe pygments
   markdown-it-py mdurl psutil click requests rich tabulate pyyaml python-dateutil six typing-extensions
   filelock sortedcontainers packaging cloudpickle"
