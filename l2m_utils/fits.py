@@ -5,6 +5,9 @@
 * :func:`bootstrap_power_law` -- the same fit to the mean over samples of per-sample values
   (e.g. per-sample bipartite MI at each L), with percentile bootstrap confidence intervals:
   resample the samples with replacement, average, refit.
+* :func:`bootstrap_exponent_difference` -- beta_a - beta_b of two such fits to the *same* samples
+  (e.g. two split ratios), with a paired bootstrap interval: each replicate draws one set of samples
+  and refits both, so what the two fits share cancels in the difference.
 * :func:`fit_power_law_offset` -- the paper's two-point fit y = A x^(-alpha) + C with
   0 < C < min y, minimising sum_k (log(y_k - C) - log A + alpha log x_k)^2 (notes §3).  For a
   fixed C the problem is linear in (log A, alpha); the remaining 1-D problem in C is solved on a
@@ -112,6 +115,48 @@ def fit_power_law(x, y) -> PowerLawFit:
     return PowerLawFit(float(np.exp(a)), float(b), float(np.sqrt(rss / x.size)), int(x.size))
 
 
+def _check_per_sample(x, per_sample, what: str = "per_sample") -> tuple[np.ndarray, np.ndarray]:
+    vals = np.asarray(per_sample, dtype=np.float64)
+    xs = np.asarray(x, dtype=np.float64)
+    if vals.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D array [n_samples, n_x], got shape {vals.shape}")
+    if xs.ndim != 1 or vals.shape[1] != xs.size:
+        raise ValueError(f"{what} has {vals.shape[1]} columns but x has {xs.size} values")
+    if vals.shape[0] < 2:
+        raise ValueError(f"a bootstrap needs at least 2 samples, got {vals.shape[0]}")
+    if not np.all(np.isfinite(vals)):
+        raise ValueError(f"{what} contains NaN or infinite values")
+    return xs, vals
+
+
+def _check_bootstrap_settings(n_boot: int, level: float) -> None:
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+
+
+def _bootstrap_fits(lx: np.ndarray, vals: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log-log fits of the means of rows ``idx`` [n_rep, n] of ``vals``: (amplitude, exponent), each
+    [n_rep], NaN where a replicate's mean is non-positive at some x (no log-log fit)."""
+    means = vals[idx].mean(axis=1)  # [n_rep, n_x]
+    good = np.all(means > 0, axis=1)
+    amp = np.full(idx.shape[0], np.nan)
+    exp = np.full(idx.shape[0], np.nan)
+    if good.any():
+        a, b, _ = _loglog_regression(lx, np.log(means[good]))
+        amp[good], exp[good] = np.exp(a), b
+    return amp, exp
+
+
+def _too_many_failed(failed: int, n_boot: int) -> None:
+    if failed > n_boot / 2:
+        raise ValueError(
+            f"{failed} of {n_boot} bootstrap resamples have a non-positive mean at some x; "
+            "the values are too noisy for a log-log fit"
+        )
+
+
 def bootstrap_power_law(
     x, per_sample, n_boot: int = 1000, seed: int = 0, level: float = 0.95, chunk: int = 256
 ) -> PowerLawFit:
@@ -122,47 +167,82 @@ def bootstrap_power_law(
     whose mean is non-positive at some x cannot be fitted in log space; they are dropped and counted
     in ``n_failed`` (more than half failing raises ``ValueError``).
     """
-    vals = np.asarray(per_sample, dtype=np.float64)
-    xs = np.asarray(x, dtype=np.float64)
-    if vals.ndim != 2:
-        raise ValueError(f"per_sample must be a 2-D array [n_samples, n_x], got shape {vals.shape}")
-    if xs.ndim != 1 or vals.shape[1] != xs.size:
-        raise ValueError(f"per_sample has {vals.shape[1] if vals.ndim == 2 else '?'} columns but x has {xs.size} values")
-    if vals.shape[0] < 2:
-        raise ValueError(f"a bootstrap needs at least 2 samples, got {vals.shape[0]}")
-    if not np.all(np.isfinite(vals)):
-        raise ValueError("per_sample contains NaN or infinite values")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
+    xs, vals = _check_per_sample(x, per_sample)
+    _check_bootstrap_settings(n_boot, level)
     fit = fit_power_law(xs, vals.mean(axis=0))
     rng = np.random.default_rng(seed)
     n = vals.shape[0]
     lx = np.log(xs)
     amps, exps = [], []
-    failed = 0
     for start in range(0, n_boot, chunk):
         size = min(chunk, n_boot - start)
-        idx = rng.integers(0, n, size=(size, n))
-        means = vals[idx].mean(axis=1)  # [size, n_x]
-        good = np.all(means > 0, axis=1)
-        failed += int((~good).sum())
-        if good.any():
-            a, b, _ = _loglog_regression(lx, np.log(means[good]))
-            amps.append(np.exp(a))
-            exps.append(b)
-    if failed > n_boot / 2:
-        raise ValueError(
-            f"{failed} of {n_boot} bootstrap resamples have a non-positive mean at some x; "
-            "the values are too noisy for a log-log fit"
-        )
+        amp, exp = _bootstrap_fits(lx, vals, rng.integers(0, n, size=(size, n)))
+        amps.append(amp)
+        exps.append(exp)
     amps_arr, exps_arr = np.concatenate(amps), np.concatenate(exps)
+    failed = int(np.isnan(exps_arr).sum())
+    _too_many_failed(failed, n_boot)
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-    fit.amplitude_ci = tuple(float(v) for v in np.percentile(amps_arr, q))
-    fit.exponent_ci = tuple(float(v) for v in np.percentile(exps_arr, q))
+    fit.amplitude_ci = tuple(float(v) for v in np.nanpercentile(amps_arr, q))
+    fit.exponent_ci = tuple(float(v) for v in np.nanpercentile(exps_arr, q))
     fit.level, fit.n_boot, fit.n_failed = level, n_boot, failed
     return fit
+
+
+@dataclass
+class ExponentDifference:
+    """beta_a - beta_b of two power-law fits to the same samples, with a paired bootstrap interval.
+
+    ``n_failed`` replicates had a non-positive mean for either fit and were dropped.
+    """
+
+    difference: float
+    ci: tuple[float, float]
+    level: float
+    n_boot: int
+    n_failed: int
+
+    def excludes_zero(self) -> bool:
+        """True when the interval lies entirely on one side of 0 (the exponents differ at ``level``)."""
+        return self.ci[0] > 0 or self.ci[1] < 0
+
+
+def bootstrap_exponent_difference(
+    x_a, per_sample_a, x_b, per_sample_b, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+    chunk: int = 256,
+) -> ExponentDifference:
+    """beta_a - beta_b for y_a = A_a x_a^beta_a and y_b = A_b x_b^beta_b fitted to sample means, with a
+    paired percentile bootstrap interval.
+
+    Row i of ``per_sample_a`` [n, len(x_a)] and of ``per_sample_b`` [n, len(x_b)] must be the same
+    sample (e.g. one text block at two split ratios).  Each replicate draws one set of n rows with
+    replacement and refits *both* power laws to it, so noise the two estimates share (a sample that
+    is easy at every ratio) cancels in the difference instead of widening it, as it would if two
+    marginal intervals were compared.  Replicates in which either mean is non-positive at some x
+    are dropped (``n_failed``; more than half raises ``ValueError``).
+    """
+    xa, va = _check_per_sample(x_a, per_sample_a, "per_sample_a")
+    xb, vb = _check_per_sample(x_b, per_sample_b, "per_sample_b")
+    if va.shape[0] != vb.shape[0]:
+        raise ValueError(
+            f"a paired bootstrap needs the same samples in both: per_sample_a has {va.shape[0]} rows, "
+            f"per_sample_b has {vb.shape[0]}"
+        )
+    _check_bootstrap_settings(n_boot, level)
+    difference = fit_power_law(xa, va.mean(axis=0)).exponent - fit_power_law(xb, vb.mean(axis=0)).exponent
+    rng = np.random.default_rng(seed)
+    n = va.shape[0]
+    lxa, lxb = np.log(xa), np.log(xb)
+    diffs = []
+    for start in range(0, n_boot, chunk):
+        idx = rng.integers(0, n, size=(min(chunk, n_boot - start), n))
+        diffs.append(_bootstrap_fits(lxa, va, idx)[1] - _bootstrap_fits(lxb, vb, idx)[1])
+    d = np.concatenate(diffs)
+    failed = int(np.isnan(d).sum())
+    _too_many_failed(failed, n_boot)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    return ExponentDifference(float(difference), tuple(float(v) for v in np.nanpercentile(d, q)), level, n_boot,
+                              failed)
 
 
 # --------------------------------------------------------------------------------------------------

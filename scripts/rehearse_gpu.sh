@@ -9,8 +9,8 @@
 # step (exit status, seconds) and exits non-zero if any failed.  Only committed work is rehearsed
 # (a device run also carries uncommitted files: commit first).
 #
-# Usage:  bash scripts/rehearse_gpu.sh        (about 5 minutes; the first time also ~1.5 minutes and
-#                                              ~5 GB for the image-like virtual environment, kept for reuse)
+# Usage:  bash scripts/rehearse_gpu.sh        (about 6 minutes; the first time also a few minutes and
+#                                              ~7 GB for the image-like virtual environment, kept for reuse)
 # Environment: WORK (default /tmp/l2m-gpu-rehearsal), PY312 (a Python 3.12; default: python3.12 or a
 # pyenv 3.12), WHEELHOUSE_SH (default ../shared/device/wheelhouse.sh of this checkout).
 set -euo pipefail
@@ -25,9 +25,9 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
 fi
 
 # 1. a Python with the GPU image's packages only (what the notebooks and l2m_utils need of them);
-#    transformers pinned to the device's version (GPU_NOTES: 5.17); torch stays the local CPU 2.13
-#    wheel (the device has 2.11+cu130; PyPI's 2.11 is a multi-GB CUDA build)
-IMAGE_PACKAGES="torch==2.13.0 | transformers==5.17.0 tokenizers accelerate numpy scipy matplotlib pandas seaborn
+#    torch and transformers pinned to the device's versions (GPU_NOTES: torch 2.11+cu130, transformers
+#    5.17; PyPI's torch 2.11 is a CUDA build, several GB with its nvidia libraries, that runs on a CPU)
+IMAGE_PACKAGES="torch==2.11.0 | transformers==5.17.0 tokenizers accelerate numpy scipy matplotlib pandas seaborn
   pyarrow einops triton tqdm huggingface-hub pytest hypothesis attrs jinja2 markupsafe pygments
   markdown-it-py mdurl psutil click requests rich tabulate pyyaml python-dateutil six typing-extensions
   filelock sortedcontainers packaging cloudpickle"
@@ -47,7 +47,7 @@ if [ "$(cat "$IMG/.complete" 2>/dev/null)" != "$IMAGE_PACKAGES" ]; then  # (re)b
     if ! "$IMG/bin/pip" install -q "$@" >"$log" 2>&1; then grep -v "is ignored" "$log"; rm -f "$log"; return 1; fi
     rm -f "$log"
   }
-  pip_quiet ${IMAGE_PACKAGES%%|*}   # torch first: the CPU wheel from the local index
+  pip_quiet ${IMAGE_PACKAGES%%|*}   # torch first, so that nothing else picks another version
   pip_quiet ${IMAGE_PACKAGES#*|}
   printf '%s' "$IMAGE_PACKAGES" >"$IMG/.complete"  # written only after every install succeeded
 fi

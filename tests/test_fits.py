@@ -115,3 +115,65 @@ def test_x_values_with_one_logarithm_are_one_value():
     assert fits.distinct_log_values([1.0, 1.0 + 2e-6, 4.0]) == 3 and fits.distinct_log_values([]) == 0
     with pytest.raises(ValueError, match="two distinct x values"):
         fits.fit_power_law([0.1, 0.10000000000000002], [1.0, 2.0])
+
+
+def _noisy_power_law(rng, n, x, beta, sigma=0.5):
+    return x**beta * rng.lognormal(0.0, sigma, size=(n, x.size))
+
+
+def test_exponent_difference_exact_cases():
+    rng = np.random.default_rng(11)
+    x = 2.0 ** np.arange(2, 10)
+    a = _noisy_power_law(rng, 60, x, 0.7)
+    # a constant factor changes only the amplitude: the difference is 0 in every replicate
+    same = fits.bootstrap_exponent_difference(x, a, x, 3.0 * a, n_boot=200, seed=0)
+    assert same.difference == pytest.approx(0.0, abs=1e-12)
+    assert same.ci == pytest.approx((0.0, 0.0), abs=1e-12)
+    assert same.n_failed == 0 and not same.excludes_zero()
+    # a factor x^0.25 per column shifts every replicate's exponent by exactly 0.25
+    shifted = fits.bootstrap_exponent_difference(x, a * x**0.25, x, a, n_boot=200, seed=0)
+    assert shifted.difference == pytest.approx(0.25, abs=1e-12)
+    assert shifted.ci == pytest.approx((0.25, 0.25), abs=1e-12)
+    assert shifted.excludes_zero()
+
+
+def test_exponent_difference_is_the_difference_of_the_fits_and_reproducible():
+    rng = np.random.default_rng(12)
+    x = 2.0 ** np.arange(2, 9)
+    a, b = _noisy_power_law(rng, 80, x, 0.6), _noisy_power_law(rng, 80, x[1:], 0.4)
+    d = fits.bootstrap_exponent_difference(x, a, x[1:], b, n_boot=300, seed=5)
+    expected = fits.fit_power_law(x, a.mean(0)).exponent - fits.fit_power_law(x[1:], b.mean(0)).exponent
+    assert d.difference == pytest.approx(expected, abs=1e-12)
+    assert d.ci[0] <= d.difference <= d.ci[1]
+    assert d == fits.bootstrap_exponent_difference(x, a, x[1:], b, n_boot=300, seed=5)
+
+
+def test_paired_interval_is_narrower_than_marginal_ones_for_shared_noise():
+    """Per-sample noise shared by both estimates (a hard sample is hard at both ratios) cancels in the
+    paired difference; the marginal intervals stay wide and overlap."""
+    rng = np.random.default_rng(13)
+    x = 2.0 ** np.arange(2, 10)
+    shared = rng.lognormal(0.0, 0.6, size=(200, 1)) ** np.log(x) / 2  # sample-level slope noise
+    a = x**0.70 * shared * rng.lognormal(0.0, 0.05, size=(200, x.size))
+    b = x**0.62 * shared * rng.lognormal(0.0, 0.05, size=(200, x.size))
+    d = fits.bootstrap_exponent_difference(x, a, x, b, n_boot=400, seed=0)
+    fa = fits.bootstrap_power_law(x, a, n_boot=400, seed=0)
+    fb = fits.bootstrap_power_law(x, b, n_boot=400, seed=0)
+    paired_width = d.ci[1] - d.ci[0]
+    assert paired_width < 0.25 * min(fa.exponent_ci[1] - fa.exponent_ci[0], fb.exponent_ci[1] - fb.exponent_ci[0])
+    assert fa.exponent_ci[0] <= fb.exponent_ci[1]  # the marginal intervals overlap ...
+    assert d.excludes_zero() and abs(d.difference - 0.08) < 0.01  # ... the paired one finds the difference
+
+
+def test_exponent_difference_bad_input():
+    x = np.array([1.0, 2.0, 4.0])
+    with pytest.raises(ValueError, match="same samples.*5 rows.*4"):
+        fits.bootstrap_exponent_difference(x, np.ones((5, 3)), x, np.ones((4, 3)))
+    with pytest.raises(ValueError, match="per_sample_b has 2 columns"):
+        fits.bootstrap_exponent_difference(x, np.ones((5, 3)), x, np.ones((5, 2)))
+    with pytest.raises(ValueError, match="per_sample_a contains NaN"):
+        fits.bootstrap_exponent_difference(x, np.full((5, 3), np.nan), x, np.ones((5, 3)))
+    with pytest.raises(ValueError, match="level"):
+        fits.bootstrap_exponent_difference(x, np.ones((5, 3)), x, np.ones((5, 3)), level=1.0)
+    with pytest.raises(ValueError, match="non-positive"):
+        fits.bootstrap_exponent_difference(x, np.ones((5, 3)), x, -np.ones((5, 3)))
