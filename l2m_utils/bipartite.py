@@ -79,6 +79,21 @@ class BipartiteEstimate:
         n = self.per_sample.shape[0]
         return self.per_sample.std(axis=0, ddof=1) / np.sqrt(n)
 
+    def faithful_start(self, rel_tol: float = 0.1) -> int | None:
+        """Shortest L from which every longer block's realised split ratio L/ℓ lies within ``rel_tol``
+        of the nominal ``ratio`` (None when the longest block misses it).
+
+        ℓ = round(L/r) is coarse at small L: at r = 3, L = 4 gives ℓ = 1 (a 4:1 split) and L = 16 gives
+        ℓ = 5 (3.2:1), so the shortest blocks of a sweep measure other splits than the nominal one.
+        """
+        if not rel_tol > 0:
+            raise ValueError(f"rel_tol must be positive, got {rel_tol}")
+        ok = np.abs(self.lengths / self.ells - self.ratio) <= rel_tol * self.ratio
+        if not ok[-1]:
+            return None
+        first = 0 if ok.all() else len(ok) - int(np.argmin(ok[::-1]))
+        return int(self.lengths[first])
+
     def fit(self, n_boot: int = 1000, seed: int = 0, level: float = 0.95, min_length: int = 1) -> PowerLawFit:
         """Power law A L^beta through the means at L >= ``min_length``, bootstrapping over samples."""
         keep = self.lengths >= min_length

@@ -22,7 +22,8 @@ hidden state depend on a finite summary of the past:
 * :class:`FactorialErasureSource` -- m independent erasure chains emitting *one* token, the tuple
   of their symbols (mixed radix, chain 0 the least significant digit; vocabulary ``prod (K_j + 1)``).
   Independent components make every information quantity additive, so I^BP, I^TP and the entropy
-  rate are sums of the per-chain closed forms.  With chains of timescales 4, 16, 64, ... the sum
+  rate are sums of the per-chain closed forms.  With chains of timescales that grow by a factor
+  of four (chapter 8: memories 16, 64, 256, 1024, revealed every 2, 8, 32, 128 steps) the sum
   keeps growing over the tested range of L (about a constant per factor of four in L, i.e. like
   log L): source (b).  It is also an HMM (the product chain, ``prod K_j`` states), so everything
   can be checked against the dense forward algorithm of :mod:`l2m_utils.hmm` for small L.

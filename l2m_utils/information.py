@@ -120,7 +120,7 @@ def _check_split(length: int, ell: int) -> None:
 
 
 def bipartite_mutual_information(p: np.ndarray, ell: int | None = None) -> float:
-    """Bipartite MI I(W_{1:ell}; W_{ell+1:L}) of a block joint ``p`` over L tokens (Def. 4.1).
+    """Bipartite MI I(W_{1:ell}; W_{ell+1:L}) of a block joint ``p`` over L tokens (chapter 1's definition).
 
     ``ell`` defaults to the equal split L // 2.
     """
@@ -132,7 +132,7 @@ def bipartite_mutual_information(p: np.ndarray, ell: int | None = None) -> float
 
 
 def two_point_mutual_information(p: np.ndarray, i: int, j: int) -> float:
-    """Two-point MI I(W_i; W_j) between single tokens of a block joint (Def. 4.2; 0-based i, j)."""
+    """Two-point MI I(W_i; W_j) between single tokens of a block joint (0-based i, j)."""
     if i == j:
         raise ValueError(f"two-point MI needs two different positions, got i = j = {i}")
     return mutual_information(p, (i,), (j,))

@@ -172,6 +172,28 @@ def test_split_points_and_derangement():
     assert bp.default_lengths(2048) == [4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
 
 
+
+def _estimate(lengths, ratio):
+    lengths = np.asarray(lengths)
+    ells = np.array([bp.split_point(L, ratio) for L in lengths])
+    return bp.BipartiteEstimate("direct", ratio, lengths, ells, np.ones((2, lengths.size)))
+
+
+def test_faithful_start_skips_the_coarse_splits_of_short_blocks():
+    lengths = [4, 8, 16, 32, 64, 128, 256]
+    # r = 3: realised L/l = 4, 2.67, 3.2, 2.91, 3.05, 2.98, 3.01 -> within 10% from L = 16 (3.2 is 6.7% off)
+    assert _estimate(lengths, 3).faithful_start(0.1) == 16
+    assert _estimate(lengths, 3).faithful_start(0.05) == 32  # 2.91 is 3% off, 3.2 is not within 5%
+    assert _estimate(lengths, 2).faithful_start() == 4  # exact at every L
+    assert _estimate(lengths, 4).faithful_start() == 4
+    assert _estimate([4, 8], 3).faithful_start(0.05) is None  # the longest block misses the ratio
+    # a run that is faithful, then not, then faithful again starts after the last miss
+    est = bp.BipartiteEstimate("direct", 3.0, np.array([3, 4, 6]), np.array([1, 1, 2]), np.ones((2, 3)))
+    assert est.faithful_start(0.1) == 6
+    with pytest.raises(ValueError, match="rel_tol"):
+        est.faithful_start(0.0)
+
+
 # ---------------------------------------------------------------- bad input
 
 

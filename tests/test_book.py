@@ -403,3 +403,19 @@ def test_digits_are_decimal_and_only_true_false_are_booleans():
     got = book.parse_overrides([("a", "012"), ("b", "08"), ("c", "-7"), ("d", "yes"), ("e", "On"), ("f", "no"),
                                 ("g", "true"), ("h", "False")])
     assert got == {"a": 12, "b": 8, "c": -7, "d": "yes", "e": "On", "f": "no", "g": True, "h": False}
+
+
+def test_how_to_run_lists_the_committed_snapshots():
+    """The page says which chapters the published book shows from a snapshot: the list must follow
+    book/snapshots/ (a GPU session that commits a snapshot updates the sentence, or this fails)."""
+    root = Path(__file__).resolve().parents[1]
+    text = " ".join((root / "book" / "how_to_run.md").read_text().split())
+    m = re.search(r"At present chapters ([\d, and]+) have snapshots.*?; chapters ([\d, and]+) wait for their GPU runs",
+                  text)
+    assert m, "how_to_run.md no longer says which chapters have snapshots"
+    listed = {int(n) for n in re.findall(r"\d+", m.group(1))}
+    waiting = {int(n) for n in re.findall(r"\d+", m.group(2))}
+    committed = {int(p.name[:2]) for p in (root / "book" / "snapshots").glob("[0-9][0-9]_*.ipynb")}
+    chapters = {int(p.name[:2]) for p in (root / "notebooks").glob("[0-9][0-9]_*.md")}
+    assert listed == committed
+    assert waiting == chapters - committed
