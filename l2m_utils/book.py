@@ -666,8 +666,8 @@ if os.path.dirname(os.path.dirname(os.path.abspath(l2m_utils.__file__))) == _boo
 def launch_notebooks(layout: Layout, target: Path, commit: str | None = None, url: str | None = None) -> list[Path]:
     """Write the tree of the ``ipynb`` branch that the launch buttons open (after a build).
 
-    ``notebooks/NN_name.ipynb``: each rendered chapter from ``_build/book-src`` with its outputs, a
-    first code cell (:func:`launch_setup_source`) and without the run's injected parameters, so that
+    ``notebooks/NN_name.ipynb``: each rendered chapter from ``_build/book-src`` with its outputs (less
+    stderr and papermill's local paths), a first code cell (:func:`launch_setup_source`) and without the run's injected parameters, so that
     "Run all" uses the chapter's defaults; the cell clones ``url`` (default: ``repository.url`` of
     ``_config.yml``) at ``commit`` (default: the tip).  ``binder/requirements.txt`` pins the CPU
     build of torch (``TORCH_VERSION`` of the Makefile) so that Binder never pulls the CUDA one, and
@@ -685,6 +685,11 @@ def launch_notebooks(layout: Layout, target: Path, commit: str | None = None, ur
             raise BookError(f"{rendered} is missing: build the book first (`make book-from-snapshots`)")
         nb = nbformat.read(rendered, as_version=4)
         cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+        for cell in cells:  # stderr (progress bars, warnings with the build machine's paths) is not for readers
+            if cell.cell_type == "code":
+                cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+        for key in ("input_path", "output_path"):  # paths on the build machine
+            nb.metadata.get("papermill", {}).pop(key, None)
         first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
         cells.insert(first_code, nbformat.v4.new_code_cell(setup, metadata={"tags": [LAUNCH_TAG]}))
         nb.cells = cells

@@ -68,7 +68,8 @@ class LengthTrend:
     min_relative_change: float = 0.0
 
     def describe(self, digits: int = 3) -> str:
-        ends = f"{self.means[0]:.{digits}g} at L = {self.lengths[0]} to {self.means[-1]:.{digits}g} at L = {self.lengths[-1]}"
+        # "#" keeps trailing zeros, so both ends show the same number of significant digits (0.880, not 0.88)
+        ends = f"{self.means[0]:#.{digits}g} at L = {self.lengths[0]} to {self.means[-1]:#.{digits}g} at L = {self.lengths[-1]}"
         if self.negligible:
             how = f"a change of less than {100 * self.min_relative_change:g}%"
         else:

@@ -214,7 +214,8 @@ def device_label(device: torch.device) -> str:
         return f"GPU: {torch.cuda.get_device_name(device)}"
     from .book import cpu_model
 
-    return f"CPU: {cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    threads = torch.get_num_threads()
+    return f"CPU: {cpu_model()}, {os.cpu_count()} cores, {threads} torch thread{'' if threads == 1 else 's'}"
 
 
 def git_commit() -> str:
@@ -601,6 +602,7 @@ def run_sweep(
     require_kernels: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = print,
+    name: str = "sweep",
 ) -> SweepReport:
     """Load finished runs from ``results_dir``; train the missing ones in order.
 
@@ -608,6 +610,7 @@ def run_sweep(
     seconds, and skip a run whose estimated duration (from finished runs of the same model on this
     device) exceeds what is left -- it stays for a later part.  ``hard_limit_s``: interrupt the run in
     progress at this many seconds (checkpointed, resumable).  ``retrain``: ignore existing results.
+    ``name`` labels the closing summary line (several sweeps in one notebook).
     """
     device = torch.device(device)
     label = device_label(device)
@@ -649,7 +652,7 @@ def run_sweep(
             say(f"[ch06] {key}: interrupted at step {out.step} (checkpoint kept)")
         data_cache = {k: v for k, v in data_cache.items() if k[0] == cfg.depth}  # keep one length's sampler
     report.elapsed_s = time.monotonic() - t0
-    say(f"[ch06] sweep: {report.summary()}")
+    say(f"[ch06] {name}: {report.summary()}")
     return report
 
 

