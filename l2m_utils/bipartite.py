@@ -88,6 +88,8 @@ class BipartiteEstimate:
         """
         if not rel_tol > 0:
             raise ValueError(f"rel_tol must be positive, got {rel_tol}")
+        if self.lengths.size == 0 or np.any(np.diff(self.lengths) <= 0):
+            raise ValueError(f"lengths must be non-empty and increasing, got {self.lengths.tolist()}")
         ok = np.abs(self.lengths / self.ells - self.ratio) <= rel_tol * self.ratio
         if not ok[-1]:
             return None

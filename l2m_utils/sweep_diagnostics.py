@@ -68,8 +68,10 @@ class LengthTrend:
     min_relative_change: float = 0.0
 
     def describe(self, digits: int = 3) -> str:
-        # "#" keeps trailing zeros, so both ends show the same number of significant digits (0.880, not 0.88)
-        ends = f"{self.means[0]:#.{digits}g} at L = {self.lengths[0]} to {self.means[-1]:#.{digits}g} at L = {self.lengths[-1]}"
+        def sig(x: float) -> str:  # "#" keeps trailing zeros (0.880, not 0.88); no bare point (100, not 100.)
+            return f"{x:#.{digits}g}".rstrip(".")
+
+        ends = f"{sig(self.means[0])} at L = {self.lengths[0]} to {sig(self.means[-1])} at L = {self.lengths[-1]}"
         if self.negligible:
             how = f"a change of less than {100 * self.min_relative_change:g}%"
         else:

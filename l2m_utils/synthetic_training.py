@@ -214,8 +214,8 @@ def device_label(device: torch.device) -> str:
         return f"GPU: {torch.cuda.get_device_name(device)}"
     from .book import cpu_model
 
-    threads = torch.get_num_threads()
-    return f"CPU: {cpu_model()}, {os.cpu_count()} cores, {threads} torch thread{'' if threads == 1 else 's'}"
+    # the wording is fixed: stored results are matched on it (_estimate_s), so "1 torch threads" stays
+    return f"CPU: {cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
 def git_commit() -> str:

@@ -24,6 +24,10 @@ for independent tokens (notes §8).  Two ways to deal with it:
   with the second tokens permuted at random, which keeps N_d and both marginal count vectors
   exactly and destroys the dependence.  :func:`supported_distances` then says up to which d the
   measured I_d is significantly above that floor.
+
+Above the floor, :func:`local_exponents` gives the local decay exponent of e(d) = I_d - floor between
+successive distances, and :func:`jackknife_local_exponents` its standard error from a delete-a-group
+jackknife over documents (each replicate recounts without one group and subtracts its own floor).
 """
 
 from __future__ import annotations
@@ -406,3 +410,108 @@ def fit_two_point(result: TwoPointResult | None = None, distances=None, mi=None,
     if distances is None or mi is None:
         raise ValueError("pass a TwoPointResult or both distances and mi")
     return fit_power_law_offset(distances, mi, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------
+# local decay exponents above the floor, with a jackknife over documents
+# --------------------------------------------------------------------------------------------------
+
+def local_exponents(distances, excess) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(d_lo, d_hi, lambda): the local decay exponent of e(d) between successive distances,
+    lambda_k = -(log e_{k+1} - log e_k) / (log d_{k+1} - log d_k)  (e = A d^-alpha gives alpha).
+
+    ``ValueError`` unless distances increase and every excess is positive and finite."""
+    d = np.asarray(distances, dtype=np.float64)
+    e = np.asarray(excess, dtype=np.float64)
+    if d.ndim != 1 or e.shape != d.shape:
+        raise ValueError(f"distances and excess must be 1-D arrays of one length, got {d.shape} and {e.shape}")
+    if d.size and (np.any(d <= 0) or np.any(np.diff(d) <= 0)):
+        raise ValueError(f"distances must be positive and increasing, got {d.tolist()}")
+    if not np.all(np.isfinite(e)) or np.any(e <= 0):
+        raise ValueError("the excess over the floor must be positive and finite at every distance "
+                         f"(a log is taken), got {e.tolist()}")
+    return d[:-1], d[1:], -np.diff(np.log(e)) / np.diff(np.log(d))
+
+
+@dataclass
+class LocalExponents:
+    """Local decay exponents of I_d - floor between successive distances, with jackknife errors.
+
+    ``se[k]`` is NaN when some replicate's excess was not positive at d_lo[k] or d_hi[k] (no log);
+    ``n_groups`` documents groups were left out in turn."""
+
+    d_lo: np.ndarray
+    d_hi: np.ndarray
+    exponent: np.ndarray
+    se: np.ndarray
+    n_groups: int
+    replicates: np.ndarray = field(repr=False)  # [n_groups, n_segments], NaN where undefined
+
+
+def document_groups(lengths: Sequence[int], n_groups: int) -> np.ndarray:
+    """Group index of each document, ``n_groups`` groups of nearly equal token counts (longest document
+    first, each to the group with the fewest tokens so far; ties to the lowest index).  Deterministic."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if n_groups < 2:
+        raise ValueError(f"a jackknife needs at least 2 groups, got n_groups={n_groups}")
+    if lengths.size < n_groups:
+        raise ValueError(f"{lengths.size} documents cannot form {n_groups} groups: use n_groups <= {lengths.size}")
+    group = np.empty(lengths.size, dtype=np.int64)
+    totals = np.zeros(n_groups, dtype=np.int64)
+    for k in np.argsort(-lengths, kind="stable"):  # a loop over documents, not tokens
+        g = int(np.argmin(totals))
+        group[k] = g
+        totals[g] += lengths[k]
+    return group
+
+
+def jackknife_local_exponents(
+    result: TwoPointResult,
+    documents,
+    distances: Sequence[int],
+    n_groups: int = 8,
+    n_shuffles: int = 2,
+    seed: int = 0,
+    backend: str = "numpy",
+    device: str = "cpu",
+    progress: bool = False,
+) -> LocalExponents:
+    """Local decay exponents of I_d - floor at ``distances`` (from ``result``, which must hold them and
+    a floor) and their delete-a-group jackknife standard errors over documents.
+
+    The documents are split into ``n_groups`` groups of about equal size (:func:`document_groups`).
+    Replicate g recounts the pairs without group g (same estimator as ``result``), subtracts its own
+    shuffled floor (``n_shuffles`` permutations: the floor depends on the number of pairs) and
+    computes the exponents; SE = sqrt((G-1)/G * sum_g (lambda_g - mean_g lambda_g)^2).  Pairs within
+    one document are dependent, so whole documents are left out, not pairs.
+    """
+    if result.floor_mean is None:
+        raise ValueError("result has no floor: compute it with two_point_mi(..., n_shuffles >= 1)")
+    if n_shuffles < 1:
+        raise ValueError(f"each replicate needs its own floor: n_shuffles must be >= 1, got {n_shuffles}")
+    ds = _check_distances(distances)
+    index = {int(d): k for k, d in enumerate(result.distances)}
+    missing = [int(d) for d in ds if int(d) not in index]
+    if missing:
+        raise ValueError(f"distances {missing} are not in the result (it has {result.distances.tolist()})")
+    rows = np.array([index[int(d)] for d in ds])
+    d_lo, d_hi, lam = local_exponents(ds, result.excess()[rows])
+    docs = [np.asarray(doc) for doc in (documents if not isinstance(documents, np.ndarray) or documents.dtype == object
+                                        else [documents])]
+    group = document_groups([doc.size for doc in docs], n_groups)
+    reps = np.full((n_groups, lam.size), np.nan)
+    groups = range(n_groups)
+    if progress:
+        from tqdm.auto import tqdm
+
+        groups = tqdm(groups, desc="jackknife over document groups")
+    for g in groups:
+        kept = [doc for doc, gg in zip(docs, group) if gg != g]
+        r = two_point_mi(kept, ds, result.vocab_size, result.estimator, n_shuffles, seed + 1 + g, backend, device)
+        e = r.excess()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            le = np.where(e > 0, np.log(np.where(e > 0, e, 1.0)), np.nan)
+        reps[g] = -np.diff(le) / np.diff(np.log(ds.astype(np.float64)))
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt((n_groups - 1) / n_groups * ((reps - reps.mean(axis=0)) ** 2).sum(axis=0))
+    return LocalExponents(d_lo, d_hi, lam, se, n_groups, reps)

@@ -192,6 +192,9 @@ def test_faithful_start_skips_the_coarse_splits_of_short_blocks():
     assert est.faithful_start(0.1) == 6
     with pytest.raises(ValueError, match="rel_tol"):
         est.faithful_start(0.0)
+    unsorted = bp.BipartiteEstimate("direct", 2.0, np.array([8, 4]), np.array([4, 2]), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="increasing"):
+        unsorted.faithful_start()
 
 
 # ---------------------------------------------------------------- bad input

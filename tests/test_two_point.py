@@ -222,3 +222,83 @@ def test_word_ids_vocabulary_cap():
     assert docs[0].tolist() == [0, 2, 1, 3, 3, 1, 3, 3, 3, 3]
     with pytest.raises(ValueError, match="vocab_size"):
         tp.word_ids(["a"], 1)
+
+
+# ---------------------------------------------------------------- local exponents and their jackknife
+
+
+def test_local_exponents_of_an_exact_power_law():
+    d = np.array([1, 2, 4, 8, 16])
+    lo, hi, lam = tp.local_exponents(d, 0.3 * d ** -0.85)
+    np.testing.assert_array_equal(lo, [1, 2, 4, 8])
+    np.testing.assert_array_equal(hi, [2, 4, 8, 16])
+    np.testing.assert_allclose(lam, 0.85, atol=1e-12)
+    # two regimes: alpha 2 up to d = 4, then 0.5
+    e = np.array([1.0, 1 / 4, 1 / 16, 1 / 16 / 2**0.5])
+    np.testing.assert_allclose(tp.local_exponents([1, 2, 4, 8], e)[2], [2.0, 2.0, 0.5], atol=1e-12)
+
+
+@pytest.mark.parametrize("d, e, match", [
+    ([1, 2, 4], [0.1, 0.0, 0.01], "positive"),
+    ([1, 2, 4], [0.1, np.nan, 0.01], "positive and finite"),
+    ([1, 4, 2], [0.1, 0.05, 0.01], "increasing"),
+    ([1, 2], [0.1, 0.05, 0.01], "one length"),
+])
+def test_local_exponents_bad_input(d, e, match):
+    with pytest.raises(ValueError, match=match):
+        tp.local_exponents(d, e)
+
+
+def test_document_groups_are_balanced_and_deterministic():
+    lengths = [100, 90, 80, 10, 10, 5, 5, 1]
+    g = tp.document_groups(lengths, 3)
+    totals = np.bincount(g, weights=lengths, minlength=3)
+    assert sorted(totals.tolist()) == [100.0, 100.0, 101.0]
+    np.testing.assert_array_equal(g, tp.document_groups(lengths, 3))
+    with pytest.raises(ValueError, match="3 documents cannot form 4 groups"):
+        tp.document_groups([1, 2, 3], 4)
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        tp.document_groups([1, 2, 3], 1)
+
+
+def _markov_documents(n_docs, length, flip, seed):
+    """Documents of a symmetric 2-state Markov chain: x_t = x_0 XOR (number of flips up to t) mod 2."""
+    rng = np.random.default_rng(seed)
+    flips = rng.random((n_docs, length)) < flip
+    flips[:, 0] = rng.random(n_docs) < 0.5  # a uniform first state
+    return list(np.cumsum(flips, axis=1) % 2)
+
+
+def test_jackknife_covers_the_exact_local_exponents_of_a_markov_chain():
+    """I_d = log 2 - h((1 + lam^d)/2) for the symmetric chain (chapter 1): its local exponents are known."""
+    flip, ds = 0.15, [1, 2, 4, 8]
+    docs = _markov_documents(40, 5000, flip, seed=3)
+    result = tp.two_point_mi(docs, ds, 2, n_shuffles=4, seed=0)
+    le = tp.jackknife_local_exponents(result, docs, ds, n_groups=8, n_shuffles=2)
+    exact = tp.local_exponents(ds, markov_two_point_mutual_information(np.array([[1 - flip, flip], [flip, 1 - flip]]),
+                                                                      np.array(ds)))[2]
+    assert np.all(np.isfinite(le.se)) and np.all(le.se > 0)
+    assert np.all(np.abs(le.exponent - exact) < 3 * le.se), (le.exponent, exact, le.se)
+    assert le.replicates.shape == (8, 3) and le.n_groups == 8
+    # four times the documents: the standard errors shrink, roughly by half
+    more = _markov_documents(160, 5000, flip, seed=4)
+    le4 = tp.jackknife_local_exponents(tp.two_point_mi(more, ds, 2, n_shuffles=4, seed=0), more, ds, n_groups=8)
+    assert np.all(le4.se < le.se)
+    assert 0.25 < np.median(le4.se / le.se) < 0.8
+
+
+def test_jackknife_bad_input():
+    docs = _markov_documents(6, 400, 0.2, seed=5)
+    no_floor = tp.two_point_mi(docs, [1, 2], 2)
+    with pytest.raises(ValueError, match="no floor"):
+        tp.jackknife_local_exponents(no_floor, docs, [1, 2])
+    result = tp.two_point_mi(docs, [1, 2, 64], 2, n_shuffles=2)
+    with pytest.raises(ValueError, match=r"distances \[4\] are not in the result"):
+        tp.jackknife_local_exponents(result, docs, [1, 4])
+    with pytest.raises(ValueError, match="n_shuffles must be >= 1"):
+        tp.jackknife_local_exponents(result, docs, [1, 2], n_shuffles=0)
+    with pytest.raises(ValueError, match="6 documents cannot form 8 groups"):
+        tp.jackknife_local_exponents(result, docs, [1, 2], n_groups=8)
+    assert result.excess()[2] <= 0  # at d = 64 the chain has forgotten: no log of the excess, a clear error
+    with pytest.raises(ValueError, match="excess over the floor must be positive"):
+        tp.jackknife_local_exponents(result, docs, [1, 2, 64], n_groups=2)
