@@ -109,8 +109,8 @@ class BipartiteEstimate:
 def split_point(length: int, ratio: float) -> int:
     """ℓ = round(L / ratio) (halves round up); ``ValueError`` unless L >= ratio and
     1 <= ℓ <= L - 1 (L too short for the split)."""
-    if ratio <= 1:
-        raise ValueError(f"split ratio L/ell must be > 1, got {ratio}")
+    if not (np.isfinite(ratio) and ratio > 1):
+        raise ValueError(f"split ratio L/ell must be > 1 and finite, got {ratio}")
     length = int(length)
     ell = int(np.floor(length / ratio + 0.5))
     if length < 2 or length < ratio or not 1 <= ell <= length - 1:
@@ -123,6 +123,8 @@ def split_point(length: int, ratio: float) -> int:
 
 def derangement(n: int, seed: int) -> np.ndarray:
     """A random permutation sigma of range(n) with sigma[i] != i (one random n-cycle); n >= 2."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ValueError(f"the number of samples must be an integer, got {n!r}")
     if n < 2:
         raise ValueError(f"a derangement needs at least 2 samples, got {n}")
     order = np.random.default_rng(seed).permutation(n)
@@ -184,6 +186,8 @@ def bigram_entropy(documents, vocab_size: int | None = None) -> float:
 
 def default_lengths(max_length: int, min_length: int = 4) -> list[int]:
     """L = 4, 8, ..., up to ``max_length`` (powers of two)."""
+    if isinstance(min_length, bool) or not isinstance(min_length, (int, np.integer)) or min_length < 1:
+        raise ValueError(f"min_length must be a positive integer, got {min_length!r}")
     if max_length < min_length:
         raise ValueError(f"max_length {max_length} is below the smallest length {min_length}")
     out, length = [], min_length
@@ -201,6 +205,8 @@ def shortest_length(ratios: Sequence[float], min_future: int = 2, start: int = 4
     bad = [r for r in ratios if not (r > 1 and np.isfinite(r))]
     if bad:
         raise ValueError(f"split ratios L/ell must be finite and > 1, got {bad}")
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 1:
+        raise ValueError(f"start must be a positive integer, got {start!r}")
     length = int(start)
     while True:
         try:

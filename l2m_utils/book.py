@@ -141,11 +141,12 @@ def device_description() -> str:
     return f"CPU: {cpu_model()}, {os.cpu_count()} cores (no GPU)"
 
 
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo where available)."""
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (the first "model name" line of ``cpuinfo`` where available, else what
+    ``platform`` says)."""
     cpu = platform.processor() or platform.machine()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in Path(cpuinfo).read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:

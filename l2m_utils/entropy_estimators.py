@@ -123,8 +123,8 @@ def poisson_plugin_bias(expected_counts: np.ndarray, n_total: float) -> float:
         raise ValueError("expected_counts is empty: the bias needs at least one cell")
     if not np.all(np.isfinite(lam)) or np.any(lam < 0):
         raise ValueError("expected_counts must be finite and non-negative (Poisson means)")
-    if not np.isfinite(n_total) or n_total <= 0:
-        raise ValueError(f"n_total must be a positive number of draws, got {n_total}")
+    if np.ndim(n_total) != 0 or not np.isfinite(n_total) or n_total <= 0:
+        raise ValueError(f"n_total must be one positive number of draws, got {n_total!r}")
     lam = lam[lam > 0]
     e_nlogn = np.empty_like(lam)
     big = lam > 60

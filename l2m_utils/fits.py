@@ -129,9 +129,11 @@ def _check_per_sample(x, per_sample, what: str = "per_sample") -> tuple[np.ndarr
     return xs, vals
 
 
-def _check_bootstrap_settings(n_boot: int, level: float) -> None:
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+def _check_bootstrap_settings(n_boot: int, level: float, chunk: int = 1) -> None:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be an integer >= 1, got {n_boot!r}")
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
 
@@ -168,7 +170,7 @@ def bootstrap_power_law(
     in ``n_failed`` (more than half failing raises ``ValueError``).
     """
     xs, vals = _check_per_sample(x, per_sample)
-    _check_bootstrap_settings(n_boot, level)
+    _check_bootstrap_settings(n_boot, level, chunk)
     fit = fit_power_law(xs, vals.mean(axis=0))
     rng = np.random.default_rng(seed)
     n = vals.shape[0]
@@ -228,7 +230,7 @@ def bootstrap_exponent_difference(
             f"a paired bootstrap needs the same samples in both: per_sample_a has {va.shape[0]} rows, "
             f"per_sample_b has {vb.shape[0]}"
         )
-    _check_bootstrap_settings(n_boot, level)
+    _check_bootstrap_settings(n_boot, level, chunk)
     difference = fit_power_law(xa, va.mean(axis=0)).exponent - fit_power_law(xb, vb.mean(axis=0)).exponent
     rng = np.random.default_rng(seed)
     n = va.shape[0]
@@ -283,8 +285,8 @@ def fit_power_law_offset(x, y, n_grid: int = 4000) -> OffsetPowerLawFit:
     (0, min y), since the loss diverges as C -> min y), then a bounded scalar refinement.
     """
     x, y = _check_xy(x, y, 3, "offset power-law fit")
-    if n_grid < 10:
-        raise ValueError(f"n_grid must be >= 10, got {n_grid}")
+    if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 10:
+        raise ValueError(f"n_grid must be an integer >= 10, got {n_grid!r}")
     lx = np.log(x)
     ymin = float(y.min())
     t = np.unique(np.concatenate([

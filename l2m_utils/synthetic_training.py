@@ -242,6 +242,13 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def predict(model: ContinuousARModel, tokens: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's conditionals for w_1..w_L from ``tokens`` [b, L+1, copies] (BOS, w_1..w_L): it reads
+    ``tokens[:, :L]`` (BOS, w_1..w_{L-1}), so output row i has seen w_1..w_i and predicts w_{i+1}.
+    Training and evaluation both call this, so they cannot disagree on the shift."""
+    return model(tokens[:, :length])
+
+
 @torch.no_grad()
 def evaluate(model: ContinuousARModel, tokens: torch.Tensor, mu_p: torch.Tensor, sigma_p: torch.Tensor,
              micro_batch: int, autocast) -> np.ndarray:
@@ -252,7 +259,7 @@ def evaluate(model: ContinuousARModel, tokens: torch.Tensor, mu_p: torch.Tensor,
     total = torch.zeros(L, dtype=torch.float64, device=tokens.device)
     for i in range(0, tokens.shape[0], micro_batch):
         with autocast:
-            mu, sig = model(tokens[i:i + micro_batch, :L])
+            mu, sig = predict(model, tokens[i:i + micro_batch], L)
         total += gs.exact_kl(mu, sig, mu_p[i:i + micro_batch], sigma_p).double().sum(dim=0)
     model.train(was_training)
     return (total / tokens.shape[0]).cpu().numpy()
@@ -368,7 +375,7 @@ def train_run(
                 return RunOutcome("interrupted", key, step)
             batch = data.sampler.sample(cfg.batch, generator=gen)
             with autocast:
-                mu, sig = model(batch.tokens[:, :L])
+                mu, sig = predict(model, batch.tokens, L)
             loss = kl_per_position(mu, sig, batch.mu, batch.sigma).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -145,6 +145,8 @@ def count_keys(keys: np.ndarray, n_keys: int, backend: str = "numpy", device: st
     ``torch.unique`` on ``device`` (e.g. ``"cuda"``).
     """
     keys = np.asarray(keys, dtype=np.int64)
+    if keys.size and (int(keys.min()) < 0 or int(keys.max()) >= int(n_keys)):
+        raise ValueError(f"keys must lie in [0, n_keys={n_keys}), found [{int(keys.min())}, {int(keys.max())}]")
     if backend == "numpy":
         return _count_keys_numpy(keys, int(n_keys))
     if backend == "torch":
@@ -202,8 +204,8 @@ def word_ids(
     is a token of its own (punctuation).  The ``vocab_size - 1`` most frequent words (ties broken
     alphabetically) get ids 0, 1, ...; all others share the last id, ``"<other>"``.
     """
-    if vocab_size < 2:
-        raise ValueError(f"vocab_size must be >= 2 (one word and <other>), got {vocab_size}")
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 2:
+        raise ValueError(f"vocab_size must be an integer >= 2 (one word and <other>), got {vocab_size!r}")
     texts = list(texts)
     if not texts:
         raise ValueError("no texts to encode")
@@ -266,8 +268,8 @@ def _check_distances(distances: Sequence[int]) -> np.ndarray:
 
 def powers_of_two(max_distance: int) -> list[int]:
     """1, 2, 4, ... up to ``max_distance`` (inclusive)."""
-    if max_distance < 1:
-        raise ValueError(f"max_distance must be >= 1, got {max_distance}")
+    if isinstance(max_distance, bool) or not isinstance(max_distance, (int, np.integer)) or max_distance < 1:
+        raise ValueError(f"max_distance must be an integer >= 1, got {max_distance!r}")
     return [1 << k for k in range(int(max_distance).bit_length()) if (1 << k) <= max_distance]
 
 
@@ -292,8 +294,8 @@ def two_point_mi(
     """
     corpus = _as_corpus(documents, vocab_size)
     ds = _check_distances(distances)
-    if n_shuffles < 0:
-        raise ValueError(f"n_shuffles must be >= 0, got {n_shuffles}")
+    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, (int, np.integer)) or n_shuffles < 0:
+        raise ValueError(f"n_shuffles must be an integer >= 0, got {n_shuffles!r}")
     m = corpus.vocab_size
     rng = np.random.default_rng(seed)
     out = {k: np.empty(ds.size) for k in ("mi", "h_x", "h_y", "h_xy")}
@@ -346,7 +348,7 @@ def support_tests(
         raise ValueError("the result has no floor: estimate it with two_point_mi(..., n_shuffles >= 2)")
     if result.n_shuffles < 2:
         raise ValueError("significance needs the spread of the floor: use n_shuffles >= 2")
-    if z < 0 or min_ratio < 0:
+    if not (z >= 0 and min_ratio >= 0):  # also refuses NaN
         raise ValueError(f"z and min_ratio must be >= 0, got z={z}, min_ratio={min_ratio}")
     excess = result.mi - result.floor_mean
     threshold = floor_threshold(z, result.n_shuffles) * result.floor_std
@@ -383,7 +385,7 @@ def floor_threshold(z: float, n_shuffles: int) -> float:
 
     if n_shuffles < 2:
         raise ValueError(f"a floor threshold needs n_shuffles >= 2, got {n_shuffles}")
-    if z < 0:
+    if not z >= 0:  # also refuses NaN
         raise ValueError(f"z must be >= 0, got {z}")
     n = int(n_shuffles)
     return float(stats.t.ppf(stats.norm.cdf(z), df=n - 1) * math.sqrt(1 + 1 / n))
@@ -496,8 +498,16 @@ def jackknife_local_exponents(
         raise ValueError(f"distances {missing} are not in the result (it has {result.distances.tolist()})")
     rows = np.array([index[int(d)] for d in ds])
     d_lo, d_hi, lam = local_exponents(ds, result.excess()[rows])
-    docs = [np.asarray(doc) for doc in (documents if not isinstance(documents, np.ndarray) or documents.dtype == object
-                                        else [documents])]
+    if isinstance(documents, Corpus):  # back to its documents (pairs never straddle two of them)
+        cuts = np.flatnonzero(np.diff(documents.doc_id)) + 1
+        docs = np.split(documents.tokens, cuts)
+    else:
+        docs = [np.asarray(doc) for doc in (documents if not isinstance(documents, np.ndarray) or documents.dtype == object
+                                            else [documents])]
+    d0 = int(result.distances[0])
+    if sum(max(doc.size - d0, 0) for doc in docs) != int(result.n_pairs[0]):  # a cheap identity check
+        raise ValueError(f"these documents give a different number of pairs at d = {d0} than the result "
+                         f"({int(result.n_pairs[0])}): pass the documents the result was computed from")
     group = document_groups([doc.size for doc in docs], n_groups)
     reps = np.full((n_groups, lam.size), np.nan)
     groups = range(n_groups)

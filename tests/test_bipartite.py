@@ -276,3 +276,17 @@ def test_shortest_length_rejects_ratios_of_one_or_less_and_infinite_ones():
         bp.shortest_length([2.0, 1.0])
     with pytest.raises(ValueError, match=r"got \[inf, nan\]"):
         bp.shortest_length([float("inf"), float("nan")])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: bp.default_lengths(10, 0), "min_length must be a positive integer"),
+    (lambda: bp.default_lengths(10, -4), "min_length must be a positive integer"),
+    (lambda: bp.shortest_length([2.0], start=0), "start must be a positive integer"),
+    (lambda: bp.split_point(8, float("nan")), "> 1 and finite"),
+    (lambda: bp.split_point(8, float("inf")), "> 1 and finite"),
+    (lambda: bp.derangement(2.5, 0), "must be an integer"),
+])
+def test_helpers_refuse_values_that_would_loop_or_mislead(call, match):
+    """default_lengths(10, 0) and shortest_length(start=0) used to loop forever (0 doubles to 0)."""
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -310,7 +310,9 @@ def test_snapshot_merge_takes_new_prose_and_rejects_changed_code(repo):
 
 def test_committed_snapshots_are_current():
     layout = book.Layout(book.ROOT)
-    for snap in sorted(layout.snapshots.glob("*.ipynb")):
+    snaps = sorted(layout.snapshots.glob("*.ipynb"))
+    assert snaps, f"no snapshots found in {layout.snapshots}"
+    for snap in snaps:
         source = layout.notebooks / f"{snap.stem}.md"
         assert source.exists(), f"snapshot {snap.name} has no chapter"
         reason = book.snapshot_code_mismatch(nbformat.read(snap, as_version=4), book.to_notebook(source))
@@ -420,3 +422,36 @@ def test_how_to_run_lists_the_committed_snapshots():
     committed = {int(p.name[:2]) for p in (root / "book" / "snapshots").glob("[0-9][0-9]_*.ipynb")}
     assert listed == committed
     assert waiting == chapters - committed
+
+
+def test_cpu_model_reads_cpuinfo_and_falls_back(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: X\nmodel name\t: Example CPU 9000 @ 3.00GHz\n"
+                    "processor\t: 1\nmodel name\t: Example CPU 9000 @ 3.00GHz\n")
+    assert book.cpu_model(info) == "Example CPU 9000 @ 3.00GHz"
+    import platform
+
+    assert book.cpu_model(tmp_path / "missing") == (platform.processor() or platform.machine())
+
+
+def test_device_description_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(book.shutil, "which", lambda name: None)  # no nvidia-smi
+    text = book.device_description()
+    assert text.startswith("CPU: ") and text.endswith("cores (no GPU)")
+    assert f", {__import__('os').cpu_count()} cores" in text
+
+
+def test_device_description_names_the_gpus(monkeypatch):
+    monkeypatch.setattr(book.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    result = type("R", (), {"stdout": "NVIDIA H200\nNVIDIA H200\n"})()
+    monkeypatch.setattr(book.subprocess, "run", lambda *a, **k: result)
+    assert book.device_description() == "GPU: 2 × NVIDIA H200"
+
+
+def test_refresh_nbval_refs_stores_the_marked_cells_smoke_outputs(repo):
+    book.refresh_nbval_refs(repo)
+    ref = json.loads((repo.nbval_expected / "01_tiny.json").read_text())
+    assert ref["notebook"] == "01_tiny" and ref["profile"] == "smoke"
+    (cell,) = ref["cells"]  # only the marked cell
+    assert cell["source"].startswith("# NBVAL_CHECK_OUTPUT")
+    assert cell["outputs"] == [{"output_type": "stream", "name": "stdout", "text": "square 4\n"}]  # smoke: n = 2

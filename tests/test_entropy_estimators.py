@@ -181,6 +181,7 @@ def test_poisson_plugin_bias_limits_and_additivity():
     (np.array([1.0, -0.5]), 1.0, "non-negative"),
     (np.array([1.0, np.nan]), 1.0, "finite"),
     (np.array([1.0]), 0.0, "n_total"),
+    (np.array([1.0]), np.array([5.0, 6.0]), "one positive number"),
 ])
 def test_poisson_plugin_bias_bad_input(lam, n_total, match):
     with pytest.raises(ValueError, match=match):
