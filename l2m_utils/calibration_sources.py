@@ -214,6 +214,7 @@ class ErasureChain:
     # -- sampling ---------------------------------------------------------------------------------
     def sample_states(self, n: int, length: int, rng: np.random.Generator) -> np.ndarray:
         """n stationary state paths of ``length`` steps, int [n, length]."""
+        n, length = _check_length(n, "n"), _check_length(length)
         K = self.n_states
         cum = np.cumsum(self.transition, axis=1)
         s = np.empty((n, length), dtype=np.int64)

@@ -131,7 +131,14 @@ def recurrent_state(n_layer: int, per_layer: int, detail: str) -> HistoryState:
 
 
 def mamba_state(n_layer: int, d_inner: int, d_state: int, d_conv: int, name: str = "mamba") -> HistoryState:
-    """Mamba-1, per layer: ``d_inner * d_state`` (SSM) + ``d_inner * (d_conv - 1)`` (conv inputs)."""
+    """Mamba-1, per layer: ``d_inner * d_state`` (SSM) + ``d_inner * (d_conv - 1)`` (conv inputs).
+
+    Every size must be a positive integer (``d_conv = 1``: no convolution state).
+    """
+    n_layer = _positive_int(n_layer, "n_layer", name)
+    d_inner = _positive_int(d_inner, "d_inner", name)
+    d_state = _positive_int(d_state, "d_state", name)
+    d_conv = _positive_int(d_conv, "d_conv", name)
     ssm, conv = d_inner * d_state, d_inner * (d_conv - 1)
     detail = (f"{name}: {n_layer} layers x (d_inner {d_inner} x d_state {d_state} = {ssm} SSM"
               f" + d_inner {d_inner} x (d_conv {d_conv} - 1) = {conv} conv)")
@@ -141,7 +148,16 @@ def mamba_state(n_layer: int, d_inner: int, d_state: int, d_conv: int, name: str
 def mamba2_state(
     n_layer: int, n_heads: int, head_dim: int, d_state: int, n_groups: int, d_conv: int, name: str = "mamba2"
 ) -> HistoryState:
-    """Mamba-2, per layer: ``n_heads*head_dim*d_state`` + ``(d_inner + 2*n_groups*d_state)*(d_conv-1)``."""
+    """Mamba-2, per layer: ``n_heads*head_dim*d_state`` + ``(d_inner + 2*n_groups*d_state)*(d_conv-1)``.
+
+    Every size must be a positive integer (``d_conv = 1``: no convolution state).
+    """
+    n_layer = _positive_int(n_layer, "n_layer", name)
+    n_heads = _positive_int(n_heads, "n_heads", name)
+    head_dim = _positive_int(head_dim, "head_dim", name)
+    d_state = _positive_int(d_state, "d_state", name)
+    n_groups = _positive_int(n_groups, "n_groups", name)
+    d_conv = _positive_int(d_conv, "d_conv", name)
     d_inner = n_heads * head_dim
     ssm = n_heads * head_dim * d_state
     conv = (d_inner + 2 * n_groups * d_state) * (d_conv - 1)
@@ -377,8 +393,8 @@ def state_capacity(state_size: float, nats_per_scalar: float, log_vocab: float =
     well-used low-precision number); ``log_vocab = log M`` accounts for the token at the cut.
     """
     _check_capacity(nats_per_scalar, log_vocab)
-    if state_size < 0:
-        raise ValueError(f"state size must be >= 0, got {state_size}")
+    if not (math.isfinite(state_size) and state_size >= 0):
+        raise ValueError(f"state_size must be finite and >= 0, got {state_size!r}")
     return nats_per_scalar * float(state_size) + log_vocab
 
 

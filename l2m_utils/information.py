@@ -6,9 +6,10 @@ Two representations, both exact (no sampling):
   ``(M_1, ..., M_n)``: axis ``k`` is variable ``k``;
 * a jointly Gaussian vector given by its covariance matrix.
 
-Natural logarithms throughout.  Bad input (NaNs, negative or unnormalised probabilities, axes out of
-range, a split that leaves one side empty, a covariance that is not symmetric positive definite)
-raises ``ValueError`` with a message that names the problem.
+Natural logarithms throughout.  Bad input (NaNs, negative or unnormalised probabilities, variable
+indices that are not integers, out of range or repeated, a split that leaves one side empty, a
+covariance that is not symmetric positive definite) raises ``ValueError`` with a message that names
+the problem.
 """
 
 from __future__ import annotations
@@ -39,8 +40,18 @@ def check_distribution(p: np.ndarray, name: str = "p") -> np.ndarray:
     return p
 
 
-def _axes(p: np.ndarray, axes: Iterable[int], what: str) -> tuple[int, ...]:
-    out = tuple(int(a) for a in axes)
+def _is_int(a: object) -> bool:
+    """True for a Python or numpy integer (not a bool, not an integral float such as 1.0)."""
+    return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+
+
+def _axes(p: np.ndarray, axes: Iterable[int], what: str, name: str | None = None) -> tuple[int, ...]:
+    """Validated variable indices ``axes`` of the joint ``p``; ``name`` (default ``what``) is the argument."""
+    given = list(axes)
+    for a in given:
+        if not _is_int(a):
+            raise ValueError(f"{name or what} must be integer variable indices, got {a!r}")
+    out = tuple(int(a) for a in given)
     for a in out:
         if not 0 <= a < p.ndim:
             raise ValueError(f"{what} axis {a} is out of range for a joint of {p.ndim} variables")
@@ -63,7 +74,7 @@ def entropy(p: np.ndarray) -> float:
 def marginal(p: np.ndarray, axes: Sequence[int]) -> np.ndarray:
     """Marginal distribution of the variables ``axes`` (kept in the order given)."""
     p = check_distribution(p)
-    keep = _axes(p, axes, "marginal")
+    keep = _axes(p, axes, "marginal", "axes")
     drop = tuple(a for a in range(p.ndim) if a not in keep)
     m = p.sum(axis=drop) if drop else p
     order = np.argsort(np.argsort(keep))  # position of each kept axis in sorted order
@@ -113,6 +124,8 @@ def mutual_information(p: np.ndarray, x: Sequence[int], y: Sequence[int]) -> flo
 
 
 def _check_split(length: int, ell: int) -> None:
+    if not _is_int(ell):
+        raise ValueError(f"split ell must be an integer, got {ell!r}")
     if length < 2:
         raise ValueError(f"a bipartite split needs a block of at least 2 tokens, got L={length}")
     if not 1 <= ell <= length - 1:
@@ -126,13 +139,17 @@ def bipartite_mutual_information(p: np.ndarray, ell: int | None = None) -> float
     """
     p = check_distribution(p)
     length = p.ndim
-    ell = length // 2 if ell is None else int(ell)
+    ell = length // 2 if ell is None else ell
     _check_split(length, ell)
+    ell = int(ell)
     return mutual_information(p, range(ell), range(ell, length))
 
 
 def two_point_mutual_information(p: np.ndarray, i: int, j: int) -> float:
     """Two-point MI I(W_i; W_j) between single tokens of a block joint (0-based i, j)."""
+    for name, v in (("i", i), ("j", j)):
+        if not _is_int(v):
+            raise ValueError(f"{name} must be an integer position, got {v!r}")
     if i == j:
         raise ValueError(f"two-point MI needs two different positions, got i = j = {i}")
     return mutual_information(p, (i,), (j,))
@@ -147,8 +164,9 @@ def chain_rule_terms(p: np.ndarray, ell: int | None = None) -> np.ndarray:
     """
     p = check_distribution(p)
     length = p.ndim
-    ell = length // 2 if ell is None else int(ell)
+    ell = length // 2 if ell is None else ell
     _check_split(length, ell)
+    ell = int(ell)
     terms = np.empty((ell, length - ell))
     for i in range(ell):
         for j in range(length - ell):
@@ -232,7 +250,8 @@ def logdet_spd(cov: np.ndarray, name: str = "covariance") -> float:
 def gaussian_entropy(cov: np.ndarray) -> float:
     """Differential entropy of N(mu, cov): ½ log det(2 pi e cov) = ½ (n log(2 pi e) + log det cov)."""
     c = np.asarray(cov, dtype=np.float64)
-    return 0.5 * (c.shape[0] * np.log(2 * np.pi * np.e) + logdet_spd(c))
+    logdet = logdet_spd(c)  # validates the shape first (a scalar has no c.shape[0])
+    return 0.5 * (c.shape[0] * np.log(2 * np.pi * np.e) + logdet)
 
 
 def gaussian_mutual_information(cov: np.ndarray, x: Sequence[int], y: Sequence[int]) -> float:
@@ -250,6 +269,9 @@ def gaussian_mutual_information(cov: np.ndarray, x: Sequence[int], y: Sequence[i
     for what, idx in (("x", xi), ("y", yi)):
         if idx.min() < 0 or idx.max() >= c.shape[0]:
             raise ValueError(f"{what} index out of range for a {c.shape[0]}-variable covariance")
+    for what, idx in (("x", xi), ("y", yi)):
+        if np.unique(idx).size != idx.size:
+            raise ValueError(f"{what} repeats a variable: {what}={idx.tolist()}")
     if np.intersect1d(xi, yi).size:
         raise ValueError("x and y must be disjoint")
     xy = np.concatenate([xi, yi])

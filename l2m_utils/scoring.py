@@ -55,6 +55,9 @@ class MarkovChainScorer:
 
     def sample(self, n: int, length: int, seed: int) -> np.ndarray:
         """``n`` independent stationary sequences of ``length`` tokens (vectorised over sequences)."""
+        for name, value in (("n", n), ("length", length)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         rng = np.random.default_rng(seed)
         cum = np.cumsum(self.transition, axis=1)
         out = np.empty((n, length), dtype=np.int64)

@@ -178,10 +178,15 @@ def value_range(values: Sequence, fmt: Callable[[Any], str] = str) -> str:
     """``fmt(min)`` when the smallest and largest value print alike, else ``"fmt(min) to fmt(max)"``."""
     if len(values) == 0:
         raise ValueError("value_range: needs at least one value")
+    bad = [v for v in values if isinstance(v, (float, np.floating)) and not math.isfinite(v)]
+    if bad:  # min/max of a list with NaN depend on where the NaN sits
+        raise ValueError(f"value_range: values must be finite, got {bad}")
     lo, hi = fmt(min(values)), fmt(max(values))
     return lo if lo == hi else f"{lo} to {hi}"
 
 
 def signed_percent(x: float) -> str:
     """A fraction as a signed percentage with one decimal, ``-0.0%`` printed as ``+0.0%``."""
+    if not math.isfinite(x):
+        raise ValueError(f"signed_percent: x must be finite, got {x!r}")
     return f"{round(100 * x, 1) + 0.0:+.1f}%"

@@ -343,10 +343,14 @@ def positionwise_nll(model: nn.Module, samples: np.ndarray | Sequence[np.ndarray
 def positionwise_stats(nll: np.ndarray) -> dict[str, np.ndarray]:
     """Per position t (0-based column): ``mean`` = (1/n_t) Σ_i nll[i, t] over the samples that have a
     token there (NaN = padding), ``sem`` = sample standard deviation / sqrt(n_t) (NaN when n_t < 2),
-    ``count`` = n_t."""
+    ``count`` = n_t.  Infinite entries raise ``ValueError`` (NaN is the padding marker)."""
     a = np.asarray(nll, dtype=np.float64)
     if a.ndim != 2 or a.size == 0:
         raise ValueError(f"nll must be a non-empty [n, T] array, got shape {a.shape}")
+    if np.isinf(a).any():
+        rows, cols = np.nonzero(np.isinf(a))
+        raise ValueError(f"nll has {rows.size} infinite entries (first at sample {rows[0]}, position {cols[0]}); "
+                         "only NaN (padding) may be non-finite")
     valid = ~np.isnan(a)
     count = valid.sum(axis=0)
     if (count == 0).any():
@@ -385,7 +389,8 @@ def binned(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def mean_band(values: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Column means of ``values`` [n, B] (NaN skipped) with a normal-approximation band
-    ``mean ± z · sd / sqrt(n)``; returns ``(mean, low, high)``."""
+    ``mean ± z · sd / sqrt(n)``; returns ``(mean, low, high)``.  Where a column has fewer than 2
+    values the band is undefined: ``low`` and ``high`` are NaN there (``fill_between`` leaves a gap)."""
     stats = positionwise_stats(values)
-    half = z * np.nan_to_num(stats["sem"])
+    half = z * stats["sem"]
     return stats["mean"], stats["mean"] - half, stats["mean"] + half

@@ -179,9 +179,9 @@ def test_bad_inputs():
         sticky_transition(2, 1.0)
     with pytest.raises(ValueError, match="n_states"):
         sticky_transition(1, 0.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="more than one stationary distribution"):
         ErasureChain(np.array([[1.0, 0.0], [0.0, 1.0]]), 0.5)  # reducible
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rows must sum to 1"):
         ErasureChain(np.array([[0.5, 0.6], [0.5, 0.5]]), 0.5)  # not stochastic
     c = ErasureChain.sticky(2, 0.5, 0.5)
     with pytest.raises(ValueError, match="block length"):
@@ -207,3 +207,19 @@ def test_bad_inputs():
         HMMScorer(np.eye(2))
     with pytest.raises(ValueError, match="product chain"):
         FactorialErasureSource([c] * 13).hmm()
+
+
+@pytest.mark.parametrize("n, length, message", [
+    (2, 0, "block length must be an integer >= 1, got 0"),
+    (0, 4, "n must be an integer >= 1, got 0"),
+    (-1, 4, "n must be an integer >= 1, got -1"),
+    (2, 3.0, "block length must be an integer >= 1, got 3.0"),
+])
+def test_sample_states_validates_like_sample(n, length, message):
+    c = ErasureChain.sticky(2, 0.5, 0.5)
+    with pytest.raises(ValueError, match=message):
+        c.sample_states(n, length, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=message):
+        c.sample(n, length, seed=0)
+    with pytest.raises(ValueError, match=message):
+        FactorialErasureSource([c]).sample(n, length, seed=0)

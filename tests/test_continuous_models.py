@@ -209,4 +209,15 @@ def test_bad_inputs():
         Mamba2Torch(16, d_state=4, headdim=8, scan="parallel")
     with pytest.raises(ValueError, match="Mamba2Torch expects"):
         Mamba2Torch(16, d_state=4, headdim=8)(torch.randn(1, 3, 15))
-    assert np.isfinite(model.n_params())
+
+
+def test_n_params_counted_by_hand():
+    c, d, L = 8, 16, 16  # copies, d_model, max_length; one GPT-2 layer
+    model = build_model("gpt2", 1, d, copies=c, max_length=L)
+    embed = (c * d + d) + (d * d + d)  # Linear(c, d), GELU, Linear(d, d)
+    # layer norm, fused q/k/v, attention output, layer norm, MLP up (4d), MLP down
+    block = 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + 2 * d + (d * 4 * d + 4 * d) + (4 * d * d + d)
+    head = (d * d + d) + (d * 2 * c + 2 * c)  # Linear(d, d), GELU, Linear(d, 2c): mean and scale
+    trainable = embed + L * d + block + 2 * d + head  # positions, one block, final layer norm
+    assert model.n_params() == trainable == 4528
+    assert model.n_params(trainable_only=False) == trainable + d  # + the frozen 1 x d token embedding

@@ -99,7 +99,8 @@ def test_unit_diagonal_symmetric_positive_definite(covs, fam):
         assert np.all(np.isfinite(c))
         sig = gs.conditional_sigmas(c)  # Cholesky succeeds <=> positive definite
         assert np.all(sig > 0)
-        assert np.linalg.eigvalsh(c).min() > 0 if d <= 4 else True
+        if d <= 5:  # a second route; at d = 6 (4096 x 4096, ~8 s each) the Cholesky above is the check
+            assert np.linalg.eigvalsh(c).min() > 0.1  # smallest eigenvalue 0.17-0.25 for d <= 6
 
 
 @pytest.mark.parametrize("fam", ["subvolume", "log"])

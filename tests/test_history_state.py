@@ -22,6 +22,8 @@ from l2m_utils.history_state import (
     history_state_table,
     kabatjanskii_levenshtein_rate,
     l2m_margin,
+    mamba2_state,
+    mamba_state,
     published_config,
     state_capacity,
 )
@@ -273,3 +275,46 @@ def test_kabatjanskii_levenshtein_rate():
     assert 0 < rates[0] < rates[1] < rates[2] < rates[3]
     with pytest.raises(ValueError, match="overlap"):
         kabatjanskii_levenshtein_rate(0.0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1, -0.5])
+def test_state_size_must_be_finite_and_non_negative(bad):
+    with pytest.raises(ValueError, match=f"state_size must be finite and >= 0, got {bad!r}"):
+        state_capacity(bad, 1.0)
+    with pytest.raises(ValueError, match="state_size must be finite"):
+        crossing_length(bad, 2.0, 0.5, 1.0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_capacity_constants_must_be_finite(bad):
+    with pytest.raises(ValueError, match="nats_per_scalar must be positive and finite"):
+        state_capacity(10, bad)
+    with pytest.raises(ValueError, match="log_vocab must be >= 0"):
+        crossing_length(10, 2.0, 0.5, 1.0, bad)
+    with pytest.raises(ValueError, match="prefactor A"):
+        crossing_length(10, bad, 0.5, 1.0)
+    with pytest.raises(ValueError, match="exponent beta"):
+        crossing_length(10, 2.0, bad, 1.0)
+
+
+def test_mamba_state_by_hand_and_d_conv_one():
+    assert mamba_state(2, 4, 4, 4).per_layer == (4 * 4 + 4 * 3,) * 2
+    assert mamba_state(2, 4, 4, 1).per_layer == (16, 16)  # d_conv = 1: no convolution state
+    assert mamba2_state(2, 2, 4, 8, 1, 1).per_layer == (2 * 4 * 8,) * 2
+    assert mamba_state(np.int64(2), 4, 4, 4).total == 56
+
+
+@pytest.mark.parametrize("field", ["n_layer", "d_inner", "d_state", "d_conv"])
+@pytest.mark.parametrize("bad", [0, -1, 2.0, True, None])
+def test_mamba_state_refuses_non_positive_integers(field, bad):
+    args = dict(n_layer=2, d_inner=4, d_state=4, d_conv=4)
+    with pytest.raises(ValueError, match=f"mamba: {field} must be a positive integer, got {bad!r}"):
+        mamba_state(**{**args, field: bad})
+
+
+@pytest.mark.parametrize("field", ["n_layer", "n_heads", "head_dim", "d_state", "n_groups", "d_conv"])
+@pytest.mark.parametrize("bad", [0, -1, 2.5])
+def test_mamba2_state_refuses_non_positive_integers(field, bad):
+    args = dict(n_layer=2, n_heads=2, head_dim=4, d_state=8, n_groups=1, d_conv=4)
+    with pytest.raises(ValueError, match=f"mamba2: {field} must be a positive integer, got {bad!r}"):
+        mamba2_state(**{**args, field: bad})

@@ -166,3 +166,48 @@ def test_bad_covariances_raise():
         info.logdet_spd(np.array([[np.nan]]))
     with pytest.raises(ValueError, match="square"):
         info.logdet_spd(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda p: info.mutual_information(p, [0.0], [1.9]), "x must be integer variable indices, got 0.0"),
+        (lambda p: info.mutual_information(p, [0], [1.9]), "y must be integer variable indices, got 1.9"),
+        (lambda p: info.mutual_information(p, [True], [1]), "x must be integer variable indices, got True"),
+        (lambda p: info.conditional_mutual_information(p, [0], [1], [2.5]), "z must be integer variable indices"),
+        (lambda p: info.conditional_entropy(p, [0], [1.0]), "given must be integer variable indices, got 1.0"),
+        (lambda p: info.marginal(p, [0.5]), "axes must be integer variable indices, got 0.5"),
+        (lambda p: info.two_point_mutual_information(p, 0.2, 1), "i must be an integer position, got 0.2"),
+        (lambda p: info.two_point_mutual_information(p, 0, 2.0), "j must be an integer position, got 2.0"),
+        (lambda p: info.bipartite_mutual_information(p, 1.5), "split ell must be an integer, got 1.5"),
+        (lambda p: info.chain_rule_terms(p, 1.0), "split ell must be an integer, got 1.0"),
+    ],
+)
+def test_non_integer_variable_indices_raise(call, message):
+    # like gaussian_mutual_information: no silent truncation (0.0 -> 0, 1.9 -> 1); integral floats too
+    with pytest.raises(ValueError, match=message):
+        call(np.full((2, 2, 2), 1 / 8))
+
+
+def test_numpy_integer_indices_are_accepted():
+    p = np.diag([0.5, 0.5])
+    assert info.mutual_information(p, np.array([0]), [np.int64(1)]) == pytest.approx(math.log(2))
+    assert info.two_point_mutual_information(p, np.int32(0), np.int64(1)) == pytest.approx(math.log(2))
+    assert info.bipartite_mutual_information(p, np.int64(1)) == pytest.approx(math.log(2))
+
+
+def test_gaussian_entropy_validates_before_reading_the_shape():
+    with pytest.raises(ValueError, match=r"covariance must be a non-empty square matrix, got shape \(\)"):
+        info.gaussian_entropy(2.0)
+    with pytest.raises(ValueError, match=r"got shape \(3,\)"):
+        info.gaussian_entropy(np.ones(3))
+
+
+def test_gaussian_mutual_information_refuses_repeated_indices():
+    cov = np.array([[1.0, 0.5, 0.2], [0.5, 1.0, 0.5], [0.2, 0.5, 1.0]])
+    with pytest.raises(ValueError, match=r"x repeats a variable: x=\[0, 0\]"):
+        info.gaussian_mutual_information(cov, [0, 0], [1])
+    with pytest.raises(ValueError, match=r"y repeats a variable: y=\[2, 1, 2\]"):
+        info.gaussian_mutual_information(cov, [0], [2, 1, 2])
+    with pytest.raises(ValueError, match="x and y must be disjoint"):
+        info.gaussian_mutual_information(cov, [0, 1], [1, 2])

@@ -96,3 +96,64 @@ def test_bad_process_parameters_raise():
         proc.ar1_covariance(1.0, 3)
     with pytest.raises(ValueError, match="more than the limit"):
         proc.markov_joint(proc.binary_symmetric_chain(0.1), 40)
+
+
+@pytest.mark.parametrize(
+    "distances, message",
+    [
+        ([1.5], "distance must be a whole number >= 1, got 1.5"),
+        ([1, 0], "distance must be a whole number >= 1, got 0"),
+        ([-2], "got -2"),
+        ([float("nan")], "got nan"),
+        ([float("inf")], "got inf"),
+        ([True], "got True"),
+        ([], "distances must name at least one distance"),
+        (np.array([], dtype=int), "distances must name at least one distance"),
+    ],
+)
+def test_markov_two_point_refuses_bad_distances(distances, message):
+    with pytest.raises(ValueError, match=message):
+        proc.markov_two_point_mutual_information(proc.binary_symmetric_chain(0.1), distances)
+
+
+def test_markov_two_point_accepts_whole_numbers_of_any_type():
+    P = proc.binary_symmetric_chain(0.1)
+    expected = proc.markov_two_point_mutual_information(P, [1, 2, 3])
+    np.testing.assert_array_equal(proc.markov_two_point_mutual_information(P, [1.0, np.int64(2), 3.0]), expected)
+    np.testing.assert_array_equal(proc.markov_two_point_mutual_information(P, range(1, 4)), expected)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((-1, 4), "order must be a whole number >= 1, got -1"),
+        ((0, 4), "order must be a whole number >= 1, got 0"),
+        ((2.5, 4), "order must be a whole number >= 1, got 2.5"),
+        ((3, 4.5), "block length L must be a whole number >= 2, got 4.5"),
+        ((3, 1), "block length L must be a whole number >= 2, got 1"),
+        ((3, 4, 1.5), "split ell must be a whole number >= 1, got 1.5"),
+        ((3, 4, 0), "split ell must be a whole number >= 1, got 0"),
+        ((3, 4, 4), "split ell=4 must satisfy"),
+    ],
+)
+def test_parity_closed_form_refuses_bad_arguments(args, message):
+    with pytest.raises(ValueError, match=message):
+        proc.parity_bipartite_mutual_information(*args)
+
+
+def test_parity_closed_form_any_order():
+    # the closed form holds for any primitive feedback polynomial; order 1 (x + 1) is the
+    # identical-bits process, with bipartite MI log 2 for every split
+    for ell in range(1, 5):
+        assert proc.parity_bipartite_mutual_information(1, 5, ell) == pytest.approx(
+            info.bipartite_mutual_information(proc.parity_joint(1, 5, taps=(1,)), ell), abs=1e-12)
+    assert proc.parity_bipartite_mutual_information(40, 100) == pytest.approx(40 * math.log(2))
+    assert proc.parity_bipartite_mutual_information(np.int64(3), np.int64(6)) == pytest.approx(3 * math.log(2))
+
+
+@pytest.mark.parametrize("length, message", [(3.5, "got 3.5"), (0, "got 0"), (-1, "got -1"), (float("nan"), "got nan")])
+def test_ar1_covariance_refuses_bad_lengths(length, message):
+    with pytest.raises(ValueError, match="length must be a whole number >= 1, " + message):
+        proc.ar1_covariance(0.5, length)
+    with pytest.raises(ValueError, match="phi"):
+        proc.ar1_covariance(float("nan"), 3)

@@ -35,3 +35,22 @@ def test_markov_sampler_has_the_stationary_pair_statistics():
 def test_bad_tokens_raise(bad, message):
     with pytest.raises(ValueError, match=message):
         check_tokens(bad, 3)
+
+
+@pytest.mark.parametrize("n, length, message", [
+    (3, 0, "length must be a positive integer, got 0"),
+    (-1, 4, "n must be a positive integer, got -1"),
+    (0, 4, "n must be a positive integer, got 0"),
+    (2.0, 4, "n must be a positive integer, got 2.0"),
+    (2, 4.5, "length must be a positive integer, got 4.5"),
+    (True, 4, "n must be a positive integer, got True"),
+])
+def test_markov_sampler_refuses_bad_sizes(n, length, message):
+    with pytest.raises(ValueError, match=message):
+        MarkovChainScorer(proc.binary_symmetric_chain(0.2)).sample(n, length, seed=0)
+
+
+def test_markov_sampler_accepts_numpy_integers_and_length_one():
+    scorer = MarkovChainScorer(proc.binary_symmetric_chain(0.2))
+    np.testing.assert_array_equal(scorer.sample(np.int64(3), np.int32(5), seed=1), scorer.sample(3, 5, seed=1))
+    assert scorer.sample(2, 1, seed=0).shape == (2, 1)

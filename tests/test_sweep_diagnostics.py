@@ -164,3 +164,18 @@ def test_value_range_and_signed_percent():
     assert sd.signed_percent(-0.0241) == "-2.4%"
     assert sd.signed_percent(0.5) == "+50.0%"
     assert sd.value_range([-0.024, -0.003], sd.signed_percent) == "-2.4% to -0.3%"
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_signed_percent_refuses_non_finite(bad):
+    with pytest.raises(ValueError, match=f"signed_percent: x must be finite, got {bad!r}"):
+        sd.signed_percent(bad)
+    with pytest.raises(ValueError, match="must be finite"):
+        sd.value_range([bad], sd.signed_percent)
+
+
+@pytest.mark.parametrize("values", [[math.nan, 1.0, 2.0], [1.0, math.nan, 2.0], [1.0, 2.0, np.float64("inf")]])
+def test_value_range_refuses_non_finite_wherever_it_sits(values):
+    """min/max of a list with a NaN depend on its position ('nan', or the NaN silently dropped)."""
+    with pytest.raises(ValueError, match="value_range: values must be finite"):
+        sd.value_range(values)

@@ -105,6 +105,26 @@ def test_log_bins_and_binned_means():
     np.testing.assert_allclose(hi - mean, 1.96 * 3.0)  # sd of two values 6 apart / sqrt(2) = 3
 
 
+def test_mean_band_is_undefined_where_one_sample_remains():
+    values = TA.pad_rows([np.array([1.0, 2.0, 3.0]), np.array([5.0, 6.0])])  # column 2: one sample
+    mean, lo, hi = TA.mean_band(values, z=2.0)
+    np.testing.assert_allclose(mean, [3.0, 4.0, 3.0])
+    np.testing.assert_allclose((hi - lo)[:2], 2 * 2.0 * 2.0)  # sd of two values 4 apart / sqrt(2) = 2
+    assert np.isnan(lo[2]) and np.isnan(hi[2])  # no zero-width band at the single sample
+    mean, lo, hi = TA.mean_band(np.array([[1.0, 2.0]]))  # one sample everywhere: no band at all
+    np.testing.assert_allclose(mean, [1.0, 2.0])
+    assert np.isnan(lo).all() and np.isnan(hi).all()
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_positionwise_stats_refuses_infinite_nll(bad):
+    nll = np.array([[1.0, 2.0, np.nan], [3.0, bad, 4.0]])  # the NaN is padding and allowed
+    with pytest.raises(ValueError, match=r"nll has 1 infinite entries \(first at sample 1, position 1\)"):
+        TA.positionwise_stats(nll)
+    with pytest.raises(ValueError, match="infinite entries"):
+        TA.mean_band(nll)
+
+
 # -- sizes and states ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("vocab, ctx, sizes", [(1024, 256, [(1, 64), (2, 64)]), (8192, 4096, [(4, 256), (8, 512)])])
