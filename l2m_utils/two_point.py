@@ -450,20 +450,31 @@ class LocalExponents:
     replicates: np.ndarray = field(repr=False)  # [n_groups, n_segments], NaN where undefined
 
 
+MAX_GROUP_IMBALANCE = 1.5  # the largest jackknife group may hold at most 1.5x the tokens of the smallest
+
+
 def document_groups(lengths: Sequence[int], n_groups: int) -> np.ndarray:
     """Group index of each document, ``n_groups`` groups of nearly equal token counts (longest document
-    first, each to the group with the fewest tokens so far; ties to the lowest index).  Deterministic."""
+    first, each to the group with the fewest tokens so far; ties to the lowest index).  Deterministic.
+    Empty documents get group -1 (they hold no pairs).  ``ValueError`` when fewer non-empty documents
+    than groups, or when the groups cannot be balanced within :data:`MAX_GROUP_IMBALANCE` (one document
+    dominates): the delete-a-group jackknife assumes groups of about equal size."""
     lengths = np.asarray(lengths, dtype=np.int64)
-    if n_groups < 2:
-        raise ValueError(f"a jackknife needs at least 2 groups, got n_groups={n_groups}")
-    if lengths.size < n_groups:
-        raise ValueError(f"{lengths.size} documents cannot form {n_groups} groups: use n_groups <= {lengths.size}")
-    group = np.empty(lengths.size, dtype=np.int64)
+    if isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) or n_groups < 2:
+        raise ValueError(f"a jackknife needs an integer number of groups >= 2, got n_groups={n_groups!r}")
+    filled = np.flatnonzero(lengths > 0)
+    if filled.size < n_groups:
+        raise ValueError(f"{filled.size} non-empty documents cannot form {n_groups} groups: use n_groups <= {filled.size}")
+    group = np.full(lengths.size, -1, dtype=np.int64)
     totals = np.zeros(n_groups, dtype=np.int64)
-    for k in np.argsort(-lengths, kind="stable"):  # a loop over documents, not tokens
+    for k in filled[np.argsort(-lengths[filled], kind="stable")]:  # a loop over documents, not tokens
         g = int(np.argmin(totals))
         group[k] = g
         totals[g] += lengths[k]
+    if totals.max() > MAX_GROUP_IMBALANCE * totals.min():
+        raise ValueError(f"the documents cannot be split into {n_groups} groups of similar size (largest "
+                         f"{int(totals.max())} tokens, smallest {int(totals.min())}): use fewer groups or more, "
+                         "shorter documents")
     return group
 
 
@@ -472,7 +483,7 @@ def jackknife_local_exponents(
     documents,
     distances: Sequence[int],
     n_groups: int = 8,
-    n_shuffles: int = 2,
+    n_shuffles: int = 16,
     seed: int = 0,
     backend: str = "numpy",
     device: str = "cpu",
@@ -485,12 +496,14 @@ def jackknife_local_exponents(
     Replicate g recounts the pairs without group g (same estimator as ``result``), subtracts its own
     shuffled floor (``n_shuffles`` permutations: the floor depends on the number of pairs) and
     computes the exponents; SE = sqrt((G-1)/G * sum_g (lambda_g - mean_g lambda_g)^2).  Pairs within
-    one document are dependent, so whole documents are left out, not pairs.
+    one document are dependent, so whole documents are left out, not pairs.  The replicates' floors
+    are independent estimates, and their noise enters the scatter about G - 1 times: the SE is
+    somewhat conservative, less so with more shuffles (16 by default).
     """
     if result.floor_mean is None:
         raise ValueError("result has no floor: compute it with two_point_mi(..., n_shuffles >= 1)")
-    if n_shuffles < 1:
-        raise ValueError(f"each replicate needs its own floor: n_shuffles must be >= 1, got {n_shuffles}")
+    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, (int, np.integer)) or n_shuffles < 1:
+        raise ValueError(f"each replicate needs its own floor: n_shuffles must be an integer >= 1, got {n_shuffles!r}")
     ds = _check_distances(distances)
     index = {int(d): k for k, d in enumerate(result.distances)}
     missing = [int(d) for d in ds if int(d) not in index]
@@ -505,9 +518,11 @@ def jackknife_local_exponents(
         docs = [np.asarray(doc) for doc in (documents if not isinstance(documents, np.ndarray) or documents.dtype == object
                                             else [documents])]
     d0 = int(result.distances[0])
-    if sum(max(doc.size - d0, 0) for doc in docs) != int(result.n_pairs[0]):  # a cheap identity check
-        raise ValueError(f"these documents give a different number of pairs at d = {d0} than the result "
-                         f"({int(result.n_pairs[0])}): pass the documents the result was computed from")
+    check = two_point_mi(docs, [d0], result.vocab_size, result.estimator, backend=backend, device=device)
+    if int(check.n_pairs[0]) != int(result.n_pairs[0]) or not np.isclose(check.mi[0], result.mi[0], rtol=1e-9, atol=0):
+        raise ValueError(f"these documents give another estimate at d = {d0} than the result ({check.mi[0]:.6g} "
+                         f"nats from {int(check.n_pairs[0])} pairs, not {result.mi[0]:.6g} from "
+                         f"{int(result.n_pairs[0])}): pass the documents the result was computed from")
     group = document_groups([doc.size for doc in docs], n_groups)
     reps = np.full((n_groups, lam.size), np.nan)
     groups = range(n_groups)
@@ -517,7 +532,10 @@ def jackknife_local_exponents(
         groups = tqdm(groups, desc="jackknife over document groups")
     for g in groups:
         kept = [doc for doc, gg in zip(docs, group) if gg != g]
-        r = two_point_mi(kept, ds, result.vocab_size, result.estimator, n_shuffles, seed + 1 + g, backend, device)
+        try:
+            r = two_point_mi(kept, ds, result.vocab_size, result.estimator, n_shuffles, seed + 1 + g, backend, device)
+        except ValueError as err:
+            raise ValueError(f"jackknife replicate {g} (documents of group {g} left out): {err}") from err
         e = r.excess()
         with np.errstate(divide="ignore", invalid="ignore"):
             le = np.where(e > 0, np.log(np.where(e > 0, e, 1.0)), np.nan)

@@ -106,6 +106,23 @@ def test_training_and_evaluation_read_the_same_inputs():
     torch.testing.assert_close(mu[:, 1:], batch.tokens[:, 1:16])  # row i has seen w_i, not w_{i+1}
 
 
+def test_training_steps_and_evaluations_go_through_predict(tmp_path, monkeypatch):
+    """train_run must feed the model with predict() (the shift pinned above) at every step and evaluation."""
+    calls = []
+    real = st.predict
+
+    def counting(model, tokens, length):
+        calls.append((tokens.shape[1], length))
+        return real(model, tokens, length)
+
+    monkeypatch.setattr(st, "predict", counting)
+    cfg = tiny(steps=4, eval_every=2, batch=2)
+    assert st.train_run(cfg, results_dir=tmp_path, progress=False).status == "finished"
+    L = 4**cfg.depth
+    assert len(calls) >= cfg.steps + 2  # 4 steps and at least 2 evaluations
+    assert all(n == L + 1 and length == L for n, length in calls)  # BOS + L tokens in, L predictions out
+
+
 def test_lr_schedule():
     f = [lr_factor(s, 110, 10, 0.1) for s in range(110)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)

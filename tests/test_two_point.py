@@ -1,4 +1,5 @@
 from collections import Counter
+import dataclasses
 import math
 
 import numpy as np
@@ -257,10 +258,15 @@ def test_document_groups_are_balanced_and_deterministic():
     totals = np.bincount(g, weights=lengths, minlength=3)
     assert sorted(totals.tolist()) == [100.0, 100.0, 101.0]
     np.testing.assert_array_equal(g, tp.document_groups(lengths, 3))
-    with pytest.raises(ValueError, match="3 documents cannot form 4 groups"):
-        tp.document_groups([1, 2, 3], 4)
-    with pytest.raises(ValueError, match="at least 2 groups"):
+    with pytest.raises(ValueError, match="3 non-empty documents cannot form 4 groups"):
+        tp.document_groups([1, 2, 3, 0, 0], 4)
+    with pytest.raises(ValueError, match="integer number of groups >= 2"):
         tp.document_groups([1, 2, 3], 1)
+    # empty documents hold no pairs: group -1, and they do not count as documents
+    np.testing.assert_array_equal(tp.document_groups([5, 0, 5, 0], 2), [0, -1, 1, -1])
+    # one document dominating: no balanced groups, a clear error instead of a misleading jackknife
+    with pytest.raises(ValueError, match=r"cannot be split into 4 groups of similar size \(largest 30000"):
+        tp.document_groups([30000] + [50] * 20, 4)
 
 
 def _markov_documents(n_docs, length, flip, seed):
@@ -297,19 +303,23 @@ def test_jackknife_bad_input():
     result = tp.two_point_mi(docs, [1, 2, 64], 2, n_shuffles=2)
     with pytest.raises(ValueError, match=r"distances \[4\] are not in the result"):
         tp.jackknife_local_exponents(result, docs, [1, 4])
-    with pytest.raises(ValueError, match="n_shuffles must be >= 1"):
+    with pytest.raises(ValueError, match="n_shuffles must be an integer >= 1"):
         tp.jackknife_local_exponents(result, docs, [1, 2], n_shuffles=0)
-    with pytest.raises(ValueError, match="6 documents cannot form 8 groups"):
+    with pytest.raises(ValueError, match="6 non-empty documents cannot form 8 groups"):
         tp.jackknife_local_exponents(result, docs, [1, 2], n_groups=8)
-    with pytest.raises(ValueError, match="different number of pairs at d = 1"):
+    with pytest.raises(ValueError, match="another estimate at d = 1"):
         tp.jackknife_local_exponents(result, docs[:5], [1, 2], n_groups=2)
+    other = _markov_documents(6, 400, 0.2, seed=6)  # same lengths, other tokens
+    with pytest.raises(ValueError, match="pass the documents the result was computed from"):
+        tp.jackknife_local_exponents(result, other, [1, 2], n_groups=2)
     # a Corpus is split back into its documents: the same replicates as the list
     from_corpus = tp.jackknife_local_exponents(result, tp.concatenate_documents(docs, 2), [1, 2], n_groups=3)
     from_list = tp.jackknife_local_exponents(result, docs, [1, 2], n_groups=3)
     np.testing.assert_array_equal(from_corpus.replicates, from_list.replicates)
-    assert result.excess()[2] <= 0  # at d = 64 the chain has forgotten: no log of the excess, a clear error
+    # an excess that is not positive at some distance (the floor above the estimate): no log, a clear error
+    below = dataclasses.replace(result, floor_mean=result.mi + np.array([-0.01, -0.01, 1e-3]))
     with pytest.raises(ValueError, match="excess over the floor must be positive"):
-        tp.jackknife_local_exponents(result, docs, [1, 2, 64], n_groups=2)
+        tp.jackknife_local_exponents(below, docs, [1, 2, 64], n_groups=2)
 
 
 @pytest.mark.parametrize("call, match", [
