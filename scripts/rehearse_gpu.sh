@@ -83,11 +83,16 @@ rehearse() {  # NAME VAR=VALUE... -- COMMAND...
     "$(ls "$out" | tr '\n' ' ')" "$WORK/$name.log"
   [ "$status" = 0 ] || failed=1
 }
-rehearse snapshots-03-04-08 PROFILE=smoke BUDGET_S=900 -- bash scripts/gpu_snapshots.sh 03 04 08
-# step 1's benchmarks, tiny, with the wheelhouse that gpu_snapshots.sh installed into /tmp/site
+# step 1 of the session plan in its order: chapter 4 (here with chapter 8, step 3), the two benchmarks,
+# then chapter 3 without reinstalling, on the wheelhouse that the first call installed into /tmp/site
+rehearse snapshots-04-08 PROFILE=smoke BUDGET_S=900 -- bash -c 'set -e; bash scripts/gpu_snapshots.sh 04 08
+  ls "$OUT"/04_*.ipynb "$OUT"/08_*.ipynb >/dev/null'
 rehearse benchmarks -- bash -c 'set -eo pipefail; export PYTHONPATH=/tmp/site:$PWD
   timeout 90 "$PYTHON" benchmarks/bench_pair_counting.py --tokens 20000 --vocab 1024 --distances 1 64 --repeats 1 | tee "$OUT/bench_pair_counting.txt"
   timeout 60 "$PYTHON" benchmarks/bench_scoring.py --layers 1 --width 32 --heads 2 --length 64 --batch 2 --reps 1 --vocab 512 | tee "$OUT/bench_scoring.txt"'
+rehearse snapshots-03 PROFILE=smoke SKIP_INSTALL=1 SKIP_GPU_CHECK=1 -- bash -c 'set -e; export PYTHONPATH=/tmp/site:$PWD
+  BUDGET_S=$((575 - SECONDS > 20 ? 575 - SECONDS : 20)) bash scripts/gpu_snapshots.sh 03
+  ls "$OUT"/03_*.ipynb >/dev/null'
 rehearse ch07 CH07_SMOKE=1 -- bash scripts/gpu_ch07.sh
 rehearse ch06-sweep CH06_SMOKE=1 -- bash scripts/gpu_ch06_sweep.sh
 rehearse snapshots-06 PROFILE=smoke SKIP_GPU_CHECK=1 BUDGET_S=600 -- bash scripts/gpu_snapshots.sh 06
