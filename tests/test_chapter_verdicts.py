@@ -44,6 +44,19 @@ def test_chapter6_verdicts_on_two_lengths_and_two_mamba_sizes(tmp_path, monkeypa
     assert sum(v in contrast for v in ("the contrast the L²M condition predicts", "the opposite of the L²M prediction",
                                        "this run does not separate them")) == 1, contrast
     assert "gpt2 1x16" in contrast and "mamba2 1x16 N=4" in contrast and "seeds per size and length" in contrast
+    # the verdict must follow from the seed ranges the sentence prints: "label +mean [+low, +high]"
+    ranges = {lab: (float(lo_), float(hi_)) for lab, lo_, hi_ in
+              re.findall(r"((?:gpt2|mamba2) [^;\[]+?) [+-][\d.]+ \[([+-][\d.]+), ([+-][\d.]+)\]", contrast)}
+    assert len(ranges) == 3, contrast
+    g = [v for lab, r in ranges.items() if lab.startswith("gpt2") for v in r]
+    m = [v for lab, r in ranges.items() if lab.startswith("mamba2") for v in r]
+    tol = 1e-3  # the sentence prints 3 decimals: within that of a boundary, either side may be right
+    if min(m) > max(g) + tol:
+        assert "the contrast the L²M condition predicts" in contrast, contrast
+    elif max(m) < min(g) - tol:
+        assert "the opposite of the L²M prediction" in contrast, contrast
+    elif min(m) < max(g) - tol and max(m) > min(g) + tol:  # clearly overlapping
+        assert "this run does not separate them" in contrast, contrast
     collapse = glued["ch6_collapse"]
     assert "the 4 Mamba-2 points (2 sizes)" in collapse
     pooled = [float(x) for x in re.findall(r"scatter by ([\d.e-]+) decades", collapse)]
