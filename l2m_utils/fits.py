@@ -151,9 +151,14 @@ def _bootstrap_fits(lx: np.ndarray, vals: np.ndarray, idx: np.ndarray) -> tuple[
     return amp, exp
 
 
+class NonPositiveMeansError(ValueError):
+    """More than half of the bootstrap resamples have a non-positive mean at some x: the values are
+    too noisy for a log-log fit (a caller may treat this as "no fit"; other ValueErrors are bad input)."""
+
+
 def _too_many_failed(failed: int, n_boot: int) -> None:
     if failed > n_boot / 2:
-        raise ValueError(
+        raise NonPositiveMeansError(
             f"{failed} of {n_boot} bootstrap resamples have a non-positive mean at some x; "
             "the values are too noisy for a log-log fit"
         )

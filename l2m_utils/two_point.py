@@ -449,6 +449,20 @@ class LocalExponents:
     n_groups: int
     replicates: np.ndarray = field(repr=False)  # [n_groups, n_segments], NaN where undefined
 
+    def difference_se(self, i: int, j: int) -> float:
+        """Jackknife standard error of exponent[i] - exponent[j], from the same replicates (the two
+        exponents share the documents, so their errors are correlated)."""
+        return float(jackknife_se(self.replicates[:, i] - self.replicates[:, j]))
+
+
+def jackknife_se(replicates: np.ndarray) -> np.ndarray:
+    """Delete-a-group jackknife standard error over axis 0 of ``replicates`` [G, ...] (G groups of
+    about equal size): sqrt((G-1)/G * sum_g (theta_g - mean_g theta_g)^2); NaN where a replicate is NaN."""
+    reps = np.asarray(replicates, dtype=np.float64)
+    g = reps.shape[0]
+    with np.errstate(invalid="ignore"):
+        return np.sqrt((g - 1) / g * ((reps - reps.mean(axis=0)) ** 2).sum(axis=0))
+
 
 MAX_GROUP_IMBALANCE = 1.5  # the largest jackknife group may hold at most 1.5x the tokens of the smallest
 
@@ -540,6 +554,4 @@ def jackknife_local_exponents(
         with np.errstate(divide="ignore", invalid="ignore"):
             le = np.where(e > 0, np.log(np.where(e > 0, e, 1.0)), np.nan)
         reps[g] = -np.diff(le) / np.diff(np.log(ds.astype(np.float64)))
-    with np.errstate(invalid="ignore"):
-        se = np.sqrt((n_groups - 1) / n_groups * ((reps - reps.mean(axis=0)) ** 2).sum(axis=0))
-    return LocalExponents(d_lo, d_hi, lam, se, n_groups, reps)
+    return LocalExponents(d_lo, d_hi, lam, jackknife_se(reps), n_groups, reps)

@@ -341,3 +341,8 @@ def test_support_tests_refuse_a_nan_threshold():
     r = tp.two_point_mi(docs, [1, 2], 2, n_shuffles=3)
     with pytest.raises(ValueError, match="z and min_ratio must be >= 0"):
         tp.support_tests(r, z=float("nan"))
+
+
+def test_jackknife_se_exact_case():
+    # G = 2 replicates 1 and 3: sqrt(1/2 * ((1 - 2)^2 + (3 - 2)^2)) = 1; NaN propagates
+    np.testing.assert_allclose(tp.jackknife_se(np.array([[1.0, 0.0], [3.0, np.nan]])), [1.0, np.nan])
