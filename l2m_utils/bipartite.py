@@ -49,6 +49,7 @@ from .fits import PowerLawFit, bootstrap_power_law
 from .information import check_tokens
 from .scoring import TokenScorer
 from .two_point import count_pairs
+from .progress import progress_bar
 
 ESTIMATOR_NAMES = ("direct", "vclub")
 BOS_WEIGHT_MODEL = 1.0 / 5.0  # weight of the model's cross-entropy on (Y1, Y2) in the correction
@@ -279,8 +280,7 @@ def bipartite_sweep(
         + (["mis:" + str(e) for e in sorted(reach)] if "vclub" in estimators else [])
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(tasks), desc="scoring passes")
+        bar = progress_bar(total=len(tasks), desc="scoring passes")
 
     def tick():
         if bar is not None:

@@ -20,6 +20,7 @@ A local run never overwrites a snapshot unless ``snapshot --force`` is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -31,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from .params import PROFILES, ParameterError, default_profile
 
@@ -214,43 +215,75 @@ def error_outputs(nb) -> list[str]:
 # execution
 # --------------------------------------------------------------------------------------------------
 
-_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-_DECIMAL_INT = re.compile(r"[-+]?\d+")
-_YAML11_BOOL_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
+_DECIMAL_INT = re.compile(r"[-+]?[0-9]+")
+_YAML = "tag:yaml.org,2002:"
+# Plain scalars that YAML 1.1 (PyYAML) reads otherwise: digits are always decimal (YAML 1.1 reads 012
+# as octal 10), only true/false are booleans (not yes/no/on/off), an exponent needs neither a dot nor
+# a sign (1e-3, 1.5e4 are floats), and Python's None is null.  Hex, binary and 1_000 stay ints.
+_OVERRIDE_RESOLVERS = {
+    "null": (r"^(?:~|null|Null|NULL|None|)$", ["~", "n", "N", ""]),
+    "bool": (r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    "int": (r"^(?:[-+]?[0-9][0-9_]*|[-+]?0b[0-1_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$",
+            list("-+0123456789")),
+    "float": (r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?"
+              r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"
+              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", list("-+0123456789.")),
+}
+
+
+def override_loader() -> type:
+    """A ``yaml.SafeLoader`` that reads plain scalars by the rules of :func:`parse_overrides`,
+    at any depth (a list's items, a mapping's keys and values)."""
+    import yaml
+
+    replaced = {_YAML + kind for kind in _OVERRIDE_RESOLVERS}
+
+    class OverrideLoader(yaml.SafeLoader):
+        yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag not in replaced]
+                                   for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+        def construct_yaml_int(self, node):
+            text = self.construct_scalar(node).replace("_", "")
+            return int(text) if _DECIMAL_INT.fullmatch(text) else super().construct_yaml_int(node)
+
+    for kind, (pattern, first) in _OVERRIDE_RESOLVERS.items():
+        OverrideLoader.add_implicit_resolver(_YAML + kind, re.compile(pattern), first)
+    OverrideLoader.add_constructor(_YAML + "int", OverrideLoader.construct_yaml_int)
+    return OverrideLoader
+
+
+def read_override(raw: str, loader: type | None = None) -> Any:
+    """One ``-p`` value read as YAML with :func:`override_loader`'s rules; text YAML cannot parse stays
+    the text."""
+    import yaml
+
+    try:
+        return yaml.load(raw, Loader=loader or override_loader())
+    except yaml.YAMLError:
+        return raw
 
 
 def parse_overrides(pairs: Sequence[Sequence[str]], cwd: Path | None = None) -> dict[str, Any]:
     """``-p name value`` pairs; values are read as YAML (ints, floats, bools, lists); ``None`` is None.
 
-    Unlike YAML 1.1, digits are always a decimal int (``012`` is 12), only ``true``/``false`` are
-    booleans (``yes``, ``no``, ``on``, ``off`` stay strings) and ``1e-3`` is a float.
+    Unlike YAML 1.1, and alike for a single value and for every item of a list (or nested list, or
+    mapping): digits are always a decimal int (``012`` is 12, ``[012, 3]`` is ``[12, 3]``), only
+    ``true``/``false`` are booleans (``yes``, ``no``, ``on``, ``off`` stay strings), ``1e-3`` is a
+    float, and ``None``, ``null`` and ``~`` are None.  A quoted value stays a string (``'012'``).
 
     Chapters execute with ``notebooks/`` as their working directory, so paths typed relative to the
     shell's directory ``cwd`` (default: the current one) are made absolute (and ``~`` expanded):
     ``local:<path>`` corpus names always, and strings that look like a path (they contain ``/`` or
     start with ``~`` or ``.``) when that path exists, e.g. a model folder ``./my-model`` or
-    ``runs/gpt2``.  Anything else, e.g. a hub name ``org/model`` with no such folder, is kept.
+    ``runs/gpt2``.  Anything else, e.g. a hub name ``org/model`` with no such folder, is kept.  Only a
+    value that is itself a string is treated so, not the strings inside a list (no chapter has a list
+    knob of paths, and a list item that happens to name a folder must not change).
     """
-    import yaml
-
     cwd = Path.cwd() if cwd is None else Path(cwd)
+    loader = override_loader()
     out = {}
     for name, raw in pairs:
-        if raw.strip() in ("None", "null", "~"):
-            out[name] = None
-            continue
-        word = raw.strip()
-        if _DECIMAL_INT.fullmatch(word):
-            value = int(word)  # YAML 1.1 would read 012 as octal 10
-        elif word.lower() in _YAML11_BOOL_WORDS:
-            value = word  # YAML 1.1 would read yes/no/on/off as booleans; only true/false are
-        else:
-            try:
-                value = yaml.safe_load(raw)
-            except yaml.YAMLError:
-                value = raw
-            if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(word):
-                value = float(value)  # YAML 1.1 reads an unquoted 1e-3 (no dot) as a string
+        value = read_override(raw, loader)
         out[name] = _absolute_path(value, cwd) if isinstance(value, str) else value
     return out
 
@@ -283,6 +316,70 @@ def split_profile(profile: str | None, overrides: dict[str, Any]) -> tuple[str |
     return given or profile, overrides
 
 
+@contextlib.contextmanager
+def kernel_imports_from(root: Path) -> Iterator[None]:
+    """Put ``root`` first on ``PYTHONPATH`` while the block runs, and restore it afterwards.
+
+    A kernel that papermill starts inherits this process's environment, so inside the block it
+    imports the ``l2m_utils`` of ``root`` rather than whichever one is installed (an editable install
+    may point at another checkout), and the run's recorded commit is that of the code that ran.
+    """
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(root).resolve()), *([before] if before else [])])
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
+#: Tag of the cell that :func:`execute_chapter` appends to ask the kernel which ``l2m_utils`` it imported.
+PROBE_TAG = "l2m-book-probe"
+PROBE_SOURCE = (
+    "# added by l2m_utils.book (and removed from the executed notebook): which l2m_utils the chapter used\n"
+    "print(__import__('json').dumps({key: getattr(__import__('sys').modules.get('l2m_utils'), key, None)\n"
+    "                                for key in ('__file__', '__version__')}))"
+)
+
+
+def take_probe(nb) -> dict[str, Any]:
+    """Remove the probe cell from ``nb``; return what it printed (``__file__`` and ``__version__`` of
+    the kernel's ``l2m_utils``, None when the chapter never imported it or the cell did not run)."""
+    found = {"__file__": None, "__version__": None}
+    for cell in [c for c in nb.cells if PROBE_TAG in c.get("metadata", {}).get("tags", [])]:
+        nb.cells.remove(cell)
+        text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == "stdout")
+        try:
+            found.update(json.loads(text.strip().splitlines()[-1]))
+        except (IndexError, ValueError):
+            pass
+    return found
+
+
+def kernel_import_problem(imported_file: str | None, root: Path) -> str | None:
+    """Why the kernel's ``l2m_utils`` (``imported_file``) is not that of ``root``; None when it is, when
+    the chapter imported none, or when ``root`` holds no ``l2m_utils`` (a throwaway book)."""
+    package = Path(root) / "l2m_utils"
+    if imported_file is None or not (package / "__init__.py").exists():
+        return None
+    if Path(imported_file).resolve().parent == package.resolve():
+        return None
+    return (f"the kernel imported l2m_utils from {Path(imported_file).parent}, not from the root being "
+            f"executed ({package}): the recorded commit would not be that of the code that ran")
+
+
+def _drop_probe_from_file(path: Path) -> None:
+    """Remove the probe cell from a notebook written by papermill (the failed notebook)."""
+    import nbformat
+
+    if path.exists():
+        nb = nbformat.read(path, as_version=4)
+        take_probe(nb)
+        nbformat.write(nb, path)
+
+
 def execute_chapter(
     source: Path,
     output: Path,
@@ -293,7 +390,10 @@ def execute_chapter(
 ) -> dict[str, Any]:
     """Convert ``source``, execute it with papermill into ``output`` and return its provenance record.
 
-    Raises :class:`BookError` (after writing the failed notebook next to ``output``) on failure.
+    The kernel imports the ``l2m_utils`` of ``root`` (:func:`kernel_imports_from`), which a probe cell
+    (removed again) confirms; the record holds that package's version but no machine paths (records
+    are committed with the snapshots).  Raises :class:`BookError` (after writing the failed notebook next to ``output``) on
+    failure, and when the kernel's ``l2m_utils`` is not that of ``root`` (:func:`kernel_import_problem`).
     """
     import nbformat
     import papermill
@@ -304,7 +404,9 @@ def execute_chapter(
         raise BookError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp_in = output.with_name(output.stem + ".input.ipynb")
-    nbformat.write(to_notebook(source), tmp_in)
+    nb_in = to_notebook(source)
+    nb_in.cells.append(nbformat.v4.new_code_cell(PROBE_SOURCE, metadata={"tags": [PROBE_TAG, "remove-cell"]}))
+    nbformat.write(nb_in, tmp_in)
     allowed = declared_parameters(tmp_in)
     if "profile" not in allowed:
         raise BookError(f"{source.name} has no parameters cell declaring 'profile'")
@@ -316,12 +418,14 @@ def execute_chapter(
     failed.unlink(missing_ok=True)
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(tmp_in), str(failed), parameters=parameters, kernel_name="python3",
-            cwd=str(source.parent), progress_bar=False, log_output=False,
-            execution_timeout=timeout_s,
-        )
+        with kernel_imports_from(root):
+            papermill.execute_notebook(
+                str(tmp_in), str(failed), parameters=parameters, kernel_name="python3",
+                cwd=str(source.parent), progress_bar=False, log_output=False,
+                execution_timeout=timeout_s,
+            )
     except PapermillExecutionError as err:
+        _drop_probe_from_file(failed)
         raise BookError(
             f"{source.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
             f"  the executed notebook with the traceback is {failed}"
@@ -330,9 +434,13 @@ def execute_chapter(
         tmp_in.unlink(missing_ok=True)
     wall = time.perf_counter() - start
     nb = nbformat.read(failed, as_version=4)
+    kernel_package = take_probe(nb)
     errors = error_outputs(nb)
-    if errors:
-        raise BookError(f"{source.stem} has error outputs: {errors}; see {failed}")
+    problem = kernel_import_problem(kernel_package["__file__"], root)
+    if errors or problem:
+        nbformat.write(nb, failed)
+        raise BookError(f"{source.stem} has error outputs: {errors}; see {failed}" if errors
+                        else f"{source.stem}: {problem}; see {failed}")
     record = {
         "notebook": source.stem,
         "profile": profile,
@@ -341,7 +449,7 @@ def execute_chapter(
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "wall_time_s": round(wall, 1),
         "commit": git_commit(root),
-        "l2m_utils": _version(),
+        "l2m_utils": kernel_package["__version__"] or _version(),  # that of root (checked above)
         "python": platform.python_version(),
     }
     nbformat.write(_finalise(nb, record), output)

@@ -236,8 +236,27 @@ def load_local(path: str | Path | Sequence[str | Path]) -> list[Document]:
             files.append(p)
         else:
             raise ValueError(f"local corpus path {str(p)!r} does not exist")
-    docs = [Document(f.stem, f.read_text(encoding="utf-8", errors="replace")) for f in files]
+    docs = [Document(f.stem, _read_text_file(f)) for f in files]
     return [d for d in docs if d.text.strip()]
+
+
+def _read_text_file(path: Path, max_replaced: float = 0.01) -> str:
+    """The UTF-8 text of ``path``; a file that is not text raises ``ValueError`` naming it.
+
+    Not text: it holds a NUL byte, or more than ``max_replaced`` of its characters are not valid
+    UTF-8 (each such byte reads as U+FFFD).  A few stray bytes in real text are tolerated.
+    """
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise ValueError(f"local corpus file {str(path)!r} is not text (it holds NUL bytes); give .txt files in UTF-8")
+    text = raw.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
+    if text and bad > max_replaced * len(text):
+        raise ValueError(
+            f"local corpus file {str(path)!r} is not UTF-8 text ({bad} of {len(text)} characters are not valid "
+            f"UTF-8); convert it, e.g. iconv -f latin1 -t utf-8"
+        )
+    return text
 
 
 def _import_datasets():
@@ -456,6 +475,12 @@ def split_documents(
     if n == 0:
         raise ValueError("cannot split an empty corpus (0 documents)")
     n_held = 0 if heldout_fraction == 0 else max(1, int(round(heldout_fraction * n)))
+    if n == 1 and n_held == 1:
+        raise ValueError(
+            f"the corpus has a single document, and {name} sets whole documents aside: it needs at least 2. "
+            "For a local corpus each .txt file is one document: cut a long text into several files "
+            "(for example one per chapter)"
+        )
     if n_held >= n:
         raise ValueError(
             f"{name}={heldout_fraction} of {n} document(s) leaves no training document "

@@ -275,7 +275,9 @@ class OffsetPowerLawFit:
         return self.amplitude * np.asarray(x, dtype=np.float64) ** (-self.alpha) + self.offset
 
     def label(self, var: str = "d") -> str:
-        return f"{self.amplitude:.3g}·{var}^-{self.alpha:.3f} + {self.offset:.3g}"
+        """``A·d^-α + C`` as text; a negative α (a value that grows with d) prints as ``d^+|α|``."""
+        sign = "-" if self.alpha >= 0 else "+"
+        return f"{self.amplitude:.3g}·{var}^{sign}{abs(self.alpha):.3f} + {self.offset:.3g}"
 
 
 def _offset_loss(c: np.ndarray, lx: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -43,6 +43,7 @@ import numpy as np
 
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
 from .scoring import CausalLMScorer
+from .progress import progress_bar
 
 CHECKPOINT_FORMAT = 2  # 2: windows of BOS + n_ctx tokens (format 1 never trained the last position)
 
@@ -317,7 +318,6 @@ def train_causal_lm(
     ``run`` itself); ``record.json`` holds that record without its loss history.
     """
     import torch
-    from tqdm.auto import tqdm
 
     stream = _check_stream(train_stream, n_ctx, vocab_size)
     valid = None
@@ -441,7 +441,7 @@ def train_causal_lm(
             _set_rng_state(torch_rng)
         if not loaded:
             model.train()
-            bar = tqdm(total=train.steps, initial=step, desc=label, unit="step", disable=not progress,
+            bar = progress_bar(total=train.steps, initial=step, desc=label, unit="step", disable=not progress,
                        mininterval=5.0)  # few updates: text progress bars in executed notebooks stay short
             pending: list[Any] = []
             high = len(stream) - n_ctx + 1
@@ -597,7 +597,7 @@ def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_m
         model = AutoModelForCausalLM.from_pretrained(name, **options)
     except Exception as exc:  # OSError, HTTP errors, missing files, gated repos...
         raise RuntimeError(
-            f"could not load the causal LM {name!r}: {type(exc).__name__}: {exc}. "
+            f"could not load the causal LM {name!r}: {type(exc).__name__}: {str(exc).rstrip('. ')}. "
             "Loading by name needs the Hugging Face hub (internet, and a token for gated models); "
             "use estimator 'train' to train a small model locally instead."
         ) from exc

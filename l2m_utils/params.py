@@ -170,7 +170,7 @@ def resolve_parameters(
     namespace: Mapping[str, Any],
     knobs: Mapping[str, Knob],
     profiles: Mapping[str, Mapping[str, Any]],
-    checks: Sequence[tuple[Callable[[Parameters], bool], str]] = (),
+    checks: Sequence[tuple[Callable[[Parameters], bool], str | Callable[[Parameters], str]]] = (),
     environ: Mapping[str, str] | None = None,
 ) -> Parameters:
     """Resolve a notebook's parameters.
@@ -178,10 +178,13 @@ def resolve_parameters(
     ``namespace`` is the notebook's ``globals()`` right after the parameters cell (and papermill's
     injected cell): it holds ``profile`` and any knob set by the user; ``None`` means "from the
     profile".  ``profiles`` maps each of :data:`PROFILES` to a value for every knob.  ``checks`` are
-    cross-knob conditions ``(predicate, message)`` evaluated on the result.
+    cross-knob conditions ``(predicate, message)`` evaluated on the result; a message is a string or
+    a function of the resolved :class:`Parameters` that returns one (to print the actual numbers).
 
     Raises :class:`ParameterError` naming the parameter and its allowed values when a name is not a
-    knob, the profile is unknown, a value is invalid, or a check fails.
+    knob, the profile is unknown or a value is invalid; and, when checks fail, one error listing every
+    failed check's message (a predicate that raises counts as failed, with the exception's text) and
+    the resolved values.
     """
     missing_profiles = [p for p in PROFILES if p not in profiles]
     if missing_profiles:
@@ -216,7 +219,41 @@ def resolve_parameters(
         else:
             values[name] = knob.check(name, profiles[profile][name])
     params = Parameters(profile, values, overridden)
-    for predicate, message in checks:
-        if not predicate(params):
-            raise ParameterError(f"invalid parameters: {message} (got {dict(params)})")
+    checks = list(checks)
+    failures = failed_checks(params, checks)
+    if failures:
+        listed = "\n".join(f"  - {text}" for text in failures)
+        got = ", ".join([f"profile={profile!r}", *(f"{k}={v!r}" for k, v in params.items())])
+        raise ParameterError(f"invalid parameters ({len(failures)} of {len(checks)} check"
+                             f"{'s' if len(checks) > 1 else ''} failed):\n{listed}\n  got: {got}")
     return params
+
+
+def failed_checks(
+    params: Parameters,
+    checks: Sequence[tuple[Callable[[Parameters], bool], str | Callable[[Parameters], str]]],
+) -> list[str]:
+    """The message of every check in ``checks`` that ``params`` fail, in order.
+
+    A predicate that raises (say, because another knob has an odd value) fails, and its message says
+    what it raised; a callable message is called with ``params``.
+    """
+    failures = []
+    for predicate, message in checks:
+        try:
+            passed, raised = bool(predicate(params)), ""
+        except Exception as err:  # a chapter's lambda: any error means "this check cannot pass"
+            passed, raised = False, f" (the check raised {type(err).__name__}: {err})"
+        if not passed:
+            failures.append(_check_message(message, params) + raised)
+    return failures
+
+
+def _check_message(message: str | Callable[[Parameters], str], params: Parameters) -> str:
+    """A check's message: the string, or what the callable returns for ``params``."""
+    if not callable(message):
+        return str(message)
+    try:
+        return str(message(params))
+    except Exception as err:
+        return f"a check failed, and its message function raised {type(err).__name__}: {err}"

@@ -20,6 +20,7 @@ import numpy as np
 
 from .information import check_tokens
 from .processes import _check_transition, stationary_distribution
+from .progress import progress_bar
 
 
 @runtime_checkable
@@ -305,9 +306,7 @@ class CausalLMScorer:
     def _batches(self, n: int):
         starts = range(0, n, self.batch_size)
         if self.progress:
-            from tqdm.auto import tqdm
-
-            return tqdm(starts, desc="scoring", unit="batch", leave=False)
+            return progress_bar(starts, desc="scoring", unit="batch", leave=False)
         return starts
 
     # -- public ------------------------------------------------------------------------------------
@@ -464,9 +463,7 @@ class CachedScorer:
         self.computed = self.loaded = 0
         starts = range(0, n, self.batch_size)
         if self.progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc="scoring (cached)", unit="batch", leave=False)
+            starts = progress_bar(starts, desc="scoring (cached)", unit="batch", leave=False)
         for start in starts:
             stop = min(start + self.batch_size, n)
             target = folder / f"batch-{start // self.batch_size:06d}.npz"

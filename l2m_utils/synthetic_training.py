@@ -35,7 +35,6 @@ import os
 import platform
 import sys
 import time
-import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -48,6 +47,7 @@ from . import gaussian_sequences as gs
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
 from .continuous_models import ContinuousARModel, ModelSpec, build_model
 from .language_model import lr_factor
+from .progress import progress_bar
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_SEED = 20250306
@@ -429,10 +429,7 @@ def _now() -> str:
 
 
 def _progress(cfg: RunConfig, initial: int, enabled: bool):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tqdm.auto warns when ipywidgets is missing
-        from tqdm.auto import tqdm
-    return tqdm(total=cfg.steps, initial=initial, desc=cfg.key()[:-9], disable=not enabled, leave=False,
+    return progress_bar(total=cfg.steps, initial=initial, desc=cfg.key()[:-9], disable=not enabled, leave=False,
                 mininterval=2.0)
 
 

@@ -145,11 +145,16 @@ def train_bpe(
     return _wrap_bpe(tok, name, None)
 
 
-def load_hf_tokenizer(name: str, **kwargs: Any) -> Tokenizer:
-    """A Hugging Face tokenizer by name (``transformers.AutoTokenizer``; needs the hub on first use).
+def load_hf_tokenizer(
+    name: str, *, hint: str = "Check the name and the network (a folder saved with save_pretrained works offline)",
+    **kwargs: Any,
+) -> Tokenizer:
+    """A Hugging Face tokenizer by name or folder (``transformers.AutoTokenizer``; a name needs the hub
+    on first use).
 
     The BOS id is the tokenizer's ``bos_token_id``, else its ``eos_token_id`` (GPT-2 style
-    ``<|endoftext|>``).  Raises ``RuntimeError`` naming the model when it cannot be loaded.
+    ``<|endoftext|>``).  Raises ``RuntimeError`` naming the model when it cannot be loaded; ``hint``
+    ends that message (a chapter names its own parameters there).
     """
     try:
         from transformers import AutoTokenizer
@@ -159,8 +164,8 @@ def load_hf_tokenizer(name: str, **kwargs: Any) -> Tokenizer:
         tok = AutoTokenizer.from_pretrained(name, **kwargs)
     except Exception as exc:  # OSError, HTTP errors, missing files...
         raise RuntimeError(
-            f"could not load the tokenizer {name!r} from the Hugging Face hub: {type(exc).__name__}: {exc}. "
-            "Check the name and the network (or use tokenizer 'bpe', trained locally)."
+            f"could not load the tokenizer {name!r} from the Hugging Face hub: {type(exc).__name__}: "
+            f"{str(exc).rstrip('. ')}. {hint.rstrip('.')}."
         ) from exc
     bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
     if bos is None:

@@ -42,6 +42,7 @@ import numpy as np
 
 from .entropy_estimators import entropy_from_counts
 from .fits import OffsetPowerLawFit, fit_power_law_offset
+from .progress import progress_bar
 
 BINCOUNT_MAX_KEYS = 1 << 24  # histogram counting when M² is at most this (128 MiB of int64 at most)
 
@@ -541,9 +542,7 @@ def jackknife_local_exponents(
     reps = np.full((n_groups, lam.size), np.nan)
     groups = range(n_groups)
     if progress:
-        from tqdm.auto import tqdm
-
-        groups = tqdm(groups, desc="jackknife over document groups")
+        groups = progress_bar(groups, desc="jackknife over document groups")
     for g in groups:
         kept = [doc for doc, gg in zip(docs, group) if gg != g]
         try:

@@ -407,6 +407,29 @@ def test_digits_are_decimal_and_only_true_false_are_booleans():
     assert got == {"a": 12, "b": 8, "c": -7, "d": "yes", "e": "On", "f": "no", "g": True, "h": False}
 
 
+def test_list_items_follow_the_same_rules_as_single_values():
+    """YAML 1.1 inside a list would read 1e-2 as a string, 012 as octal 10 and yes/no as booleans."""
+    got = book.parse_overrides([("a", "[1, 1e-2, 1e-3, 1.5e4]"), ("b", "[012, 3, -08]"), ("c", "[yes, no, On, true]"),
+                                ("d", "[None, null, ~, '1e5', '012']"), ("e", "[[012, 1e-3], {k: 08, v: [off, 2e3]}]")])
+    assert got == {"a": [1, 0.01, 0.001, 15000.0], "b": [12, 3, -8], "c": ["yes", "no", "On", True],
+                   "d": [None, None, None, "1e5", "012"], "e": [[12, 0.001], {"k": 8, "v": ["off", 2000.0]}]}
+    assert [type(v) for v in got["a"]] == [int, float, float, float]
+
+
+def test_one_reader_for_single_values_and_list_items():
+    for raw in ("012", "08", "-7", "yes", "on", "true", "False", "1e-3", "-2E5", "3e", "1.5e-4", "0.5", "None",
+                "null", "~", "'1e5'", "pg19", "0x1F", "1_000", "-.5"):
+        single = book.parse_overrides([("x", raw)])["x"]
+        assert book.parse_overrides([("x", f"[{raw}]")])["x"] == [single], raw
+    assert book.parse_overrides([("x", "[1,"), ("y", "")]) == {"x": "[1,", "y": None}  # not YAML: the text
+
+
+def test_only_top_level_strings_are_made_absolute_paths(tmp_path):
+    (tmp_path / "runs").mkdir()
+    got = book.parse_overrides([("a", "./runs"), ("b", "[./runs, local:runs]")], cwd=tmp_path)
+    assert got == {"a": str(tmp_path / "runs"), "b": ["./runs", "local:runs"]}
+
+
 def test_how_to_run_lists_the_committed_snapshots():
     """The page says which chapters the published book shows from a snapshot: the list must follow
     book/snapshots/ (a GPU session that commits a snapshot updates the sentence, or this fails)."""

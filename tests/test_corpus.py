@@ -162,10 +162,14 @@ def test_too_short_corpus_says_what_it_found():
 def test_empty_split_and_bad_fraction():
     with pytest.raises(ValueError, match="empty corpus"):
         C.split_documents([], 0.1)
-    with pytest.raises(ValueError, match=r"heldout_fraction=0.5 of 1 document\(s\) leaves no training document"):
-        C.split_documents([Document("a", "x")], 0.5)
-    with pytest.raises(ValueError, match=r"valid_fraction=0.1 of 1 document\(s\) leaves no training document"):
+    with pytest.raises(ValueError, match=r"heldout_fraction=0.8 of 2 document\(s\) leaves no training document"):
+        C.split_documents([Document("a", "x"), Document("b", "y")], 0.8)
+    # one document: no fraction helps, so the error says to cut the text into several documents
+    with pytest.raises(ValueError, match=r"single document, and valid_fraction .* at least 2\. .*each \.txt file is one"):
         C.split_documents([Document("a", "x")], 0.1, name="valid_fraction")
+    with pytest.raises(ValueError, match=r"single document, and heldout_fraction"):
+        C.split_documents([Document("a", "x")], 0.01)
+    assert C.split_documents([Document("a", "x")], 0.0) == ([Document("a", "x")], [])
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         C.split_documents([Document("a", "x")], 1.0)
 
@@ -349,3 +353,20 @@ def test_parameter_checks_of_the_dataset(dataset, max_documents, failing):
         assert failed == []
     else:
         assert len(failed) == 1 and failed[0].startswith(failing)
+
+
+def test_local_files_that_are_not_text_are_refused(tmp_path):
+    binary = tmp_path / "data.bin"
+    binary.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(ValueError, match=r"data\.bin.* is not text \(it holds NUL bytes\)"):
+        C.load_local(binary)
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("Où êtes-vous? Très bien. ".encode("latin-1") * 20)
+    with pytest.raises(ValueError, match=r"latin\.txt.* is not UTF-8 text \(\d+ of \d+ characters"):
+        C.load_local(tmp_path)
+    # a stray invalid byte in real text is tolerated (read as U+FFFD); a real U+FFFD is not counted
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    (ok / "a.txt").write_bytes(("Some words here. " * 20).encode() + b"\xff" + "\ufffd\ufffd\ufffd".encode() * 10)
+    (docs,) = C.load_local(ok)
+    assert docs.text.count("\ufffd") == 31

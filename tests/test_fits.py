@@ -189,3 +189,11 @@ def test_exponent_difference_bad_input():
 def test_fit_settings_must_be_whole_numbers(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_offset_fit_label_prints_the_sign_of_the_exponent():
+    decaying = fits.OffsetPowerLawFit(2.5, 0.25, 0.01, 0.0, 5, False)
+    assert decaying.label() == "2.5·d^-0.250 + 0.01"
+    rising = fits.OffsetPowerLawFit(2.61, -0.016, 0.0, 0.0, 5, True)
+    assert rising.label("L") == "2.61·L^+0.016 + 0"
+    assert "--" not in rising.label()

@@ -93,3 +93,40 @@ def test_a_list_knob_may_allow_the_empty_list():
         knob.check("runs", [0])
     with pytest.raises(ParameterError, match="'runs' is an empty list"):
         Knob(list, "extra runs", item=int).check("runs", [])
+
+
+def test_every_failing_check_is_reported_with_the_values_in_one_list():
+    checks = [
+        (lambda p: p.length >= 8, "length must be at least 8"),
+        (lambda p: p.rate < 0.05, "rate must be below 0.05"),
+        (lambda p: True, "never shown"),
+    ]
+    with pytest.raises(ParameterError) as caught:
+        resolve_parameters(ns(profile="smoke"), KNOBS, PROFILES, checks, environ={})
+    text = str(caught.value)
+    assert "(2 of 3 checks failed)" in text
+    assert "\n  - length must be at least 8\n  - rate must be below 0.05\n" in text
+    assert "never shown" not in text
+    assert text.endswith("got: profile='smoke', length=4, rate=0.1, dataset='shakespeare', lengths=[2, 4]")
+
+
+def test_a_check_message_may_be_a_function_of_the_parameters():
+    checks = [(lambda p: max(p.lengths) <= p.length,
+               lambda p: f"length={p.length} is too short: lengths need at least {max(p.lengths)}")]
+    with pytest.raises(ParameterError, match="  - length=4 is too short: lengths need at least 8\n"):
+        resolve_parameters(ns(profile="smoke", lengths=[2, 8]), KNOBS, PROFILES, checks, environ={})
+    assert resolve_parameters(ns(profile="smoke"), KNOBS, PROFILES, checks, environ={}).length == 4
+
+
+def test_a_check_that_raises_is_reported_as_failed_not_as_a_traceback():
+    checks = [
+        (lambda p: p.lengths[5] > 0, "lengths needs six entries"),
+        (lambda p: p.rate < 0.05, lambda p: 1 / 0),  # a broken message function still gives an error
+        (lambda p: p.length >= 8, "length must be at least 8"),
+    ]
+    with pytest.raises(ParameterError) as caught:
+        resolve_parameters(ns(profile="smoke"), KNOBS, PROFILES, checks, environ={})
+    text = str(caught.value)
+    assert "  - lengths needs six entries (the check raised IndexError: list index out of range)\n" in text
+    assert "  - a check failed, and its message function raised ZeroDivisionError: division by zero\n" in text
+    assert "  - length must be at least 8\n" in text

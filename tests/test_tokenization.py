@@ -109,8 +109,13 @@ def test_hf_tokenizer_unreachable_names_the_model(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     # the hub library reads the variable at import time: set its constant too, so no network retries
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(RuntimeError, match="could not load the tokenizer 'no-such-org/no-such-model'"):
+    with pytest.raises(RuntimeError, match="could not load the tokenizer 'no-such-org/no-such-model'") as err:
         T.load_hf_tokenizer("no-such-org/no-such-model")
+    assert str(err.value).endswith("a folder saved with save_pretrained works offline).")
+    assert ".." not in str(err.value)
+    # a chapter names its own parameters in the hint
+    with pytest.raises(RuntimeError, match=r"\. Or use unit 'bpe'\.$"):
+        T.load_hf_tokenizer("no-such-org/no-such-model", hint="Or use unit 'bpe'.")
 
 
 def test_shakespeare_samples_tokenize(cache):
