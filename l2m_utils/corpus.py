@@ -281,9 +281,16 @@ def load_hf_corpus(
     """Documents from the Hugging Face dataset ``name`` (column ``text_column``), in dataset order.
 
     Needs ``datasets`` and, on first use, network access; raises :class:`CorpusUnavailableError`
-    naming the problem otherwise.
+    naming the problem otherwise (at once when ``streaming`` and :func:`hub_unreachable`).
     """
     datasets = _import_datasets()
+    unreachable = hub_unreachable() if streaming and not Path(name).is_dir() else None
+    if unreachable:  # streaming a hub dataset reads from the hub as it goes: fail now, not after a minute of retries
+        raise CorpusUnavailableError(
+            f"the Hugging Face dataset {name!r} is streamed from the hub, which cannot be reached: {unreachable}. "
+            "With internet it works as it is; offline, a dataset downloaded earlier is read with "
+            "HF_HUB_OFFLINE=1 (no streaming)"
+        )
     try:
         ds = datasets.load_dataset(name, config, split=split, streaming=streaming)
     except Exception as exc:  # network errors surface as many types (ConnectionError, OSError, HfHubHTTPError...)
@@ -375,6 +382,32 @@ def hub_offline() -> bool:
     """Whether ``$HF_HUB_OFFLINE`` or ``$HF_DATASETS_OFFLINE`` switches the Hugging Face hub off."""
     return any(os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
                for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy")
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face hub cannot be reached now, or ``None`` when it may be.
+
+    Reasons: the hub is switched off (:func:`hub_offline`), or the host name of ``$HF_ENDPOINT``
+    (default ``huggingface.co``) does not resolve, i.e. there is no network.  A failed name lookup
+    returns at once, where the hub libraries retry for about a minute before giving up.  Behind a
+    proxy the name is resolved by the proxy, so the lookup is skipped (``None``).
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    if hub_offline():
+        return "HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set"
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return None
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError as exc:
+        return f"the host name {host} does not resolve, so there is no network ({exc})"
+    return None
 
 
 def parameter_checks() -> list[tuple[Callable[[Any], bool], str]]:

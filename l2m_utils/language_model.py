@@ -42,6 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
+from .corpus import hub_unreachable
 from .scoring import CausalLMScorer
 from .progress import progress_bar
 
@@ -576,8 +577,10 @@ def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_m
     ``dtype``: ``"auto"`` (the checkpoint's), a ``torch.dtype`` or its name (``"bfloat16"``);
     ``device_map`` (e.g. ``"auto"``, needs ``accelerate``) spreads a large model over the GPUs (and
     offloads what does not fit to the CPU or, with ``offload_folder=``, to disk), otherwise the
-    model is moved to ``device``.  :class:`~l2m_utils.scoring.CausalLMScorer` scores either kind.  Raises ``RuntimeError`` naming the model when it
-    cannot be loaded (offline, wrong name, gated model without a token).
+    model is moved to ``device``.  :class:`~l2m_utils.scoring.CausalLMScorer` scores either kind.  When the
+    hub cannot be reached (:func:`~l2m_utils.corpus.hub_unreachable`), only the local cache is read, at
+    once.  Raises ``RuntimeError`` naming the model when it cannot be loaded (offline, wrong name,
+    gated model without a token).
     """
     import torch
     from transformers import AutoModelForCausalLM
@@ -593,11 +596,16 @@ def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_m
         if importlib.util.find_spec("accelerate") is None:
             raise RuntimeError(f"device_map={device_map!r} needs the `accelerate` package: pip install accelerate")
         options["device_map"] = device_map
+    unreachable = None if Path(name).is_dir() else hub_unreachable()
+    if unreachable:
+        options["local_files_only"] = True  # a model downloaded earlier still loads, at once
     try:
         model = AutoModelForCausalLM.from_pretrained(name, **options)
     except Exception as exc:  # OSError, HTTP errors, missing files, gated repos...
+        where = (f"the hub cannot be reached ({unreachable}) and it is not in the local cache" if unreachable
+                 else f"{type(exc).__name__}: {str(exc).rstrip('. ')}")
         raise RuntimeError(
-            f"could not load the causal LM {name!r}: {type(exc).__name__}: {str(exc).rstrip('. ')}. "
+            f"could not load the causal LM {name!r}: {where}. "
             "Loading by name needs the Hugging Face hub (internet, and a token for gated models); "
             "use estimator 'train' to train a small model locally instead."
         ) from exc

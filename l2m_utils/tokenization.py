@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .cache import atomic_path, cache_dir, settings_key
+from .corpus import hub_unreachable
 
 BOS_TOKEN = "<bos>"
 
@@ -153,19 +154,24 @@ def load_hf_tokenizer(
     on first use).
 
     The BOS id is the tokenizer's ``bos_token_id``, else its ``eos_token_id`` (GPT-2 style
-    ``<|endoftext|>``).  Raises ``RuntimeError`` naming the model when it cannot be loaded; ``hint``
-    ends that message (a chapter names its own parameters there).
+    ``<|endoftext|>``).  When the hub cannot be reached (:func:`~l2m_utils.corpus.hub_unreachable`), only
+    the local cache is read, at once.  Raises ``RuntimeError`` naming the model when it cannot be
+    loaded; ``hint`` ends that message (a chapter names its own parameters there).
     """
     try:
         from transformers import AutoTokenizer
     except ImportError as exc:  # pragma: no cover - transformers is a core dependency
         raise RuntimeError("Hugging Face tokenizers need the `transformers` package: pip install transformers") from exc
+    unreachable = None if Path(name).is_dir() else hub_unreachable()
+    if unreachable:
+        kwargs = {**kwargs, "local_files_only": True}  # a tokenizer downloaded earlier still loads, at once
     try:
         tok = AutoTokenizer.from_pretrained(name, **kwargs)
     except Exception as exc:  # OSError, HTTP errors, missing files...
+        where = (f"the hub cannot be reached ({unreachable}) and it is not in the local cache" if unreachable
+                 else f"{type(exc).__name__}: {str(exc).rstrip('. ')}")
         raise RuntimeError(
-            f"could not load the tokenizer {name!r} from the Hugging Face hub: {type(exc).__name__}: "
-            f"{str(exc).rstrip('. ')}. {hint.rstrip('.')}."
+            f"could not load the tokenizer {name!r} from the Hugging Face hub: {where}. {hint.rstrip('.')}."
         ) from exc
     bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
     if bos is None:

@@ -2,6 +2,7 @@
 
 import builtins
 import re
+import socket
 import sys
 import types
 
@@ -206,6 +207,7 @@ def fake_hub(monkeypatch, tmp_path):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path))
     for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # whether a capped read streams depends on them
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [])  # the hub's host name resolves
     hub = types.SimpleNamespace(calls=[], rows=lambda name, config, split: [{"text": "A text. It is short."}])
 
     def load_dataset(name, config, split, streaming):
@@ -254,8 +256,47 @@ def test_an_offline_hub_reads_a_downloaded_dataset_without_streaming(fake_hub, m
     assert C.hub_offline() is not streamed
     C.load_corpus("hf:org/books", max_documents=3, cache=False)
     assert fake_hub.calls == [("org/books", None, "train", streamed)]
-    C.load_corpus("hf:org/books", max_documents=3, streaming=True, cache=False)  # an explicit choice wins
-    assert fake_hub.calls[-1][3] is True
+    if streamed:
+        C.load_corpus("hf:org/books", max_documents=3, streaming=True, cache=False)  # an explicit choice wins
+        assert fake_hub.calls[-1][3] is True
+    else:  # streaming needs the hub, which is switched off: said at once
+        with pytest.raises(C.CorpusUnavailableError, match=r"'org/books' is streamed from the hub, which cannot be "
+                                                            r"reached: HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set"):
+            C.load_corpus("hf:org/books", max_documents=3, streaming=True, cache=False)
+        assert len(fake_hub.calls) == 1
+
+
+def test_hub_unreachable_names_the_reason(monkeypatch):
+    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_ENDPOINT", *C._PROXY_VARIABLES):
+        monkeypatch.delenv(variable, raising=False)
+    looked_up = []
+
+    def no_such_host(host, port, *args, **kwargs):
+        looked_up.append(host)
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    assert C.hub_unreachable() == ("the host name huggingface.co does not resolve, so there is no network "
+                                   "([Errno -2] Name or service not known)")
+    monkeypatch.setenv("HF_ENDPOINT", "https://hf-mirror.example.org")
+    assert "hf-mirror.example.org does not resolve" in C.hub_unreachable()
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")  # a proxy resolves names itself: no verdict
+    assert C.hub_unreachable() is None
+    assert looked_up == ["huggingface.co", "hf-mirror.example.org"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert C.hub_unreachable() == "HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set"
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [])
+    assert C.hub_unreachable() is None
+
+
+def test_an_unreachable_hub_fails_a_streamed_read_at_once(fake_hub, monkeypatch):
+    monkeypatch.setattr(C, "hub_unreachable", lambda: "the host name huggingface.co does not resolve")
+    with pytest.raises(C.CorpusUnavailableError, match=r"'emozilla/pg19' is streamed from the hub, which cannot be "
+                                                        r"reached: the host name huggingface.co does not resolve"):
+        C.load_corpus("pg19", max_documents=3, cache=False)
+    assert fake_hub.calls == []  # the hub library was never asked (it would retry for about a minute)
 
 
 def test_split_fraction_zero_keeps_everything():

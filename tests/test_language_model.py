@@ -290,3 +290,21 @@ def test_validation_settings_are_checked(tmp_path):
         vtrain(tmp_path, "x", None, vsettings())
     with pytest.raises(ValueError, match="valid_stream of 3 tokens"):
         vtrain(tmp_path, "x", np.arange(1, 4), vsettings())
+
+
+def test_load_pretrained_with_an_unreachable_hub_reads_the_local_cache_only(monkeypatch):
+    import transformers
+
+    calls = []
+
+    def from_pretrained(name, **kwargs):
+        calls.append(kwargs)
+        raise OSError("not in the cache")
+
+    monkeypatch.setattr(LM, "hub_unreachable", lambda: "HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set")
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    with pytest.raises(RuntimeError, match=r"could not load the causal LM 'gpt2': the hub cannot be reached "
+                                           r"\(HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set\) and it is not in the "
+                                           r"local cache\. .*use estimator 'train'"):
+        LM.load_pretrained("gpt2")
+    assert calls == [{"dtype": "auto", "local_files_only": True}]

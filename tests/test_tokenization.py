@@ -124,3 +124,25 @@ def test_shakespeare_samples_tokenize(cache):
     samples = make_samples(plays, 200)
     x = T.tokenize_samples(samples, tok, 128)
     assert x.shape[1] == 128 and x.shape[0] >= len(samples) - 2
+
+
+def test_an_unreachable_hub_loads_from_the_local_cache_only(monkeypatch, tmp_path):
+    import transformers
+
+    calls = []
+
+    def from_pretrained(name, **kwargs):
+        calls.append(kwargs)
+        raise OSError("not in the cache")
+
+    monkeypatch.setattr(T, "hub_unreachable", lambda: "the host name huggingface.co does not resolve")
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", from_pretrained)
+    with pytest.raises(RuntimeError, match=r"could not load the tokenizer 'gpt2' from the Hugging Face hub: the hub "
+                                           r"cannot be reached \(the host name huggingface.co does not resolve\) "
+                                           r"and it is not in the local cache\. Use unit 'bpe'\.$"):
+        T.load_hf_tokenizer("gpt2", hint="Use unit 'bpe'")
+    assert calls == [{"local_files_only": True}]  # at once, from the cache (a tokenizer downloaded earlier loads)
+    (tmp_path / "my-tokenizer").mkdir()  # a folder is read as it is, without asking about the hub
+    with pytest.raises(RuntimeError, match="OSError: not in the cache"):
+        T.load_hf_tokenizer(str(tmp_path / "my-tokenizer"))
+    assert calls[-1] == {}
