@@ -219,16 +219,19 @@ _DECIMAL_INT = re.compile(r"[-+]?[0-9]+")
 _YAML = "tag:yaml.org,2002:"
 # Plain scalars that YAML 1.1 (PyYAML) reads otherwise: digits are always decimal (YAML 1.1 reads 012
 # as octal 10), only true/false are booleans (not yes/no/on/off), an exponent needs neither a dot nor
-# a sign (1e-3, 1.5e4 are floats), and Python's None is null.  Hex, binary and 1_000 stay ints.
+# a sign (1e-3, 1.5e4 are floats), Python's None is null, and 12:30 is text (not base 60).  Hex,
+# binary and 1_000 stay ints.
 _OVERRIDE_RESOLVERS = {
     "null": (r"^(?:~|null|Null|NULL|None|)$", ["~", "n", "N", ""]),
     "bool": (r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
-    "int": (r"^(?:[-+]?[0-9][0-9_]*|[-+]?0b[0-1_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$",
-            list("-+0123456789")),
+    "int": (r"^(?:[-+]?[0-9][0-9_]*|[-+]?0b[0-1_]+|[-+]?0x[0-9a-fA-F_]+)$", list("-+0123456789")),
     "float": (r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?"
-              r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"
-              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", list("-+0123456789.")),
+              r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+              list("-+0123456789.")),
 }
+# YAML 1.1 readings with no place in a parameter, dropped: base 60 (12:30 is 750) and dates
+# (2024-01-01 a datetime.date); such values stay text.
+_DROPPED_RESOLVERS = ("timestamp",)
 
 
 def override_loader() -> type:
@@ -236,7 +239,7 @@ def override_loader() -> type:
     at any depth (a list's items, a mapping's keys and values)."""
     import yaml
 
-    replaced = {_YAML + kind for kind in _OVERRIDE_RESOLVERS}
+    replaced = {_YAML + kind for kind in (*_OVERRIDE_RESOLVERS, *_DROPPED_RESOLVERS)}
 
     class OverrideLoader(yaml.SafeLoader):
         yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag not in replaced]

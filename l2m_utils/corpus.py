@@ -43,6 +43,7 @@ import importlib.util
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -243,8 +244,9 @@ def load_local(path: str | Path | Sequence[str | Path]) -> list[Document]:
 def _read_text_file(path: Path, max_replaced: float = 0.01) -> str:
     """The UTF-8 text of ``path``; a file that is not text raises ``ValueError`` naming it.
 
-    Not text: it holds a NUL byte, or more than ``max_replaced`` of its characters are not valid
-    UTF-8 (each such byte reads as U+FFFD).  A few stray bytes in real text are tolerated.
+    Not text: it holds a NUL byte, or more than ``max_replaced`` of its characters are invalid UTF-8
+    (each invalid sequence reads as U+FFFD).  Fewer are kept, with a warning that names the file (a
+    Latin-1 file with a few accented letters, say).
     """
     raw = path.read_bytes()
     if b"\x00" in raw:
@@ -256,6 +258,9 @@ def _read_text_file(path: Path, max_replaced: float = 0.01) -> str:
             f"local corpus file {str(path)!r} is not UTF-8 text ({bad} of {len(text)} characters are not valid "
             f"UTF-8); convert it, e.g. iconv -f latin1 -t utf-8"
         )
+    if bad:
+        warnings.warn(f"local corpus file {str(path)!r}: {bad} invalid UTF-8 sequence(s) read as U+FFFD; "
+                      "if it is not UTF-8, convert it (e.g. iconv -f latin1 -t utf-8)", stacklevel=3)
     return text
 
 
@@ -509,9 +514,10 @@ def split_documents(
         raise ValueError("cannot split an empty corpus (0 documents)")
     n_held = 0 if heldout_fraction == 0 else max(1, int(round(heldout_fraction * n)))
     if n == 1 and n_held == 1:
+        what = "the corpus has" if name == "heldout_fraction" else f"the documents that {name} splits have"
         raise ValueError(
-            f"the corpus has a single document, and {name} sets whole documents aside: it needs at least 2. "
-            "For a local corpus each .txt file is one document: cut a long text into several files "
+            f"{what} a single document, and {name}={heldout_fraction} sets whole documents aside: it needs at "
+            "least 2. For a local corpus each .txt file is one document: cut a long text into several files "
             "(for example one per chapter)"
         )
     if n_held >= n:

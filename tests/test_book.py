@@ -94,6 +94,13 @@ def test_parse_overrides_reads_exponents_without_a_dot_as_numbers():
         "a": 0.001, "b": -200000.0, "c": "3e", "d": 0.00015, "e": 7}
 
 
+@pytest.mark.parametrize("raw", ["12:30", "1:5:7", "190:20:30.15", "2024-01-01", "2024-01-01 10:00:00"])
+def test_parse_overrides_keeps_times_and_dates_as_text(raw):
+    """YAML 1.1 reads 12:30 as 750 (base 60) and 2024-01-01 as a date: no parameter means either."""
+    assert book.read_override(raw) == raw
+    assert book.read_override(f"[{raw}, 3]") == [raw, 3]
+
+
 def test_profile_given_with_p_is_the_profile_that_is_recorded(repo, capsys):
     assert book.main(["--root", str(repo.root), "execute", "1", "-p", "profile", "gpu", "-p", "n", "3"]) == 0
     nb = nbformat.read(repo.executed / "01_tiny.ipynb", as_version=4)

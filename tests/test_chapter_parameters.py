@@ -1,0 +1,51 @@
+"""Chapter-level parameter checks: a setting the chapter cannot honour fails in its first code cell,
+with a message that names the parameter (instead of a late error or a silently different run)."""
+
+import pytest
+
+from l2m_utils import book
+
+CASES = [
+    ("04_bipartite_mi", {"ratios": [3.0, 4.0]}, "ratios must include 2"),
+    ("04_bipartite_mi", {"max_length": 48}, "max_length must be a power of two"),
+    ("04_bipartite_mi", {"max_length": 4, "ratios": [2.0, 3.0]},
+     r"max_length=4 is too short for the split ratios \[2\.0, 3\.0\]: .* at least 8 "),
+    ("04_bipartite_mi", {"vocab_size": 4096, "tokenizer": "gpt2", "estimator": "gpt2"},
+     "vocab_size sets the size of the BPE trained here"),
+    ("03_two_point_mi", {"unit": "char", "vocab_size": 64}, "vocab_size sets the vocabulary of unit 'bpe' or 'word'"),
+]
+
+
+@pytest.mark.parametrize("stem, overrides, message", CASES, ids=[f"{c[0][:2]}-{'-'.join(c[1])}" for c in CASES])
+def test_a_setting_the_chapter_cannot_honour_fails_first_and_says_why(stem, overrides, message, tmp_path):
+    layout = book.Layout(book.ROOT)
+    with pytest.raises(book.BookError, match=rf"failed in cell \d+: ParameterError: (?s:.*){message}"):
+        book.execute_chapter(layout.notebooks / f"{stem}.md", tmp_path / f"{stem}.ipynb", "smoke", overrides,
+                             layout.root)
+
+
+def test_several_failing_checks_are_reported_together(tmp_path):
+    layout = book.Layout(book.ROOT)
+    with pytest.raises(book.BookError, match=r"\(2 of \d+ checks failed\)") as err:
+        book.execute_chapter(layout.notebooks / "04_bipartite_mi.md", tmp_path / "04.ipynb", "smoke",
+                             {"ratios": [3.0], "max_length": 48}, layout.root)
+    assert "ratios must include 2" in str(err.value) and "power of two" in str(err.value)
+
+
+def test_too_little_held_out_text_fails_before_the_estimator_is_trained(tmp_path):
+    import nbformat
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(3):  # three one-sentence documents: one is held out, far shorter than max_length words
+        (corpus / f"doc{i}.txt").write_text(f"Document {i} says very little here.\n")
+    layout = book.Layout(book.ROOT)
+    with pytest.raises(book.BookError, match=r"ValueError: the estimators need at least 2 held-out samples of "
+                                             r"max_length tokens \(use a smaller max_length, a larger "
+                                             r"heldout_fraction, or more text\): found 0 sample"):
+        book.execute_chapter(layout.notebooks / "04_bipartite_mi.md", tmp_path / "04.ipynb", "smoke",
+                             {"dataset": f"local:{corpus}", "max_documents": 0, "heldout_fraction": 0.34}, layout.root)
+    nb = nbformat.read(tmp_path / "04.FAILED.ipynb", as_version=4)
+    ran = [c.source for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
+    assert "C.make_samples(held_docs" in ran[-1]  # the corpus cell failed ...
+    assert not any("train_lm(" in src for src in ran)  # ... and no training had started
