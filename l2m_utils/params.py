@@ -42,7 +42,8 @@ class Knob:
     ``kind`` is ``int``, ``float``, ``str``, ``bool`` or ``list`` (a list of ``item`` values);
     ``low``/``high`` bound numbers (and list items) inclusively; ``choices`` lists the allowed
     values of a string knob; ``allow_none`` lets ``None`` through as a meaningful value;
-    ``allow_empty`` lets a list knob be empty (e.g. "no extra runs").
+    ``allow_empty`` lets a list knob be empty (e.g. "no extra runs").  A list knob's values are
+    distinct (a repeated length or seed would be run, or counted, twice).
     """
 
     kind: type
@@ -80,7 +81,12 @@ class Knob:
             if len(value) == 0 and not self.allow_empty:
                 raise ParameterError(f"parameter {name!r} is an empty list; allowed: {self.describe()}")
             item_knob = Knob(self.item or float, self.help, self.low, self.high, self.choices)
-            return [item_knob.check(f"{name}[{i}]", v) for i, v in enumerate(value)]
+            items = [item_knob.check(f"{name}[{i}]", v) for i, v in enumerate(value)]
+            repeated = sorted({v for i, v in enumerate(items) if v in items[:i]}, key=items.index)
+            if repeated:
+                raise ParameterError(f"parameter {name!r}={value!r} repeats {', '.join(map(repr, repeated))}: "
+                                     "give each value once")
+            return items
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise ParameterError(f"parameter {name!r}={value!r} is not a bool; allowed: True or False")

@@ -1,9 +1,11 @@
 """Notebook parameter resolution: profiles, overrides and errors that name the parameter."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from l2m_utils.params import Knob, ParameterError, default_profile, resolve_parameters
+from l2m_utils.params import PROFILES, Knob, ParameterError, default_profile, resolve_parameters
 
 KNOBS = {
     "length": Knob(int, "block length", low=2, high=64),
@@ -130,3 +132,29 @@ def test_a_check_that_raises_is_reported_as_failed_not_as_a_traceback():
     assert "  - lengths needs six entries (the check raised IndexError: list index out of range)\n" in text
     assert "  - a check failed, and its message function raised ZeroDivisionError: division by zero\n" in text
     assert "  - length must be at least 8\n" in text
+
+
+def test_a_list_knob_refuses_repeated_values():
+    knob = Knob(list, "block lengths", item=int, low=1)
+    assert knob.check("lengths", [64, 16]) == [64, 16]
+    with pytest.raises(ParameterError, match=r"'lengths'=\[64, 16, 16, 64, 8\] repeats 64, 16: give each value once"):
+        knob.check("lengths", [64, 16, 16, 64, 8])
+    with pytest.raises(ParameterError, match=r"repeats 2\.0"):
+        Knob(list, "ratios", item=float).check("ratios", [2, 2.0])  # the same value once converted
+
+
+@pytest.mark.parametrize("stem", [p.stem for p in sorted((Path(__file__).parents[1] / "notebooks").glob("0*.md"))])
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_profile_of_every_chapter_passes_its_own_knobs_and_checks(stem, profile):
+    """The chapter's parameters cell and the cell that resolves it, run for each profile (no execution
+    of anything else): a profile value outside its knob's range or failing a check would fail here."""
+    from l2m_utils import book
+
+    nb = book.to_notebook(Path(__file__).parents[1] / "notebooks" / f"{stem}.md")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    first = next(i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
+    namespace: dict = {}
+    exec(code[first].source, namespace)
+    namespace["profile"] = profile
+    exec(code[first + 1].source, namespace)
+    assert namespace["P"].profile == profile
