@@ -30,10 +30,14 @@ hidden state depend on a finite summary of the past:
 * :class:`HMMScorer` -- the exact model of any HMM as a :class:`~l2m_utils.scoring.TokenScorer`:
   the normalised forward algorithm, vectorised over the batch,
   ``log p(w_t | w_<t) = log sum_s' [alpha_{t-1} T]_{s'} E[s', w_t]``.
+* :func:`z_scores` and :func:`compare_errors` -- how chapter 8 measures estimates against the exact
+  values: deviations in standard errors (none where every sample gave the same estimate), and which
+  of two estimators on the same samples has the larger error, with a tolerance for "comparable".
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -389,3 +393,71 @@ class HMMScorer:
             alpha = np.where(ok[:, None], joint / np.where(ok, p, 1.0)[:, None], pred)
             pred = alpha @ T
         return out
+
+
+# --------------------------------------------------------------------------------------------------
+# comparing estimates with the exact values
+# --------------------------------------------------------------------------------------------------
+
+#: Two estimators' errors count as comparable when they differ by less than this fraction of the
+#: larger one (chapter 8: -100.2% against -97.3% of the exact MI is "comparable", not "more biased").
+COMPARABLE_REL_TOL = 0.1
+
+
+def z_scores(mean, se, exact) -> np.ndarray:
+    """(mean - exact) / se per length; NaN (no z, and no warning) where se == 0, i.e. where every
+    sample gave the same estimate and there is no standard error to measure the deviation in."""
+    mean, se, exact = (np.asarray(x, dtype=np.float64) for x in (mean, se, exact))
+    if not mean.shape == se.shape == exact.shape:
+        raise ValueError(f"mean, se and exact must have one shape, got {mean.shape}, {se.shape}, {exact.shape}")
+    if np.any(se < 0) or not np.all(np.isfinite(se)):
+        raise ValueError(f"standard errors must be finite and >= 0, got {se.tolist()}")
+    out = np.full(mean.shape, np.nan)
+    np.divide(mean - exact, se, out=out, where=se > 0)
+    return out
+
+
+@dataclass(frozen=True)
+class ErrorComparison:
+    """Estimate a against estimate b (same samples) as errors relative to one exact value.
+
+    ``difference`` = |error_a| - |error_b| (a fraction of the exact value), ``se`` its standard error
+    over the samples; ``verdict`` says whether a's error is "larger", "smaller" or "comparable".
+    """
+
+    error_a: float
+    error_b: float
+    difference: float
+    se: float
+    verdict: str
+
+
+def compare_errors(a, b, exact: float, rel_tol: float = COMPARABLE_REL_TOL, z: float = 1.96) -> ErrorComparison:
+    """Is the error of estimate a (per-sample values ``a``) larger than that of b on the same samples?
+
+    The errors are e = mean / exact - 1.  With s = sign(e) (+1 at 0), |e_a| - |e_b| is the mean of the
+    per-sample d_i = [s_a (a_i - exact) - s_b (b_i - exact)] / exact, whose spread gives its standard
+    error (pairing removes the noise the two estimates share).  The verdict is "comparable" when the
+    difference is within ``z`` standard errors (sampling noise) or below ``rel_tol`` times the larger
+    |error| (a difference too small to matter); otherwise "larger" or "smaller".
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or a.size < 2:
+        raise ValueError(f"a and b must be per-sample values of one length >= 2, got shapes {a.shape}, {b.shape}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError("a and b must be finite")
+    if not (math.isfinite(exact) and exact > 0):
+        raise ValueError(f"exact must be a positive number, got {exact!r}")
+    if not 0 <= rel_tol < 1:
+        raise ValueError(f"rel_tol must be in [0, 1), got {rel_tol!r}")
+    if not z > 0:
+        raise ValueError(f"z must be positive, got {z!r}")
+    e_a, e_b = float(a.mean() / exact - 1), float(b.mean() / exact - 1)
+    s_a, s_b = (1.0 if e >= 0 else -1.0 for e in (e_a, e_b))
+    d = (s_a * (a - exact) - s_b * (b - exact)) / exact
+    diff, se = abs(e_a) - abs(e_b), float(d.std(ddof=1) / math.sqrt(d.size))
+    if abs(diff) <= z * se or abs(diff) < rel_tol * max(abs(e_a), abs(e_b)):
+        verdict = "comparable"
+    else:
+        verdict = "larger" if diff > 0 else "smaller"
+    return ErrorComparison(e_a, e_b, diff, se, verdict)

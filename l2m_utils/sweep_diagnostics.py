@@ -12,6 +12,8 @@ results rather than those of the run its prose was first written for.
   The rms distance (in decades) of log10 y from one least-squares line in log10 x through all
   points, against the same with one line per model.
 * :func:`late_change` -- how much a training curve still moved over the last part of training.
+* :func:`backbone_contrast` -- chapter 6's comparison of how much each backbone's error rises with L,
+  with the same minimum change as :func:`length_trend`.
 * :func:`value_range` / :func:`signed_percent` -- how the sentences quote a range of values.
 
 Bad input (mismatched lengths, too few points, NaN, non-positive values where logs are taken) raises
@@ -190,3 +192,118 @@ def signed_percent(x: float) -> str:
     if not math.isfinite(x):
         raise ValueError(f"signed_percent: x must be finite, got {x!r}")
     return f"{round(100 * x, 1) + 0.0:+.1f}%"
+
+
+def _small(x: float, sign: str = "") -> str:
+    """Three decimals, or two significant digits below 0.01 (so that 0.0013 does not print as 0.001)."""
+    return f"{x:{sign}.3f}" if abs(x) >= 0.01 or x == 0 else f"{x:{sign}.2g}"
+
+
+def _rise_order(rise: Mapping[str, tuple[float, float, float]], level: Mapping[str, float], up: Sequence[str],
+                down: Sequence[str], seeded: bool, tol: float) -> tuple[int | str, float, float]:
+    """(verdict, gap, tolerance) for "every ``up`` label rises by more than every ``down`` label".
+
+    verdict: ABOVE / BELOW when the means are ordered by more than the tolerance (``tol`` times the
+    largest level at the first length, in the same units as the rises) and, when ``seeded``, the seed
+    ranges are ordered too; ``"close"`` when the means are not that far apart; ``"seeds"`` when the
+    means are but the seed ranges overlap."""
+    tolerance = tol * max(level[lab] for lab in (*up, *down))
+    gap_up = min(rise[u][0] for u in up) - max(rise[d][0] for d in down)
+    gap_down = min(rise[d][0] for d in down) - max(rise[u][0] for u in up)
+    direction, gap = (ABOVE, gap_up) if gap_up > tolerance else (BELOW, gap_down) if gap_down > tolerance else (0, 0.0)
+    if direction == 0:
+        return "close", max(gap_up, gap_down), tolerance
+    seed_range = lambda labels: [x for lab in labels for x in rise[lab][1:]]  # noqa: E731
+    if seeded and range_relation(seed_range(down), seed_range(up)) != direction:
+        return "seeds", gap, tolerance
+    return direction, gap, tolerance
+
+
+def backbone_contrast(first: Mapping[str, Sequence[float]], last: Mapping[str, Sequence[float]],
+                      lengths: tuple[int, int], fixed_state: Mapping[str, float], min_relative_change: float,
+                      names: tuple[str, str] = ("GPT-2", "Mamba-2")) -> str:
+    """The sentence comparing how KL/baseline rises from ``lengths[0]`` to ``lengths[1]`` per backbone.
+
+    ``first[label]`` / ``last[label]``: the value of every seed at the two lengths.  Labels in
+    ``fixed_state`` (label -> history-state size) are the fixed-state models (``names[1]``), the others
+    the growing-state ones (``names[0]``).  A rise is the change of the mean, in units of the baseline,
+    with the range over seeds (every seed at the last length minus every seed at the first).  As in
+    :func:`length_trend`, a label whose mean changes by less than ``min_relative_change`` (relative) does
+    not rise; two sets of rises are ordered only if their means differ by more than
+    ``min_relative_change`` times the largest mean at the first length and, with at least two seeds
+    everywhere, their seed ranges do not overlap.  With one seed the sentence says so."""
+    labels = list(first)
+    if not labels or sorted(labels) != sorted(last):
+        raise ValueError(f"backbone_contrast: first and last must hold the same labels, got {sorted(first)} "
+                         f"and {sorted(last)}")
+    if not 0 <= min_relative_change < 1:
+        raise ValueError(f"backbone_contrast: min_relative_change must lie in [0, 1), got {min_relative_change}")
+    unknown = sorted(set(fixed_state) - set(labels))
+    if unknown:
+        raise ValueError(f"backbone_contrast: fixed_state names labels without values: {unknown}")
+    a = {lab: _finite(first[lab], f"backbone_contrast values of {lab!r} at L = {lengths[0]}") for lab in labels}
+    b = {lab: _finite(last[lab], f"backbone_contrast values of {lab!r} at L = {lengths[1]}") for lab in labels}
+    level = {lab: float(a[lab].mean()) for lab in labels}
+    bad = [lab for lab, v in level.items() if v <= 0]
+    if bad:
+        raise ValueError(f"backbone_contrast: the mean at L = {lengths[0]} must be positive, not for {bad}")
+    rise = {lab: (float(b[lab].mean() - a[lab].mean()), float(b[lab].min() - a[lab].max()),
+                  float(b[lab].max() - a[lab].min())) for lab in labels}
+    moving = [lab for lab in labels if abs(b[lab].mean() / level[lab] - 1) >= min_relative_change]
+    n_seeds = sorted({len(v) for v in (*a.values(), *b.values())})
+    seeded = n_seeds[0] >= 2
+    pct = f"{100 * min_relative_change:g}%"
+
+    def fmt(lab: str) -> str:
+        m, lo, hi = rise[lab]
+        return f"{lab} {_small(m, '+')}" + (f" [{_small(lo, '+')}, {_small(hi, '+')}]"
+                                           if len(a[lab]) + len(b[lab]) > 2 else "")
+
+    how = "mean over seeds [range over seeds]" if max(n_seeds) >= 2 else "one seed"
+    text = (f"From L = {lengths[0]} to L = {lengths[1]}, KL/baseline changes by ({how}, in units of the baseline) "
+            + "; ".join(fmt(lab) for lab in labels))
+    note = (f" (seeds per size and length: {', '.join(map(str, n_seeds))}"
+            + ("" if seeded else f"; with one seed{' for some sizes or lengths' if max(n_seeds) >= 2 else ''}, no "
+               "ordering here is tested against the variation between seeds")
+            + ")")
+    if not moving:
+        return text + (f". No size's KL/baseline changes by {pct} or more of its value at L = {lengths[0]}, so "
+                       "there is no rise to compare") + note
+    growing = [lab for lab in labels if lab not in fixed_state]
+    fixed = [lab for lab in labels if lab in fixed_state]
+    g_name, f_name = names
+    every = ", for every seed" if seeded else ""
+    if growing and fixed:
+        verdict, gap, tolerance = _rise_order(rise, level, fixed, growing, seeded, min_relative_change)
+        if verdict == ABOVE:
+            text += (f". {f_name} falls behind {g_name} as L grows: every {f_name} size's change exceeds every "
+                     f"{g_name} size's by at least {_small(gap)} of the baseline{every}: the contrast the L²M "
+                     "condition predicts")
+        elif verdict == BELOW:
+            text += (f". {g_name} falls behind {f_name} as L grows: every {g_name} size's change exceeds every "
+                     f"{f_name} size's by at least {_small(gap)} of the baseline{every}: the opposite of the L²M "
+                     "prediction")
+        elif verdict == "seeds":
+            text += (f". The mean changes of the two backbones are apart by at least {_small(gap)} of the "
+                     "baseline, but their seed ranges overlap: this run does not separate them")
+        else:
+            text += (f". The rises of the two backbones are not apart by more than {_small(tolerance)} of the baseline "
+                     f"({pct} of the largest KL/baseline at L = {lengths[0]}): this run does not separate them")
+    if len(fixed) >= 2:
+        by_state = sorted(fixed, key=lambda lab: fixed_state[lab])
+        small, large = by_state[0], by_state[-1]
+        if small not in moving and large not in moving:
+            text += (f"; neither the smallest ({small}) nor the largest ({large}) {f_name} state changes by {pct} or "
+                     "more")
+        else:
+            verdict, gap, tolerance = _rise_order(rise, level, [small], [large], seeded, min_relative_change)
+            text += {ABOVE: f"; the smallest {f_name} state ({small}) changes by {_small(gap)} of the baseline "
+                            f"more than the largest ({large}){every}, as predicted",
+                     BELOW: f"; the largest {f_name} state ({large}) changes by {_small(gap)} of the baseline "
+                            f"more than the smallest ({small}){every}, against the prediction",
+                     "seeds": f"; the smallest ({small}) and largest ({large}) {f_name} states differ by "
+                              f"{_small(gap)} of the baseline, but their seed ranges overlap, so they cannot be told "
+                              "apart",
+                     "close": f"; the smallest ({small}) and largest ({large}) {f_name} states cannot be told apart "
+                              f"(their rises are not apart by more than {_small(tolerance)} of the baseline)"}[verdict]
+    return text + note

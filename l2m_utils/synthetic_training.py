@@ -20,7 +20,8 @@ atomically, so an interrupted run resumes where it stopped and continues exactly
 
 A *sweep* is a list of runs; :func:`run_sweep` loads the runs whose results file exists and trains
 only the missing ones, within ``max_runs`` / ``time_budget_s`` (it stops cleanly between runs), so
-results produced in parts, on different machines, accumulate.  :data:`SWEEP_PROFILES` holds the
+results produced in parts, on different machines, accumulate; a :class:`SweepBudget` holds these
+limits across several sweeps (chapter 6's main sweep and its longer runs share one).  :data:`SWEEP_PROFILES` holds the
 ``smoke``, ``classroom`` and ``gpu`` sweeps; ``python -m l2m_utils.synthetic_training sweep --profile
 gpu`` runs one from the command line.
 """
@@ -574,6 +575,33 @@ class SweepReport:
                 f"{self.elapsed_s:.0f} s")
 
 
+@dataclass
+class SweepBudget:
+    """Limits shared by several :func:`run_sweep` calls: at most ``max_runs`` runs trained (finished or
+    interrupted) in all, and no run started ``time_budget_s`` seconds or more after the budget was
+    made (``None``: no limit).  ``runs_used`` counts the runs charged so far."""
+
+    max_runs: int | None = None
+    time_budget_s: float | None = None
+    runs_used: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        if self.max_runs is not None and (isinstance(self.max_runs, bool) or not isinstance(self.max_runs, int)
+                                          or self.max_runs < 0):
+            raise ValueError(f"SweepBudget.max_runs must be None or an integer >= 0, got {self.max_runs!r}")
+        if self.time_budget_s is not None and not (self.time_budget_s >= 0):
+            raise ValueError(f"SweepBudget.time_budget_s must be None or >= 0, got {self.time_budget_s!r}")
+
+    def elapsed_s(self) -> float:
+        """Seconds since the budget was made."""
+        return time.monotonic() - self.started
+
+    def runs_left(self) -> int | None:
+        """Runs that may still be trained (``None``: no limit)."""
+        return None if self.max_runs is None else max(0, self.max_runs - self.runs_used)
+
+
 def _estimate_s(cfg: RunConfig, done: Iterable[dict], device: str) -> float | None:
     """Seconds a run will take, from the tokens/s of a finished run of the same model on the same
     device (same L preferred; another L counts 1.5x as long, a margin for attention's cost)."""
@@ -600,6 +628,7 @@ def run_sweep(
     *,
     max_runs: int | None = None,
     time_budget_s: float | None = None,
+    budget: SweepBudget | None = None,
     hard_limit_s: float | None = None,
     retrain: bool = False,
     prefer_kernels: bool = True,
@@ -612,10 +641,16 @@ def run_sweep(
 
     ``max_runs``: train at most this many runs now.  ``time_budget_s``: start no run after this many
     seconds, and skip a run whose estimated duration (from finished runs of the same model on this
-    device) exceeds what is left -- it stays for a later part.  ``hard_limit_s``: interrupt the run in
-    progress at this many seconds (checkpointed, resumable).  ``retrain``: ignore existing results.
-    ``name`` labels the closing summary line (several sweeps in one notebook).
+    device) exceeds what is left -- it stays for a later part.  ``budget``: a :class:`SweepBudget`
+    instead of ``max_runs`` / ``time_budget_s``, so that several calls share one limit (its clock
+    runs from its creation, and this call charges its runs to it).  ``hard_limit_s``: interrupt the
+    run in progress at this many seconds of this call (checkpointed, resumable).  ``retrain``: ignore
+    existing results.  ``name`` labels the closing summary line (several sweeps in one notebook).
     """
+    if budget is not None and (max_runs is not None or time_budget_s is not None):
+        raise ValueError("run_sweep: give either budget or max_runs / time_budget_s, not both")
+    if budget is None:
+        budget = SweepBudget(max_runs=max_runs, time_budget_s=time_budget_s)
     device = torch.device(device)
     label = device_label(device)
     if checkpoint_dir is None:
@@ -631,15 +666,16 @@ def run_sweep(
             report.results.append(rec)
             report.loaded.append(key)
             continue
-        elapsed = time.monotonic() - t0
-        if max_runs is not None and len(report.trained) + len(report.interrupted) >= max_runs:
+        if budget.runs_left() == 0:
             report.not_run.append(key)
             continue
-        if time_budget_s is not None:
+        if budget.time_budget_s is not None:
+            elapsed = budget.elapsed_s()
             est = _estimate_s(cfg, report.results, label)
-            if elapsed >= time_budget_s or (est is not None and elapsed + est > time_budget_s):
+            if elapsed >= budget.time_budget_s or (est is not None and elapsed + est > budget.time_budget_s):
                 report.not_run.append(key)
                 continue
+        budget.runs_used += 1
         deadline = t0 + hard_limit_s if hard_limit_s is not None else None
         out = train_run(cfg, device, checkpoint_dir=checkpoint_dir, results_dir=results_dir, data_cache=data_cache,
                         deadline=deadline, prefer_kernels=prefer_kernels, require_kernels=require_kernels,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -14,10 +15,13 @@ from l2m_utils import hmm as H
 from l2m_utils import information
 from l2m_utils.bipartite import bipartite_sweep
 from l2m_utils.calibration_sources import (
+    COMPARABLE_REL_TOL,
     ErasureChain,
     FactorialErasureSource,
     HMMScorer,
+    compare_errors,
     sticky_transition,
+    z_scores,
 )
 from l2m_utils.processes import binary_symmetric_chain, markov_bipartite_mutual_information
 from l2m_utils.scoring import TokenScorer
@@ -223,3 +227,71 @@ def test_sample_states_validates_like_sample(n, length, message):
         c.sample(n, length, seed=0)
     with pytest.raises(ValueError, match=message):
         FactorialErasureSource([c]).sample(n, length, seed=0)
+
+
+def test_z_scores_give_no_z_and_no_warning_where_every_sample_agrees():
+    # chapter 8 with 8 samples of L = 8: at L = 4 every sample of source (a) has its state erased on one side
+    src = FactorialErasureSource.sticky([64], n_states=4, erasure=0.8)
+    d = bipartite_sweep(src.scorer(), src.sample(8, 8, seed=1), [4, 8], [2.0], ("direct",), seed=0)[("direct", 2.0)]
+    assert d.se[0] == 0 and d.se[1] > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the old (mean - exact) / se warned "divide by zero" and gave -inf
+        z = z_scores(d.mean, d.se, src.bipartite_curve([4, 8]))
+    assert np.isnan(z[0]) and np.isfinite(z[1])
+    assert z_scores([0.3, 0.5], [0.1, 0.0], [0.2, 0.5]) == pytest.approx([1.0, np.nan], nan_ok=True)
+    with pytest.raises(ValueError, match="one shape"):
+        z_scores([0.1, 0.2], [0.1], [0.1, 0.2])
+    with pytest.raises(ValueError, match="standard errors must be finite and >= 0"):
+        z_scores([0.1], [-0.1], [0.1])
+
+
+def _around(mean: float, spread: float, n: int = 64, seed: int = 0) -> np.ndarray:
+    """n per-sample values with exactly this mean and (population) standard deviation."""
+    x = np.random.default_rng(seed).standard_normal(n)
+    return mean + spread * (x - x.mean()) / x.std()
+
+
+def test_compare_errors_counts_a_small_difference_as_comparable():
+    # the audited run: vCLUB -100.2% against direct -97.3% of the exact MI, a difference beyond the sampling
+    # noise (paired: the shared noise cancels) but within COMPARABLE_REL_TOL of the larger error
+    noise = _around(0.0, 0.01, seed=1)
+    c = compare_errors(-0.002 + noise, 0.027 + noise + _around(0.0, 0.001, seed=2), 1.0)
+    assert (c.error_a, c.error_b) == pytest.approx((-1.002, -0.973))
+    assert c.difference == pytest.approx(0.029) and 1.96 * c.se < 0.029 < COMPARABLE_REL_TOL * 1.002
+    assert c.verdict == "comparable"
+    assert compare_errors(-0.002 + noise, 0.027 + noise, 1.0, rel_tol=0.0).verdict == "larger"  # without tolerance
+
+
+def test_compare_errors_larger_smaller_and_within_noise():
+    exact = 0.8
+    a, b = _around(0.4, 0.05, seed=3), _around(0.72, 0.05, seed=4)  # -50% against -10%
+    big = compare_errors(a, b, exact)
+    assert big.verdict == "larger" and big.difference == pytest.approx(0.4)
+    small = compare_errors(b, a, exact)
+    assert small.verdict == "smaller" and small.difference == pytest.approx(-0.4)
+    # -30% against -20%: a third of the larger error apart, but buried in the sampling noise
+    noisy = compare_errors(_around(0.56, 2.0, seed=5), _around(0.64, 2.0, seed=6), exact)
+    assert noisy.difference == pytest.approx(0.1) and abs(noisy.difference) <= 1.96 * noisy.se
+    assert noisy.verdict == "comparable"
+
+
+def test_compare_errors_with_errors_of_opposite_sign():
+    a, b, exact = _around(1.3, 0.2, seed=7), _around(0.9, 0.2, seed=8), 1.0  # +30% against -10%
+    c = compare_errors(a, b, exact)
+    assert (c.error_a, c.error_b, c.difference) == pytest.approx((0.3, -0.1, 0.2))
+    d = (a - exact) + (b - exact)  # s_a = +1, s_b = -1
+    assert c.se == pytest.approx(d.std(ddof=1) / math.sqrt(d.size))
+    assert c.verdict == "larger"
+
+
+@pytest.mark.parametrize("a, b, exact, kwargs, message", [
+    ([0.1], [0.2], 1.0, {}, "per-sample values of one length >= 2"),
+    ([0.1, 0.2], [0.2, 0.3, 0.4], 1.0, {}, "per-sample values of one length >= 2"),
+    ([0.1, np.nan], [0.2, 0.3], 1.0, {}, "must be finite"),
+    ([0.1, 0.2], [0.2, 0.3], 0.0, {}, "exact must be a positive number"),
+    ([0.1, 0.2], [0.2, 0.3], 1.0, {"rel_tol": 1.0}, r"rel_tol must be in \[0, 1\)"),
+    ([0.1, 0.2], [0.2, 0.3], 1.0, {"z": 0.0}, "z must be positive"),
+])
+def test_compare_errors_bad_inputs(a, b, exact, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        compare_errors(a, b, exact, **kwargs)

@@ -179,3 +179,70 @@ def test_value_range_refuses_non_finite_wherever_it_sits(values):
     """min/max of a list with a NaN depend on its position ('nan', or the NaN silently dropped)."""
     with pytest.raises(ValueError, match="value_range: values must be finite"):
         sd.value_range(values)
+
+
+# backbone_contrast: values of KL/baseline per seed at the shortest and longest length
+G, M4, M16 = "gpt2 1x16", "mamba2 1x16 N=4", "mamba2 1x16 N=16"
+STATE = {M4: 248, M16: 536}
+
+
+def _contrast(first, last, tol=0.02):
+    return sd.backbone_contrast(first, last, (16, 64), {k: v for k, v in STATE.items() if k in first}, tol)
+
+
+def test_backbone_contrast_tiny_changes_are_no_rise_to_compare():
+    # the audit's case: rises of -0.0013 and -0.0006 of the baseline on levels near 1, seeds perfectly ordered
+    text = _contrast({G: [0.9770, 0.9771], M4: [0.9760, 0.9761]}, {G: [0.9757, 0.9758], M4: [0.9754, 0.9755]})
+    assert "no rise to compare" in text and "predicts" not in text and "for every seed" not in text
+    assert "gpt2 1x16 -0.0013 [-0.0014, -0.0012]" in text and "changes by 2% or more" in text
+    # the same changes count once the tolerance is below them
+    assert "no rise to compare" not in _contrast({G: [0.9770, 0.9771], M4: [0.9760, 0.9761]},
+                                                 {G: [0.9757, 0.9758], M4: [0.9754, 0.9755]}, tol=1e-4)
+
+
+def test_backbone_contrast_with_one_seed_claims_nothing_for_every_seed():
+    text = _contrast({G: [0.50], M4: [0.50]}, {G: [0.50], M4: [0.70]})
+    assert "the contrast the L²M condition predicts" in text and "by at least 0.200 of the baseline:" in text
+    assert "for every seed" not in text and "[" not in text and "(one seed, in units" in text
+    assert text.endswith("(seeds per size and length: 1; with one seed, no ordering here is tested against the "
+                         "variation between seeds)")
+
+
+def test_backbone_contrast_needs_separated_seeds_and_an_effect_beyond_the_tolerance():
+    first = {G: [0.50, 0.52], M4: [0.50, 0.52]}
+    predicted = _contrast(first, {G: [0.50, 0.52], M4: [0.70, 0.72]})
+    assert ("every Mamba-2 size's change exceeds every GPT-2 size's by at least 0.200 of the baseline, for every "
+            "seed: the contrast the L²M condition predicts") in predicted
+    assert predicted.endswith("(seeds per size and length: 2)")
+    opposite = _contrast(first, {G: [0.70, 0.72], M4: [0.50, 0.52]})
+    assert "GPT-2 falls behind Mamba-2" in opposite and "the opposite of the L²M prediction" in opposite
+    # means apart by 0.1, but the seeds overlap
+    noisy = _contrast({G: [0.4, 0.6], M4: [0.4, 0.6]}, {G: [0.4, 0.6], M4: [0.4, 0.8]})
+    assert "their seed ranges overlap: this run does not separate them" in noisy and "predicts" not in noisy
+    # both rise clearly, by almost the same amount (0.004 apart, below 2% of 0.51): no ordering
+    close = _contrast(first, {G: [0.60, 0.62], M4: [0.604, 0.624]})
+    assert "not apart by more than 0.010 of the baseline" in close and "this run does not separate them" in close
+
+
+def test_backbone_contrast_orders_the_mamba_state_sizes():
+    first = {G: [0.5, 0.5], M4: [0.5, 0.5], M16: [0.5, 0.5]}
+    text = _contrast(first, {G: [0.5, 0.5], M4: [0.8, 0.8], M16: [0.6, 0.6]})
+    assert ("the smallest Mamba-2 state (mamba2 1x16 N=4) changes by 0.200 of the baseline more than the largest "
+            "(mamba2 1x16 N=16), for every seed, as predicted") in text
+    against = _contrast(first, {G: [0.5, 0.5], M4: [0.6, 0.6], M16: [0.8, 0.8]})
+    assert "against the prediction" in against
+    flat = _contrast(first, {G: [0.8, 0.8], M4: [0.5, 0.5], M16: [0.5, 0.5]})
+    assert "neither the smallest (mamba2 1x16 N=4) nor the largest (mamba2 1x16 N=16) Mamba-2 state changes" in flat
+
+
+def test_backbone_contrast_rejects_bad_input():
+    with pytest.raises(ValueError, match="same labels"):
+        sd.backbone_contrast({G: [1.0]}, {M4: [1.0]}, (16, 64), {}, 0.02)
+    with pytest.raises(ValueError, match="min_relative_change"):
+        sd.backbone_contrast({G: [1.0]}, {G: [1.0]}, (16, 64), {}, 1.5)
+    with pytest.raises(ValueError, match="positive"):
+        sd.backbone_contrast({G: [0.0]}, {G: [1.0]}, (16, 64), {}, 0.02)
+    with pytest.raises(ValueError, match="finite"):
+        sd.backbone_contrast({G: [math.nan]}, {G: [1.0]}, (16, 64), {}, 0.02)
+    with pytest.raises(ValueError, match="without values"):
+        sd.backbone_contrast({G: [1.0]}, {G: [1.0]}, (16, 64), {M4: 248}, 0.02)

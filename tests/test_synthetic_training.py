@@ -289,6 +289,30 @@ def test_time_budget_skips_runs_that_would_not_fit(tmp_path, monkeypatch):
     assert rep.trained == [configs[0].key()] and rep.not_run == [c.key() for c in configs[1:]]
 
 
+def test_a_shared_budget_limits_several_sweeps_together(tmp_path, monkeypatch):
+    configs = [tiny(seed=s) for s in range(4)]
+    calls = []
+
+    def fake_train(cfg, device, **kw):
+        calls.append(cfg.key())
+        return st.RunOutcome("finished", cfg.key(), cfg.steps, _fake_result(cfg))
+
+    monkeypatch.setattr(st, "train_run", fake_train)
+    budget = st.SweepBudget(max_runs=3)
+    first = st.run_sweep(configs[:2], tmp_path, tmp_path / "ck", budget=budget, log=None)
+    second = st.run_sweep(configs[2:], tmp_path, tmp_path / "ck", budget=budget, log=None)
+    assert len(first.trained) == 2 and second.trained == [configs[2].key()] and second.not_run == [configs[3].key()]
+    assert calls == [c.key() for c in configs[:3]] and budget.runs_left() == 0
+    # the clock runs from the budget's creation, not from each call
+    late = st.SweepBudget(time_budget_s=10.0, started=st.time.monotonic() - 11.0)
+    assert st.run_sweep(configs, tmp_path, tmp_path / "ck", budget=late, log=None).not_run == [c.key() for c in configs]
+    assert len(calls) == 3
+    with pytest.raises(ValueError, match="either budget or max_runs"):
+        st.run_sweep(configs, tmp_path, tmp_path / "ck", budget=budget, max_runs=1, log=None)
+    with pytest.raises(ValueError, match="max_runs"):
+        st.SweepBudget(max_runs=-1)
+
+
 def test_real_sweep_and_results_table(tmp_path):
     configs = st.sweep_configs(["gpt2-1x16"], [4, 16], [0], 4, 64, 1e-2, 1, eval_points=2, eval_tokens=64,
                                copies=8)
