@@ -1,10 +1,20 @@
 """Executing a chapter from a test and reading what it printed and glued (shared by the test files)."""
 
+import textwrap
 from pathlib import Path
 
 import nbformat
 
 from l2m_utils import book
+
+#: The Jupytext front matter of a chapter, for tests that write small chapters of their own.
+MYST_HEADER = textwrap.dedent("""\
+    ---
+    jupytext:
+      text_representation: {extension: .md, format_name: myst, format_version: 0.13}
+    kernelspec: {display_name: Python 3, language: python, name: python3}
+    ---
+    """)
 
 
 def execute_smoke(stem: str, overrides: dict, tmp_path: Path):

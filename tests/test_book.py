@@ -7,17 +7,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from chapter_runs import printed
+from chapter_runs import MYST_HEADER, printed
 
 from l2m_utils import book
 
-HEADER = textwrap.dedent("""\
-    ---
-    jupytext:
-      text_representation: {extension: .md, format_name: myst, format_version: 0.13}
-    kernelspec: {display_name: Python 3, language: python, name: python3}
-    ---
-    """)
+HEADER = MYST_HEADER
 
 TINY = HEADER + textwrap.dedent('''\
     # Tiny

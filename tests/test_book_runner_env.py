@@ -6,16 +6,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from chapter_runs import printed
+from chapter_runs import MYST_HEADER, printed
 
 from l2m_utils import book
 
-PROBE_CHAPTER = textwrap.dedent("""\
-    ---
-    jupytext:
-      text_representation: {extension: .md, format_name: myst, format_version: 0.13}
-    kernelspec: {display_name: Python 3, language: python, name: python3}
-    ---
+PROBE_CHAPTER = MYST_HEADER + textwrap.dedent("""\
 
     ```{code-cell} ipython3
     :tags: [parameters]
