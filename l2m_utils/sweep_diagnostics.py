@@ -272,16 +272,16 @@ def backbone_contrast(first: Mapping[str, Sequence[float]], last: Mapping[str, S
     growing = [lab for lab in labels if lab not in fixed_state]
     fixed = [lab for lab in labels if lab in fixed_state]
     g_name, f_name = names
-    every = ", for every seed" if seeded else ""
+    every = ", and their ranges over seeds do not overlap" if seeded else ""
     if growing and fixed:
         verdict, gap, tolerance = _rise_order(rise, level, fixed, growing, seeded, min_relative_change)
         if verdict == ABOVE:
-            text += (f". {f_name} falls behind {g_name} as L grows: every {f_name} size's change exceeds every "
-                     f"{g_name} size's by at least {_small(gap)} of the baseline{every}: the contrast the L²M "
+            text += (f". {f_name} falls behind {g_name} as L grows: every {f_name} size's mean change is higher than "
+                     f"every {g_name} size's by at least {_small(gap)} of the baseline{every}: the contrast the L²M "
                      "condition predicts")
         elif verdict == BELOW:
-            text += (f". {g_name} falls behind {f_name} as L grows: every {g_name} size's change exceeds every "
-                     f"{f_name} size's by at least {_small(gap)} of the baseline{every}: the opposite of the L²M "
+            text += (f". {g_name} falls behind {f_name} as L grows: every {g_name} size's mean change is higher than "
+                     f"every {f_name} size's by at least {_small(gap)} of the baseline{every}: the opposite of the L²M "
                      "prediction")
         elif verdict == "seeds":
             text += (f". The mean changes of the two backbones are apart by at least {_small(gap)} of the "
@@ -297,10 +297,10 @@ def backbone_contrast(first: Mapping[str, Sequence[float]], last: Mapping[str, S
                      "more")
         else:
             verdict, gap, tolerance = _rise_order(rise, level, [small], [large], seeded, min_relative_change)
-            text += {ABOVE: f"; the smallest {f_name} state ({small}) changes by {_small(gap)} of the baseline "
-                            f"more than the largest ({large}){every}, as predicted",
-                     BELOW: f"; the largest {f_name} state ({large}) changes by {_small(gap)} of the baseline "
-                            f"more than the smallest ({small}){every}, against the prediction",
+            text += {ABOVE: f"; the mean change of the smallest {f_name} state ({small}) is higher than that of the "
+                            f"largest ({large}) by {_small(gap)} of the baseline{every}, as predicted",
+                     BELOW: f"; the mean change of the largest {f_name} state ({large}) is higher than that of the "
+                            f"smallest ({small}) by {_small(gap)} of the baseline{every}, against the prediction",
                      "seeds": f"; the smallest ({small}) and largest ({large}) {f_name} states differ by "
                               f"{_small(gap)} of the baseline, but their seed ranges overlap, so they cannot be told "
                               "apart",

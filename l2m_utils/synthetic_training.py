@@ -579,12 +579,15 @@ class SweepReport:
 class SweepBudget:
     """Limits shared by several :func:`run_sweep` calls: at most ``max_runs`` runs trained (finished or
     interrupted) in all, and no run started ``time_budget_s`` seconds or more after the budget was
-    made (``None``: no limit).  ``runs_used`` counts the runs charged so far."""
+    made (``None``: no limit).  ``runs_used`` counts the runs charged so far; ``records`` holds the
+    finished runs every call has seen, from which a run's duration is estimated (a later call's first
+    run is estimated from an earlier call's runs of the same model)."""
 
     max_runs: int | None = None
     time_budget_s: float | None = None
     runs_used: int = 0
     started: float = field(default_factory=time.monotonic)
+    records: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.max_runs is not None and (isinstance(self.max_runs, bool) or not isinstance(self.max_runs, int)
@@ -664,6 +667,7 @@ def run_sweep(
         rec = None if retrain else load_result(results_dir, cfg)
         if rec is not None:
             report.results.append(rec)
+            budget.records.append(rec)
             report.loaded.append(key)
             continue
         if budget.runs_left() == 0:
@@ -671,18 +675,19 @@ def run_sweep(
             continue
         if budget.time_budget_s is not None:
             elapsed = budget.elapsed_s()
-            est = _estimate_s(cfg, report.results, label)
+            est = _estimate_s(cfg, budget.records, label)
             if elapsed >= budget.time_budget_s or (est is not None and elapsed + est > budget.time_budget_s):
                 report.not_run.append(key)
                 continue
-        budget.runs_used += 1
         deadline = t0 + hard_limit_s if hard_limit_s is not None else None
         out = train_run(cfg, device, checkpoint_dir=checkpoint_dir, results_dir=results_dir, data_cache=data_cache,
                         deadline=deadline, prefer_kernels=prefer_kernels, require_kernels=require_kernels,
                         progress=progress)
+        budget.runs_used += 1  # finished or interrupted (a run that raised is not charged)
         if out.status == "finished":
             r = out.result
             report.results.append(r)
+            budget.records.append(r)
             report.trained.append(key)
             say(f"[ch06] {key}: KL {r['metrics']['kl']:.4g} ({r['metrics']['kl_over_baseline']:.3f} x baseline), "
                 f"{r['provenance']['tokens_per_s']:.0f} tok/s, {r['provenance']['wall_time_s']:.1f} s, "

@@ -309,6 +309,13 @@ def test_a_shared_budget_limits_several_sweeps_together(tmp_path, monkeypatch):
     assert len(calls) == 3
     with pytest.raises(ValueError, match="either budget or max_runs"):
         st.run_sweep(configs, tmp_path, tmp_path / "ck", budget=budget, max_runs=1, log=None)
+    # a later call estimates its first run from an earlier call's run of the same model (at least 5 s here,
+    # more than the 4 s budget): it is left for later instead of overrunning the budget
+    monkeypatch.setattr(st, "device_label", lambda device: "fake")
+    timed = st.SweepBudget(time_budget_s=4.0)
+    assert st.run_sweep(configs[:1], tmp_path / "t", tmp_path / "ck", budget=timed, log=None).trained == [configs[0].key()]
+    assert st.run_sweep(configs[1:2], tmp_path / "t", tmp_path / "ck", budget=timed, log=None).not_run == [configs[1].key()]
+    assert len(timed.records) == 1 and timed.runs_used == 1
     with pytest.raises(ValueError, match="max_runs"):
         st.SweepBudget(max_runs=-1)
 
