@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -234,6 +235,7 @@ _OVERRIDE_RESOLVERS = {
 _DROPPED_RESOLVERS = ("timestamp",)
 
 
+@functools.lru_cache(maxsize=1)
 def override_loader() -> type:
     """A ``yaml.SafeLoader`` that reads plain scalars by the rules of :func:`parse_overrides`,
     at any depth (a list's items, a mapping's keys and values)."""
@@ -255,13 +257,13 @@ def override_loader() -> type:
     return OverrideLoader
 
 
-def read_override(raw: str, loader: type | None = None) -> Any:
+def read_override(raw: str) -> Any:
     """One ``-p`` value read as YAML with :func:`override_loader`'s rules; text YAML cannot parse stays
     the text."""
     import yaml
 
     try:
-        return yaml.load(raw, Loader=loader or override_loader())
+        return yaml.load(raw, Loader=override_loader())
     except yaml.YAMLError:
         return raw
 
@@ -283,10 +285,9 @@ def parse_overrides(pairs: Sequence[Sequence[str]], cwd: Path | None = None) -> 
     knob of paths, and a list item that happens to name a folder must not change).
     """
     cwd = Path.cwd() if cwd is None else Path(cwd)
-    loader = override_loader()
     out = {}
     for name, raw in pairs:
-        value = read_override(raw, loader)
+        value = read_override(raw)
         out[name] = _absolute_path(value, cwd) if isinstance(value, str) else value
     return out
 

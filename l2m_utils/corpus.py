@@ -252,7 +252,7 @@ def _read_text_file(path: Path, max_replaced: float = 0.01) -> str:
     if b"\x00" in raw:
         raise ValueError(f"local corpus file {str(path)!r} is not text (it holds NUL bytes); give .txt files in UTF-8")
     text = raw.decode("utf-8", errors="replace")
-    bad = text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
+    bad = text.count("\ufffd") - raw.count("\ufffd".encode())  # replacements, not U+FFFD written in the file
     if text and bad > max_replaced * len(text):
         raise ValueError(
             f"local corpus file {str(path)!r} is not UTF-8 text ({bad} of {len(text)} characters are not valid "
@@ -413,6 +413,24 @@ def hub_unreachable() -> str | None:
     except OSError as exc:
         return f"the host name {host} does not resolve, so there is no network ({exc})"
     return None
+
+
+def load_from_hub(load: Callable[..., Any], name: str, what: str, hint: str, **kwargs: Any) -> Any:
+    """``load(name, **kwargs)``, a Hugging Face ``from_pretrained``: a local folder as it is, a hub name
+    from the local cache only (at once) when :func:`hub_unreachable` gives a reason.
+
+    Raises ``RuntimeError("could not load <what>: <why>. <hint>.")``, ``why`` being that reason or the
+    library's own error.
+    """
+    unreachable = None if Path(name).is_dir() else hub_unreachable()
+    if unreachable:
+        kwargs["local_files_only"] = True  # downloaded earlier: still loads
+    try:
+        return load(name, **kwargs)
+    except Exception as exc:  # OSError, HTTP errors, missing files, gated repos...
+        why = (f"the hub cannot be reached ({unreachable}) and it is not in the local cache" if unreachable
+               else f"{type(exc).__name__}: {str(exc).rstrip('. ')}")
+        raise RuntimeError(f"could not load {what}: {why}. {hint.rstrip('.')}.") from exc
 
 
 def parameter_checks() -> list[tuple[Callable[[Any], bool], str]]:

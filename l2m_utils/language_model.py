@@ -42,7 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
-from .corpus import hub_unreachable
+from .corpus import load_from_hub
 from .scoring import CausalLMScorer
 from .progress import progress_bar
 
@@ -596,19 +596,9 @@ def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_m
         if importlib.util.find_spec("accelerate") is None:
             raise RuntimeError(f"device_map={device_map!r} needs the `accelerate` package: pip install accelerate")
         options["device_map"] = device_map
-    unreachable = None if Path(name).is_dir() else hub_unreachable()
-    if unreachable:
-        options["local_files_only"] = True  # a model downloaded earlier still loads, at once
-    try:
-        model = AutoModelForCausalLM.from_pretrained(name, **options)
-    except Exception as exc:  # OSError, HTTP errors, missing files, gated repos...
-        where = (f"the hub cannot be reached ({unreachable}) and it is not in the local cache" if unreachable
-                 else f"{type(exc).__name__}: {str(exc).rstrip('. ')}")
-        raise RuntimeError(
-            f"could not load the causal LM {name!r}: {where}. "
-            "Loading by name needs the Hugging Face hub (internet, and a token for gated models); "
-            "use estimator 'train' to train a small model locally instead."
-        ) from exc
+    model = load_from_hub(AutoModelForCausalLM.from_pretrained, name, f"the causal LM {name!r}",
+                          "Loading by name needs the Hugging Face hub (internet, and a token for gated models); "
+                          "use estimator 'train' to train a small model locally instead", **options)
     if device_map is None and device is not None:
         model = model.to(device)
     return model.eval()

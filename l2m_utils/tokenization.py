@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .cache import atomic_path, cache_dir, settings_key
-from .corpus import hub_unreachable
+from .corpus import load_from_hub
 
 BOS_TOKEN = "<bos>"
 
@@ -162,17 +162,8 @@ def load_hf_tokenizer(
         from transformers import AutoTokenizer
     except ImportError as exc:  # pragma: no cover - transformers is a core dependency
         raise RuntimeError("Hugging Face tokenizers need the `transformers` package: pip install transformers") from exc
-    unreachable = None if Path(name).is_dir() else hub_unreachable()
-    if unreachable:
-        kwargs = {**kwargs, "local_files_only": True}  # a tokenizer downloaded earlier still loads, at once
-    try:
-        tok = AutoTokenizer.from_pretrained(name, **kwargs)
-    except Exception as exc:  # OSError, HTTP errors, missing files...
-        where = (f"the hub cannot be reached ({unreachable}) and it is not in the local cache" if unreachable
-                 else f"{type(exc).__name__}: {str(exc).rstrip('. ')}")
-        raise RuntimeError(
-            f"could not load the tokenizer {name!r} from the Hugging Face hub: {where}. {hint.rstrip('.')}."
-        ) from exc
+    tok = load_from_hub(AutoTokenizer.from_pretrained, name, f"the tokenizer {name!r} from the Hugging Face hub",
+                        hint, **kwargs)
     bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
     if bos is None:
         raise ValueError(f"tokenizer {name!r} has neither a BOS nor an EOS token to start sequences with")

@@ -301,7 +301,7 @@ def test_load_pretrained_with_an_unreachable_hub_reads_the_local_cache_only(monk
         calls.append(kwargs)
         raise OSError("not in the cache")
 
-    monkeypatch.setattr(LM, "hub_unreachable", lambda: "HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set")
+    monkeypatch.setattr("l2m_utils.corpus.hub_unreachable", lambda: "HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set")
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_pretrained)
     with pytest.raises(RuntimeError, match=r"could not load the causal LM 'gpt2': the hub cannot be reached "
                                            r"\(HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set\) and it is not in the "

@@ -135,7 +135,7 @@ def test_an_unreachable_hub_loads_from_the_local_cache_only(monkeypatch, tmp_pat
         calls.append(kwargs)
         raise OSError("not in the cache")
 
-    monkeypatch.setattr(T, "hub_unreachable", lambda: "the host name huggingface.co does not resolve")
+    monkeypatch.setattr("l2m_utils.corpus.hub_unreachable", lambda: "the host name huggingface.co does not resolve")
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", from_pretrained)
     with pytest.raises(RuntimeError, match=r"could not load the tokenizer 'gpt2' from the Hugging Face hub: the hub "
                                            r"cannot be reached \(the host name huggingface.co does not resolve\) "
