@@ -123,7 +123,8 @@ def sticky_copy_hmm(n_states: int, n_outputs: int, stay: float, noise: float) ->
 
     ``T = stay * I + (1 - stay) * (1/K)`` (keep the state, else jump uniformly) and
     ``E[k] = (1 - noise) * onehot(k) + noise * uniform(M)``; needs ``K <= M``.  With small ``noise``
-    a few tokens reveal the state, and the bipartite MI climbs towards ``H(S) = log K``.
+    a few tokens reveal the state, and the bipartite MI climbs towards a limit below ``H(S) = log K``
+    (strictly below when ``noise > 0`` and ``stay < 1``: the past never pins the state down).
     """
     if isinstance(n_states, bool) or int(n_states) != n_states or n_states < 1:
         raise ValueError(f"n_states must be a positive integer, got {n_states!r}")
