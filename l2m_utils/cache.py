@@ -38,9 +38,29 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+def _settings_value(value: Any) -> Any:
+    """JSON stand-in for a setting that ``json`` cannot write: a numpy array by its dtype, shape and
+    the SHA-256 of its bytes (``str`` of an array is rounded and elided, so two arrays could share a
+    key), a numpy scalar by its Python value, a path by its text.  Anything else is refused."""
+    if isinstance(value, np.ndarray):
+        data = np.ascontiguousarray(value)
+        return {"ndarray": str(data.dtype), "shape": list(data.shape),
+                "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"cache settings must be JSON values, numpy arrays or paths; got {type(value).__name__} "
+                    f"{value!r:.80}")
+
+
 def settings_key(settings: dict[str, Any], length: int = 16) -> str:
-    """A stable hex key for a JSON-serialisable dict of settings (sorted keys, SHA-256)."""
-    blob = json.dumps(settings, sort_keys=True, default=str).encode()
+    """A stable hex key for a dict of settings: SHA-256 of its JSON text (sorted keys).
+
+    Numpy arrays enter by the hash of their bytes and numpy scalars by their value (so
+    ``np.int64(5)`` and ``5`` give one key); an object JSON cannot write raises ``TypeError``.
+    """
+    blob = json.dumps(settings, sort_keys=True, default=_settings_value).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
 
 

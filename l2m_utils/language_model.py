@@ -268,6 +268,19 @@ def hf_causal_loss(model, x):
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
 
 
+def _finite_losses(pending: list[Any], step: int, lr: float) -> list[float]:
+    """The losses of the last steps as floats; ``FloatingPointError`` if one is NaN or infinite, so
+    that a diverged run is never checkpointed (the last checkpoint, if any, stays as it was)."""
+    import torch
+
+    values = torch.stack(pending).float().cpu().tolist()
+    if not all(math.isfinite(v) for v in values):
+        raise FloatingPointError(
+            f"the training loss became non-finite ({values[-1]}) at or before step {step}: the run diverged; "
+            f"lower the learning rate (now {lr:g}) or train in float32. Nothing of these steps was saved")
+    return values
+
+
 def _check_stream(train_stream: np.ndarray, n_ctx: int, vocab_size: int) -> np.ndarray:
     stream = np.ascontiguousarray(train_stream, dtype=np.int64)
     if stream.ndim != 1 or len(stream) < n_ctx:
@@ -335,6 +348,8 @@ def train_causal_lm(
         "format": CHECKPOINT_FORMAT,
         **specific,
         "train": train.key_dict(),
+        "n_ctx": int(n_ctx),
+        "loss": f"{getattr(loss_fn, '__module__', '')}.{getattr(loss_fn, '__qualname__', type(loss_fn).__name__)}",
         "vocab_size": int(vocab_size),
         "bos_id": int(bos_id),
         "train_tokens_sha256": _stream_sha(stream),
@@ -345,10 +360,11 @@ def train_causal_lm(
     if valid is not None:
         settings["valid_tokens_sha256"] = _stream_sha(valid)
     key = settings_key(settings)
-    folder = (Path(root) / key) if root is not None else cache_dir(cache_subdir, key)
-    folder.mkdir(parents=True, exist_ok=True)
+    # the folder exists only when caching: cache=False writes nothing
+    folder = (Path(root) / key) if root is not None else (cache_dir(cache_subdir) if cache else Path(cache_subdir)) / key
     ckpt_path = folder / "checkpoint.pt"
     if cache:
+        folder.mkdir(parents=True, exist_ok=True)
         atomic_write_json(folder / "settings.json", settings)
 
     # weight decay on matrices only (and never on parameters marked ``_no_weight_decay``)
@@ -466,7 +482,7 @@ def train_causal_lm(
                 if callback is not None:
                     callback(step, float(loss.detach()))
                 if step % 10 == 0 or step % train.checkpoint_every == 0 or step == train.steps:
-                    losses.extend(torch.stack(pending).float().cpu().tolist())
+                    losses.extend(_finite_losses(pending, step, train.lr))
                     pending = []
                     bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}")
                 bar.update(1)
@@ -476,7 +492,7 @@ def train_causal_lm(
                                     valid=f"{valid_curve[-1][1]:.3f}")
                 if step % train.checkpoint_every == 0 or step == train.steps or stopped:
                     if pending:
-                        losses.extend(torch.stack(pending).float().cpu().tolist())
+                        losses.extend(_finite_losses(pending, step, train.lr))
                         pending = []
                     save(step, wall_before + time.perf_counter() - session_start)
             bar.close()

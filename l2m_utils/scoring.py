@@ -46,6 +46,10 @@ class MarkovChainScorer:
         self.stationary = stationary_distribution(self.transition)
         self.vocab_size = self.transition.shape[0]
 
+    def cache_identity(self) -> dict:
+        """What determines this scorer's numbers (for :class:`CachedScorer`): its transition matrix."""
+        return {"scorer": "MarkovChainScorer", "transition": self.transition}
+
     def token_logprobs(self, tokens: np.ndarray) -> np.ndarray:
         t = check_tokens(tokens, self.vocab_size)
         with np.errstate(divide="ignore"):
@@ -191,7 +195,15 @@ class CausalLMScorer:
         self.declared_positions = declared_positions(model.config)
         self._head_weight = None
         self._head_bias = None
+        self._head_source = None  # (data pointer, version) of the head weight the kept copy was made from
         self.check_against_model()
+
+    def cache_identity(self) -> dict:
+        """The scorer's settings that change its numbers (for :class:`CachedScorer`): the BOS id and
+        the dtypes of the body and the head.  The model's weights are not in it: the caller's
+        ``cache_key`` names the model (e.g. :func:`model_fingerprint`)."""
+        return {"scorer": "CausalLMScorer", "model": type(self.model).__name__, "bos_id": self.bos_id,
+                "dtype": str(self.dtype), "head_dtype": str(self.head_dtype)}
 
     def check_against_model(self, length: int = 8, tolerance: float = 1e-2) -> float | None:
         """Compare body + head + known transforms with the model's own logits on a short probe.
@@ -218,6 +230,10 @@ class CausalLMScorer:
             bias = getattr(head, "bias", None)
             ours = self._post(torch.nn.functional.linear(hidden.to(head.weight.dtype), head.weight, bias))
             diff = float((torch.log_softmax(own.float(), -1) - torch.log_softmax(ours.float(), -1)).abs().max())
+            own_finite = bool(torch.isfinite(own).all())
+        if not own_finite:
+            raise ValueError(f"{type(self.model).__name__} outputs NaN or infinite logits on a probe of {n} tokens: "
+                             "its weights are not finite (a diverged training run?); it cannot be scored")
         if not diff <= tolerance:
             raise ValueError(
                 f"CausalLMScorer does not reproduce {type(self.model).__name__}'s own logits: its log-probabilities "
@@ -230,13 +246,16 @@ class CausalLMScorer:
     def _head_params(self):
         """The LM head's weight and bias in ``head_dtype`` (kept); ``(None, None)`` when accelerate
         offloaded the head (its weight lives on the meta device until its hook loads it)."""
-        if self._head_weight is None:
-            head = self.model.get_output_embeddings()
-            if head.weight.device.type == "meta":
-                return None, None
+        head = self.model.get_output_embeddings()
+        if head.weight.device.type == "meta":
+            return None, None
+        bias = getattr(head, "bias", None)
+        # a copy (head_dtype differs from the weights' dtype) is remade when the weights change
+        source = tuple((p.data_ptr(), p._version) for p in (head.weight, bias) if p is not None)
+        if self._head_weight is None or source != self._head_source:
             self._head_weight = head.weight.detach().to(self.head_dtype)
-            bias = getattr(head, "bias", None)
             self._head_bias = None if bias is None else bias.detach().to(self.head_dtype)
+            self._head_source = source
         return self._head_weight, self._head_bias
 
     @contextlib.contextmanager
@@ -410,16 +429,38 @@ def model_fingerprint(model) -> str:
     return h.hexdigest()[:16]
 
 
+def _load_batch(path, shape: tuple[int, int]) -> np.ndarray | None:
+    """A cached batch of log-probabilities, or ``None`` (with a warning) when the file is unreadable
+    or holds another shape; the caller then recomputes and overwrites it."""
+    import warnings
+    import zipfile
+
+    try:
+        with np.load(path) as data:
+            kept = np.asarray(data["logprobs"], dtype=np.float64)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        warnings.warn(f"cached scores {path} are unreadable ({type(exc).__name__}: {exc}); recomputing them",
+                      stacklevel=3)
+        return None
+    if kept.shape != shape:
+        warnings.warn(f"cached scores {path} have shape {kept.shape}, expected {shape}; recomputing them",
+                      stacklevel=3)
+        return None
+    return kept
+
+
 class CachedScorer:
     """Wrap a :class:`TokenScorer` so that its results are kept on disk batch by batch.
 
     ``token_logprobs(tokens)`` splits ``tokens`` into batches of ``batch_size`` rows; each batch's
     result is written atomically (:func:`~l2m_utils.cache.atomic_save_npz`) to
     ``<directory>/batch-NNNNNN.npz``, where the directory is keyed by ``cache_key`` (what the scorer
-    is: e.g. the model's settings or :func:`model_fingerprint`), a SHA-256 of the token array and the
-    batch size.  Batches already on disk are loaded instead of recomputed, so an interrupted run
-    resumes where it stopped and finished batches are never lost.  ``computed`` / ``loaded`` count
-    the batches of the last call.
+    is: e.g. the model's settings or :func:`model_fingerprint`), the wrapped scorer's own settings
+    (its ``cache_identity()``, when it has one: BOS id and dtypes of a :class:`CausalLMScorer`, the
+    matrix of a :class:`MarkovChainScorer`), a SHA-256 of the token array and the batch size.
+    Batches already on disk are loaded instead of recomputed, so an interrupted run resumes where it
+    stopped and finished batches are never lost; an unreadable batch file or one of the wrong shape
+    is recomputed, with a warning.  ``computed`` / ``loaded`` count the batches of the last call.
     """
 
     def __init__(self, scorer: TokenScorer, cache_key, batch_size: int = 64, root=None, progress: bool = False):
@@ -441,8 +482,10 @@ class CachedScorer:
         from .cache import cache_dir, settings_key
 
         t = np.ascontiguousarray(tokens, dtype=np.int64)
+        identity = getattr(self.scorer, "cache_identity", None)
         key = settings_key({
             "scorer": self.cache_key,
+            "scorer_settings": identity() if callable(identity) else None,
             "tokens_sha256": hashlib.sha256(t.tobytes()).hexdigest(),
             "shape": list(t.shape),
             "batch_size": self.batch_size,
@@ -468,10 +511,11 @@ class CachedScorer:
             stop = min(start + self.batch_size, n)
             target = folder / f"batch-{start // self.batch_size:06d}.npz"
             if target.exists():
-                with np.load(target) as data:
-                    out[start:stop] = data["logprobs"]
-                self.loaded += 1
-                continue
+                kept = _load_batch(target, (stop - start, t.shape[1]))
+                if kept is not None:
+                    out[start:stop] = kept
+                    self.loaded += 1
+                    continue
             lp = np.asarray(self.scorer.token_logprobs(t[start:stop]), dtype=np.float64)
             if lp.shape != (stop - start, t.shape[1]):
                 raise ValueError(f"scorer returned shape {lp.shape} for a batch of shape {(stop - start, t.shape[1])}")

@@ -71,3 +71,26 @@ def test_atomic_write_reaches_the_disk_before_and_after_the_rename(tmp_path, mon
     cache.atomic_write_text(tmp_path / "r.json", "{}")
     assert events == ["fsync", "replace", "fsync"]
     assert (tmp_path / "r.json").read_text() == "{}"
+
+
+def test_settings_key_hashes_arrays_by_their_bytes():
+    # str() of an array is rounded and elided: two matrices that differ far inside, or by 1e-9,
+    # printed alike and shared a key
+    a = np.random.default_rng(0).random((40, 40))
+    b = a.copy()
+    b[20, 20] += 0.5
+    assert cache.settings_key({"m": a}) != cache.settings_key({"m": b})
+    c = np.eye(4)
+    assert cache.settings_key({"m": c}) != cache.settings_key({"m": c + 1e-9})
+    assert cache.settings_key({"m": c}) == cache.settings_key({"m": c.copy()})
+    assert cache.settings_key({"m": c}) != cache.settings_key({"m": c.astype(np.float32)})  # dtype counts
+    assert cache.settings_key({"m": c}) != cache.settings_key({"m": c.reshape(2, 8)})  # shape counts
+    # numpy scalars enter by value, paths by their text
+    assert cache.settings_key({"n": np.int64(5), "x": np.float64(0.5)}) == cache.settings_key({"n": 5, "x": 0.5})
+    from pathlib import Path
+    assert cache.settings_key({"p": Path("a/b")}) == cache.settings_key({"p": "a/b"})
+
+
+def test_settings_key_refuses_objects_it_cannot_identify():
+    with pytest.raises(TypeError, match="cache settings.*object"):
+        cache.settings_key({"thing": object()})

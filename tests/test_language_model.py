@@ -207,11 +207,13 @@ def vtrain(tmp_path, name, valid, settings_, **kwargs):
 
 def test_validation_off_keeps_the_earlier_cache_key(tmp_path):
     """Without validation the key has no validation fields: the folder is pinned (measured on checkpoint
-    format 2; format 1, whose windows left the last position untrained, had 5ef9c42433a4bc73)."""
+    format 2 with n_ctx and the loss in the key; without them it was c7ac416d48ca5028, and format 1,
+    whose windows left the last position untrained, had 5ef9c42433a4bc73)."""
     _, rec = train(tmp_path, "k", steps=2, every=1)
     assert "valid_every" not in rec.settings["train"] and rec.valid_curve == [] and rec.best_step is None
     assert rec.settings["format"] == LM.CHECKPOINT_FORMAT == 2
-    assert rec.directory.endswith("c7ac416d48ca5028")
+    assert rec.settings["n_ctx"] == SHAPE.n_ctx and rec.settings["loss"].endswith(".hf_causal_loss")
+    assert rec.directory.endswith("a9b1f74c1fe962a6")
 
 
 def test_training_windows_train_every_position(tmp_path, monkeypatch):
@@ -308,3 +310,43 @@ def test_load_pretrained_with_an_unreachable_hub_reads_the_local_cache_only(monk
                                            r"local cache\. .*use estimator 'train'"):
         LM.load_pretrained("gpt2")
     assert calls == [{"dtype": "auto", "local_files_only": True}]
+
+
+def test_train_causal_lm_keys_on_the_window_length_and_the_loss(tmp_path):
+    # a direct caller whose model settings do not mention n_ctx got the n_ctx=8 model back for n_ctx=16
+    def run(n_ctx, loss_fn=LM.hf_causal_loss):
+        return LM.train_causal_lm(lambda dev: LM.build_gpt2(V, 0, SHAPE, seed=1).to(dev), {"architecture": "gpt2"},
+                                  stream(), None, V, 0, n_ctx, settings(4, 2), device="cpu", root=tmp_path,
+                                  progress=False, loss_fn=loss_fn)[1]
+
+    a, b = run(8), run(16)
+    assert a.directory != b.directory and not b.loaded_from_cache
+
+    def halved(model, x):
+        return 0.5 * LM.hf_causal_loss(model, x)
+
+    c = run(8, halved)
+    assert c.directory != a.directory and not c.loaded_from_cache
+
+
+def test_a_diverged_run_is_never_checkpointed(tmp_path):
+    calls = []
+
+    def diverging(model, x):  # the loss of step 8 onwards is NaN
+        calls.append(1)
+        loss = LM.hf_causal_loss(model, x)
+        return loss * float("nan") if len(calls) >= 8 else loss
+
+    with pytest.raises(FloatingPointError, match="non-finite.*step 10.*learning rate"):
+        LM.train_causal_lm(lambda dev: LM.build_gpt2(V, 0, SHAPE, seed=1).to(dev), {"architecture": "gpt2"},
+                           stream(), None, V, 0, SHAPE.n_ctx, settings(20, 5), device="cpu", root=tmp_path,
+                           progress=False, loss_fn=diverging)
+    folder = next(tmp_path.iterdir())
+    state = torch.load(folder / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 5 and all(np.isfinite(state["train_loss"]))  # the step-10 checkpoint was not written
+
+
+def test_no_cache_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    _, rec = LM.train_lm(stream(), None, V, 0, SHAPE, settings(2, 1), device="cpu", cache=False, progress=False)
+    assert not (tmp_path / "cache").exists() and not rec.loaded_from_cache

@@ -259,3 +259,70 @@ def test_declared_positions_of_configurations():
     assert S.declared_positions(NS(max_position_embeddings=131072)) == (131072, "max_position_embeddings")
     assert S.declared_positions(NS(n_ctx=512)) == (512, "n_ctx")
     assert S.declared_positions(NS(max_position_embeddings=None, hidden_size=8)) is None  # e.g. Mamba
+
+
+def test_cache_key_includes_the_scorers_own_settings(tmp_path, model):
+    # the caller's key names the model; BOS id and dtypes change the numbers too, so they join the key
+    t = tokens(2, 6)
+    plain = CachedScorer(CausalLMScorer(model), {"model": "tiny"}, root=tmp_path)
+    other_bos = CachedScorer(CausalLMScorer(model, bos_id=5), {"model": "tiny"}, root=tmp_path)
+    bf16 = CachedScorer(CausalLMScorer(model, dtype=torch.bfloat16), {"model": "tiny"}, root=tmp_path)
+    assert len({plain.directory(t), other_bos.directory(t), bf16.directory(t)}) == 3
+    a = plain.token_logprobs(t)
+    b = other_bos.token_logprobs(t)
+    assert other_bos.computed == 1 and other_bos.loaded == 0
+    np.testing.assert_allclose(b, CausalLMScorer(model, bos_id=5).token_logprobs(t), atol=1e-12)
+    assert np.abs(a - b).max() > 1e-3
+    # a Markov scorer is identified by its matrix
+    p = np.full((V, V), 1.0 / V)
+    q = p.copy()
+    q[0] = np.r_[0.5, np.full(V - 1, 0.5 / (V - 1))]
+    assert (CachedScorer(MarkovChainScorer(p), "m", root=tmp_path).directory(t)
+            != CachedScorer(MarkovChainScorer(q), "m", root=tmp_path).directory(t))
+
+
+def test_unreadable_or_misshapen_cached_batches_are_recomputed(tmp_path, model):
+    t = tokens(4, 5)
+    ref = CausalLMScorer(model).token_logprobs(t)
+    cached = CachedScorer(CausalLMScorer(model), {"model": "tiny"}, batch_size=2, root=tmp_path)
+    cached.token_logprobs(t)
+    folder = cached.directory(t)
+    (folder / "batch-000000.npz").write_bytes(b"not an npz file")
+    np.savez(folder / "batch-000001.npz", logprobs=np.zeros((1, 5)))  # broadcastable, wrong shape
+    with pytest.warns(UserWarning, match="recomputing") as caught:
+        out = cached.token_logprobs(t)
+    assert len(caught) == 2 and cached.computed == 2 and cached.loaded == 0
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    again = CachedScorer(CausalLMScorer(model), {"model": "tiny"}, batch_size=2, root=tmp_path)
+    np.testing.assert_array_equal(again.token_logprobs(t), out)
+    assert again.loaded == 2
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_kept_scorer_follows_weight_updates_of_the_head(dtype):
+    # a bfloat16 model's head is copied to float32 once; the copy must follow later weight changes
+    m = build_gpt2(V, BOS, GPTShape(n_layer=1, n_embd=32, n_head=4, n_ctx=64), seed=0).to(dtype).eval()
+    scorer = CausalLMScorer(m)
+    t = tokens(2, 8)
+    before = scorer.token_logprobs(t)
+    opt = torch.optim.SGD(m.parameters(), lr=1.0)
+    m.train()
+    loss = -torch.log_softmax(m(input_ids=torch.as_tensor(t)).logits.float(), -1)[..., 0].mean()
+    loss.backward()
+    opt.step()
+    m.eval()
+    after = scorer.token_logprobs(t)
+    np.testing.assert_array_equal(after, CausalLMScorer(m).token_logprobs(t))
+    assert np.abs(after - before).max() > 1e-3
+    with torch.no_grad():  # load_state_dict copies in place as well
+        m.load_state_dict(build_gpt2(V, BOS, GPTShape(n_layer=1, n_embd=32, n_head=4, n_ctx=64), seed=7)
+                          .to(dtype).state_dict())
+    np.testing.assert_array_equal(scorer.token_logprobs(t), CausalLMScorer(m).token_logprobs(t))
+
+
+def test_a_model_with_nan_weights_is_named_as_such():
+    m = build_gpt2(V, BOS, GPTShape(n_layer=1, n_embd=32, n_head=4, n_ctx=64), seed=0).eval()
+    with torch.no_grad():
+        m.transformer.h[0].mlp.c_fc.weight.fill_(float("nan"))
+    with pytest.raises(ValueError, match="NaN or infinite logits.*diverged"):
+        CausalLMScorer(m)

@@ -233,6 +233,28 @@ def test_periodic_checkpoints_and_a_foreign_checkpoint_is_refused(tmp_path):
         st.train_run(other, checkpoint_dir=tmp_path, progress=False)
 
 
+@pytest.mark.parametrize("interrupt", ["periodic", "stop_after_steps"])
+def test_a_diverged_run_is_never_checkpointed(tmp_path, monkeypatch, interrupt):
+    # the loss turns NaN at step 5; the checkpoint due at step 6 (between evaluations at 8) must not be written
+    real, calls = st.kl_per_position, []
+
+    def diverging(*args):
+        calls.append(1)
+        out = real(*args)
+        return out * float("nan") if len(calls) >= 5 else out
+
+    monkeypatch.setattr(st, "kl_per_position", diverging)
+    cfg = tiny(steps=12, eval_every=8)
+    extra = dict(checkpoint_every_steps=3) if interrupt == "periodic" else dict(stop_after_steps=6)
+    with pytest.raises(FloatingPointError, match="step 6"):
+        st.train_run(cfg, checkpoint_dir=tmp_path, keep_checkpoint=True, progress=False, **extra)
+    path = st.checkpoint_path(tmp_path, cfg)
+    if interrupt == "periodic":
+        assert torch.load(path, weights_only=True)["state"]["step"] == 3  # the step-3 one is kept
+    else:
+        assert not path.exists()
+
+
 # ------------------------------------------------------------------------------------------ sweeps
 
 
