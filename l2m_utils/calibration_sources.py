@@ -17,7 +17,9 @@ hidden state depend on a finite summary of the past:
       I(W_i; W_{i+d})       = (1-e)^2 J(d),
       H(W_t | W_{<t})       = h_2(e) + (1-e) [ sum_{g=0}^{t-2} (1-e) e^g R(g+1) + e^(t-1) H(pi) ],
 
-  with ``h_2`` the binary entropy.  The bipartite MI increases with L and saturates below
+  with ``h_2`` the binary entropy.  J(d) is summed from the deviation ``T^d - 1 pi^T`` without
+  cancellation (see :meth:`ErasureChain.state_mutual_information`), so I^TP stays exact far below
+  1e-15.  The bipartite MI increases with L and saturates below
   ``H(pi) <= log K``: source (a) of the chapter.
 * :class:`FactorialErasureSource` -- m independent erasure chains emitting *one* token, the tuple
   of their symbols (mixed radix, chain 0 the least significant digit; vocabulary ``prod (K_j + 1)``).
@@ -44,7 +46,7 @@ from typing import Sequence
 import numpy as np
 
 from .hmm import HMM
-from .processes import _check_transition, stationary_distribution
+from .processes import _check_transition, _mi_from_deviation, stationary_distribution
 from .information import check_tokens
 
 #: Largest product state space :meth:`FactorialErasureSource.hmm` builds.
@@ -162,9 +164,26 @@ class ErasureChain:
         return _entropy_rows(self._powers(max_d)) @ self.stationary
 
     def state_mutual_information(self, max_d: int) -> np.ndarray:
-        """J(d) = I(S_0; S_d) = H(pi) - R(d) for d = 1..max_d (nats)."""
-        h_pi = float(_entropy_rows(self.stationary[None, :])[0])
-        return np.maximum(h_pi - self.state_conditional_entropy(max_d), 0.0)
+        """J(d) = I(S_0; S_d) = H(pi) - R(d) for d = 1..max_d (nats), computed without cancellation.
+
+        H(pi) - R(d) subtracts two O(1) numbers and bottoms out at ~1e-16 while J(d) keeps decaying.
+        Instead, with C = T - 1 pi^T (so C^d = T^d - 1 pi^T, the deviation of the joint
+        diag(pi) T^d from pi pi^T, decaying like |lambda_2|^d),
+
+            J(d) = sum_{a,b} pi_a pi_b phi(C^d[a, b] / pi_b),   phi(r) = (1 + r) log(1 + r) - r >= 0
+
+        (entries with pi_a pi_b = 0 left out): a sum of non-negative terms, accurate relative to J(d).
+        """
+        max_d = _check_length(max_d, "max_d")
+        pi = self.stationary
+        C = self.transition - pi[None, :]
+        deltas = np.empty((max_d, self.n_states, self.n_states))
+        cur = np.eye(self.n_states)
+        for d in range(max_d):
+            cur = cur @ C
+            deltas[d] = cur
+        deltas *= pi[:, None]  # diag(pi) C^d = J(d) - pi pi^T
+        return _mi_from_deviation(pi, pi, deltas)
 
     # -- exact information quantities -------------------------------------------------------------
     def bipartite_mutual_information(self, length: int, ell: int | None = None) -> float:
@@ -405,15 +424,18 @@ COMPARABLE_REL_TOL = 0.1
 
 
 def z_scores(mean, se, exact) -> np.ndarray:
-    """(mean - exact) / se per length; NaN (no z, and no warning) where se == 0, i.e. where every
-    sample gave the same estimate and there is no standard error to measure the deviation in."""
+    """(mean - exact) / se per length; NaN (no z, and no warning) where se is 0 up to rounding
+    (se <= 1e-12 * max(|mean|, |exact|, 1)), i.e. where every sample gave the same estimate and there
+    is no standard error to measure the deviation in.  (Sums of the same log-probabilities in another
+    order differ in the last bits, so such a "standard error" is 1e-17, not 0, on some machines.)"""
     mean, se, exact = (np.asarray(x, dtype=np.float64) for x in (mean, se, exact))
     if not mean.shape == se.shape == exact.shape:
         raise ValueError(f"mean, se and exact must have one shape, got {mean.shape}, {se.shape}, {exact.shape}")
     if np.any(se < 0) or not np.all(np.isfinite(se)):
         raise ValueError(f"standard errors must be finite and >= 0, got {se.tolist()}")
     out = np.full(mean.shape, np.nan)
-    np.divide(mean - exact, se, out=out, where=se > 0)
+    rounding = 1e-12 * np.maximum(np.maximum(np.abs(mean), np.abs(exact)), 1.0)
+    np.divide(mean - exact, se, out=out, where=se > rounding)
     return out
 
 

@@ -233,12 +233,14 @@ def test_z_scores_give_no_z_and_no_warning_where_every_sample_agrees():
     # chapter 8 with 8 samples of L = 8: at L = 4 every sample of source (a) has its state erased on one side
     src = FactorialErasureSource.sticky([64], n_states=4, erasure=0.8)
     d = bipartite_sweep(src.scorer(), src.sample(8, 8, seed=1), [4, 8], [2.0], ("direct",), seed=0)[("direct", 2.0)]
-    assert d.se[0] == 0 and d.se[1] > 0
+    assert d.se[0] < 1e-15 and d.se[1] > 1e-3  # 0 up to rounding (2.8e-17 on some CPUs, 0 on others)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the old (mean - exact) / se warned "divide by zero" and gave -inf
         z = z_scores(d.mean, d.se, src.bipartite_curve([4, 8]))
     assert np.isnan(z[0]) and np.isfinite(z[1])
     assert z_scores([0.3, 0.5], [0.1, 0.0], [0.2, 0.5]) == pytest.approx([1.0, np.nan], nan_ok=True)
+    # a rounding-level standard error gives no z either (it gave about 1e16 before)
+    assert np.isnan(z_scores([0.5], [3e-17], [0.2])[0]) and z_scores([0.5], [1e-9], [0.2])[0] == pytest.approx(3e8)
     with pytest.raises(ValueError, match="one shape"):
         z_scores([0.1, 0.2], [0.1], [0.1, 0.2])
     with pytest.raises(ValueError, match="standard errors must be finite and >= 0"):
@@ -295,3 +297,70 @@ def test_compare_errors_with_errors_of_opposite_sign():
 def test_compare_errors_bad_inputs(a, b, exact, kwargs, message):
     with pytest.raises(ValueError, match=message):
         compare_errors(a, b, exact, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------
+# state MI J(d) and two-point MI far below rounding noise (no cancellation)
+# --------------------------------------------------------------------------------------------------
+
+mpmath = pytest.importorskip("mpmath")
+
+
+def _mp_state_mutual_information(T: np.ndarray, d: int, dps: int = 300) -> float:
+    """J(d) = I(S_0; S_d) = sum pi_a T^d_ab log(T^d_ab / pi_b) from the definition, in mpmath (rows of
+    the float T rescaled to sum to 1 exactly; pi solved at ``dps`` digits)."""
+    with mpmath.workdps(dps):
+        K = T.shape[0]
+        rows = [[mpmath.mpf(float(x)) for x in row] for row in T]
+        Tm = mpmath.matrix([[x / sum(row) for x in row] for row in rows])
+        A = Tm.T - mpmath.eye(K)
+        for b in range(K):
+            A[K - 1, b] = 1
+        pi = mpmath.lu_solve(A, mpmath.matrix([0] * (K - 1) + [1]))
+        Td = Tm ** d
+        return float(mpmath.fsum(pi[a] * Td[a, b] * mpmath.log(Td[a, b] / pi[b])
+                                 for a in range(K) for b in range(K) if Td[a, b] > 0))
+
+
+@pytest.mark.parametrize("chain", [ErasureChain.sticky(3, 0.7, 0.4),
+                                   ErasureChain(np.array([[0.5, 0.5], [0.9, 0.1]]), 0.5),
+                                   ErasureChain(binary_symmetric_chain(0.2), 0.0)])
+def test_state_mutual_information_far_below_rounding_noise(chain):
+    # H(pi) - R(d) bottomed out at ~4e-16 (then 0 after clamping); the decay goes on to 1e-38 here
+    J = chain.state_mutual_information(120)
+    for d in (1, 40, 60, 100, 120):
+        exact = _mp_state_mutual_information(chain.transition, d)
+        assert abs(J[d - 1] - exact) <= 1e-6 * exact, (d, J[d - 1], exact)
+    assert np.all(J > 0) and np.all(J[1:] <= J[:-1] * (1 + 1e-9))
+    tp = chain.two_point_mutual_information([40, 60, 100])
+    np.testing.assert_allclose(tp, (1 - chain.erasure) ** 2 * J[[39, 59, 99]], rtol=1e-14)
+    np.testing.assert_allclose(tp, H.hmm_two_point_mutual_information(chain.hmm(), [40, 60, 100]), rtol=1e-8)
+
+
+def test_state_mutual_information_agrees_with_entropy_difference_where_large():
+    for chain in (ErasureChain.sticky(3, 0.7, 0.4), ErasureChain(np.array([[0.5, 0.5], [0.9, 0.1]]), 0.5),
+                  ErasureChain.sticky(4, 0.95, 0.8)):
+        h_pi = -np.sum(chain.stationary * np.log(chain.stationary))
+        old = h_pi - chain.state_conditional_entropy(5)
+        np.testing.assert_allclose(chain.state_mutual_information(5), old, rtol=0, atol=1e-12)
+
+
+def test_bsc_erasure_two_point_matches_closed_form_at_large_distances():
+    c = ErasureChain(binary_symmetric_chain(0.2), 0.25)
+    with mpmath.workdps(100):
+        for d, value in zip((40, 60), c.two_point_mutual_information([40, 60])):
+            q = (1 + (1 - 2 * mpmath.mpf(0.2)) ** d) / 2
+            i_markov = mpmath.log(2) + q * mpmath.log(q) + (1 - q) * mpmath.log(1 - q)
+            exact = float((1 - mpmath.mpf(0.25)) ** 2 * i_markov)
+            assert abs(value - exact) <= 1e-6 * exact, (d, value, exact)
+
+
+def test_factorial_two_point_far_below_rounding_noise():
+    src = FactorialErasureSource([ErasureChain.sticky(2, 0.6, 0.3),
+                                  ErasureChain(np.array([[0.5, 0.5], [0.9, 0.1]]), 0.5)])
+    ds = [30, 60]
+    got = src.two_point_mutual_information(ds)
+    for d, value in zip(ds, got):
+        exact = sum((1 - c.erasure) ** 2 * _mp_state_mutual_information(c.transition, d) for c in src.chains)
+        assert abs(value - exact) <= 1e-6 * exact, (d, value, exact)
+    np.testing.assert_allclose(got, H.hmm_two_point_mutual_information(src.hmm(), ds), rtol=1e-8)

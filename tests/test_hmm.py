@@ -22,7 +22,12 @@ from l2m_utils.hmm import (
     state_entropy_bound,
     sticky_copy_hmm,
 )
-from l2m_utils.processes import binary_symmetric_chain, markov_bipartite_mutual_information, stationary_distribution
+from l2m_utils.processes import (
+    binary_symmetric_chain,
+    markov_bipartite_mutual_information,
+    markov_two_point_mutual_information,
+    stationary_distribution,
+)
 
 
 def brute_force_joint(hmm: HMM, length: int) -> np.ndarray:
@@ -193,3 +198,104 @@ def test_bad_arguments():
         sticky_copy_hmm(3, 2, stay=0.5, noise=0.1)
     with pytest.raises(ValueError, match="stationary"):
         equal_split_mi_curve(HMM(hmm.transition, hmm.emission, initial=[1.0, 0.0]), 4)
+
+
+# --------------------------------------------------------------------------------------------------
+# two-point MI far below rounding noise (no cancellation)
+# --------------------------------------------------------------------------------------------------
+
+mpmath = pytest.importorskip("mpmath")
+
+
+def _mp_rows(A):
+    """A float matrix (or vector) in mpmath with rows rescaled to sum to 1 exactly."""
+    rows = [[mpmath.mpf(float(x)) for x in row] for row in np.atleast_2d(A)]
+    return [[x / sum(row) for x in row] for row in rows]
+
+
+def _mp_hmm_two_point(hmm: HMM, d: int, i: int = 1, dps: int = 300) -> float:
+    """I(W_i; W_{i+d}) by brute force in mpmath: J_ab = sum_{s,s'} pi_i(s) E[s,a] (T^d)[s,s'] E[s',b],
+    then sum J log(J / (p_a p_b)) from the definition, at ``dps`` digits."""
+    with mpmath.workdps(dps):
+        K, M = hmm.n_states, hmm.n_outputs
+        T, E = mpmath.matrix(_mp_rows(hmm.transition)), mpmath.matrix(_mp_rows(hmm.emission))
+        start = mpmath.matrix(_mp_rows(hmm.initial))  # (1, K)
+        pi_i = start * T ** (i - 1)
+        Td = T ** d
+        J = [[mpmath.fsum(pi_i[0, s] * E[s, a] * Td[s, t] * E[t, b] for s in range(K) for t in range(K))
+              for b in range(M)] for a in range(M)]
+        pa = [mpmath.fsum(J[a]) for a in range(M)]
+        pb = [mpmath.fsum(J[a][b] for a in range(M)) for b in range(M)]
+        return float(mpmath.fsum(J[a][b] * mpmath.log(J[a][b] / (pa[a] * pb[b]))
+                                 for a in range(M) for b in range(M) if J[a][b] > 0))
+
+
+def _naive_hmm_two_point(hmm: HMM, d: int, i: int = 1) -> float:
+    """The textbook sum J log(J / (p_a p_b)), accurate while the MI is large."""
+    T, E = hmm.transition, hmm.emission
+    joint = E.T @ (hmm.state_distribution(i)[:, None] * np.linalg.matrix_power(T, d)) @ E
+    prod = joint.sum(axis=1)[:, None] * joint.sum(axis=0)[None, :]
+    nz = joint > 0
+    return float((joint[nz] * np.log(joint[nz] / prod[nz])).sum())
+
+
+def test_two_point_identity_emission_equals_the_markov_chain_far_below_rounding_noise():
+    # identity emissions: the outputs are the chain, I(40) = 8.93e-19, I(60) = 1.19e-27 (the naive sum
+    # gave 0 after clamping its rounding noise)
+    P = binary_symmetric_chain(0.2)
+    got = hmm_two_point_mutual_information(HMM(P, np.eye(2)), [40, 60])
+    with mpmath.workdps(100):
+        for d, value in zip((40, 60), got):
+            q = (1 + (1 - 2 * mpmath.mpf(0.2)) ** d) / 2
+            exact = float(mpmath.log(2) + q * mpmath.log(q) + (1 - q) * mpmath.log(1 - q))
+            assert abs(value - exact) <= 1e-6 * exact, (d, value, exact)
+    np.testing.assert_allclose(got, markov_two_point_mutual_information(P, [40, 60]), rtol=1e-10)
+
+
+def test_two_point_sticky_copy_matches_mpmath_brute_force():
+    hmm = sticky_copy_hmm(3, 3, stay=0.9, noise=0.3)
+    ds = [1, 100, 200, 300]
+    got = hmm_two_point_mutual_information(hmm, ds)
+    for d, value in zip(ds, got):
+        exact = _mp_hmm_two_point(hmm, d)
+        assert abs(value - exact) <= 1e-6 * exact, (d, value, exact)
+    assert got[2] < 1e-18  # the naive sum gave 4e-15 of rounding noise here
+
+
+@pytest.mark.parametrize("i", [2, 4])
+def test_two_point_nonstationary_start_matches_mpmath_brute_force(i):
+    base = random_hmm(3, 2, seed=5, stay=0.3)
+    hmm = HMM(base.transition, base.emission, initial=[1.0, 0.0, 0.0])
+    assert not hmm.stationary
+    # i = 1: S_1 is known, so W_1 is independent of everything after it: exactly 0, not rounding noise
+    assert hmm_two_point_mutual_information(hmm, [1, 30]).tolist() == [0.0, 0.0]
+    ds = [2, 20, 40, 60]
+    got = hmm_two_point_mutual_information(hmm, ds, i=i)
+    for d, value in zip(ds, got):
+        exact = _mp_hmm_two_point(hmm, d, i=i)
+        assert abs(value - exact) <= 1e-6 * exact, (d, value, exact)
+
+
+@pytest.mark.parametrize("K,M,seed,stay,start", [(2, 2, 0, 0.5, None), (3, 2, 1, 0.7, None), (3, 3, 2, 0.2, None),
+                                                 (4, 3, 3, 0.4, [0.7, 0.1, 0.1, 0.1]), (3, 4, 4, 0.5, [0.0, 0.0, 1.0])])
+def test_two_point_agrees_with_naive_where_large_and_is_positive(K, M, seed, stay, start):
+    base = random_hmm(K, M, seed=seed, stay=stay)
+    hmm = base if start is None else HMM(base.transition, base.emission, initial=start)
+    ds = list(range(1, 61))
+    got = hmm_two_point_mutual_information(hmm, ds, i=2)
+    for d in (1, 2, 3):
+        assert got[d - 1] == pytest.approx(_naive_hmm_two_point(hmm, d, i=2), abs=1e-12)
+    assert np.all(got > 0), got
+    assert got[-1] < 1e-16
+    for d in (30, 60):
+        exact = _mp_hmm_two_point(hmm, d, i=2)
+        assert abs(got[d - 1] - exact) <= 1e-6 * exact, (d, got[d - 1], exact)
+
+
+def test_two_point_any_order_of_distances_and_empty():
+    hmm = random_hmm(3, 3, seed=3, stay=0.6)
+    ds = [40, 2, 40, 1.0, 7]
+    np.testing.assert_allclose(hmm_two_point_mutual_information(hmm, ds),
+                               [hmm_two_point_mutual_information(hmm, [d])[0] for d in ds], rtol=1e-12)
+    assert hmm_two_point_mutual_information(hmm, []).shape == (0,)
+    assert hmm_two_point_mutual_information(HMM([[1.0]], [[0.2, 0.3, 0.5]]), [1, 50]).tolist() == [0.0, 0.0]

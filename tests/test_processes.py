@@ -157,3 +157,129 @@ def test_ar1_covariance_refuses_bad_lengths(length, message):
         proc.ar1_covariance(0.5, length)
     with pytest.raises(ValueError, match="phi"):
         proc.ar1_covariance(float("nan"), 3)
+
+
+# --------------------------------------------------------------------------------------------------
+# two-point MI far below rounding noise (no cancellation)
+# --------------------------------------------------------------------------------------------------
+
+mpmath = pytest.importorskip("mpmath")
+
+
+def _mp_stochastic(P):
+    """The float matrix P as an mpmath matrix with rows rescaled to sum to 1 exactly (in floats they
+    are only 1 to within rounding, which would otherwise make the reference wrong at that level)."""
+    rows = [[mpmath.mpf(float(x)) for x in row] for row in np.atleast_2d(P)]
+    return mpmath.matrix([[x / sum(row) for x in row] for row in rows])
+
+
+def _mp_stationary(P):
+    """Stationary law of the (row-normalised) float matrix P, to the working precision, in mpmath."""
+    m = P.shape[0]
+    Pm = _mp_stochastic(P)
+    A = mpmath.matrix(m, m)
+    for a in range(m):
+        for b in range(m):
+            A[a, b] = Pm[b, a] - (1 if a == b else 0)
+    for b in range(m):
+        A[m - 1, b] = 1
+    rhs = mpmath.matrix([0] * (m - 1) + [1])
+    return mpmath.lu_solve(A, rhs)
+
+
+def _mp_markov_two_point(P, d, dps=300):
+    """sum J log(J / pi pi^T) with J = diag(pi) P^d, straight from the definition, at ``dps`` digits
+    (the sum cancels to the MI: the digits left are about dps + log10(MI))."""
+    with mpmath.workdps(dps):
+        m = P.shape[0]
+        pi = _mp_stationary(P)
+        Pd = _mp_stochastic(P) ** d
+        total = mpmath.mpf(0)
+        for a in range(m):
+            for b in range(m):
+                J = pi[a] * Pd[a, b]
+                if J > 0:
+                    total += J * mpmath.log(J / (pi[a] * pi[b]))
+        return total
+
+
+def _mp_bsc(flip, d, dps=100):
+    """Closed form log 2 - h((1 + (1 - 2f)^d) / 2) of the binary symmetric chain, at ``dps`` digits."""
+    with mpmath.workdps(dps):
+        q = (1 + (1 - 2 * mpmath.mpf(flip)) ** d) / 2
+        return mpmath.log(2) + q * mpmath.log(q) + (1 - q) * mpmath.log(1 - q)
+
+
+def _naive_markov_two_point(P, d):
+    """The textbook formula sum J log(J / pi pi^T), fine while the MI is large."""
+    pi = proc.stationary_distribution(P)
+    joint = pi[:, None] * np.linalg.matrix_power(P, d)
+    prod = pi[:, None] * pi[None, :]
+    nz = joint > 0
+    return float((joint[nz] * np.log(joint[nz] / prod[nz])).sum())
+
+
+def _random_primitive_chain(m, seed):
+    rng = np.random.default_rng(seed)
+    return 0.5 * np.eye(m) + 0.5 * rng.dirichlet(np.ones(m), size=m)  # all entries > 0: primitive
+
+
+def test_markov_two_point_resolves_the_decay_below_rounding_noise():
+    # flip 0.2: I(40) = 8.93e-19, I(60) = 1.19e-27; the naive sum gave ~3e-15 at both
+    P = proc.binary_symmetric_chain(0.2)
+    got = proc.markov_two_point_mutual_information(P, [40, 60])
+    for d, value in zip((40, 60), got):
+        exact = _mp_bsc(0.2, d)
+        assert abs(value - float(exact)) <= 1e-6 * float(exact), (d, value, exact)
+    assert got[0] == pytest.approx(8.9345e-19, rel=1e-4) and got[1] == pytest.approx(1.19432e-27, rel=1e-4)
+
+
+def test_markov_two_point_matches_mpmath_for_an_asymmetric_chain():
+    P = np.array([[0.8, 0.15, 0.05], [0.1, 0.6, 0.3], [0.25, 0.25, 0.5]])
+    ds = [1, 7, 30, 60, 100]
+    got = proc.markov_two_point_mutual_information(P, ds)
+    for d, value in zip(ds, got):
+        exact = float(_mp_markov_two_point(P, d))
+        assert abs(value - exact) <= 1e-6 * exact, (d, value, exact)
+
+
+def test_markov_two_point_any_order_of_distances():
+    P = np.array([[0.8, 0.15, 0.05], [0.1, 0.6, 0.3], [0.25, 0.25, 0.5]])
+    ds = [60, 3, 40, 3, 1]
+    got = proc.markov_two_point_mutual_information(P, ds)
+    np.testing.assert_allclose(got, [proc.markov_two_point_mutual_information(P, [d])[0] for d in ds], rtol=1e-12)
+
+
+def test_markov_two_point_periodic_chain_is_exact():
+    # period 2: P^d alternates, C^d = P^d - 1 pi^T does not decay; I = log 2 at every distance
+    P = np.array([[0.0, 1.0], [1.0, 0.0]])
+    np.testing.assert_allclose(proc.markov_two_point_mutual_information(P, [1, 2, 51, 100]), math.log(2), rtol=1e-14)
+
+
+@pytest.mark.parametrize("m,seed", [(2, 0), (3, 1), (3, 2), (4, 3), (5, 4)])
+def test_markov_two_point_new_agrees_with_naive_and_is_positive_and_non_increasing(m, seed):
+    P = _random_primitive_chain(m, seed)
+    ds = list(range(1, 81))
+    got = proc.markov_two_point_mutual_information(P, ds)
+    # where the MI is large the naive formula is accurate: the two agree to rounding
+    for d in range(1, 5):
+        assert got[d - 1] == pytest.approx(_naive_markov_two_point(P, d), abs=1e-12)
+    # strictly positive and non-increasing (data processing) far below 1e-15, where the naive sum
+    # is rounding noise
+    assert np.all(got > 0), got
+    assert np.all(got[1:] <= got[:-1] * (1 + 1e-9)), got
+    assert got[-1] < 1e-20
+    for d in (40, 80):
+        exact = float(_mp_markov_two_point(P, d))
+        assert abs(got[d - 1] - exact) <= 1e-6 * exact, (d, got[d - 1], exact)
+
+
+def test_phi_is_accurate_and_non_negative():
+    rs = np.array([-1.0, -0.5, -1e-2, -3e-3, -1e-9, 0.0, 1e-12, 1e-5, 9.99e-3, 1e-2, 0.3, 5.0, 1e6])
+    got = proc._phi(rs)
+    assert np.all(got >= 0) and got[5] == 0.0
+    with mpmath.workdps(60):
+        for r, value in zip(rs, got):
+            x = mpmath.mpf(float(r))
+            exact = 1 if r == -1 else (1 + x) * mpmath.log1p(x) - x
+            assert abs(value - float(exact)) <= 1e-13 * float(exact) + 1e-300, (r, value, exact)
