@@ -347,6 +347,11 @@ def train_run(
         gen.set_state(blob["generator"].cpu())
         state = blob["state"]
         state["resumed_from"].append(state["step"])
+    # the kernels the run's sessions used, in order (a resume on another machine may switch between the
+    # Triton and the PyTorch Mamba-2 path; the record then names both)
+    kernels = state.setdefault("kernels", [])
+    if model.kernel not in kernels:
+        kernels.append(model.kernel)
 
     def save_checkpoint() -> None:
         if ckpt is None:
@@ -473,7 +478,8 @@ def _result_record(cfg: RunConfig, model: ContinuousARModel, data: TaskData, sta
         "data": {"L": L, "family": cfg.family, "copies": cfg.model.copies,
                  "bipartite_mi": _round(data.bipartite_mi), "eval_seed": EVAL_SEED,
                  "eval_sequences": cfg.eval_sequences},
-        "model": {"backbone": cfg.model.backbone, "kernel": model.kernel, "n_params": model.n_params(),
+        "model": {"backbone": cfg.model.backbone, "kernel": "+".join(state.get("kernels") or [model.kernel]),
+                  "n_params": model.n_params(),
                   "history_state_half": int(hs_half.total), "history_state_kind": hs_half.kind,
                   "history_state_detail": hs_half.detail, "hidden_x_layers": cfg.model.d_model * cfg.model.n_layer},
         "curve": {k: [(_round(v) if isinstance(v, float) else v) for v in vals] for k, vals in state["curve"].items()},

@@ -233,6 +233,25 @@ def test_periodic_checkpoints_and_a_foreign_checkpoint_is_refused(tmp_path):
         st.train_run(other, checkpoint_dir=tmp_path, progress=False)
 
 
+def test_a_resume_on_another_kernel_is_recorded(tmp_path, monkeypatch):
+    # a run interrupted on one Mamba-2 path and resumed on the other names both in its record
+    cfg = tiny("mamba2", steps=8, eval_every=4)
+    first = st.train_run(cfg, checkpoint_dir=tmp_path, stop_after_steps=4, progress=False)
+    assert first.status == "interrupted"
+    real = st.build_model
+
+    def other_kernel(**kw):
+        model = real(**kw)
+        object.__setattr__(model.backbone, "kernel", "other")  # what the model reports as its kernel
+        return model
+
+    monkeypatch.setattr(st, "build_model", other_kernel)
+    r = st.train_run(cfg, checkpoint_dir=tmp_path, progress=False).result
+    assert r["model"]["kernel"] == f"{real(spec=cfg.model, device='cpu', seed=0).kernel}+other"
+    monkeypatch.undo()
+    assert st.train_run(tiny("mamba2", steps=4, eval_every=4), progress=False).result["model"]["kernel"] == "torch"
+
+
 @pytest.mark.parametrize("interrupt", ["periodic", "stop_after_steps"])
 def test_a_diverged_run_is_never_checkpointed(tmp_path, monkeypatch, interrupt):
     # the loss turns NaN at step 5; the checkpoint due at step 6 (between evaluations at 8) must not be written
