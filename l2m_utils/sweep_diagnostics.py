@@ -219,6 +219,26 @@ def _rise_order(rise: Mapping[str, tuple[float, float, float]], level: Mapping[s
     return direction, gap, tolerance
 
 
+#: A KL/baseline at or above this is close to the trivial predictor (1): little room is left to rise.
+NEAR_BASELINE = 0.85
+
+
+def _level_context(last: Mapping[str, np.ndarray], first: Mapping[str, np.ndarray], riser: list[str],
+                   other: list[str], riser_name: str, other_name: str, lengths: tuple[int, int]) -> str:
+    """What the levels add to an ordering of rises: whether the faster riser is still the better model
+    at the last length (a shrinking lead, not an overtaking), and whether the slower one started so
+    close to the baseline that it had little room to rise."""
+    out = ""
+    if max(float(last[lab].mean()) for lab in riser) < min(float(last[lab].mean()) for lab in other):
+        out += (f" (at L = {lengths[1]} every {riser_name} size's mean KL/baseline is still below every "
+                f"{other_name} size's: {riser_name}'s lead shrinks, it is not overtaken)")
+    start = min(float(first[lab].mean()) for lab in other)
+    if start >= NEAR_BASELINE:
+        out += (f" ({other_name} starts at {start:.2f} of the baseline or more at L = {lengths[0]}, close to the "
+                "trivial predictor's 1, which leaves it little room to rise)")
+    return out
+
+
 def backbone_contrast(first: Mapping[str, Sequence[float]], last: Mapping[str, Sequence[float]],
                       lengths: tuple[int, int], fixed_state: Mapping[str, float], min_relative_change: float,
                       names: tuple[str, str] = ("GPT-2", "Mamba-2")) -> str:
@@ -276,13 +296,15 @@ def backbone_contrast(first: Mapping[str, Sequence[float]], last: Mapping[str, S
     if growing and fixed:
         verdict, gap, tolerance = _rise_order(rise, level, fixed, growing, seeded, min_relative_change)
         if verdict == ABOVE:
-            text += (f". {f_name} falls behind {g_name} as L grows: every {f_name} size's mean change is higher than "
-                     f"every {g_name} size's by at least {_small(gap)} of the baseline{every}: the contrast the L²M "
-                     "condition predicts")
+            text += (f". {f_name}'s KL/baseline rises more with L than {g_name}'s: every {f_name} size's mean change "
+                     f"is higher than every {g_name} size's by at least {_small(gap)} of the baseline{every}: the "
+                     "contrast the L²M condition predicts")
+            text += _level_context(b, a, fixed, growing, f_name, g_name, lengths)
         elif verdict == BELOW:
-            text += (f". {g_name} falls behind {f_name} as L grows: every {g_name} size's mean change is higher than "
-                     f"every {f_name} size's by at least {_small(gap)} of the baseline{every}: the opposite of the L²M "
-                     "prediction")
+            text += (f". {g_name}'s KL/baseline rises more with L than {f_name}'s: every {g_name} size's mean change "
+                     f"is higher than every {f_name} size's by at least {_small(gap)} of the baseline{every}: the "
+                     "opposite of the L²M prediction")
+            text += _level_context(b, a, growing, fixed, g_name, f_name, lengths)
         elif verdict == "seeds":
             text += (f". The mean changes of the two backbones are apart by at least {_small(gap)} of the "
                      "baseline, but their seed ranges overlap: this run does not separate them")

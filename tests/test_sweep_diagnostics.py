@@ -215,7 +215,16 @@ def test_backbone_contrast_needs_separated_seeds_and_an_effect_beyond_the_tolera
             "and their ranges over seeds do not overlap: the contrast the L²M condition predicts") in predicted
     assert predicted.endswith("(seeds per size and length: 2)")
     opposite = _contrast(first, {G: [0.70, 0.72], M4: [0.50, 0.52]})
-    assert "GPT-2 falls behind Mamba-2" in opposite and "the opposite of the L²M prediction" in opposite
+    assert "GPT-2's KL/baseline rises more with L than Mamba-2's" in opposite
+    assert "the opposite of the L²M prediction" in opposite and "lead shrinks" not in opposite  # GPT-2 ends above
+    # a faster riser that is still the better model at the last length: a shrinking lead, said so; and a
+    # slower riser near the trivial predictor has little room to rise
+    shrinking = _contrast({G: [0.50, 0.52], M4: [0.90, 0.91]}, {G: [0.70, 0.72], M4: [0.92, 0.93]})
+    assert "the opposite of the L²M prediction" in shrinking
+    assert ("(at L = 64 every GPT-2 size's mean KL/baseline is still below every Mamba-2 size's: GPT-2's lead "
+            "shrinks, it is not overtaken)") in shrinking
+    assert "Mamba-2 starts at 0.91 of the baseline or more at L = 16" in shrinking and "little room" in shrinking
+    assert "little room" not in predicted and "lead shrinks" not in predicted
     # means apart by 0.1, but the seeds overlap
     noisy = _contrast({G: [0.4, 0.6], M4: [0.4, 0.6]}, {G: [0.4, 0.6], M4: [0.4, 0.8]})
     assert "their seed ranges overlap: this run does not separate them" in noisy and "predicts" not in noisy
