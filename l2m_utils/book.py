@@ -185,7 +185,7 @@ def _provenance_markdown(record: dict[str, Any]) -> str:
         + (f" with overrides {params}" if params else "")
         + f"; executed on {record['device']} on {record['date']} in **{record['wall_time_s']:.1f} s** "
         f"(l2m_utils {record['l2m_utils']}, commit `{record['commit']}`). "
-        "See *How to run the notebooks* to re-execute it with other parameters.\n```"
+        "See {doc}`/book/how_to_run` to re-execute it with other parameters.\n```"
     )
 
 
@@ -601,6 +601,8 @@ def merge_snapshot(snapshot_nb, source_nb, name: str = "notebook"):
     executed = iter(c for c in snapshot_nb.cells if c.cell_type == "code" and not _is_generated(c))
     injected = [c for c in snapshot_nb.cells if _is_generated(c) and c.cell_type == "code"]
     provenance = [c for c in snapshot_nb.cells if _is_generated(c) and c.cell_type == "markdown"]
+    for cell in provenance:  # snapshots written before the note linked the page
+        cell.source = cell.source.replace("See *How to run the notebooks*", "See {doc}`/book/how_to_run`")
     cells = []
     for cell in source_nb.cells:
         if cell.cell_type == "code":

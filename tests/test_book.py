@@ -123,6 +123,7 @@ def test_execute_with_override_records_provenance(repo):
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and "remove-cell" in injected[0].metadata["tags"]
     assert "How this page was executed" in nb.cells[-1].source
+    assert "{doc}`/book/how_to_run`" in nb.cells[-1].source  # the note links the page, not just names it
     assert book.error_outputs(nb) == []
 
 
@@ -321,6 +322,11 @@ def test_snapshot_merge_takes_new_prose_and_rejects_changed_code(repo):
     assert "square 4" in printed(merged)
     assert "How this page was executed" in merged.cells[-1].source
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in merged.cells)
+    # a snapshot written before the note linked the page gets the link when merged
+    old_note = snap.cells[-1].source.replace("See {doc}`/book/how_to_run`", "See *How to run the notebooks*")
+    snap.cells[-1].source = old_note
+    relinked = book.merge_snapshot(snap, _tiny_nb(), "01_tiny")
+    assert "See {doc}`/book/how_to_run`" in relinked.cells[-1].source and "*How to run" not in relinked.cells[-1].source
     changed = _tiny_nb()
     next(c for c in changed.cells if "square" in c.source).source += "\nprint('more')"
     with pytest.raises(book.BookError, match="snapshot of 01_tiny is stale: code cell 3 differs"):

@@ -95,6 +95,8 @@ def test_chapter_page_content(built, stem):
     assert "Traceback (most recent call last)" not in page
     assert not re.search(r'class="[^"]*output (traceback|error)', page)
     assert "How this page was executed" in page and "smoke" in page
+    assert re.search(r'How this page was executed.*?href="[^"]*how_to_run\.html', page, flags=re.S), \
+        "the execution note links the how-to-run page"
     assert "mathjax/tex-chtml.js" in page and "cdn.jsdelivr.net/npm/mathjax" not in page
     assert "Exercise" in page and "dropdown" in page, "exercises with hidden solutions"
     assert f"blob/ipynb/notebooks/{stem}.ipynb" in page, "launch button must point at the .ipynb branch"

@@ -21,10 +21,14 @@ def _page_sections() -> dict[str, list[tuple[str, list[str]]]]:
     sections: dict[str, list[tuple[str, list[str]]]] = {}
     current = None
     for line in PAGE.read_text(encoding="utf-8").splitlines():
-        heading = re.fullmatch(r"### Chapter (\d+): \{doc\}`\.\./notebooks/(\d\d_\w+)`", line)
+        # a plain heading (the page's contents list shows it as it is), then a line linking the chapter
+        heading = re.fullmatch(r"### Chapter (\d+): ([^{}`]+)", line)
+        link = re.fullmatch(r"The chapter: \{doc\}`\.\./notebooks/(\d\d_\w+)`\.", line)
         if heading:
-            assert heading.group(2).startswith(f"{int(heading.group(1)):02d}_"), line
-            current = heading.group(2)
+            number, current = int(heading.group(1)), None
+        elif link:
+            assert link.group(1).startswith(f"{number:02d}_"), line
+            current = link.group(1)
             sections[current] = []
         elif line.startswith("## "):
             current = None
