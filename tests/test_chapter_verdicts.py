@@ -65,6 +65,8 @@ def test_chapter6_verdicts_on_two_lengths_and_two_mamba_sizes(tmp_path, monkeypa
         assert max(m) < min(g) + tol and "ranges over seeds do not overlap" in contrast, contrast
     collapse = glued["ch6_collapse"]
     assert "the 4 Mamba-2 points (2 sizes)" in collapse
+    # both Mamba-2 sizes are 1x16 (they differ in d_state only): the paper's variable cannot separate them
+    assert "same hidden size x layers (16)" in collapse and "figure (c') cannot separate the sizes" in collapse
     pooled = [float(x) for x in re.findall(r"scatter by ([\d.e-]+) decades", collapse)]
     assert pooled and pooled[0] >= 0
     # the longer runs: the sweep's own 30-step run and the 60-step ladder run, for each picked model
@@ -99,9 +101,10 @@ def test_chapter8_orders_the_error_by_model_quality_with_two_models(tmp_path, mo
     if order.startswith("the error does not shrink steadily with the KL gap for "):
         named = [n for n in errors if n in order]  # source names may contain ", " themselves
         assert named and all(errors[n][1] >= errors[n][0] - 1 for n in named), (order, errors)
-    elif order.startswith("the error shrinks as the KL gap shrinks for every source"):
-        if "within the sampling noise" not in order:  # every step resolved: each better model's error is smaller
-            assert all(e[1] <= e[0] + 1 for e in errors.values()), (order, errors)
+    elif order == "the error shrinks as the KL gap shrinks for every source":
+        assert all(e[1] <= e[0] + 1 for e in errors.values()), (order, errors)  # each better model's error is smaller
+    elif order.startswith("the error does not grow as the KL gap shrinks, for any source: it shrinks at "):
+        assert "within the sampling noise" in order, order
     else:
         assert order == "the better models' errors cannot be told apart from the worse ones' within the sampling noise"
     assert glued["ch8_beta_verdict"].startswith(("the direct estimator under-estimates β", "no trained model"))
