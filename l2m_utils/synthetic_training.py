@@ -356,6 +356,8 @@ def train_run(
     def save_checkpoint() -> None:
         if ckpt is None:
             return
+        if not math.isfinite(state["acc"]):  # never checkpoint a diverged run
+            raise FloatingPointError(f"{key}: training loss is {state['acc']} at or before step {state['step']}")
         state["wall_s"] += time.monotonic() - session_start[0]
         session_start[0] = time.monotonic()
         atomic_torch_save({"config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -375,8 +377,6 @@ def train_run(
         while step < cfg.steps:
             if (stop_after_steps is not None and step >= stop_after_steps) or (
                     deadline is not None and time.monotonic() >= deadline):
-                if not math.isfinite(float(acc)):  # never checkpoint a diverged run
-                    raise FloatingPointError(f"{key}: training loss is {float(acc)} at or before step {step}")
                 state.update(step=step, acc=float(acc), acc_n=acc_n)
                 state["train_time_s"] += time.monotonic() - t_train
                 save_checkpoint()
@@ -415,8 +415,6 @@ def train_run(
             due_steps = checkpoint_every_steps is not None and step % checkpoint_every_steps == 0
             due_time = ckpt is not None and time.monotonic() - last_ckpt >= checkpoint_every_s
             if ckpt is not None and step < cfg.steps and (due_steps or due_time):
-                if not math.isfinite(float(acc)):  # never checkpoint a diverged run
-                    raise FloatingPointError(f"{key}: training loss is {float(acc)} at or before step {step}")
                 state.update(step=step, acc=float(acc), acc_n=acc_n)
                 state["train_time_s"] += time.monotonic() - t_train
                 save_checkpoint()
