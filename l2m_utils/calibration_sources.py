@@ -149,12 +149,13 @@ class ErasureChain:
         return HMM(self.transition, self.emission)
 
     # -- state-chain information ------------------------------------------------------------------
-    def _powers(self, max_d: int) -> np.ndarray:
-        """T^d for d = 1..max_d, shape (max_d, K, K)."""
+    def _powers(self, max_d: int, matrix: np.ndarray | None = None) -> np.ndarray:
+        """A^d for d = 1..max_d, shape (max_d, K, K); A is T unless ``matrix`` is given."""
+        A = self.transition if matrix is None else matrix
         out = np.empty((max_d, self.n_states, self.n_states))
         cur = np.eye(self.n_states)
         for d in range(max_d):
-            cur = cur @ self.transition
+            cur = cur @ A
             out[d] = cur
         return out
 
@@ -176,12 +177,7 @@ class ErasureChain:
         """
         max_d = _check_length(max_d, "max_d")
         pi = self.stationary
-        C = self.transition - pi[None, :]
-        deltas = np.empty((max_d, self.n_states, self.n_states))
-        cur = np.eye(self.n_states)
-        for d in range(max_d):
-            cur = cur @ C
-            deltas[d] = cur
+        deltas = self._powers(max_d, self.transition - pi[None, :])
         deltas *= pi[:, None]  # diag(pi) C^d = J(d) - pi pi^T
         return _mi_from_deviation(pi, pi, deltas)
 
