@@ -25,7 +25,9 @@ The one-string forms (:func:`parse_corpus_name`) are what the chapters' ``datase
 The Hugging Face corpora need the optional ``datasets`` package and network access on first use;
 ``max_documents`` caps the number of documents, and a capped read streams them (``streaming``,
 default: stream exactly when ``max_documents`` is set) instead of downloading the whole dataset; the
-cleaned documents are cached under ``cache_dir("corpora")`` so a second load is offline.
+cleaned documents are cached under ``cache_dir("corpora")`` so a second load is offline.  A hub dataset
+can change under its name: only a pinned ``revision`` (a tag, a branch or a commit hash) makes that
+cache reproducible; an unpinned read is cached as first fetched.
 :func:`parameter_checks` are the checks a chapter with a ``dataset`` parameter applies.
 
 Samples (:func:`make_samples`): as in the paper, documents are cut into contiguous chunks that
@@ -282,12 +284,30 @@ def load_hf_corpus(
     title_column: str | None = None,
     streaming: bool = False,
     max_documents: int | None = None,
+    revision: str | None = None,
 ) -> list[Document]:
     """Documents from the Hugging Face dataset ``name`` (column ``text_column``), in dataset order.
 
-    Needs ``datasets`` and, on first use, network access; raises :class:`CorpusUnavailableError`
-    naming the problem otherwise (at once when ``streaming`` and :func:`hub_unreachable`).
+    ``revision`` (a tag, branch or commit hash of the hub repository; ``None``: its main branch) is
+    passed to ``datasets.load_dataset``.  Needs ``datasets`` and, on first use, network access; raises
+    :class:`CorpusUnavailableError` naming the problem otherwise (at once when ``streaming`` and
+    :func:`hub_unreachable`).
     """
+    return _read_hf_corpus(name, config, split, text_column, title_column, streaming, max_documents, revision)[0]
+
+
+def _read_hf_corpus(
+    name: str,
+    config: str | None,
+    split: str,
+    text_column: str,
+    title_column: str | None,
+    streaming: bool,
+    max_documents: int | None,
+    revision: str | None,
+) -> tuple[list[Document], dict[str, Any]]:
+    """:func:`load_hf_corpus`'s documents and what was fetched (:func:`_fetched_source`)."""
+    _check_revision(revision)
     datasets = _import_datasets()
     unreachable = hub_unreachable() if streaming and not Path(name).is_dir() else None
     if unreachable:  # streaming a hub dataset reads from the hub as it goes: fail now, not after a minute of retries
@@ -297,11 +317,13 @@ def load_hf_corpus(
             "HF_HUB_OFFLINE=1 (no streaming)"
         )
     try:
-        ds = datasets.load_dataset(name, config, split=split, streaming=streaming)
+        ds = datasets.load_dataset(name, config, split=split, streaming=streaming, revision=revision)
     except Exception as exc:  # network errors surface as many types (ConnectionError, OSError, HfHubHTTPError...)
+        pinned = f", revision={revision!r}" if revision is not None else ""
         raise CorpusUnavailableError(
-            f"could not load the Hugging Face dataset {name!r} (config={config!r}, split={split!r}): "
-            f"{type(exc).__name__}: {str(exc).rstrip('.')}. Is the hub reachable (internet, HF_HUB_OFFLINE unset) and the name right?"
+            f"could not load the Hugging Face dataset {name!r} (config={config!r}, split={split!r}{pinned}): "
+            f"{type(exc).__name__}: {str(exc).rstrip('.')}. Is the hub reachable (internet, HF_HUB_OFFLINE unset) and "
+            f"the name{' and revision' if pinned else ''} right?"
         ) from exc
     columns = getattr(ds, "column_names", None)
     if columns is not None and text_column not in columns:
@@ -317,17 +339,37 @@ def load_hf_corpus(
             continue
         title = str(row.get(title_column, "")) if title_column else ""
         docs.append(Document(title or f"{name}[{i}]", str(text)))
-    return docs
+    return docs, _fetched_source(datasets, ds, revision)
 
 
-def _cached(settings: dict[str, Any], load) -> list[Document]:
-    """Load documents through a JSON cache keyed by ``settings``."""
+def _check_revision(revision: Any) -> None:
+    """Refuse a ``revision`` that is neither ``None`` nor a non-empty string."""
+    if revision is not None and (not isinstance(revision, str) or not revision.strip()):
+        raise ValueError(f"revision must be a tag, branch or commit hash of the dataset (a non-empty string) "
+                         f"or None, got {revision!r}")
+
+
+def _fetched_source(datasets: Any, ds: Any, revision: str | None) -> dict[str, Any]:
+    """What a later reader of a cached corpus can tell about the fetch (best effort, not a key): the
+    revision asked for, the ``datasets`` version, the dataset's declared version and, for a
+    downloaded (not streamed) dataset, its fingerprint (which follows the files read)."""
+    info = getattr(ds, "info", None)
+    version = getattr(info, "version", None)
+    fingerprint = getattr(ds, "_fingerprint", None)
+    return {"revision": revision, "datasets_version": getattr(datasets, "__version__", None),
+            "dataset_version": None if version is None else str(version),
+            "fingerprint": fingerprint if isinstance(fingerprint, str) else None}
+
+
+def _cached(settings: dict[str, Any], load: Callable[[], tuple[list[Document], dict[str, Any]]]) -> list[Document]:
+    """Load documents through a JSON cache keyed by ``settings``; ``load()`` gives the documents and
+    what was fetched (kept beside them as ``source``, outside the key)."""
     target = cache_dir("corpora") / f"{settings_key(settings)}.json"
     if target.exists():
         data = json.loads(target.read_text(encoding="utf-8"))
         return [Document(d["title"], d["text"]) for d in data["documents"]]
-    docs = load()
-    atomic_write_text(target, json.dumps({"settings": settings,
+    docs, source = load()
+    atomic_write_text(target, json.dumps({"settings": settings, "source": source,
                                           "documents": [{"title": d.title, "text": d.text} for d in docs]}))
     return docs
 
@@ -456,6 +498,7 @@ def load_corpus(
     title_column: str | None = None,
     streaming: bool | None = None,
     max_documents: int | None = None,
+    revision: str | None = None,
     speakers: bool = True,
     stage_directions: bool = False,
     cache: bool = True,
@@ -466,13 +509,18 @@ def load_corpus(
     true, or when it is ``None``, ``max_documents`` is set (a capped read need not download the
     whole dataset) and the hub is not switched off (:func:`hub_offline`: streaming needs the network,
     while a dataset downloaded earlier is read offline only without it).  ``speakers`` and
-    ``stage_directions`` only affect ``"shakespeare"``; ``cache`` stores Hugging Face corpora
-    (cleaned) on disk.
+    ``stage_directions`` only affect ``"shakespeare"``; ``cache`` stores capped reads of Hugging Face
+    corpora (cleaned) on disk, keyed by the dataset, config, split, columns, ``max_documents`` and
+    ``revision`` (a tag, branch or commit hash of the hub dataset; hub corpora only).  Pin ``revision``
+    to make that cache reproducible: an unpinned read is served as first fetched even after the
+    dataset changes on the hub (the cache file records the ``datasets`` version and what it could
+    tell of the fetch).
     Raises ``ValueError`` for an unknown name (listing the known ones) or an empty corpus, and
     :class:`CorpusUnavailableError` when a package or the hub is missing.
     """
     if max_documents is not None and max_documents < 1:
         raise ValueError(f"max_documents must be >= 1 or None, got {max_documents}")
+    _check_revision(revision)
     given = repr(name) if path is None else f"{name!r} at {str(path)!r}"  # for error messages
     if ":" in name or "@" in name:  # a one-string name: local:<path>, hf:<name>[:<config>], a hub name with @<split>
         name, inline = parse_corpus_name(name)
@@ -481,6 +529,9 @@ def load_corpus(
             if given_args[key][0] != given_args[key][1]:
                 raise ValueError(f"corpus {name!r}: give the {key} either in the name or as {key}=, not both")
         path, config, split = (inline.get(key, value) for key, (value, _) in given_args.items())
+    if revision is not None and name in ("shakespeare", "local"):
+        raise ValueError(f"corpus {given}: revision= applies to Hugging Face corpora only (a hub dataset's tag, "
+                         f"branch or commit), not to {name!r}")
     if name == "shakespeare":
         docs = load_shakespeare(speakers=speakers, stage_directions=stage_directions)
     elif name == "local":
@@ -494,13 +545,15 @@ def load_corpus(
         else:
             hf_name = name[3:]
         stream = streaming if streaming is not None else (max_documents is not None and not hub_offline())
-        settings = {"dataset": hf_name, "config": config, "split": split, "text_column": text_column,
-                    "title_column": title_column, "max_documents": max_documents}
+        settings: dict[str, Any] = {"dataset": hf_name, "config": config, "split": split, "text_column": text_column,
+                                    "title_column": title_column, "max_documents": max_documents}
+        if revision is not None:  # only when pinned, so the cache entries of unpinned reads keep their keys
+            settings["revision"] = revision
 
-        def load() -> list[Document]:
-            return load_hf_corpus(hf_name, config, split, text_column, title_column, stream, max_documents)
+        def load() -> tuple[list[Document], dict[str, Any]]:
+            return _read_hf_corpus(hf_name, config, split, text_column, title_column, stream, max_documents, revision)
 
-        docs = _cached(settings, load) if cache and max_documents is not None else load()
+        docs = _cached(settings, load) if cache and max_documents is not None else load()[0]
     else:
         raise ValueError(f"unknown corpus {name!r}; known: {', '.join(KNOWN_CORPORA)}")
     if max_documents is not None:

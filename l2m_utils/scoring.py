@@ -199,11 +199,12 @@ class CausalLMScorer:
         self.check_against_model()
 
     def cache_identity(self) -> dict:
-        """The scorer's settings that change its numbers (for :class:`CachedScorer`): the BOS id and
-        the dtypes of the body and the head.  The model's weights are not in it: the caller's
-        ``cache_key`` names the model (e.g. :func:`model_fingerprint`)."""
+        """The scorer's settings that change its numbers (for :class:`CachedScorer`): the BOS id, the
+        dtypes of the body and the head, and the device type (CPU and CUDA autocast round differently).
+        The model's weights are not in it: the caller's ``cache_key`` names the model (e.g.
+        :func:`model_fingerprint`)."""
         return {"scorer": "CausalLMScorer", "model": type(self.model).__name__, "bos_id": self.bos_id,
-                "dtype": str(self.dtype), "head_dtype": str(self.head_dtype)}
+                "dtype": str(self.dtype), "head_dtype": str(self.head_dtype), "device": self.device.type}
 
     def check_against_model(self, length: int = 8, tolerance: float = 1e-2) -> float | None:
         """Compare body + head + known transforms with the model's own logits on a short probe.
@@ -409,8 +410,8 @@ def _first_compute_device(device_map: dict) -> "torch.device":
 
 
 def model_fingerprint(model) -> str:
-    """A short key for a torch model: its class, config and a sample of every parameter tensor
-    (the first 256 values; cheap even for large models).  Used in score-cache keys."""
+    """A short key for a torch model: its class, config and a sample of every parameter tensor (its
+    dtype, shape and first 256 values; cheap even for large models).  Used in score-cache keys."""
     import hashlib
 
     import torch
@@ -422,7 +423,7 @@ def model_fingerprint(model) -> str:
     with torch.no_grad():
         for name, p in model.named_parameters():
             h.update(name.encode())
-            h.update(str(tuple(p.shape)).encode())
+            h.update(f"{p.dtype}{tuple(p.shape)}".encode())  # dtype: upcast weights hold the same values
             if p.device.type == "meta":  # offloaded by accelerate: name, shape and config identify it
                 continue
             h.update(p.detach().reshape(-1)[:256].float().cpu().numpy().tobytes())
@@ -456,8 +457,9 @@ class CachedScorer:
     result is written atomically (:func:`~l2m_utils.cache.atomic_save_npz`) to
     ``<directory>/batch-NNNNNN.npz``, where the directory is keyed by ``cache_key`` (what the scorer
     is: e.g. the model's settings or :func:`model_fingerprint`), the wrapped scorer's own settings
-    (its ``cache_identity()``, when it has one: BOS id and dtypes of a :class:`CausalLMScorer`, the
-    matrix of a :class:`MarkovChainScorer`), a SHA-256 of the token array and the batch size.
+    (its ``cache_identity()``, when it has one: BOS id, dtypes and device type of a
+    :class:`CausalLMScorer`, the matrix of a :class:`MarkovChainScorer`), a SHA-256 of the token
+    array and the batch size.
     Batches already on disk are loaded instead of recomputed, so an interrupted run resumes where it
     stopped and finished batches are never lost; an unreadable batch file or one of the wrong shape
     is recomputed, with a warning.  ``computed`` / ``loaded`` count the batches of the last call.

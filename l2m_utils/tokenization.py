@@ -11,7 +11,8 @@ reads tokens).  Both backends are wrapped by :class:`Tokenizer`, which offers
 mapped to bytes, so every string is encodable and ``decode(encode(s)) == s``) with the
 ``tokenizers`` library, with one special token ``<bos>`` (id 0).  The trained tokenizer is cached
 as JSON under ``cache_dir("tokenizers")``, keyed by :func:`~l2m_utils.cache.settings_key` of the
-vocabulary size, the training options, a SHA-256 of the training texts and any caller-supplied
+vocabulary size, the training options, a SHA-256 of the training texts, the ``tokenizers`` version
+(another version may learn another merge list from the same texts) and any caller-supplied
 description (corpus, split); it is written atomically, so the second call with the same settings
 loads it instead of retraining.
 
@@ -104,8 +105,10 @@ def train_bpe(
     """Train (or load from the cache) a byte-level BPE with ``vocab_size`` ids, ``<bos>`` = id 0.
 
     ``description`` (e.g. ``{"corpus": "shakespeare", "split": "train"}``) is added to the cache key
-    together with a hash of ``texts``; it documents what the tokenizer was trained on.
+    together with a hash of ``texts`` and the ``tokenizers`` version; it documents what the tokenizer
+    was trained on.
     """
+    import tokenizers
     from tokenizers import Tokenizer as HFTokenizer
     from tokenizers import decoders, models, pre_tokenizers, trainers
 
@@ -120,6 +123,7 @@ def train_bpe(
         "vocab_size": int(vocab_size),
         "min_frequency": int(min_frequency),
         "texts_sha256": texts_sha256(texts),
+        "tokenizers_version": tokenizers.__version__,  # the trainer's merges may change between versions
         "description": description or {},
     }
     key = settings_key(settings)

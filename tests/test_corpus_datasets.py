@@ -10,6 +10,7 @@ mirrors copy the column layout of the hub datasets the presets name (``emozilla/
 download itself.
 """
 
+import json
 import shutil
 
 import pytest
@@ -134,3 +135,18 @@ def test_a_capped_read_is_cached_on_disk(pg19_mirror):
     assert C.load_corpus("pg19", max_documents=2) == docs
     with pytest.raises(C.CorpusUnavailableError):  # other settings are another cache entry
         C.load_corpus("pg19", max_documents=3)
+
+
+def test_a_pinned_revision_is_its_own_cache_entry(pg19_mirror):
+    """The real ``load_dataset`` takes the revision (a local folder has none and ignores it); each
+    revision is its own cache entry, whose file records what fetched it."""
+    docs = C.load_corpus("pg19", max_documents=2, revision="v1", streaming=False)
+    shutil.rmtree(pg19_mirror)  # the second read must not touch the dataset
+    assert C.load_corpus("pg19", max_documents=2, revision="v1") == docs
+    for other in ("v2", None):  # another revision, or none, is another cache entry
+        with pytest.raises(C.CorpusUnavailableError):
+            C.load_corpus("pg19", max_documents=2, revision=other)
+    (entry,) = (pg19_mirror.parent / "l2m-cache" / "corpora").glob("*.json")
+    source = json.loads(entry.read_text(encoding="utf-8"))["source"]
+    assert source["revision"] == "v1" and source["datasets_version"] == datasets.__version__
+    assert source["dataset_version"] and source["fingerprint"]  # a downloaded dataset has a fingerprint

@@ -1,5 +1,7 @@
 """CausalLMScorer against a naive full log-softmax; padding invariance; the resumable score cache."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -279,6 +281,23 @@ def test_cache_key_includes_the_scorers_own_settings(tmp_path, model):
     q[0] = np.r_[0.5, np.full(V - 1, 0.5 / (V - 1))]
     assert (CachedScorer(MarkovChainScorer(p), "m", root=tmp_path).directory(t)
             != CachedScorer(MarkovChainScorer(q), "m", root=tmp_path).directory(t))
+
+
+def test_cache_key_includes_the_scorers_device_type(tmp_path, model):
+    # one dtype rounds differently under CPU and CUDA autocast: scores cached on one device are not the other's
+    t = tokens(2, 6)
+    on_cpu = CausalLMScorer(model, dtype=torch.bfloat16)
+    on_cuda = CausalLMScorer(model, dtype=torch.bfloat16)
+    on_cuda.device = torch.device("cuda")  # only the key is formed here: no GPU needed
+    assert (CachedScorer(on_cpu, {"model": "tiny"}, root=tmp_path).directory(t)
+            != CachedScorer(on_cuda, {"model": "tiny"}, root=tmp_path).directory(t))
+
+
+def test_model_fingerprint_includes_the_weights_dtype(model):
+    # bfloat16 weights upcast to float32 keep their values but not their numbers: two fingerprints
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    upcast = copy.deepcopy(half).float()
+    assert S.model_fingerprint(half) != S.model_fingerprint(upcast)
 
 
 def test_unreadable_or_misshapen_cached_batches_are_recomputed(tmp_path, model):

@@ -73,6 +73,16 @@ def test_cache_key_depends_on_texts_and_description(cache):
     assert T.texts_sha256(["ab", "c"]) != T.texts_sha256(["a", "bc"])
 
 
+def test_cache_key_depends_on_the_tokenizers_version(cache, monkeypatch):
+    # another tokenizers release may learn other merges from the same texts: it must not load this file
+    import tokenizers
+
+    a = T.train_bpe(TEXTS, vocab_size=280)
+    monkeypatch.setattr(tokenizers, "__version__", "0.0.0-other")
+    b = T.train_bpe(TEXTS, vocab_size=280)
+    assert a.path != b.path and b.path.exists()
+
+
 def test_tokenize_samples(tok):
     out = T.tokenize_samples(["short", TEXTS[0], TEXTS[1]], tok, length=12)
     assert out.shape == (2, 12) and out.dtype == np.int64
