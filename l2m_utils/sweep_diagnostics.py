@@ -230,12 +230,12 @@ def _level_context(last: Mapping[str, np.ndarray], first: Mapping[str, np.ndarra
     close to the baseline that it had little room to rise."""
     out = ""
     if max(float(last[lab].mean()) for lab in riser) < min(float(last[lab].mean()) for lab in other):
-        out += (f" (at L = {lengths[1]} every {riser_name} size's mean KL/baseline is still below every "
-                f"{other_name} size's: {riser_name}'s lead shrinks, it is not overtaken)")
+        out += (f". At L = {lengths[1]} every {riser_name} size's mean KL/baseline is still below every "
+                f"{other_name} size's: {riser_name}'s lead shrinks, it is not overtaken")
     start = min(float(first[lab].mean()) for lab in other)
     if start >= NEAR_BASELINE:
-        out += (f" ({other_name} starts at {start:.2f} of the baseline or more at L = {lengths[0]}, close to the "
-                "trivial predictor's 1, which leaves it little room to rise)")
+        out += (f". {other_name} starts at {start:.2f} of the baseline or more at L = {lengths[0]}, close to the "
+                "trivial predictor's 1, which leaves it little room to rise")
     return out
 
 
@@ -315,17 +315,18 @@ def backbone_contrast(first: Mapping[str, Sequence[float]], last: Mapping[str, S
         by_state = sorted(fixed, key=lambda lab: fixed_state[lab])
         small, large = by_state[0], by_state[-1]
         if small not in moving and large not in moving:
-            text += (f"; neither the smallest ({small}) nor the largest ({large}) {f_name} state changes by {pct} or "
-                     "more")
+            text += (f". Among the {f_name} sizes, neither the smallest state ({small}) nor the largest ({large}) "
+                     f"changes by {pct} or more")
         else:
             verdict, gap, tolerance = _rise_order(rise, level, [small], [large], seeded, min_relative_change)
-            text += {ABOVE: f"; the mean change of the smallest {f_name} state ({small}) is higher than that of the "
-                            f"largest ({large}) by {_small(gap)} of the baseline{every}, as predicted",
-                     BELOW: f"; the mean change of the largest {f_name} state ({large}) is higher than that of the "
-                            f"smallest ({small}) by {_small(gap)} of the baseline{every}, against the prediction",
-                     "seeds": f"; the smallest ({small}) and largest ({large}) {f_name} states differ by "
-                              f"{_small(gap)} of the baseline, but their seed ranges overlap, so they cannot be told "
-                              "apart",
-                     "close": f"; the smallest ({small}) and largest ({large}) {f_name} states cannot be told apart "
-                              f"(their rises are not apart by more than {_small(tolerance)} of the baseline)"}[verdict]
+            among = f". Among the {f_name} sizes, "
+            text += among + {
+                ABOVE: f"the mean change of the smallest state ({small}) is higher than that of the largest "
+                       f"({large}) by {_small(gap)} of the baseline{every}, as predicted",
+                BELOW: f"the mean change of the largest state ({large}) is higher than that of the smallest "
+                       f"({small}) by {_small(gap)} of the baseline{every}, against the prediction",
+                "seeds": f"the smallest state ({small}) and the largest ({large}) differ by {_small(gap)} of the "
+                         "baseline, but their seed ranges overlap, so they cannot be told apart",
+                "close": f"the smallest state ({small}) and the largest ({large}) cannot be told apart: their rises "
+                         f"are not apart by more than {_small(tolerance)} of the baseline"}[verdict]
     return text + note
