@@ -458,7 +458,8 @@ class LocalExponents:
 
 def jackknife_se(replicates: np.ndarray) -> np.ndarray:
     """Delete-a-group jackknife standard error over axis 0 of ``replicates`` [G, ...] (G groups of
-    about equal size): sqrt((G-1)/G * sum_g (theta_g - mean_g theta_g)^2); NaN where a replicate is NaN."""
+    about equal size): sqrt((G-1)/G * sum_g (theta_g - mean_g theta_g)^2); NaN where a replicate is NaN.
+    Its variance is biased upward on average (Efron and Stein, 1981): the errors err on the wide side."""
     reps = np.asarray(replicates, dtype=np.float64)
     g = reps.shape[0]
     with np.errstate(invalid="ignore"):
