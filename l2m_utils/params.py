@@ -13,6 +13,10 @@ The papermill ``parameters`` cell of a notebook sets ``profile = None`` and ever
 ``globals()``; it finds the values that papermill injected, rejects names that are not knobs, fills
 the rest from the profile and checks every value.  The default profile is read from the environment
 variable ``L2M_PROFILE`` (the test-suite sets it to ``smoke``), else it is ``classroom``.
+
+Running a chapter again in the same kernel ("Run all" after editing the parameters cell) works: the
+chapter's own globals left from the earlier run are recognised by the :class:`Parameters` object it
+left behind and ignored, with a one-line warning (see :func:`resolve_parameters`).
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from __future__ import annotations
 import math
 import os
 import types
+import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 PROFILES: tuple[str, ...] = ("smoke", "classroom", "gpu")
 DEFAULT_PROFILE = "classroom"
@@ -43,7 +48,9 @@ class Knob:
     ``low``/``high`` bound numbers (and list items) inclusively; ``choices`` lists the allowed
     values of a string knob; ``allow_none`` lets ``None`` through as a meaningful value;
     ``allow_empty`` lets a list knob be empty (e.g. "no extra runs").  A list knob's values are
-    distinct (a repeated length or seed would be run, or counted, twice).
+    distinct (a repeated length or seed would be run, or counted, twice).  Numbers are finite: NaN
+    and infinity are refused even where a bound is missing (a knob that means "no limit" takes
+    ``None`` with ``allow_none``).
     """
 
     kind: type
@@ -91,16 +98,18 @@ class Knob:
             if not isinstance(value, bool):
                 raise ParameterError(f"parameter {name!r}={value!r} is not a bool; allowed: True or False")
             return value
-        if self.kind is int:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
-                raise ParameterError(f"parameter {name!r}={value!r} is not an integer; allowed: {self.describe()}")
-            value = int(value)
-        elif self.kind is float:
+        if self.kind in (int, float):
+            what = "an integer" if self.kind is int else "a number"
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ParameterError(f"parameter {name!r}={value!r} is not a number; allowed: {self.describe()}")
-            value = float(value)
-            if not math.isfinite(value):
+                raise ParameterError(f"parameter {name!r}={value!r} is not {what}; allowed: {self.describe()}")
+            if isinstance(value, float) and not math.isfinite(value):  # YAML .nan/.inf/1e400, papermill inf
                 raise ParameterError(f"parameter {name!r}={value!r} is not finite; allowed: {self.describe()}")
+            if self.kind is int and isinstance(value, float) and not value.is_integer():
+                raise ParameterError(f"parameter {name!r}={value!r} is not an integer; allowed: {self.describe()}")
+            try:
+                value = self.kind(value)
+            except OverflowError:  # an int beyond the largest float
+                raise ParameterError(f"parameter {name!r}={value!r} is too large; allowed: {self.describe()}") from None
         elif self.kind is str:
             if not isinstance(value, str):
                 raise ParameterError(f"parameter {name!r}={value!r} is not a string; allowed: {self.describe()}")
@@ -116,13 +125,17 @@ class Knob:
 class Parameters(Mapping[str, Any]):
     """Resolved, validated parameters of one notebook run (read-only; attribute or key access)."""
 
-    def __init__(self, profile: str, values: dict[str, Any], overridden: Sequence[str]):
+    def __init__(self, profile: str, values: dict[str, Any], overridden: Sequence[str],
+                 namespace_names: Iterable[str] = ()):
         self._profile = profile
         self._values = dict(values)
         self._overridden = tuple(overridden)
+        self._namespace_names = frozenset(namespace_names)
 
     profile = property(lambda self: self._profile, doc="The profile the sizes came from.")
     overridden = property(lambda self: self._overridden, doc="Knobs set explicitly, not by the profile.")
+    namespace_names = property(lambda self: self._namespace_names,
+                               doc="Plain names the namespace held when these parameters were resolved.")
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -172,6 +185,20 @@ def _user_names(namespace: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _warn_rerun(unknown: Sequence[str], earlier: Sequence[Parameters]) -> None:
+    """Warn, in one line, that names new since an earlier run are ignored (a typo among them included)."""
+    seen = frozenset().union(*(p.namespace_names for p in earlier))
+    new = [name for name in unknown if name not in seen]
+    if not new:
+        return  # all were there at the earlier resolution: checked, or reported, then
+    warnings.warn(
+        f"this kernel already ran the chapter: ignoring {len(new)} name(s) defined since "
+        f"({', '.join(new[:3])}{', ...' if len(new) > 3 else ''}), so a misspelled parameter goes unnoticed; "
+        "for a clean run use Kernel > Restart and run all",
+        stacklevel=3,
+    )
+
+
 def resolve_parameters(
     namespace: Mapping[str, Any],
     knobs: Mapping[str, Knob],
@@ -191,6 +218,14 @@ def resolve_parameters(
     knob, the profile is unknown or a value is invalid; and, when checks fail, one error listing every
     failed check's message (a predicate that raises counts as failed, with the exception's text) and
     the resolved values.
+
+    Re-run in the same kernel: where ``namespace`` already holds a :class:`Parameters` object (the
+    ``P`` of an earlier run of the chapter), names that are not knobs are the chapter's leftovers and
+    are ignored; the knobs are still read from the namespace, so the re-executed parameters cell
+    decides (``None`` again means the profile's value).  A misspelled knob cannot be told from a
+    leftover then, so when names appeared since the earlier run a one-line warning says so and
+    suggests "Kernel > Restart and run all".  A fresh namespace (a papermill run) has no such object
+    and rejects every unknown name.
     """
     missing_profiles = [p for p in PROFILES if p not in profiles]
     if missing_profiles:
@@ -205,11 +240,15 @@ def resolve_parameters(
 
     given = _user_names(namespace)
     unknown = sorted(set(given) - set(knobs) - {"profile"})
-    if unknown:
+    earlier = [value for value in given.values() if isinstance(value, Parameters)]
+    if unknown and not earlier:
         raise ParameterError(
             f"unknown parameter(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: profile, {', '.join(knobs)}"
+            f"allowed: profile, {', '.join(knobs)} (in a running kernel a name stays defined after "
+            "you remove or rename it in the parameters cell: Kernel > Restart and run all)"
         )
+    if unknown:
+        _warn_rerun(unknown, earlier)
     profile = given.get("profile")
     if profile is None:
         profile = default_profile(environ)
@@ -224,7 +263,7 @@ def resolve_parameters(
             values[name] = knob.check(name, given[name])
         else:
             values[name] = knob.check(name, profiles[profile][name])
-    params = Parameters(profile, values, overridden)
+    params = Parameters(profile, values, overridden, namespace_names=given)
     checks = list(checks)
     failures = failed_checks(params, checks)
     if failures:

@@ -1,5 +1,7 @@
 """Notebook parameter resolution: profiles, overrides and errors that name the parameter."""
 
+import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +160,75 @@ def test_every_profile_of_every_chapter_passes_its_own_knobs_and_checks(stem, pr
     namespace["profile"] = profile
     exec(code[first + 1].source, namespace)
     assert namespace["P"].profile == profile
+
+
+def _rerun_cell(namespace, **knobs):
+    """What re-executing the parameters cell does to a kernel's namespace: every knob back to None,
+    then the user's edits."""
+    namespace.update({"profile": None, "length": None, "rate": None, "dataset": None, "lengths": None}, **knobs)
+
+
+def test_a_rerun_in_the_same_kernel_ignores_the_chapters_globals_and_reads_the_parameters_cell():
+    namespace = ns(profile="smoke")
+    namespace["P"] = first = resolve(namespace)
+    # the rest of the chapter's first run leaves its globals behind
+    def helper(x):
+        return x
+    namespace.update(L_demo=7, ax=object(), curve=np.zeros(3), labels=["a"], math=math, helper=helper, _3=first)
+
+    _rerun_cell(namespace, profile="smoke", length=8)  # the user edits one knob and runs all
+    with pytest.warns(UserWarning, match=r"already ran the chapter: ignoring 5 name\(s\) defined since "
+                                         r"\(L_demo, P, ax, \.\.\.\), so a misspelled parameter goes unnoticed; "
+                                         r"for a clean run use Kernel > Restart and run all"):
+        namespace["P"] = second = resolve(namespace)
+    assert (second.profile, second.length, second.overridden) == ("smoke", 8, ("length",))
+    assert {"L_demo", "P", "ax", "curve", "labels"} <= second.namespace_names
+
+    _rerun_cell(namespace, profile="gpu")  # override removed (None again): the profile's value, not 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing new since the second run: no warning
+        third = resolve(namespace)
+    assert (third.profile, third.length, third.dataset, third.overridden) == ("gpu", 64, "pg19", ())
+
+
+def test_a_rerun_still_validates_the_knobs():
+    namespace = ns()
+    namespace.update(P=resolve(namespace), L_demo=7)
+    _rerun_cell(namespace, length=-3)
+    with pytest.warns(UserWarning), pytest.raises(ParameterError, match="'length'=-3 is too small"):
+        resolve(namespace)
+
+
+def test_a_fresh_namespace_still_rejects_a_misspelled_parameter_and_says_why_a_fix_may_not_take():
+    # papermill's fresh kernel, or a kernel whose earlier run stopped at this error (no P was made)
+    for namespace in (ns(lenght=5), ns(lenght=5, L_demo=7, curve=np.zeros(3))):
+        with pytest.raises(ParameterError, match=r"unknown parameter\(s\) .*'lenght'; allowed: profile, length, "
+                                                 r"rate, dataset, lengths \(in a running kernel a name stays defined "
+                                                 r".*Kernel > Restart and run all\)"):
+            resolve(namespace)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"length": float("nan")}, "'length'=nan is not finite; allowed: int >= 2 and <= 64"),
+        ({"length": float("inf")}, "'length'=inf is not finite"),  # papermill's `-p length inf`
+        ({"length": -float("inf")}, "'length'=-inf is not finite"),
+        ({"length": 1e400}, "'length'=inf is not finite"),  # YAML's 1e400
+        ({"length": 10**400}, "'length'=1000+ is too large"),  # an int beyond the largest float
+        ({"rate": float("inf")}, "'rate'=inf is not finite; allowed: float >= 0"),  # no upper bound: still refused
+        ({"rate": 10**400}, "'rate'=1000+ is too large"),
+        ({"lengths": [2, float("nan")]}, "'lengths\\[1\\]'=nan is not finite"),
+        ({"lengths": [float("inf"), 2]}, "'lengths\\[0\\]'=inf is not finite"),
+    ],
+)
+def test_nan_and_infinity_are_refused_naming_the_parameter(kwargs, message):
+    with pytest.raises(ParameterError, match=message):
+        resolve(ns(**kwargs))
+
+
+def test_a_float_list_refuses_nan_and_infinity_naming_the_item():
+    knob = Knob(list, "split ratios", item=float, low=1.5, high=16.0)
+    for bad, text in [(float("nan"), "nan"), (float("inf"), "inf"), (-float("inf"), "-inf"), (10**400, "1000+")]:
+        with pytest.raises(ParameterError, match=f"'ratios\\[1\\]'={text}"):
+            knob.check("ratios", [2.0, bad])
