@@ -227,20 +227,52 @@ def load_shakespeare(speakers: bool = True, stage_directions: bool = False) -> l
 # --------------------------------------------------------------------------------------------------
 
 def load_local(path: str | Path | Sequence[str | Path]) -> list[Document]:
-    """``.txt`` files (or folders searched recursively for them) as documents titled by file name."""
+    """``.txt`` files (or folders searched recursively for them) as documents titled by file name.
+
+    In a folder, files whose name ends in ``.txt`` in any case (``.TXT`` too) are read in the order of
+    their paths below it; hidden files and folders (a path component below the folder starting with
+    ``.``, e.g. JupyterLab's ``.ipynb_checkpoints`` copies) are skipped.  A file named directly is read
+    whatever its name.  Empty files are dropped; so is a file whose text is identical to an earlier
+    one's (a copy would put the same text in training and held-out documents), with a warning naming
+    both files.
+    """
     if path is None:
         raise ValueError("the 'local' corpus needs path= (a .txt file, a folder, or a list of them)")
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files.extend(sorted(p.rglob("*.txt")))
+            files.extend(_text_files_under(p))
         elif p.is_file():
             files.append(p)
         else:
             raise ValueError(f"local corpus path {str(p)!r} does not exist")
-    docs = [Document(f.stem, _read_text_file(f)) for f in files]
-    return [d for d in docs if d.text.strip()]
+    import hashlib
+
+    docs: list[Document] = []
+    first_with: dict[str, Path] = {}  # SHA-256 of a text -> the first file that holds it
+    for f in files:
+        text = _read_text_file(f)
+        if not text.strip():
+            continue
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if digest in first_with:
+            warnings.warn(f"local corpus file {str(f)!r} holds the same text as {str(first_with[digest])!r}: "
+                          "skipped (one text twice could be both trained on and held out)", stacklevel=2)
+            continue
+        first_with[digest] = f
+        docs.append(Document(f.stem, text))
+    return docs
+
+
+def _text_files_under(folder: Path) -> list[Path]:
+    """The ``*.txt`` files below ``folder`` (extension in any case), hidden files and folders skipped,
+    sorted by their path components below ``folder``."""
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder):  # does not enter symbolic links to folders, as rglob did not
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(Path(root) / n for n in names if not n.startswith(".") and n.lower().endswith(".txt"))
+    return sorted(found, key=lambda f: f.relative_to(folder).parts)
 
 
 def _read_text_file(path: Path, max_replaced: float = 0.01) -> str:
@@ -568,16 +600,27 @@ def load_corpus(
 # splits and samples
 # --------------------------------------------------------------------------------------------------
 
+# What the chapters' validation split (name="valid_fraction", only made when valid_every > 0) adds to its errors.
+_VALID_FRACTION_HINT = ("or turn validation off with valid_every = 0 and patience = 0 (with validation on, the corpus "
+                        "needs at least 3 documents: held-out, validation and training ones)")
+
+
 def split_documents(
-    docs: Sequence[Document], heldout_fraction: float = 0.1, seed: int = 0, name: str = "heldout_fraction"
+    docs: Sequence[Document], heldout_fraction: float = 0.1, seed: int = 0, name: str = "heldout_fraction",
+    hint: str | None = None,
 ) -> tuple[list[Document], list[Document]]:
     """Deterministic split of whole documents into (train, held-out).
 
     ``round(heldout_fraction · n)`` documents (at least one when the fraction is positive) are drawn
     without replacement with ``numpy.random.default_rng(seed)``; both parts keep the corpus order.
     ``name`` is the fraction's name in error messages (e.g. ``"valid_fraction"`` when the training
-    part is split again for validation).
+    part is split again for validation).  ``hint`` (``"or ..."``) ends the error raised when too few
+    documents are left; for ``name="valid_fraction"`` it defaults to saying that ``valid_every = 0``
+    (with ``patience = 0``) turns validation off (the knobs of chapters 4 and 7 and of ``TrainSettings``).
     """
+    if hint is None and name == "valid_fraction":
+        hint = _VALID_FRACTION_HINT
+    tail = f", {hint}" if hint else ""
     n = len(docs)
     if not 0.0 <= heldout_fraction < 1.0:
         raise ValueError(f"{name} must lie in [0, 1), got {heldout_fraction}")
@@ -589,12 +632,12 @@ def split_documents(
         raise ValueError(
             f"{what} a single document, and {name}={heldout_fraction} sets whole documents aside: it needs at "
             "least 2. For a local corpus each .txt file is one document: cut a long text into several files "
-            "(for example one per chapter)"
+            f"(for example one per chapter){tail}"
         )
     if n_held >= n:
         raise ValueError(
             f"{name}={heldout_fraction} of {n} document(s) leaves no training document "
-            f"(at least one is always set aside); use a smaller fraction or a larger corpus"
+            f"(at least one is always set aside); use a smaller fraction or a larger corpus{tail}"
         )
     held = set(np.random.default_rng(seed).choice(n, size=n_held, replace=False).tolist())
     train = [d for i, d in enumerate(docs) if i not in held]

@@ -593,10 +593,13 @@ def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_m
     ``dtype``: ``"auto"`` (the checkpoint's), a ``torch.dtype`` or its name (``"bfloat16"``);
     ``device_map`` (e.g. ``"auto"``, needs ``accelerate``) spreads a large model over the GPUs (and
     offloads what does not fit to the CPU or, with ``offload_folder=``, to disk), otherwise the
-    model is moved to ``device``.  :class:`~l2m_utils.scoring.CausalLMScorer` scores either kind.  When the
-    hub cannot be reached (:func:`~l2m_utils.corpus.hub_unreachable`), only the local cache is read, at
-    once.  Raises ``RuntimeError`` naming the model when it cannot be loaded (offline, wrong name,
-    gated model without a token).
+    model is moved to ``device``.  :class:`~l2m_utils.scoring.CausalLMScorer` scores either kind.  A name
+    that is a path (``./x``, ``/x``, ``~/x``, an existing folder:
+    :func:`~l2m_utils.tokenization.local_pretrained_folder`) must be a folder with ``config.json`` and
+    weights; the hub is not asked about it.  When the hub cannot be reached
+    (:func:`~l2m_utils.corpus.hub_unreachable`), only the local cache is read, at once.  Raises
+    ``RuntimeError`` naming the model when it cannot be loaded (offline, wrong name, gated model
+    without a token, a missing or incomplete folder).
     """
     import torch
     from transformers import AutoModelForCausalLM
@@ -612,9 +615,21 @@ def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_m
         if importlib.util.find_spec("accelerate") is None:
             raise RuntimeError(f"device_map={device_map!r} needs the `accelerate` package: pip install accelerate")
         options["device_map"] = device_map
-    model = load_from_hub(AutoModelForCausalLM.from_pretrained, name, f"the causal LM {name!r}",
-                          "Loading by name needs the Hugging Face hub (internet, and a token for gated models); "
-                          "use estimator 'train' to train a small model locally instead", **options)
+    from .tokenization import local_pretrained_folder
+
+    needs = [("config.json", ("config.json", "adapter_config.json")),  # a PEFT adapter has its own config
+             ("model weights (model.safetensors, pytorch_model.bin or a sharded *.index.json)",
+              ("*.safetensors", "*.bin", "*.index.json", "*.h5", "*.msgpack"))]
+    local_hint = "Give a folder written with save_pretrained, or use estimator 'train' to train a small model locally"
+    folder = local_pretrained_folder(name, f"the causal LM {name!r}", local_hint,
+                                     [] if "gguf_file" in options else needs)  # a GGUF file holds both
+    if folder is not None:
+        source, what, hint = str(folder), f"the causal LM {name!r} from the folder {str(folder)!r}", local_hint
+    else:
+        source, what = name, f"the causal LM {name!r}"
+        hint = ("Loading by name needs the Hugging Face hub (internet, and a token for gated models); "
+                "use estimator 'train' to train a small model locally instead")
+    model = load_from_hub(AutoModelForCausalLM.from_pretrained, source, what, hint, **options)
     if device_map is None and device is not None:
         model = model.to(device)
     return model.eval()

@@ -23,6 +23,8 @@ hub on first use).  :func:`tokenize_samples` turns text samples into a fixed-len
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -150,6 +152,53 @@ def train_bpe(
     return _wrap_bpe(tok, name, None)
 
 
+# What a folder written with save_pretrained must hold: (what, in words; file name patterns, one of which must match).
+TOKENIZER_FILES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("tokenizer files (tokenizer.json, tokenizer_config.json, vocab.* with merges.txt, or a *.model)",
+     ("tokenizer.json", "tokenizer_config.json", "vocab*", "merges.txt", "*.model", "*.tiktoken")),
+)
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")  # 'owner/name' ('gpt2', without a slash, is one too)
+
+
+def _is_local_name(name: str) -> bool:
+    """Whether a ``from_pretrained`` name is clearly a path, not a hub id: it starts with ``/``, ``./``,
+    ``../`` or ``~``, is an existing folder, or holds a path separator without the hub form ``owner/name``."""
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    if name in (".", "..") or name.startswith("~") or Path(name).is_absolute():
+        return True
+    if any(name.startswith(prefix + sep) for prefix in (".", "..") for sep in seps):
+        return True
+    if Path(name).expanduser().is_dir():
+        return True
+    return any(sep in name for sep in seps) and not (_HUB_ID.fullmatch(name) and ".." not in name)
+
+
+def local_pretrained_folder(
+    name: str, what: str, hint: str, needs: Sequence[tuple[str, Sequence[str]]],
+) -> Path | None:
+    """The absolute folder a ``from_pretrained`` ``name`` means (``~`` expanded), or ``None`` for a hub id.
+
+    ``needs`` lists (what, in words; file name patterns) of which the folder must hold one match each.
+    Raises ``RuntimeError("could not load <what>: the folder ... does not exist / holds no ... . <hint>.")``
+    instead of asking the hub about a path.
+    """
+    if not _is_local_name(name):
+        return None
+    folder = Path(name).expanduser().absolute()
+    problem = None
+    if not folder.exists():
+        problem = f"the folder {str(folder)!r} does not exist (the name is a path, so the hub is not asked)"
+    elif not folder.is_dir():
+        problem = f"{str(folder)!r} is a file, not a folder written with save_pretrained"
+    else:
+        missing = [words for words, patterns in needs if not any(next(folder.glob(p), None) for p in patterns)]
+        if missing:
+            problem = f"the folder {str(folder)!r} holds no {' and no '.join(missing)}"
+    if problem:
+        raise RuntimeError(f"could not load {what}: {problem}. {hint.rstrip('.')}.")
+    return folder
+
+
 def load_hf_tokenizer(
     name: str, *, hint: str = "Check the name and the network (a folder saved with save_pretrained works offline)",
     **kwargs: Any,
@@ -158,16 +207,20 @@ def load_hf_tokenizer(
     on first use).
 
     The BOS id is the tokenizer's ``bos_token_id``, else its ``eos_token_id`` (GPT-2 style
-    ``<|endoftext|>``).  When the hub cannot be reached (:func:`~l2m_utils.corpus.hub_unreachable`), only
-    the local cache is read, at once.  Raises ``RuntimeError`` naming the model when it cannot be
+    ``<|endoftext|>``).  A name that is a path (:func:`local_pretrained_folder`: ``./x``, ``/x``, ``~/x``,
+    an existing folder) is read from that folder, which must exist and hold tokenizer files; otherwise
+    it is a hub name.  When the hub cannot be reached (:func:`~l2m_utils.corpus.hub_unreachable`), only
+    the local cache is read, at once.  Raises ``RuntimeError`` naming the tokenizer when it cannot be
     loaded; ``hint`` ends that message (a chapter names its own parameters there).
     """
     try:
         from transformers import AutoTokenizer
     except ImportError as exc:  # pragma: no cover - transformers is a core dependency
         raise RuntimeError("Hugging Face tokenizers need the `transformers` package: pip install transformers") from exc
-    tok = load_from_hub(AutoTokenizer.from_pretrained, name, f"the tokenizer {name!r} from the Hugging Face hub",
-                        hint, **kwargs)
+    folder = local_pretrained_folder(name, f"the tokenizer {name!r}", hint, TOKENIZER_FILES)
+    source, what = ((str(folder), f"the tokenizer {name!r} from the folder {str(folder)!r}") if folder is not None
+                    else (name, f"the tokenizer {name!r} from the Hugging Face hub"))
+    tok = load_from_hub(AutoTokenizer.from_pretrained, source, what, hint, **kwargs)
     bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
     if bos is None:
         raise ValueError(f"tokenizer {name!r} has neither a BOS nor an EOS token to start sequences with")

@@ -131,6 +131,44 @@ def test_local_corpus(tmp_path):
     assert C.load_corpus("local", path=[tmp_path / "a.txt"])[0].n_words == 6
 
 
+
+def test_local_folder_skips_hidden_paths_and_reads_txt_in_any_case(tmp_path):
+    root = tmp_path / ".corpus"  # the folder given may itself be hidden: only what is below it counts
+    (root / ".ipynb_checkpoints").mkdir(parents=True)
+    (root / "book.txt").write_text("The book as it is now. It is long.")
+    (root / ".ipynb_checkpoints" / "book-checkpoint.txt").write_text("The book as it was. It was short.")
+    (root / ".notes.txt").write_text("A hidden file. Not a document.")
+    (root / "other.TXT").write_text("Another book. Its extension is upper case.")
+    (root / "sub").mkdir()
+    (root / "sub" / "c.Txt").write_text("A third book. In a subfolder.")
+    docs = C.load_local(root)
+    assert [d.title for d in docs] == ["book", "other", "c"]  # sorted by the path below the folder
+    assert C.load_corpus(f"local:{root}") == docs
+
+
+def test_local_files_with_the_same_text_are_read_once_with_a_warning(tmp_path):
+    (tmp_path / "a.txt").write_text("The same words. Twice over.")
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "b.txt").write_text("The same words. Twice over.")
+    (tmp_path / "c.txt").write_text("Other words. Once only.")
+    with pytest.warns(UserWarning, match=r"b\.txt' holds the same text as '.*a\.txt': skipped"):
+        docs = C.load_local(tmp_path)
+    assert [d.title for d in docs] == ["a", "c"]
+
+
+def test_a_validation_split_of_a_single_document_says_how_to_turn_validation_off():
+    one = [Document("a", "x")]
+    with pytest.raises(ValueError, match=r"one per chapter\), or turn validation off with valid_every = 0 and "
+                                         r"patience = 0 \(with validation on, the corpus needs at least 3 documents"):
+        C.split_documents(one, 0.34, name="valid_fraction")
+    with pytest.raises(ValueError, match=r"larger corpus, or turn validation off with valid_every = 0"):
+        C.split_documents([Document("a", "x"), Document("b", "y")], 0.9, name="valid_fraction")
+    with pytest.raises(ValueError, match=r"one per chapter\), or set split=0\.$"):  # a caller's own knob
+        C.split_documents(one, 0.5, name="split_fraction", hint="or set split=0.")
+    with pytest.raises(ValueError, match=r"one per chapter\)$"):  # the held-out split has no such way out
+        C.split_documents(one, 0.1)
+
+
 # ------------------------------------------------------------------ errors
 
 def test_unknown_corpus_lists_the_known_ones():

@@ -140,3 +140,25 @@ def test_chapter4_refuses_blocks_longer_than_the_loaded_models_positions(own_mod
     with pytest.raises(book.BookError, match=r"longer than the 64 positions that GPT2LMHeadModel declares"):
         book.execute_chapter(layout.notebooks / "04_bipartite_mi.md", tmp_path / "x.ipynb", "smoke",
                              {"estimator": str(folder), "tokenizer": str(folder), "max_length": 128}, layout.root)
+
+
+def test_a_model_path_is_loaded_from_its_folder_or_named_as_missing(own_model, tmp_path, monkeypatch):
+    from l2m_utils import language_model as LM
+    from l2m_utils import tokenization as T
+
+    folder, bos = own_model
+    monkeypatch.setattr("l2m_utils.corpus.hub_unreachable", lambda: "offline")
+    monkeypatch.setenv("HOME", str(folder.parent))
+    model = LM.load_pretrained("~/my-model")  # '~' is expanded: the folder, not a hub name
+    assert model.config.n_layer == 2 and T.load_hf_tokenizer("~/my-model").bos_id == bos
+    monkeypatch.chdir(tmp_path)
+    missing = re.escape(repr(str(tmp_path / "my-model")))
+    with pytest.raises(RuntimeError, match=rf"^could not load the causal LM './my-model': the folder {missing} does "
+                                           r"not exist .*use estimator 'train'"):
+        LM.load_pretrained("./my-model")
+    (tmp_path / "my-model").mkdir()
+    with pytest.raises(RuntimeError, match=r"my-model' holds no config\.json and no model weights"):
+        LM.load_pretrained("./my-model")
+    (tmp_path / "my-model" / "config.json").write_text((folder / "config.json").read_text())
+    with pytest.raises(RuntimeError, match=r"my-model' holds no model weights \(model\.safetensors"):
+        LM.load_pretrained("my-model")  # an existing folder, named without './'

@@ -1,5 +1,7 @@
 """Tokenizers: the cached byte-level BPE, the Hugging Face wrapper's error path, fixed-length samples."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -153,6 +155,52 @@ def test_an_unreachable_hub_loads_from_the_local_cache_only(monkeypatch, tmp_pat
         T.load_hf_tokenizer("gpt2", hint="Use unit 'bpe'")
     assert calls == [{"local_files_only": True}]  # at once, from the cache (a tokenizer downloaded earlier loads)
     (tmp_path / "my-tokenizer").mkdir()  # a folder is read as it is, without asking about the hub
+    (tmp_path / "my-tokenizer" / "tokenizer_config.json").write_text("{}")
     with pytest.raises(RuntimeError, match="OSError: not in the cache"):
         T.load_hf_tokenizer(str(tmp_path / "my-tokenizer"))
     assert calls[-1] == {}
+
+
+@pytest.mark.parametrize("name, local", [
+    ("gpt2", False), ("openai-community/gpt2", False), ("meta-llama/Llama-3.2-1B", False),
+    ("./my-model", True), ("../my-model", True), ("/abs/my-model", True), ("~/my-model", True), ("~", True),
+    ("runs/gpt2/final", True), ("runs/../gpt2", True),
+])
+def test_a_path_is_told_from_a_hub_name(name, local):
+    assert T._is_local_name(name) is local
+
+
+def test_a_tokenizer_path_that_is_no_tokenizer_folder_is_named_without_asking_the_hub(monkeypatch, tmp_path):
+    import transformers
+
+    def no_hub(*_, **__):
+        raise AssertionError("the hub was asked about a path")
+
+    monkeypatch.setattr("l2m_utils.corpus.hub_unreachable", no_hub)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", no_hub)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match=r"^could not load the tokenizer './my-model': the folder "
+                                           + re.escape(repr(str(tmp_path / "my-model"))) + r" does not exist "
+                                           r".*\. Use unit 'bpe'\.$"):
+        T.load_hf_tokenizer("./my-model", hint="Use unit 'bpe'")
+    (tmp_path / "my-model").mkdir()
+    (tmp_path / "my-model" / "config.json").write_text("{}")  # a model without its tokenizer
+    for name in ("./my-model", "my-model", str(tmp_path / "my-model")):  # an existing folder is a path too
+        with pytest.raises(RuntimeError, match=r"the folder .*my-model' holds no tokenizer files \(tokenizer\.json"):
+            T.get_tokenizer(name)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RuntimeError, match=r"file' is a file, not a folder"):
+        T.load_hf_tokenizer("./file")
+
+
+def test_a_tokenizer_folder_loads_by_a_home_relative_path(monkeypatch, tmp_path, cache):
+    import transformers
+
+    bpe = T.train_bpe(TEXTS, vocab_size=300, cache=False)
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe.backend, bos_token=T.BOS_TOKEN)
+    fast.save_pretrained(tmp_path / "home" / "tok")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("l2m_utils.corpus.hub_unreachable", lambda: "offline")
+    tok = T.load_hf_tokenizer("~/tok")
+    assert tok.vocab_size == 300 and tok.bos_id == 0
+    assert tok.decode(tok.encode("To be, or not to be")[0]) == "To be, or not to be"
