@@ -510,13 +510,18 @@ def load_from_hub(load: Callable[..., Any], name: str, what: str, hint: str, **k
 def parameter_checks() -> list[tuple[Callable[[Any], bool], str]]:
     """The checks of a chapter's ``dataset`` and ``max_documents`` parameters (for ``params.resolve``).
 
-    ``dataset`` must be a one-string corpus name (:data:`CORPUS_NAME_FORMS`), and a hub corpus needs
-    ``max_documents`` > 0: the chapters read a capped, streamed slice of a hub dataset, never all of it.
+    ``dataset`` must be a one-string corpus name (:data:`CORPUS_NAME_FORMS`), a hub corpus needs
+    ``max_documents`` > 0 (the chapters read a capped, streamed slice of a hub dataset, never all of
+    it), and a ``text_column`` set by the user (in ``p.overridden``) needs a hub corpus: the plays and
+    local text files have no columns, so it would be ignored.
     """
     return [
         (lambda p: is_corpus_name(p.dataset), f"dataset must be {CORPUS_NAME_FORMS}"),
         (lambda p: not is_corpus_name(p.dataset) or not is_hub_corpus(p.dataset) or p.max_documents > 0,
          "hub datasets are streamed: set max_documents (for example 200)"),
+        (lambda p: ("text_column" not in getattr(p, "overridden", ()) or not is_corpus_name(p.dataset)
+                    or is_hub_corpus(p.dataset)),
+         "text_column names a column of a hub dataset; 'shakespeare' and 'local:' corpora have none, so leave it unset"),
     ]
 
 

@@ -459,18 +459,20 @@ def test_hub_split_in_the_name(fake_hub):
         C.load_corpus("pg19@test", split="validation", cache=False)
 
 
-@pytest.mark.parametrize("dataset, max_documents, failing", [
-    ("shakespeare", 0, None),
-    ("local:/some/folder", 0, None),
-    ("pg19", 200, None),
-    ("hf:org/books@validation", 5, None),
-    ("pg19", 0, "hub datasets are streamed: set max_documents"),
-    ("hf:org/books", 0, "hub datasets are streamed: set max_documents"),
-    ("nope", 0, "dataset must be 'shakespeare', 'pg19[@<split>]'"),
-    ("shakespeare@test", 10, "dataset must be"),
+@pytest.mark.parametrize("dataset, max_documents, overridden, failing", [
+    ("shakespeare", 0, (), None),
+    ("local:/some/folder", 0, (), None),
+    ("pg19", 200, (), None),
+    ("hf:org/books@validation", 5, ("text_column",), None),
+    ("pg19", 0, (), "hub datasets are streamed: set max_documents"),
+    ("hf:org/books", 0, (), "hub datasets are streamed: set max_documents"),
+    ("nope", 0, (), "dataset must be 'shakespeare', 'pg19[@<split>]'"),
+    ("shakespeare@test", 10, (), "dataset must be"),
+    ("shakespeare", 0, ("text_column",), "text_column names a column of a hub dataset"),
+    ("local:/some/folder", 0, ("text_column", "dataset"), "text_column names a column of a hub dataset"),
 ])
-def test_parameter_checks_of_the_dataset(dataset, max_documents, failing):
-    p = types.SimpleNamespace(dataset=dataset, max_documents=max_documents)
+def test_parameter_checks_of_the_dataset(dataset, max_documents, overridden, failing):
+    p = types.SimpleNamespace(dataset=dataset, max_documents=max_documents, overridden=overridden)
     failed = [message for predicate, message in C.parameter_checks() if not predicate(p)]
     if failing is None:
         assert failed == []
