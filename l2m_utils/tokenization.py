@@ -83,12 +83,18 @@ def texts_sha256(texts: Iterable[str]) -> str:
 
 
 def _wrap_bpe(tok, name: str, path: Path | None) -> Tokenizer:
+    """Wrap a trained ``tokenizers`` BPE; ``name`` is ``bpe-<asked size>``, renamed to
+    ``bpe-<size> (of <asked> asked)`` when the corpus was too small for the vocabulary asked for."""
     bos = tok.token_to_id(BOS_TOKEN)
     if bos is None:
         raise ValueError(f"tokenizer {name!r} has no {BOS_TOKEN} token")
+    size = tok.get_vocab_size()
+    asked = name.removeprefix("bpe-")
+    if asked.isdigit() and int(asked) != size:
+        name = f"bpe-{size} (of {asked} asked)"
     return Tokenizer(
         name=name,
-        vocab_size=tok.get_vocab_size(),
+        vocab_size=size,
         bos_id=bos,
         encode_batch=lambda texts: [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)],
         decode=lambda ids: tok.decode(ids, skip_special_tokens=False),

@@ -38,6 +38,13 @@ def test_bpe_basics(tok):
     assert tok.decode(ids[0]) == TEXTS[0]
 
 
+def test_a_vocabulary_the_corpus_cannot_fill_is_named_by_its_real_size(cache):
+    assert T.train_bpe(TEXTS, vocab_size=300).name == "bpe-300"
+    small = T.train_bpe(TEXTS, vocab_size=50_000)  # these few sentences hold far fewer merges
+    assert small.vocab_size < 50_000 and small.name == f"bpe-{small.vocab_size} (of 50000 asked)"
+    assert T.train_bpe(TEXTS, vocab_size=50_000).name == small.name  # the cached copy too
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.text(max_size=80))
 def test_round_trip_any_unicode(text):
