@@ -256,15 +256,19 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def hf_causal_loss(model, x):
-    """Mean next-token cross-entropy (nats) of a window batch ``x`` [b, n_ctx + 1] (``x[:, 0]`` is BOS).
+def lm_loss(model, x):
+    """Mean next-token cross-entropy (nats) of a window batch ``x`` [b, n_ctx + 1] (``x[:, 0]`` is BOS):
+    -(1 / (b n_ctx)) sum_{i,t} log q(x[i, t+1] | x[i, :t+1]).
 
-    The model reads ``x[:, :-1]`` and predicts ``x[:, 1:]``, so all ``n_ctx`` positions are trained;
-    logits are upcast to float32 before the log-softmax, as the Hugging Face loss does.
+    The body (``model.base_model``, without a KV cache) reads ``x[:, :-1]``, so all ``n_ctx``
+    positions are trained; the head (``get_output_embeddings()``) gives logits that are upcast to
+    float32 before the log-softmax, as the Hugging Face loss does.  The same for every architecture
+    the book trains (GPT-2 here, Mamba-2 in chapter 7).
     """
     import torch.nn.functional as F
 
-    logits = model(input_ids=x[:, :-1]).logits.float()
+    hidden = model.base_model(input_ids=x[:, :-1], use_cache=False)[0]
+    logits = model.get_output_embeddings()(hidden).float()
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
 
 
@@ -302,7 +306,7 @@ def train_causal_lm(
     *,
     valid_stream: np.ndarray | None = None,
     device=None,
-    loss_fn: Callable[[Any, Any], Any] = hf_causal_loss,
+    loss_fn: Callable[[Any, Any], Any] = lm_loss,
     description: dict[str, Any] | None = None,
     cache: bool = True,
     root: str | Path | None = None,
@@ -581,7 +585,7 @@ def train_lm(
         lambda dev: build_gpt2(vocab_size, bos_id, shape, seed=train.seed).to(dev),
         {"architecture": "gpt2", "shape": asdict(shape)},
         train_stream, heldout_stream, vocab_size, bos_id, shape.n_ctx, train, valid_stream=valid_stream,
-        device=device, loss_fn=hf_causal_loss, description=description, cache=cache, root=root,
+        device=device, loss_fn=lm_loss, description=description, cache=cache, root=root,
         cache_subdir="models", progress=progress, label="training", eval_tokens=eval_tokens,
         callback=callback,
     )

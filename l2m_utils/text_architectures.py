@@ -50,6 +50,7 @@ import torch.nn.functional as F
 
 from . import history_state as hs
 from . import language_model as LM
+from .language_model import lm_loss  # introduced with chapter 4's estimator; one loss for both backbones
 from .continuous_models import Mamba2Backbone, ModelSpec, load_mamba_ssm_mamba2
 from .mamba2_torch import Mamba2Torch
 from .scoring import CachedScorer, CausalLMScorer
@@ -204,15 +205,6 @@ def matched_mamba2(gpt: ModelSpec, vocab_size: int, d_state: int = 16, max_layer
             break
     assert best is not None
     return best[1], float(best[0])
-
-
-def lm_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy (nats) of a window batch ``x`` [b, n_ctx + 1] (``x[:, 0]`` is BOS),
-    computed the same way for both architectures: the body reads ``x[:, :-1]`` (every position
-    predicts) -> tied head -> float32 log-softmax against ``x[:, 1:]``."""
-    hidden = model.base_model(input_ids=x[:, :-1], use_cache=False)[0]
-    logits = model.get_output_embeddings()(hidden).float()
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
 
 
 # --------------------------------------------------------------------------------------------------

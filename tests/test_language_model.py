@@ -135,7 +135,7 @@ def test_heldout_cross_entropy_matches_the_model_loss():
     with torch.no_grad():
         logp = torch.log_softmax(model(input_ids=x[:, :-1]).logits.double(), -1)
         ref = -logp.gather(-1, x[:, 1:, None]).mean().item()
-        assert LM.hf_causal_loss(model, x).item() == pytest.approx(ref, abs=1e-5)
+        assert LM.lm_loss(model, x).item() == pytest.approx(ref, abs=1e-5)
     assert res["tokens"] == 64
     assert res["cross_entropy"] == pytest.approx(ref, abs=1e-5)
 
@@ -207,13 +207,14 @@ def vtrain(tmp_path, name, valid, settings_, **kwargs):
 
 def test_validation_off_keeps_the_earlier_cache_key(tmp_path):
     """Without validation the key has no validation fields: the folder is pinned (measured on checkpoint
-    format 2 with n_ctx and the loss in the key; without them it was c7ac416d48ca5028, and format 1,
-    whose windows left the last position untrained, had 5ef9c42433a4bc73)."""
+    format 2 with n_ctx and the loss, l2m_utils.language_model.lm_loss, in the key; with the loss's
+    earlier name hf_causal_loss it was a9b1f74c1fe962a6, without n_ctx and the loss c7ac416d48ca5028,
+    and format 1, whose windows left the last position untrained, had 5ef9c42433a4bc73)."""
     _, rec = train(tmp_path, "k", steps=2, every=1)
     assert "valid_every" not in rec.settings["train"] and rec.valid_curve == [] and rec.best_step is None
     assert rec.settings["format"] == LM.CHECKPOINT_FORMAT == 2
-    assert rec.settings["n_ctx"] == SHAPE.n_ctx and rec.settings["loss"].endswith(".hf_causal_loss")
-    assert rec.directory.endswith("a9b1f74c1fe962a6")
+    assert rec.settings["n_ctx"] == SHAPE.n_ctx and rec.settings["loss"].endswith(".lm_loss")
+    assert rec.directory.endswith("ac0ceb68125ae86f")
 
 
 def test_training_windows_train_every_position(tmp_path, monkeypatch):
@@ -223,7 +224,7 @@ def test_training_windows_train_every_position(tmp_path, monkeypatch):
 
     def spy(model, x):
         seen.append(x.shape)
-        loss = LM.hf_causal_loss(model, x)
+        loss = LM.lm_loss(model, x)
         wpe = model.transformer.wpe.weight
         (grad,) = torch.autograd.grad(loss, wpe, retain_graph=True)
         seen.append(float(grad[SHAPE.n_ctx - 1].abs().sum()))
@@ -314,7 +315,7 @@ def test_load_pretrained_with_an_unreachable_hub_reads_the_local_cache_only(monk
 
 def test_train_causal_lm_keys_on_the_window_length_and_the_loss(tmp_path):
     # a direct caller whose model settings do not mention n_ctx got the n_ctx=8 model back for n_ctx=16
-    def run(n_ctx, loss_fn=LM.hf_causal_loss):
+    def run(n_ctx, loss_fn=LM.lm_loss):
         return LM.train_causal_lm(lambda dev: LM.build_gpt2(V, 0, SHAPE, seed=1).to(dev), {"architecture": "gpt2"},
                                   stream(), None, V, 0, n_ctx, settings(4, 2), device="cpu", root=tmp_path,
                                   progress=False, loss_fn=loss_fn)[1]
@@ -323,7 +324,7 @@ def test_train_causal_lm_keys_on_the_window_length_and_the_loss(tmp_path):
     assert a.directory != b.directory and not b.loaded_from_cache
 
     def halved(model, x):
-        return 0.5 * LM.hf_causal_loss(model, x)
+        return 0.5 * LM.lm_loss(model, x)
 
     c = run(8, halved)
     assert c.directory != a.directory and not c.loaded_from_cache
@@ -334,7 +335,7 @@ def test_a_diverged_run_is_never_checkpointed(tmp_path):
 
     def diverging(model, x):  # the loss of step 8 onwards is NaN
         calls.append(1)
-        loss = LM.hf_causal_loss(model, x)
+        loss = LM.lm_loss(model, x)
         return loss * float("nan") if len(calls) >= 8 else loss
 
     with pytest.raises(FloatingPointError, match="non-finite.*step 10.*learning rate"):
