@@ -710,59 +710,19 @@ def strip_solutions(nb):
     return nb
 
 
-_EXERCISE_BLOCK = re.compile(r"^```\{exercise\}[^\n]*\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)^```[ \t]*$",
-                             re.M | re.S)
-_GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`[^`]*`")
-#: What a student notebook shows instead of a number the rendered book fills in from the run.
-GLUE_PLACEHOLDER = "(value shown in the rendered book)"
-ANSWER_CELL = "# your answer\n"
-
-
-def for_students(nb):
-    """Make a chapter without solutions readable in plain Jupyter (for students).
-
-    Each ```` ```{exercise} ```` block becomes a Markdown cell of its own, **Exercise N** (its label),
-    followed by an empty code cell for the answer; ``{glue}`` roles, which only the book can fill in,
-    read :data:`GLUE_PLACEHOLDER`.  The ``:label:`` line stays (as the label in the heading).
-    """
-    import nbformat
-
-    cells, number = [], 0
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            cells.append(cell)
-            continue
-        text, pos = _GLUE_ROLE.sub(GLUE_PLACEHOLDER, cell.source), 0
-        for block in _EXERCISE_BLOCK.finditer(text):
-            before = text[pos:block.start()].strip()
-            if before:
-                cells.append(nbformat.v4.new_markdown_cell(before))
-            number += 1
-            label = re.search(r"^:label:\s*(\S+)", block.group("options"), flags=re.M)
-            heading = f"**Exercise {number}**" + (f" (`{label.group(1)}`)" if label else "")
-            cells.append(nbformat.v4.new_markdown_cell(f"{heading}\n\n{block.group('body').strip()}"))
-            cells.append(nbformat.v4.new_code_cell(ANSWER_CELL))
-            pos = block.end()
-        rest = text[pos:].strip()
-        if pos == 0:
-            cell.source = text
-            cells.append(cell)
-        elif rest:
-            cells.append(nbformat.v4.new_markdown_cell(rest))
-    nb.cells = cells
-    return nb
-
-
 def write_exercises(layout: Layout, names: Sequence[str] = ()) -> list[Path]:
     """Write ``_build/exercises/NN_name_exercises.ipynb``: each chapter without its solutions
-    (:func:`strip_solutions`), made readable in plain Jupyter (:func:`for_students`)."""
+    (:func:`strip_solutions`), made readable in plain Jupyter, Colab or VS Code
+    (:func:`l2m_utils.student_notebooks.for_students`)."""
     import nbformat
+
+    from .student_notebooks import for_students  # it imports this module
 
     layout.exercises.mkdir(parents=True, exist_ok=True)
     written = []
     for source in layout.select(names):
         target = layout.exercises / f"{source.stem}_exercises.ipynb"
-        nbformat.write(for_students(strip_solutions(to_notebook(source))), target)
+        nbformat.write(for_students(strip_solutions(to_notebook(source)), layout, source), target)
         written.append(target)
         print(f"[l2m-book] wrote {target}")
     return written

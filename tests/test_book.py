@@ -10,6 +10,7 @@ import pytest
 from chapter_runs import MYST_HEADER, printed
 
 from l2m_utils import book
+from l2m_utils import student_notebooks as SN
 
 HEADER = MYST_HEADER
 
@@ -271,13 +272,13 @@ def test_student_notebooks_number_the_exercises_give_answer_cells_and_hide_glue(
     import jupytext
 
     text = TWO_EXERCISES.replace("## Exercises", "## Exercises\n\nThe run gave {glue:text}`x:.2f` nats.")
-    student = book.for_students(book.strip_solutions(jupytext.reads(text, fmt="md:myst")))
+    student = SN.for_students(book.strip_solutions(jupytext.reads(text, fmt="md:myst")))
     md = [c.source for c in student.cells if c.cell_type == "markdown"]
     assert not any("{exercise}" in m or "{glue" in m for m in md)
-    assert any(book.GLUE_PLACEHOLDER in m for m in md)
+    assert any(SN.GLUE_PLACEHOLDER in m for m in md)
     kinds = [(c.cell_type, c.source.splitlines()[0] if c.source else "") for c in student.cells]
     first, second = kinds.index(("markdown", "**Exercise 1** (`one`)")), kinds.index(("markdown", "**Exercise 2** (`two`)"))
-    assert kinds[first + 1] == kinds[second + 1] == ("code", book.ANSWER_CELL.strip())
+    assert kinds[first + 1] == kinds[second + 1] == ("code", SN.ANSWER_CELL.strip())
     assert "First question." in student.cells[first].source and "Second question." in student.cells[second].source
     assert "Closing words." in student.cells[-1].source  # text after the last exercise keeps its place
     assert [k for k in kinds if k[1].startswith("## Exercises")] and kinds.index(
@@ -294,7 +295,7 @@ def test_exercises_are_written(repo):
     (path,) = book.write_exercises(repo)
     nb = nbformat.read(path, as_version=4)
     assert not any("P.n ** 3" in c.source for c in nb.cells)
-    assert any(c.source == book.ANSWER_CELL for c in nb.cells)  # written for students (for_students)
+    assert any(c.source == SN.ANSWER_CELL for c in nb.cells)  # written for students (for_students)
 
 
 def test_nbval_prepare_needs_expected_outputs(repo):

@@ -29,11 +29,12 @@ def _rows() -> dict[str, list[str]]:
 
 
 def _introduced_in(module: str) -> str:
-    """'preface' or the chapter number that the module's docstring names first."""
+    """'preface', 'teaching' (the teaching page) or the chapter number that the module's docstring
+    names first."""
     doc = ast.get_docstring(ast.parse((ROOT / "l2m_utils" / f"{module}.py").read_text(encoding="utf-8"))) or ""
-    m = re.search(r"\b(preface|chapters? (\d))", doc, flags=re.I)
+    m = re.search(r"\b(preface|teaching page|chapters? (\d))", doc, flags=re.I)
     assert m, f"the docstring of l2m_utils.{module} names no chapter that introduces it"
-    return "preface" if m.group(1).lower() == "preface" else m.group(2)
+    return m.group(2) or m.group(1).lower().split()[0]
 
 
 def _imported_by(module: str) -> list[str]:
@@ -56,6 +57,8 @@ def test_row_matches_the_docstring_the_chapters_and_the_code(module):
     expected = _introduced_in(module)
     if expected == "preface":
         assert introduced == "{doc}`How to run <how_to_run>`"
+    elif expected == "teaching":
+        assert introduced == "{doc}`Teaching with this book <teaching>`"
     else:
         assert re.fullmatch(rf"\{{doc\}}`{expected} <\.\./notebooks/0{expected}_\w+>`", introduced), introduced
         target = re.search(r"<(.+)>", introduced).group(1)

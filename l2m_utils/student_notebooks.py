@@ -1,0 +1,624 @@
+"""Student notebooks: a chapter without its solutions, in plain Markdown.  Introduced in the
+teaching page ("Teaching with this book": ``make exercises``).
+
+:func:`for_students` turns each ```` ```{exercise} ```` block into **Exercise N** followed by an empty
+answer cell, and spells every MyST construct the chapters use (theorem and proof directives,
+admonitions, labelled math, ``{cite}``, ``{prf:ref}``, ``{ref}``, ``{eq}``, ``{doc}``, ``{glue}``, ...)
+as plain Markdown with the numbers and author-year citations the rendered book shows, so that the
+notebooks read well in any Jupyter, Colab or VS Code.  Solutions are removed before, by
+:func:`l2m_utils.book.strip_solutions`; :func:`l2m_utils.book.write_exercises` writes the files.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .book import BookError, Layout, toc_entries
+
+
+_EXERCISE_BLOCK = re.compile(r"^```\{exercise\}[^\n]*\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)^```[ \t]*$",
+                             re.M | re.S)
+_GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`[^`]*`")
+#: What a student notebook shows instead of a number the rendered book fills in from the run.
+GLUE_PLACEHOLDER = "(value shown in the rendered book)"
+ANSWER_CELL = "# your answer\n"
+
+
+def for_students(nb, layout: Layout | None = None, source: Path | None = None):
+    """Make a chapter without solutions readable in plain Jupyter, Colab or VS Code (for students).
+
+    Each ```` ```{exercise} ```` block becomes a Markdown cell of its own, **Exercise N** (its label),
+    followed by an empty code cell for the answer; ``{glue}`` roles, which only the book can fill in,
+    read :data:`GLUE_PLACEHOLDER`.  The rest of the MyST syntax becomes plain Markdown
+    (:func:`_myst_to_markdown`): theorems and definitions with the book's numbers, proofs ending in
+    ∎, admonitions as quotes, citations as author and year, references as the numbers and titles the
+    book shows.  With ``layout`` (and ``source``, the chapter's path) the chapter's numbers, the other
+    chapters' labels and the bibliography are the book's; without, only the notebook's own labels
+    resolve (numbered 1, 2, ...) and a citation reads as its key in brackets.  Directives and roles it
+    does not know stay as written.  Raises :class:`BookError` where a solution directive is left.
+    """
+    leftover = next((c.source for c in nb.cells if c.cell_type == "markdown" and "{solution" in c.source), None)
+    if leftover is not None:
+        raise BookError(f"strip the solutions first (strip_solutions): {leftover[:80]!r}")
+    context = _student_context(layout, source) if layout is not None else _StudentContext(None, {}, {}, {})
+    numbering = _Tally(context.chapter, {}, {})
+    _student_cells(nb.cells, context, numbering)  # a first pass finds what the notebook itself numbers
+    context = _StudentContext(context.chapter, {**context.targets, **numbering.found}, context.documents,
+                              context.citations)
+    nb.cells = _student_cells(nb.cells, context, _Tally(context.chapter, {}, {}))
+    return nb
+
+
+def _student_cells(cells: list, context: _StudentContext, tally: _Tally) -> list:
+    """New cells for ``cells`` (left as they are): exercises split off with an answer cell, Markdown
+    in plain Markdown (see :func:`for_students`)."""
+    import nbformat
+
+    out = []
+    for cell in cells:
+        if cell.cell_type != "markdown":
+            out.append(cell)
+            continue
+        text, pos = _GLUE_ROLE.sub(GLUE_PLACEHOLDER, cell.source), 0
+        for block in _EXERCISE_BLOCK.finditer(text):
+            before = _myst_to_markdown(text[pos:block.start()], context, tally)
+            if before:
+                out.append(nbformat.v4.new_markdown_cell(before))
+            label = re.search(r"^:label:\s*(\S+)", block.group("options"), flags=re.M)
+            label = label.group(1) if label else None
+            heading = _exercise_heading(tally.number("Exercise", label), label)
+            out.append(nbformat.v4.new_markdown_cell(
+                f"{heading}\n\n{_myst_to_markdown(block.group('body'), context, tally)}".strip()))
+            out.append(nbformat.v4.new_code_cell(ANSWER_CELL))
+            pos = block.end()
+        rest = _myst_to_markdown(text[pos:], context, tally)
+        if rest and pos == 0:  # a cell without exercises keeps its metadata
+            out.append(nbformat.from_dict({**cell, "source": rest}))
+        elif rest:
+            out.append(nbformat.v4.new_markdown_cell(rest))
+    return out
+
+
+def _exercise_heading(number: str, label: str | None) -> str:
+    return f"**Exercise {number}**" + (f" (`{label}`)" if label else "")
+
+
+# --- MyST in plain Markdown -------------------------------------------------------------------------
+
+#: sphinx-proof's numbered directives (``{prf:theorem}``, ...); ``{prf:proof}`` has no number.
+_PROOF_KINDS = frozenset({"axiom", "theorem", "lemma", "algorithm", "definition", "remark", "conjecture",
+                          "corollary", "criterion", "example", "property", "observation", "proposition",
+                          "assumption", "notation"})
+#: Admonitions titled by their name; those in :data:`_TITLED_ADMONITIONS` take the title as argument.
+_NAMED_ADMONITIONS = {"note": "Note", "tip": "Tip", "hint": "Hint", "important": "Important",
+                      "warning": "Warning", "caution": "Caution", "attention": "Attention", "danger": "Danger",
+                      "error": "Error", "seealso": "See also"}
+_TITLED_ADMONITIONS = frozenset({"admonition", "dropdown", "topic", "sidebar", "margin"})
+_QUOTE_DIRECTIVES = frozenset({"epigraph", "pull-quote", "highlights"})
+_CODE_DIRECTIVES = frozenset({"code", "code-block", "sourcecode", "code-cell"})
+_DROPPED_DIRECTIVES = frozenset({"toctree", "tableofcontents", "bibliography"})
+_TEXT_ROLES = frozenset({"term", "abbr", "dfn", "download", "title-reference", "menuselection", "guilabel"})
+_CODE_ROLES = frozenset({"code", "kbd", "file", "samp", "command", "program", "envvar", "literal"})
+
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,}|:{3,})[ \t]*(?P<info>.*?)[ \t]*$")
+_DIRECTIVE_INFO = re.compile(r"^\{(?P<name>[\w:.+-]+)\}[ \t]*(?P<arg>.*)$")
+_OPTION = re.compile(r"^:(?P<key>[\w-]+):(?:[ \t]+(?P<value>.*?))?[ \t]*$")
+# a role, an inline code span (kept as it is), or display math with a MyST label: ``$$ ... $$ (label)``
+_INLINE = re.compile(r"(?P<role>\{(?P<name>[a-z][\w:+-]*)\}(?P<ticks>`+)(?P<content>.+?)(?P=ticks))"
+                     r"|(?P<code>(?P<codeticks>`+).+?(?P=codeticks))"
+                     r"|(?P<math>\$\$(?P<tex>.+?)\$\$(?:[ \t]*\((?P<label>[\w:.-]+)\))?)", re.S)
+_TARGET_LINE = re.compile(r"^[ \t]*\((?P<label>[\w:.-]+)\)=[ \t]*$")
+_HEADING = re.compile(r"^[ \t]*(?P<hashes>#{1,6})[ \t]+(?P<title>.+?)[ \t#]*$")
+_EXPLICIT_TITLE = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.S)
+_CITATION = re.compile(r"\s*(?:\{(?P<pre>[^{}]*)\})?(?P<keys>[^{}]*?)(?:\{(?P<post>[^{}]*)\})?\s*", re.S)
+_URL = re.compile(r"^(?:https?:)?//|^data:", re.I)
+# where a paragraph cannot simply go on after a bold lead-in ("**Theorem 1.** ...")
+_NOT_A_PARAGRAPH = re.compile(r"^[ \t]*(?:\$\$|`{3}|~{3}|:{3}|#|>|\||[-*+][ \t]|\d+[.)][ \t]|<|\\begin)")
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a label names, as a student notebook spells out a reference to it."""
+
+    kind: str  # "Theorem", "Definition", ..., "Equation", "Figure", "Exercise", "chapter", "section", "page"
+    number: str = ""
+    chapter: int | None = None
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class _StudentContext:
+    """What a student notebook needs from the rest of the book: its chapter's number, every label
+    (:class:`_Target`), the pages by name (for ``{doc}``) and the bibliography (key -> authors, year)."""
+
+    chapter: int | None
+    targets: dict[str, _Target]
+    documents: dict[str, _Target]
+    citations: dict[str, tuple[str, str]]
+
+
+@dataclass
+class _Tally:
+    """Numbers what the book numbers, in order of appearance (one count per kind, "2.3" in chapter
+    2; exercises as the student notebook numbers them, 1, 2, ...), and remembers the labels."""
+
+    chapter: int | None
+    counts: dict[str, int]
+    found: dict[str, _Target]
+
+    def number(self, kind: str, label: str | None = None, title: str = "") -> str:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        number = str(self.counts[kind])
+        if self.chapter is not None and kind != "Exercise":
+            number = f"{self.chapter}.{number}"
+        if label:
+            self.found[label] = _Target(kind, number, self.chapter, title)
+        return number
+
+
+def _myst_to_markdown(text: str, context: _StudentContext, tally: _Tally) -> str:
+    """``text`` (MyST Markdown) as plain Markdown: directives and roles spelled out, ``(label)=``
+    targets and ``%`` comments dropped, code blocks and inline code left as they are."""
+    parts = []
+    for opening, inner, written in _blocks(text):
+        part = _plain_text(inner, context, tally) if opening is None else _fenced(opening, inner, written,
+                                                                                  context, tally)
+        if part is not None:
+            parts.append(part)
+    return "\n".join(parts).strip()
+
+
+def _blocks(text: str) -> Iterator[tuple[re.Match | None, str, str]]:
+    """Split Markdown into fenced blocks and the text between them: (the opening fence, or None for
+    text; the block's inner lines less the fence's indentation, or the text; the block as written)."""
+    lines, start, i = text.split("\n"), 0, 0
+    while i < len(lines):
+        opening = _FENCE.match(lines[i])
+        if not opening or ("`" in opening["info"] if opening["fence"][0] == "`" else
+                           opening["fence"][0] == ":" and not opening["info"].startswith("{")):
+            i += 1
+            continue
+        if i > start:
+            chunk = "\n".join(lines[start:i])
+            yield None, chunk, chunk
+        closing = re.compile(rf"^[ \t]*{re.escape(opening['fence'][0])}{{{len(opening['fence'])},}}[ \t]*$")
+        end = next((k for k in range(i + 1, len(lines)) if closing.match(lines[k])), len(lines))
+        indent = opening["indent"]
+        inner = [line[len(indent):] if line.startswith(indent) else line.lstrip() for line in lines[i + 1:end]]
+        yield opening, "\n".join(inner), "\n".join(lines[i:end + 1])
+        start = i = end + 1
+    if start < len(lines):
+        chunk = "\n".join(lines[start:])
+        yield None, chunk, chunk
+
+
+def _plain_text(text: str, context: _StudentContext, tally: _Tally) -> str:
+    """Text outside fenced blocks: targets (remembered when a heading follows) and comments dropped,
+    roles and labelled display math spelled out."""
+    lines, kept = text.split("\n"), []
+    for i, line in enumerate(lines):
+        target = _TARGET_LINE.match(line)
+        if target:
+            _remember_heading(target["label"], lines[i + 1:], context, tally)
+        elif not line.lstrip().startswith("%"):
+            kept.append(line)
+    return _spell_inline(re.sub(r"\n{3,}", "\n\n", "\n".join(kept)), context, tally)
+
+
+def _spell_inline(text: str, context: _StudentContext, tally: _Tally) -> str:
+    return _INLINE.sub(lambda match: _inline(match, context, tally), text)
+
+
+def _remember_heading(label: str, following: list[str], context: _StudentContext, tally: _Tally) -> None:
+    """A ``(label)=`` target names the heading right after it: the chapter's title or a section's."""
+    line = next((line for line in following if line.strip()), "")
+    heading = _HEADING.match(line)
+    if heading:
+        title = _spell_inline(heading["title"], context, tally)
+        chapter = len(heading["hashes"]) == 1
+        tally.found[label] = _Target("chapter" if chapter else "section",
+                                     str(context.chapter) if chapter and context.chapter else "",
+                                     context.chapter, title)
+
+
+def _inline(match: re.Match, context: _StudentContext, tally: _Tally) -> str:
+    if match["code"]:
+        return match["code"]
+    if match["math"]:
+        if not match["label"]:
+            return match["math"]
+        return _display_math(match["tex"].strip(), tally.number("Equation", match["label"]))
+    spelled = _role(match["name"], match["content"], context)
+    return match["role"] if spelled is None else spelled
+
+
+def _role(name: str, content: str, context: _StudentContext) -> str | None:
+    """A role's plain text, or None for a role this does not know."""
+    if name == "cite" or name.startswith(("cite:", "footcite")):
+        return _citation(name, content, context.citations)
+    if name in ("prf:ref", "ref", "numref", "eq", "doc"):
+        return _reference(name, content, context)
+    if name == "math":
+        return f"${content}$"
+    if name.startswith("glue"):
+        return GLUE_PLACEHOLDER
+    if name in ("sub", "sup"):
+        return f"<{name}>{content}</{name}>"
+    explicit = _EXPLICIT_TITLE.match(content)
+    if name in _TEXT_ROLES:
+        return explicit["text"] if explicit else content
+    if name in _CODE_ROLES:
+        return f"`{content}`"
+    return None
+
+
+def _reference(name: str, content: str, context: _StudentContext) -> str:
+    """``{prf:ref}``, ``{ref}``, ``{numref}``, ``{eq}`` and ``{doc}`` as the text the book shows, without
+    the link; an explicit title (``text <label>``) as it is; an unknown label in brackets."""
+    explicit = _EXPLICIT_TITLE.match(content)
+    label = (explicit["target"] if explicit else content).strip()
+    target = (context.documents.get(Path(label).stem) if name == "doc" else context.targets.get(label))
+    if explicit:
+        text = explicit["text"]
+        if name == "numref" and target:
+            text = text.replace("%s", target.number).replace("{number}", target.number)
+        return text
+    if target is None:
+        return f"({label})" if name == "eq" else f"[{label}]"
+    if name == "eq":
+        return f"({target.number})"
+    return _target_text(target, context.chapter)
+
+
+def _target_text(target: _Target, here: int | None) -> str:
+    """How a reference to ``target`` reads in chapter ``here``."""
+    elsewhere = target.chapter is not None and target.chapter != here
+    if target.kind == "chapter":
+        if here is not None and target.chapter == here:
+            return "this chapter"
+        return f"chapter {target.number} (*{target.title}*)" if target.number else f"*{target.title}*"
+    if target.kind in ("page", "section"):
+        return f"*{target.title}*" + (f" in chapter {target.chapter}" if elsewhere else "")
+    if target.kind == "Exercise":
+        return f"Exercise {target.number}" + (f" of chapter {target.chapter}" if elsewhere else "")
+    if target.kind == "Equation":
+        return f"Equation ({target.number})"
+    if target.number:
+        return f"{target.kind} {target.number}"
+    return f"{target.kind} ({target.title})" if target.title else target.kind
+
+
+def _citation(name: str, content: str, citations: dict[str, tuple[str, str]]) -> str:
+    """A ``{cite}`` role in the book's author-year style: ``[Chen et al., 2025; Shannon, 1948]``,
+    ``{cite:t}`` as ``Bialek et al. [2001]``; a key not in the bibliography as ``[key]``."""
+    parts = _CITATION.fullmatch(content)
+    keys = [key.strip() for key in parts["keys"].split(",") if key.strip()]
+    variant = (name.split(":", 1)[1] if ":" in name else "p").removesuffix("s")  # plural: all authors
+    variant = {"ct": "t", "cauthor": "author"}.get(variant, variant)  # capitalised: the same here
+    known = [key for key in keys if key in citations]
+    unknown = " ".join(f"[{key}]" for key in keys if key not in citations)
+    if variant == "t":
+        cited = ", ".join(f"{citations[key][0]} [{citations[key][1]}]" for key in known)
+    elif variant == "author":
+        cited = ", ".join(citations[key][0] for key in known)
+    elif variant in ("year", "yearpar"):
+        cited = ", ".join(citations[key][1] for key in known)
+        cited = f"[{cited}]" if variant == "yearpar" and cited else cited
+    elif variant in ("label", "labelpar", "empty"):
+        return "" if variant == "empty" else " ".join(f"[{key}]" for key in keys)
+    else:  # parenthetical (cite, cite:p, cite:alp, cite:al, footcite)
+        items = "; ".join(f"{citations[key][0]}, {citations[key][1]}" for key in known)
+        if items:
+            items = " ".join(filter(None, [parts["pre"], items])) + (f", {parts['post']}" if parts["post"] else "")
+        cited = items if variant == "al" or not items else f"[{items}]"
+    return " ".join(filter(None, [cited, unknown]))
+
+
+def _fenced(opening: re.Match, inner: str, written: str, context: _StudentContext, tally: _Tally) -> str | None:
+    """A fenced block: a code block as written; a directive spelled out (None: dropped), or as written
+    where it is not known."""
+    directive = _DIRECTIVE_INFO.match(opening["info"])
+    if not directive:
+        return written
+    options, body = _directive_parts(inner)
+    spelled = _directive(directive["name"], directive["arg"].strip(), options, body, context, tally)
+    if spelled is None:
+        return written
+    indent = opening["indent"]
+    return "\n".join(indent + line if line.strip() else line for line in spelled.split("\n")) if spelled else None
+
+
+def _directive_parts(inner: str) -> tuple[dict[str, str], str]:
+    """A directive's options (``:key: value`` lines or a ``---`` YAML block) and its body."""
+    import yaml
+
+    lines = inner.split("\n")
+    if lines[0].strip() == "---":
+        end = next((k for k in range(1, len(lines)) if lines[k].strip() == "---"), None)
+        if end is not None:
+            try:
+                options = yaml.safe_load("\n".join(lines[1:end])) or {}
+            except yaml.YAMLError:
+                options = None
+            if isinstance(options, dict):
+                return ({str(k): "" if v is None else str(v) for k, v in options.items()},
+                        "\n".join(lines[end + 1:]).strip("\n"))
+    options, k = {}, 0
+    while k < len(lines) and (option := _OPTION.match(lines[k])):
+        options[option["key"]] = option["value"] or ""
+        k += 1
+    return options, "\n".join(lines[k:]).strip("\n")
+
+
+def _directive(name: str, arg: str, options: dict[str, str], body: str, context: _StudentContext,
+               tally: _Tally) -> str | None:
+    """A directive in plain Markdown ("" to drop it), or None where this does not know it."""
+    label = options.get("label") or options.get("name") or None
+    if name.startswith("prf:"):
+        return _proof_block(name[len("prf:"):], arg, options, body, context, tally)
+    if name in _NAMED_ADMONITIONS or name in _TITLED_ADMONITIONS:
+        return _admonition(name, arg, body, context, tally)
+    if name == "math":
+        return _math_block(body, label, tally)
+    if name in ("figure", "glue:figure"):
+        return _figure(arg if name == "figure" else "", options, body, context, tally)
+    if name == "image":
+        return _image(arg, options.get("alt", ""))
+    if name.startswith("glue"):
+        return GLUE_PLACEHOLDER
+    if name in _CODE_DIRECTIVES:
+        language = {"ipython3": "python", "ipython": "python"}.get(arg.split(" ")[0], arg.split(" ")[0])
+        fence = "`" * max([3, *(len(run) + 1 for run in re.findall(r"`{3,}", body))])
+        return f"{fence}{language}\n{body}\n{fence}"
+    if name in _QUOTE_DIRECTIVES:
+        return _quoted(None, _myst_to_markdown(body, context, tally))
+    if name == "exercise":
+        heading = _exercise_heading(tally.number("Exercise", label), label)
+        return f"{heading}\n\n{_myst_to_markdown(body, context, tally)}".strip()
+    if name in _DROPPED_DIRECTIVES:
+        return ""
+    return None
+
+
+def _proof_block(kind: str, title: str, options: dict[str, str], body: str, context: _StudentContext,
+                 tally: _Tally) -> str | None:
+    """``{prf:theorem} Title`` as **Theorem 2.1 (Title).** and its statement; ``{prf:proof}`` as
+    *Proof.* ... ∎."""
+    if kind == "proof":
+        return _lead_in(f"*Proof ({title}).*" if title else "*Proof.*",
+                        _end_of_proof(_myst_to_markdown(body, context, tally)))
+    if kind not in _PROOF_KINDS:
+        return None
+    name = kind.title()
+    number = "" if "nonumber" in options else tally.number(name, options.get("label"), title)
+    if "nonumber" in options and options.get("label"):
+        tally.found[options["label"]] = _Target(name, "", context.chapter, title)
+    heading = " ".join(filter(None, [name, number]))
+    if title:
+        heading += f" ({_spell_inline(title, context, tally)})"
+    return _lead_in(f"**{heading}.**", _myst_to_markdown(body, context, tally))
+
+
+def _lead_in(heading: str, body: str) -> str:
+    """``heading`` run into the body's first paragraph, or a paragraph of its own before a display,
+    a list or a table."""
+    if not body:
+        return heading
+    return f"{heading} {body}" if not _NOT_A_PARAGRAPH.match(body) else f"{heading}\n\n{body}"
+
+
+def _end_of_proof(text: str) -> str:
+    """∎ at the end of the proof's last paragraph, or after its last display, code block or table."""
+    last = text.rstrip().split("\n")[-1].strip() if text else ""
+    if not last or last.endswith("$$") or last.startswith(("```", "~~~", "|", ">")):
+        return f"{text}\n\n∎".strip()
+    return f"{text} ∎"
+
+
+def _admonition(name: str, arg: str, body: str, context: _StudentContext, tally: _Tally) -> str:
+    """A note, tip, warning, ... or ``{admonition} Title`` as a quote with its title in bold."""
+    if name in _NAMED_ADMONITIONS:
+        title, body = _NAMED_ADMONITIONS[name], "\n".join(filter(None, [arg, body]))
+    else:
+        title = _spell_inline(arg, context, tally) if arg else name.title()
+    return _quoted(f"**{title}**", _myst_to_markdown(body, context, tally))
+
+
+def _quoted(heading: str | None, text: str) -> str:
+    """``heading`` and ``text`` as a block quote, or as plain paragraphs where a quote would break the
+    math (display math, or inline math over several lines, would take the ``>`` into the formula)."""
+    paragraphs = "\n\n".join(filter(None, [heading, text]))
+    unsafe = "$$" in text or any(len(re.findall(r"(?<!\\)\$", line)) % 2 for line in text.split("\n"))
+    if unsafe:
+        return paragraphs
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in paragraphs.split("\n"))
+
+
+def _math_block(body: str, label: str | None, tally: _Tally) -> str:
+    """``{math}``: display math, its equations aligned where it has several (as Sphinx shows them),
+    numbered with ``\\tag`` where it has a label."""
+    equations = [part.strip() for part in re.split(r"\n[ \t]*\n", body) if part.strip()]
+    tex = equations[0] if len(equations) == 1 else (
+        "\\begin{aligned}\n" + " \\\\\n".join(equations) + "\n\\end{aligned}")
+    return _display_math(tex, tally.number("Equation", label) if label else None)
+
+
+def _display_math(tex: str, number: str | None) -> str:
+    return f"$$\n{tex}" + (f"\n\\tag{{{number}}}" if number else "") + "\n$$"
+
+
+def _figure(path: str, options: dict[str, str], body: str, context: _StudentContext, tally: _Tally) -> str:
+    """A figure: the image where its path is a URL (a file of the book is not next to the student
+    notebook), then its caption, numbered as in the book."""
+    label = options.get("name") or options.get("label")
+    number = tally.number("Figure", label) if body.strip() else ""
+    caption = _myst_to_markdown(body, context, tally)
+    heading = " ".join(filter(None, ["Figure", number]))
+    if _URL.match(path):
+        image = f"![{options.get('alt') or heading}]({path})"
+        return f"{image}\n\n*{heading}:* {caption}" if caption else image
+    return f"*{heading} (shown in the rendered book):* {caption}".strip()
+
+
+def _image(path: str, alt: str) -> str:
+    if _URL.match(path):
+        return f"![{alt}]({path})"
+    return f"*(an image{': ' + alt if alt else ''}; shown in the rendered book)*"
+
+
+# --- what a chapter refers to: the other chapters, the pages, the bibliography ------------------------
+
+def _student_context(layout: Layout, source: Path | None = None) -> _StudentContext:
+    """Every chapter's labels and numbers, the pages' titles and the bibliography of the book at
+    ``layout``; ``source`` is the chapter at hand (its number prefixes the numbers it shows)."""
+    try:
+        chapters = layout.chapters()
+    except BookError:  # a folder with no chapters
+        chapters = []
+    targets, documents = {}, {}
+    for number, chapter in enumerate(chapters, 1):
+        text = _without_front_matter(chapter.read_text(encoding="utf-8"))
+        tally = _Tally(number, {}, {})
+        _myst_to_markdown(text, _StudentContext(number, {}, {}, {}), tally)
+        targets.update(tally.found)
+        documents[chapter.stem] = _Target("chapter", str(number), number, _page_title(text, chapter.stem))
+    for page in _toc_pages(layout):
+        documents.setdefault(page.stem, _Target("page", title=_page_title(
+            _without_front_matter(page.read_text(encoding="utf-8")), page.stem)))
+    here = next((n for n, chapter in enumerate(chapters, 1)
+                 if source is not None and chapter.resolve() == Path(source).resolve()), None)
+    return _StudentContext(here, targets, documents, _citations(layout))
+
+
+def _without_front_matter(text: str) -> str:
+    if text.startswith("---\n"):
+        end = text.find("\n---\n", 4)
+        return text[end + len("\n---\n"):] if end >= 0 else text
+    return text
+
+
+def _page_title(text: str, default: str) -> str:
+    """The first ``#`` heading outside fenced blocks."""
+    for opening, inner, _ in _blocks(text):
+        heading = re.search(r"^# (.+?)[ \t#]*$", inner, re.M) if opening is None else None
+        if heading:
+            return heading.group(1)
+    return default
+
+
+def _toc_pages(layout: Layout) -> list[Path]:
+    toc = layout.root / "_toc.yml"
+    if not toc.exists():
+        return []
+    try:
+        entries = toc_entries(toc)
+    except BookError:
+        return []
+    return [path for path in (layout.root / f"{entry}.md" for entry in entries) if path.exists()]
+
+
+def _citations(layout: Layout) -> dict[str, tuple[str, str]]:
+    """The bibliography: the ``bibtex_bibfiles`` of ``_config.yml`` (default ``book/references.bib``)."""
+    import yaml
+
+    config_path = layout.root / "_config.yml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) if config_path.exists() else None
+    files = (config or {}).get("bibtex_bibfiles") or ["book/references.bib"]
+    citations = {}
+    for name in files:
+        path = layout.root / name
+        if path.exists():
+            citations.update(_read_bib(path.read_text(encoding="utf-8")))
+    return citations
+
+
+_BIB_ENTRY = re.compile(r"@(?P<kind>\w+)\s*[{(]\s*(?P<key>[^,\s]+)\s*,")
+_BIB_FIELD = re.compile(r"\s*(?P<name>[\w-]+)\s*=\s*")
+_BIB_SEPARATOR = re.compile(r"\s*(?:#\s*)?,?")
+_LATEX_ACCENT = re.compile(r"\\(?P<accent>['`^\"~=.]|[uvHckr](?=[\s{]))\s*\{?\\?(?P<letter>[A-Za-z])\}?")
+_LATEX_LETTER = re.compile(r"\\(?P<name>ss|aa|AA|ae|AE|oe|OE|o|O|l|L|i|j)(?![A-Za-z])\s*")
+_LATEX_ESCAPE = re.compile(r"\\(?P<char>[&%$#_{}])")
+_ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304",
+            ".": "\u0307", "u": "\u0306", "v": "\u030c", "H": "\u030b", "c": "\u0327", "k": "\u0328", "r": "\u030a"}
+_LETTERS = {"ss": "ß", "aa": "å", "AA": "Å", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "o": "ø", "O": "Ø",
+            "l": "ł", "L": "Ł", "i": "ı", "j": "ȷ"}
+
+
+def _read_bib(text: str) -> dict[str, tuple[str, str]]:
+    """key -> (authors as cited, year) of each entry of a BibTeX file (a small parser: braced, quoted
+    and bare values; no ``@string`` macros)."""
+    entries = {}
+    for entry in _BIB_ENTRY.finditer(text):
+        if entry["kind"].lower() in ("comment", "string", "preamble"):
+            continue
+        fields = _bib_fields(text, entry.end())
+        year = fields.get("year") or fields.get("date", "")[:4] or "n.d."
+        entries[entry["key"]] = (_cited_authors(fields.get("author") or fields.get("editor") or entry["key"]),
+                                 _latex_to_text(year))
+    return entries
+
+
+def _bib_fields(text: str, pos: int) -> dict[str, str]:
+    fields = {}
+    while field := _BIB_FIELD.match(text, pos):
+        value, pos = _bib_value(text, field.end())
+        fields[field["name"].lower()] = value
+        pos = _BIB_SEPARATOR.match(text, pos).end()
+    return fields
+
+
+def _bib_value(text: str, pos: int) -> tuple[str, int]:
+    """The value at ``pos`` ({braced}, "quoted" or bare) and the position after it."""
+    if text.startswith(("{", '"'), pos):
+        closing, depth = text[pos], 0
+        for i in range(pos, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if i > pos and depth == 0 and text[i] in ('"', "}") and (closing == "{" or text[i] == '"'):
+                return text[pos + 1:i], i + 1
+        return text[pos + 1:], len(text)
+    bare = re.compile(r"[^,}\s]*").match(text, pos)
+    return bare.group(), bare.end()
+
+
+def _cited_authors(authors: str) -> str:
+    """"Shannon", "Cover and Thomas", "Chen et al." (as the book's author-year citations)."""
+    names = [name for name in _split_top_level(authors, r"\s+and\s+") if name.strip()]
+    last = [_last_name(name) for name in names]
+    if len(last) == 1:
+        return last[0]
+    if len(last) == 2 and names[1].strip().lower() != "others":
+        return f"{last[0]} and {last[1]}"
+    return f"{last[0]} et al."
+
+
+def _split_top_level(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator`` (a regex) outside braces."""
+    parts, start = [], 0
+    for match in re.finditer(separator, text, flags=re.I):
+        if text[:match.start()].count("{") == text[:match.start()].count("}"):
+            parts.append(text[start:match.start()])
+            start = match.end()
+    return [*parts, text[start:]]
+
+
+def _last_name(name: str) -> str:
+    """The last name of "Last, First" or "First Last" (a braced {Name} whole)."""
+    name = name.strip()
+    comma = _split_top_level(name, r",")
+    if len(comma) > 1:
+        return _latex_to_text(comma[0])
+    return _latex_to_text(_split_top_level(name, r"\s+")[-1])
+
+
+def _latex_to_text(text: str) -> str:
+    """BibTeX's LaTeX in plain text: accents, special letters and escapes; braces dropped."""
+    import unicodedata
+
+    text = _LATEX_ACCENT.sub(lambda m: m["letter"] + _ACCENTS[m["accent"]], text)
+    text = _LATEX_LETTER.sub(lambda m: _LETTERS[m["name"]], text)
+    text = _LATEX_ESCAPE.sub(lambda m: {"{": "\ue000", "}": "\ue001"}.get(m["char"], m["char"]), text)
+    text = text.replace("{", "").replace("}", "").replace("~", " ").replace("\ue000", "{").replace("\ue001", "}")
+    return unicodedata.normalize("NFC", re.sub(r"\s+", " ", text)).strip()
