@@ -100,6 +100,20 @@ def parse_model(text: str, copies: int = 64, max_length: int = 4096) -> ModelSpe
                      **extra)
 
 
+#: The form of the model names :func:`parse_model` accepts, for messages.
+MODEL_FORM = ("'gpt2-<layers>x<width>' or 'mamba2-<layers>x<width>-N<d_state>', such as 'gpt2-4x256' or "
+              "'mamba2-4x256-N16' (optional -P<head_dim> -E<expand> for Mamba-2, -H<n_head> for GPT-2)")
+
+
+def model_name_problem(text: str) -> str | None:
+    """Why :func:`parse_model` rejects ``text`` (its error message), or ``None`` when ``text`` names a model."""
+    try:
+        parse_model(text)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one run's result (its key hashes all of it)."""

@@ -12,11 +12,23 @@ CASES = [
      r"max_length=4 is too short for the split ratios \[2\.0, 3\.0\]: .* at least 8 "),
     ("04_bipartite_mi", {"vocab_size": 4096, "tokenizer": "gpt2", "estimator": "gpt2"},
      "vocab_size sets the size of the BPE trained here"),
+    # training knobs with a pretrained estimator would be silently ignored
+    ("04_bipartite_mi", {"tokenizer": "gpt2", "estimator": "gpt2", "train_steps": 50, "n_layer": 2},
+     "n_layer, train_steps: these set how the estimator is trained here .* 'gpt2' is not trained"),
     ("03_two_point_mi", {"unit": "char", "vocab_size": 64}, "vocab_size sets the vocabulary of unit 'bpe' or 'word'"),
+    ("03_two_point_mi", {"max_distance": 300}, r"max_distance=300 is not a power of two: .* up to d = 256"),
+    # a model name that does not parse is reported as such, not as "names one model twice"
+    ("06_synthetic_l2m", {"models": ["mamba-1x16", "gpt2-1x16"]},
+     r"models entry 'mamba-1x16' \(backbone must be one of \('gpt2', 'mamba2'\), got 'mamba'\) is not a model "
+     r"name: write each model as 'gpt2-<layers>x<width>' or 'mamba2-<layers>x<width>-N<d_state>'(?!.*twice)"),
+    ("06_synthetic_l2m", {"results_dir": ""}, "results_dir='' is empty: the run results .* need a folder of their own"),
+    ("06_synthetic_l2m", {"results_dir": "."}, r"results_dir='\.' \(/.*\) is the repository root itself"),
+    ("06_synthetic_l2m", {"results_dir": "results/.."}, "the repository root itself"),
 ]
 
 
-@pytest.mark.parametrize("stem, overrides, message", CASES, ids=[f"{c[0][:2]}-{'-'.join(c[1])}" for c in CASES])
+@pytest.mark.parametrize("stem, overrides, message", CASES,
+                         ids=[f"{c[0][:2]}-{'-'.join(c[1])}-{i}" for i, c in enumerate(CASES)])
 def test_a_setting_the_chapter_cannot_honour_fails_first_and_says_why(stem, overrides, message, tmp_path):
     layout = book.Layout(book.ROOT)
     with pytest.raises(book.BookError, match=rf"failed in cell \d+: ParameterError: (?s:.*){message}"):
@@ -49,3 +61,23 @@ def test_too_little_held_out_text_fails_before_the_estimator_is_trained(tmp_path
     ran = [c.source for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
     assert "C.make_samples(held_docs" in ran[-1]  # the corpus cell failed ...
     assert not any("train_lm(" in src for src in ran)  # ... and no training had started
+
+
+@pytest.mark.parametrize("where", ["home", "absolute"])
+def test_chapter6_results_dir_expands_the_home_folder_and_takes_absolute_paths(where, tmp_path, monkeypatch):
+    """``~`` is the home folder, not a folder named ``~`` in the repository; an absolute path is used as it is."""
+    import nbformat
+    from chapter_runs import printed
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    value, folder = ("~/ch06runs", home / "ch06runs") if where == "home" else (str(tmp_path / "abs"), tmp_path / "abs")
+    layout = book.Layout(book.ROOT)
+    # max_runs 0 trains nothing: the chapter stops in its training cell, after printing where results live
+    with pytest.raises(book.BookError, match="no finished run to show"):
+        book.execute_chapter(layout.notebooks / "06_synthetic_l2m.md", tmp_path / "06.ipynb", "smoke",
+                             {"results_dir": value, "max_runs": 0}, layout.root)
+    text = printed(nbformat.read(tmp_path / "06.FAILED.ipynb", as_version=4))
+    assert f"results in {folder.resolve()}\n" in text, text
+    assert not (book.ROOT / "~").exists() and not (book.ROOT / "notebooks" / "~").exists()

@@ -2,7 +2,9 @@
 
 The smoke profile (nbval) has one length and one model of each kind, so the trend, collapse, ladder
 and ordering branches only run with more of them; here they run on tiny sweeps, and the sentences
-are checked against the numbers the same run printed.
+are checked against the numbers the same run printed.  The sentences of chapters 1, 3, 6 and 7 are
+also run on settings where the usual reading does not hold (a tie, a corpus with no supported
+distance, one backbone only, a state crossing beyond the context).
 """
 
 import re
@@ -109,3 +111,85 @@ def test_chapter8_orders_the_error_by_model_quality_with_two_models(tmp_path, mo
         assert order == "the better models' errors cannot be told apart from the worse ones' within the sampling noise"
     assert glued["ch8_beta_verdict"].startswith(("the direct estimator under-estimates β", "no trained model"))
     assert "of 2 trained models can be fitted" in glued["ch8_beta_by_source"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("contexts", [[24], [24, 32]], ids=["beyond-every-context", "beyond-one-context"])
+def test_chapter7_a_state_crossing_beyond_the_context_is_said_so(contexts, tmp_path, monkeypatch):
+    """GPT-2 1x10 against its matched Mamba-2 (N = 8) crosses at t* = 27: beyond L = 24, within L = 32."""
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    text, glued = _execute("07_text_architectures", {"sizes": ["1x10"], "contexts": contexts}, tmp_path)
+    crossing = {int(L): int(t) for L, t in re.findall(r"^L=(\d+): gpt2 1x10 vs .*: crossing at t\* = (\d+);", text,
+                                                      flags=re.M)}
+    assert sorted(crossing) == contexts, text
+    sentence = glued["state_crossing"]
+    for L, t_star in crossing.items():
+        verdict = re.search(rf"^L={L}: gpt2 1x10 vs .*: crossing at t\* = .*$", text, flags=re.M).group(0)
+        if t_star > L:  # no position after t*: nothing may be concluded about one
+            assert f"t* lies beyond this context (L = {L}): within this run the KV cache never passes" in verdict
+            assert "after t*:" not in verdict and "after t* at" not in verdict, verdict
+        else:
+            assert "t* lies beyond" not in verdict, verdict
+    if all(t > L for L, t in crossing.items()):
+        assert crossing[24] > 24
+        assert sentence == (f"would pass the fixed Mamba-2 state only after {crossing[24]} tokens, beyond the longest "
+                            "context run (L = 24): within this run the KV cache never passes the state, so no position "
+                            "of this run can show a capacity effect"), sentence
+        assert "every crossing lies beyond the longest context run (L = 24)" in text
+    else:
+        assert crossing[24] > 24 and crossing[32] <= 32, crossing
+        assert sentence == (f"passes the fixed Mamba-2 state within the context for 1 of the 2 pairs (after "
+                            f"{crossing[32]} tokens); for the other 1 the crossing ({crossing[24]} tokens) lies beyond "
+                            "their context (L = 24), so there the KV cache never passes the state"), sentence
+        assert "every crossing lies beyond" not in text
+
+
+@pytest.mark.slow
+def test_chapter6_sentences_of_a_run_with_gpt2_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    _, glued = _execute("06_synthetic_l2m", {"models": ["gpt2-1x16"], "steps_ladder": [], "lr_factors": []}, tmp_path)
+    assert glued["ch6_trend_gpt"] == "GPT-2: this run has one length (L = 16), so there is no trend in L"
+    no_mamba = "this run has no Mamba-2 model (none in the models parameter)"
+    assert glued["ch6_trend_mamba"] == f"T{no_mamba[1:]}, so there is no Mamba-2 trend in L"
+    assert glued["ch6_contrast"] == f"{no_mamba}, so the backbones cannot be compared"
+    assert glued["ch6_collapse"] == f"T{no_mamba[1:]}, so figure (c) cannot test a collapse"
+
+
+@pytest.mark.slow
+def test_chapter6_with_both_backbones_at_one_length_says_the_length_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    _, glued = _execute("06_synthetic_l2m", {"steps_ladder": [], "lr_factors": []}, tmp_path)  # smoke: L = 16 only
+    assert glued["ch6_trend_mamba"] == "Mamba-2: this run has one length (L = 16), so there is no trend in L"
+    assert glued["ch6_contrast"] == ("this run has one length (L = 16), so there is no change with L for the backbones "
+                                     "to differ in")
+    assert glued["ch6_collapse"] == "Only one Mamba-2 size has finished runs, so figure (c) cannot test a collapse"
+
+
+def test_chapter3_on_a_corpus_too_small_for_any_supported_distance(tmp_path, monkeypatch):
+    from l2m_utils import corpus as C
+
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    for i, doc in enumerate(C.load_corpus("shakespeare", max_documents=3)):  # 700 characters of each play
+        (folder / f"doc{i}.txt").write_text(doc.text[:700])
+    text, glued = _execute("03_two_point_mi", {"dataset": f"local:{folder}"}, tmp_path)
+    assert "the data support a conclusion at no distance" in text
+    assert glued["ch3_support"] == glued["ch3_support_chars"] == "at no distance"
+    assert glued["ch3_decay"] == "never stands clear of"  # not "falls steeply, then flattens onto"
+    assert glued["worst_support"] in ("at no distance", *(f"only up to d = {2**k}" for k in range(9)))
+    assert glued["char_support"] == "at no distance" or glued["char_support"].startswith("up to d = ")
+    assert not [k for k, v in glued.items() if "None" in v], glued
+    assert not [line for line in text.splitlines() if "support" in line and "None" in line], text
+
+
+def test_chapter1_says_which_processes_tie_for_the_largest_bipartite_mi(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    _, glued = _execute("01_mutual_information", {"alphabet_size": 16}, tmp_path)  # log 16 = 4 log 2, k = 4
+    assert glued["ch1_rank_bp"] in ("parity = identical tokens > Markov chain",
+                                    "identical tokens = parity > Markov chain")
+    assert glued["ch1_parity_moves"] == ("the parity process, which looks like white noise pair by pair, ties for the "
+                                         "most information across the cut with identical tokens (2.77 nats each: "
+                                         "here k log 2 = log M)")
+    _, glued = _execute("01_mutual_information", {}, tmp_path)  # M = 3: parity alone holds the most
+    assert glued["ch1_parity_moves"].endswith("holds the most information across the cut")
