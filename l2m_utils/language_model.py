@@ -272,6 +272,17 @@ def lm_loss(model, x):
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
 
 
+# Its name in training cache keys: the name it had before the GPT-2 and text-architecture copies were
+# merged; for GPT-2 the merged loss is bitwise the same, so estimators trained earlier stay valid.
+lm_loss.cache_id = "l2m_utils.language_model.hf_causal_loss"
+
+
+def _loss_id(loss_fn: Callable[[Any, Any], Any]) -> str:
+    """The name of a training loss in cache keys: its ``cache_id`` if it has one, else module.qualname."""
+    return getattr(loss_fn, "cache_id", None) or (
+        f"{getattr(loss_fn, '__module__', '')}.{getattr(loss_fn, '__qualname__', type(loss_fn).__name__)}")
+
+
 def _finite_losses(pending: list[Any], step: int, lr: float) -> list[float]:
     """The losses of the last steps as floats; ``FloatingPointError`` if one is NaN or infinite, so
     that a diverged run is never checkpointed (the last checkpoint, if any, stays as it was)."""
@@ -353,7 +364,7 @@ def train_causal_lm(
         **specific,
         "train": train.key_dict(),
         "n_ctx": int(n_ctx),
-        "loss": f"{getattr(loss_fn, '__module__', '')}.{getattr(loss_fn, '__qualname__', type(loss_fn).__name__)}",
+        "loss": _loss_id(loss_fn),
         "vocab_size": int(vocab_size),
         "bos_id": int(bos_id),
         "train_tokens_sha256": _stream_sha(stream),

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from l2m_utils import language_model as LM
 from l2m_utils.language_model import GPTShape, TrainSettings
@@ -136,6 +137,9 @@ def test_heldout_cross_entropy_matches_the_model_loss():
         logp = torch.log_softmax(model(input_ids=x[:, :-1]).logits.double(), -1)
         ref = -logp.gather(-1, x[:, 1:, None]).mean().item()
         assert LM.lm_loss(model, x).item() == pytest.approx(ref, abs=1e-5)
+        # bitwise the loss of the model's own forward pass, which the cache id of the earlier name relies on
+        logits = model(input_ids=x[:, :-1]).logits.float()
+        assert torch.equal(LM.lm_loss(model, x), F.cross_entropy(logits.reshape(-1, V), x[:, 1:].reshape(-1)))
     assert res["tokens"] == 64
     assert res["cross_entropy"] == pytest.approx(ref, abs=1e-5)
 
@@ -207,14 +211,14 @@ def vtrain(tmp_path, name, valid, settings_, **kwargs):
 
 def test_validation_off_keeps_the_earlier_cache_key(tmp_path):
     """Without validation the key has no validation fields: the folder is pinned (measured on checkpoint
-    format 2 with n_ctx and the loss, l2m_utils.language_model.lm_loss, in the key; with the loss's
-    earlier name hf_causal_loss it was a9b1f74c1fe962a6, without n_ctx and the loss c7ac416d48ca5028,
-    and format 1, whose windows left the last position untrained, had 5ef9c42433a4bc73)."""
+    format 2 with n_ctx and the loss in the key, the loss keeping the id of its earlier name
+    hf_causal_loss (lm_loss.cache_id); without n_ctx and the loss it was c7ac416d48ca5028, and format 1,
+    whose windows left the last position untrained, had 5ef9c42433a4bc73)."""
     _, rec = train(tmp_path, "k", steps=2, every=1)
     assert "valid_every" not in rec.settings["train"] and rec.valid_curve == [] and rec.best_step is None
     assert rec.settings["format"] == LM.CHECKPOINT_FORMAT == 2
-    assert rec.settings["n_ctx"] == SHAPE.n_ctx and rec.settings["loss"].endswith(".lm_loss")
-    assert rec.directory.endswith("ac0ceb68125ae86f")
+    assert rec.settings["n_ctx"] == SHAPE.n_ctx and rec.settings["loss"] == LM.lm_loss.cache_id
+    assert rec.directory.endswith("a9b1f74c1fe962a6")
 
 
 def test_training_windows_train_every_position(tmp_path, monkeypatch):
