@@ -21,6 +21,7 @@ left behind and ignored, with a one-line warning (see :func:`resolve_parameters`
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import types
@@ -185,6 +186,22 @@ def _user_names(namespace: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _likely_misspellings(unknown: Sequence[str], given: Mapping[str, Any], knobs: Mapping[str, Knob]) -> list[str]:
+    """``'name' (for 'knob'?)`` for each unknown name that is close to a knob's name (difflib ratio >= 0.8)
+    and holds a value that knob accepts: on a re-run, a misspelled parameter rather than a leftover
+    of the chapter (whose near-namesakes, like ``samples`` for ``n_samples``, hold other kinds of value)."""
+    out = []
+    for name in unknown:
+        for knob_name in difflib.get_close_matches(name, list(knobs), n=3, cutoff=0.8):
+            try:
+                knobs[knob_name].check(name, given[name])
+            except (ParameterError, TypeError, ValueError):
+                continue
+            out.append(f"{name!r} (for {knob_name!r}?)")
+            break
+    return out
+
+
 def _warn_rerun(unknown: Sequence[str], earlier: Sequence[Parameters]) -> None:
     """Warn, in one line, that names new since an earlier run are ignored (a typo among them included)."""
     seen = frozenset().union(*(p.namespace_names for p in earlier))
@@ -222,10 +239,11 @@ def resolve_parameters(
     Re-run in the same kernel: where ``namespace`` already holds a :class:`Parameters` object (the
     ``P`` of an earlier run of the chapter), names that are not knobs are the chapter's leftovers and
     are ignored; the knobs are still read from the namespace, so the re-executed parameters cell
-    decides (``None`` again means the profile's value).  A misspelled knob cannot be told from a
-    leftover then, so when names appeared since the earlier run a one-line warning says so and
-    suggests "Kernel > Restart and run all".  A fresh namespace (a papermill run) has no such object
-    and rejects every unknown name.
+    decides (``None`` again means the profile's value).  A name close to a knob's (difflib ratio >=
+    0.8) that holds a value the knob accepts is refused as a likely misspelling; any other misspelling
+    cannot be told from a leftover, so when names appeared since the earlier run a one-line warning
+    says so and suggests "Kernel > Restart and run all".  A fresh namespace (a papermill run) has no
+    such object and rejects every unknown name.
     """
     missing_profiles = [p for p in PROFILES if p not in profiles]
     if missing_profiles:
@@ -247,6 +265,12 @@ def resolve_parameters(
             f"allowed: profile, {', '.join(knobs)} (in a running kernel a name stays defined after "
             "you remove or rename it in the parameters cell: Kernel > Restart and run all)"
         )
+    suspects = _likely_misspellings(unknown, given, knobs) if unknown else []
+    if suspects:
+        raise ParameterError(
+            f"unknown parameter(s) {', '.join(suspects)}: this kernel already ran the chapter, but "
+            f"{'this name looks' if len(suspects) == 1 else 'these names look'} like a misspelled parameter; "
+            "correct it (a name stays defined after you correct it: del it, or Kernel > Restart and run all)")
     if unknown:
         _warn_rerun(unknown, earlier)
     profile = given.get("profile")

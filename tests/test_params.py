@@ -191,6 +191,21 @@ def test_a_rerun_in_the_same_kernel_ignores_the_chapters_globals_and_reads_the_p
     assert (third.profile, third.length, third.dataset, third.overridden) == ("gpu", 64, "pg19", ())
 
 
+def test_a_rerun_refuses_a_likely_misspelling_but_not_a_near_namesake_of_another_kind():
+    namespace = ns(profile="smoke")
+    namespace.update(P=resolve(namespace), rates=np.zeros(3), L_demo=7)  # 'rates' is close to 'rate', an array
+    _rerun_cell(namespace, lenght=12)  # close to 'length' and an int that length accepts
+    with pytest.raises(ParameterError, match=r"unknown parameter\(s\) 'lenght' \(for 'length'\?\): this kernel "
+                                             r"already ran the chapter, but this name looks like a misspelled "
+                                             r"parameter; correct it \(a name stays defined after you correct it: "
+                                             r"del it, or Kernel > Restart and run all\)"):
+        resolve(namespace)
+    del namespace["lenght"]  # corrected, and the old name removed: the near-namesake array is a leftover
+    _rerun_cell(namespace, length=12)
+    with pytest.warns(UserWarning, match="ignoring"):
+        assert resolve(namespace).length == 12
+
+
 def test_a_rerun_still_validates_the_knobs():
     namespace = ns()
     namespace.update(P=resolve(namespace), L_demo=7)
