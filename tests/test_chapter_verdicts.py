@@ -114,15 +114,25 @@ def test_chapter8_orders_the_error_by_model_quality_with_two_models(tmp_path, mo
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("contexts", [[24], [24, 32]], ids=["beyond-every-context", "beyond-one-context"])
-def test_chapter7_a_state_crossing_beyond_the_context_is_said_so(contexts, tmp_path, monkeypatch):
-    """GPT-2 1x10 against its matched Mamba-2 (N = 8) crosses at t* = 27: beyond L = 24, within L = 32."""
+@pytest.mark.parametrize("size, d_state, contexts", [("1x10", 8, [24]), ("1x10", 8, [24, 32]), ("1x32", 32, [16, 64])],
+                         ids=["beyond-every-context", "beyond-one-context", "beyond-each-own-context"])
+def test_chapter7_a_state_crossing_beyond_the_context_is_said_so(size, d_state, contexts, tmp_path, monkeypatch):
+    """GPT-2 1x10 against its matched Mamba-2 (N = 8) crosses at t* = 27: beyond L = 24, within L = 32.
+    GPT-2 1x32 (N = 32) crosses at 38 for L = 16 and at 76 for L = 64 (the matched Mamba-2 depends on the
+    context, through GPT-2's position table): each beyond its own context, the first not beyond 64."""
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
-    text, glued = _execute("07_text_architectures", {"sizes": ["1x10"], "contexts": contexts}, tmp_path)
-    crossing = {int(L): int(t) for L, t in re.findall(r"^L=(\d+): gpt2 1x10 vs .*: crossing at t\* = (\d+);", text,
+    text, glued = _execute("07_text_architectures", {"sizes": [size], "contexts": contexts, "d_state": d_state},
+                           tmp_path)
+    crossing = {int(L): int(t) for L, t in re.findall(rf"^L=(\d+): gpt2 {size} vs .*: crossing at t\* = (\d+);", text,
                                                       flags=re.M)}
     assert sorted(crossing) == contexts, text
     sentence = glued["state_crossing"]
+    if size == "1x32":
+        assert crossing[16] > 16 and 64 < crossing[64] and crossing[16] < 64, crossing
+        assert sentence.startswith(f"would pass the fixed Mamba-2 state only after {crossing[16]} to {crossing[64]} "
+                                   "tokens, beyond each pair's own context (L = 16 to 64): "), sentence
+        assert "every crossing lies beyond" not in text
+        return
     for L, t_star in crossing.items():
         verdict = re.search(rf"^L={L}: gpt2 1x10 vs .*: crossing at t\* = .*$", text, flags=re.M).group(0)
         if t_star > L:  # no position after t*: nothing may be concluded about one
