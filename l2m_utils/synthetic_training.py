@@ -114,6 +114,49 @@ def model_name_problem(text: str) -> str | None:
     return None
 
 
+def models_problem(models: Sequence[str]) -> str | None:
+    """What is wrong with a ``models`` parameter (names :func:`parse_model` rejects, then a model named
+    twice, whose second copy would count as another seed), or ``None``."""
+    bad = [f"{t!r} ({model_name_problem(t)})" for t in models if model_name_problem(t)]
+    if bad:
+        return ((f"models entry {bad[0]} is not a model name" if len(bad) == 1 else
+                 f"models entries {' and '.join(bad)} are not model names") + ": write each model as " + MODEL_FORM)
+    if len({parse_model(t) for t in models}) != len(models):
+        return (f"models {list(models)} name one model twice (e.g. 'mamba2-2x64' and 'mamba2-2x64-N64' are the "
+                "same model): its second copy would count as another seed")
+    return None
+
+
+#: The ``results_dir`` value that means a fresh folder, removed afterwards.
+TEMPORARY_RESULTS = "temporary"
+
+
+def results_folder(name: str, root: Path | None = None) -> Path:
+    """The folder a ``results_dir`` parameter names: ``~`` expanded, a relative path taken from the
+    repository root ``root`` (default :data:`ROOT`)."""
+    path = Path(name).expanduser()
+    return (path if path.is_absolute() else (root or ROOT) / path).resolve()
+
+
+def results_dir_problem(name: str, root: Path | None = None) -> str | None:
+    """What is wrong with a ``results_dir`` parameter (empty, the repository root or a folder holding
+    it: the run results need a folder of their own), or ``None``; :data:`TEMPORARY_RESULTS` is fine."""
+    if name == TEMPORARY_RESULTS:
+        return None
+    repo = (root or ROOT).resolve()
+    if not name.strip():
+        why = "is empty"
+    else:
+        folder = results_folder(name, root)
+        if folder not in (repo, *repo.parents):
+            return None
+        shown = "" if str(folder) == name else f"({folder}) "
+        why = shown + ("is the repository root itself" if folder == repo else "is a folder that holds the whole repository")
+    return (f"results_dir={name!r} {why}: the run results (one JSON file per run) need a folder of their own, such "
+            f"as results/ch06 (relative to the repository; an absolute path or ~/... also works), or "
+            f"{TEMPORARY_RESULTS!r} for a fresh folder removed afterwards")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one run's result (its key hashes all of it)."""

@@ -172,7 +172,8 @@ def test_chapter6_with_both_backbones_at_one_length_says_the_length_is_missing(t
     assert glued["ch6_trend_mamba"] == "Mamba-2: this run has one length (L = 16), so there is no trend in L"
     assert glued["ch6_contrast"] == ("this run has one length (L = 16), so there is no change with L for the backbones "
                                      "to differ in")
-    assert glued["ch6_collapse"] == "Only one Mamba-2 size has finished runs, so figure (c) cannot test a collapse"
+    assert glued["ch6_collapse"] == ("This run has one Mamba-2 size (the models parameter names one), so figure (c) "
+                                     "cannot test a collapse")
 
 
 def test_chapter3_on_a_corpus_too_small_for_any_supported_distance(tmp_path, monkeypatch):

@@ -375,3 +375,27 @@ def test_command_line_list(tmp_path, capsys):
     assert st.main(["list", "--profile", "smoke", "--results-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.count("missing") == len(st.profile_configs("smoke"))
+
+
+def test_models_problem_names_a_bad_entry_before_a_duplicate():
+    assert st.models_problem(["gpt2-1x16", "mamba2-1x16-N4"]) is None
+    bad = st.models_problem(["mamba-1x16", "gpt2-1x16", "gpt2-1x16"])
+    assert bad.startswith("models entry 'mamba-1x16' (backbone must be one of ('gpt2', 'mamba2'), got 'mamba') is "
+                          "not a model name: write each model as 'gpt2-<layers>x<width>'") and "twice" not in bad
+    assert st.models_problem(["x", "y"]).startswith("models entries 'x' (")
+    assert "name one model twice" in st.models_problem(["mamba2-2x64", "mamba2-2x64-N64"])
+
+
+def test_results_dir_is_a_folder_of_its_own(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert st.results_folder("results/ch06", repo) == repo / "results" / "ch06"
+    assert st.results_folder("~/runs", repo) == tmp_path / "home" / "runs"  # "~" expanded, not a folder named ~
+    assert st.results_folder(str(tmp_path / "abs"), repo) == tmp_path / "abs"
+    for fine in ("results/ch06", "~/runs", str(tmp_path / "abs"), st.TEMPORARY_RESULTS):
+        assert st.results_dir_problem(fine, repo) is None, fine
+    assert st.results_dir_problem("", repo).startswith("results_dir='' is empty: the run results")
+    assert st.results_dir_problem(".", repo).startswith(f"results_dir='.' ({repo}) is the repository root itself")
+    assert "is the repository root itself" in st.results_dir_problem("results/..", repo)
+    assert "holds the whole repository" in st.results_dir_problem(str(tmp_path), repo)
