@@ -1,8 +1,8 @@
 """Student notebooks: a chapter without its solutions, in plain Markdown.  Introduced in the
 teaching page ("Teaching with this book": ``make exercises``).
 
-:func:`for_students` turns each ```` ```{exercise} ```` block into **Exercise N** followed by an empty
-answer cell, and spells every MyST construct the chapters use (theorem and proof directives,
+:func:`for_students` turns each ```` ```{exercise} ```` block into **Exercise 2.3** (the book's
+number) followed by an empty answer cell, and spells every MyST construct the chapters use (theorem and proof directives,
 admonitions, labelled math, ``{cite}``, ``{prf:ref}``, ``{ref}``, ``{eq}``, ``{doc}``, ``{glue}``, ...)
 as plain Markdown with the numbers and author-year citations the rendered book shows, so that the
 notebooks read well in any Jupyter, Colab or VS Code.  Solutions are removed before, by
@@ -12,7 +12,7 @@ notebooks read well in any Jupyter, Colab or VS Code.  Solutions are removed bef
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -30,7 +30,7 @@ ANSWER_CELL = "# your answer\n"
 def for_students(nb, layout: Layout | None = None, source: Path | None = None):
     """Make a chapter without solutions readable in plain Jupyter, Colab or VS Code (for students).
 
-    Each ```` ```{exercise} ```` block becomes a Markdown cell of its own, **Exercise N** (its label),
+    Each ```` ```{exercise} ```` block becomes a Markdown cell of its own, **Exercise 2.3** (its label; the book's number),
     followed by an empty code cell for the answer; ``{glue}`` roles, which only the book can fill in,
     read :data:`GLUE_PLACEHOLDER`.  The rest of the MyST syntax becomes plain Markdown
     (:func:`_myst_to_markdown`): theorems and definitions with the book's numbers, proofs ending in
@@ -44,11 +44,13 @@ def for_students(nb, layout: Layout | None = None, source: Path | None = None):
     if leftover is not None:
         raise BookError(f"strip the solutions first (strip_solutions): {leftover[:80]!r}")
     context = _student_context(layout, source) if layout is not None else _StudentContext(None, {}, {}, {})
-    numbering = _Tally(context.chapter, {}, {})
+    # the chapter's own labels as numbered on its full source (solutions included), as in the book
+    own = {label: t for label, t in context.targets.items() if context.chapter is not None and t.chapter == context.chapter}
+    numbering = _Tally(context.chapter, {}, {}, own)
     _student_cells(nb.cells, context, numbering)  # a first pass finds what the notebook itself numbers
-    context = _StudentContext(context.chapter, {**context.targets, **numbering.found}, context.documents,
+    context = _StudentContext(context.chapter, {**numbering.found, **context.targets}, context.documents,
                               context.citations)
-    nb.cells = _student_cells(nb.cells, context, _Tally(context.chapter, {}, {}))
+    nb.cells = _student_cells(nb.cells, context, _Tally(context.chapter, {}, {}, own))
     return nb
 
 
@@ -83,6 +85,7 @@ def _student_cells(cells: list, context: _StudentContext, tally: _Tally) -> list
 
 
 def _exercise_heading(number: str, label: str | None) -> str:
+    """``**Exercise 2.3** (`label`)``: the heading of an exercise cell."""
     return f"**Exercise {number}**" + (f" (`{label}`)" if label else "")
 
 
@@ -143,17 +146,22 @@ class _StudentContext:
 @dataclass
 class _Tally:
     """Numbers what the book numbers, in order of appearance (one count per kind, "2.3" in chapter
-    2; exercises as the student notebook numbers them, 1, 2, ...), and remembers the labels."""
+    2, exercises included), and remembers the labels.  A label in ``known`` (the chapter's labels
+    numbered on its full source, solutions included, as the book numbers them) keeps that number."""
 
     chapter: int | None
     counts: dict[str, int]
     found: dict[str, _Target]
+    known: dict[str, _Target] = field(default_factory=dict)
 
     def number(self, kind: str, label: str | None = None, title: str = "") -> str:
+        """The next number of ``kind`` here ("2.3" in chapter 2, "3" without a chapter)."""
         self.counts[kind] = self.counts.get(kind, 0) + 1
         number = str(self.counts[kind])
-        if self.chapter is not None and kind != "Exercise":
+        if self.chapter is not None:
             number = f"{self.chapter}.{number}"
+        if label in self.known and self.known[label].kind == kind:
+            number = self.known[label].number
         if label:
             self.found[label] = _Target(kind, number, self.chapter, title)
         return number
@@ -282,8 +290,6 @@ def _target_text(target: _Target, here: int | None) -> str:
         return f"chapter {target.number} (*{target.title}*)" if target.number else f"*{target.title}*"
     if target.kind in ("page", "section"):
         return f"*{target.title}*" + (f" in chapter {target.chapter}" if elsewhere else "")
-    if target.kind == "Exercise":
-        return f"Exercise {target.number}" + (f" of chapter {target.chapter}" if elsewhere else "")
     if target.kind == "Equation":
         return f"Equation ({target.number})"
     if target.number:

@@ -46,7 +46,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from . import history_state as hs
 from . import language_model as LM

@@ -446,7 +446,7 @@ def test_references_to_other_chapters_and_citations_read_as_in_the_book(two_chap
     assert md == textwrap.dedent("""\
         # Chapter two
 
-        By Theorem 1.1 (Definition 1.1), Exercise 1 of chapter 1, *A section* in chapter 1, chapter 1 (*Chapter one*),
+        By Theorem 1.1 (Definition 1.1), Exercise 1.1, *A section* in chapter 1, chapter 1 (*Chapter one*),
         chapter 1 (*Chapter one*), this chapter, the preface and *The preface*
         [Chen et al., 2025], [Cover and Thomas, 2006; Chen et al., 2025], Chen et al. [2025], [Soljačić, 1999],
         [The L2M Team, n.d.], [Dubey et al., 2024], [unknown2020], [see Cover and Thomas, 2006, ch. 2].
@@ -459,7 +459,46 @@ def test_write_exercises_spells_out_the_book(two_chapters):
     assert [p.name for p in paths] == ["01_one_exercises.ipynb", "02_two_exercises.ipynb"]
     one, two = ("\n\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown")
                 for p in paths)
-    assert "**Definition 1.1 (Entropy).** Text." in one and "**Exercise 1** (`one-ex`)" in one
+    assert "**Definition 1.1 (Entropy).** Text." in one and "**Exercise 1.1** (`one-ex`)" in one
     assert "# Chapter one" in one and "# a comment" not in one
     assert two.startswith("# Chapter two\n\nBy Theorem 1.1 (Definition 1.1)")
     assert MYST_LEFT.findall(one + two) == []
+
+
+def test_numbers_count_what_the_solutions_hold_as_the_book_does(tmp_path):
+    """The book numbers the full chapter: a definition inside a (stripped) solution still takes its
+    number, so the one after it is 1.2 in the student notebook too, in its heading and where cited."""
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_one.md").write_text(textwrap.dedent("""\
+        # Chapter one
+
+        ```{exercise}
+        :label: ex-a
+        Do it.
+        ```
+
+        ```{solution-start} ex-a
+        :class: dropdown
+        ```
+
+        ```{prf:definition} Hidden
+        :label: sol-def
+        In the solution.
+        ```
+
+        ```{solution-end}
+        ```
+
+        ```{prf:definition} Shown
+        :label: main-def
+        After the solution.
+        ```
+
+        See {prf:ref}`main-def`.
+        """))
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: notebooks/01_one\nchapters: []\n")
+    layout = book.Layout(tmp_path)
+    (path,) = book.write_exercises(layout)
+    text = "\n\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    assert "**Exercise 1.1** (`ex-a`)" in text and "Hidden" not in text
+    assert "**Definition 1.2 (Shown).** After the solution." in text and "See Definition 1.2." in text
