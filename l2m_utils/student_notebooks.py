@@ -541,90 +541,31 @@ def _citations(layout: Layout) -> dict[str, tuple[str, str]]:
     return citations
 
 
-_BIB_ENTRY = re.compile(r"@(?P<kind>\w+)\s*[{(]\s*(?P<key>[^,\s]+)\s*,")
-_BIB_FIELD = re.compile(r"\s*(?P<name>[\w-]+)\s*=\s*")
-_BIB_SEPARATOR = re.compile(r"\s*(?:#\s*)?,?")
-_LATEX_ACCENT = re.compile(r"\\(?P<accent>['`^\"~=.]|[uvHckr](?=[\s{]))\s*\{?\\?(?P<letter>[A-Za-z])\}?")
-_LATEX_LETTER = re.compile(r"\\(?P<name>ss|aa|AA|ae|AE|oe|OE|o|O|l|L|i|j)(?![A-Za-z])\s*")
-_LATEX_ESCAPE = re.compile(r"\\(?P<char>[&%$#_{}])")
-_ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304",
-            ".": "\u0307", "u": "\u0306", "v": "\u030c", "H": "\u030b", "c": "\u0327", "k": "\u0328", "r": "\u030a"}
-_LETTERS = {"ss": "ß", "aa": "å", "AA": "Å", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "o": "ø", "O": "Ø",
-            "l": "ł", "L": "Ł", "i": "ı", "j": "ȷ"}
-
-
 def _read_bib(text: str) -> dict[str, tuple[str, str]]:
-    """key -> (authors as cited, year) of each entry of a BibTeX file (a small parser: braced, quoted
-    and bare values; no ``@string`` macros)."""
+    """key -> (authors as cited, year) of each entry of a BibTeX file, read with pybtex (the parser
+    behind sphinxcontrib-bibtex, so names split as in the book: "van den Oord", {Braced Teams})."""
+    try:
+        from pybtex.database import parse_string
+        from pybtex.richtext import Text
+    except ImportError as exc:  # pragma: no cover - installed with sphinxcontrib-bibtex (the book extra)
+        raise BookError("reading the bibliography needs pybtex: pip install -e '.[book]'") from exc
+
+    def plain(latex: str) -> str:
+        return Text.from_latex(latex).render_as("text").strip()
+
     entries = {}
-    for entry in _BIB_ENTRY.finditer(text):
-        if entry["kind"].lower() in ("comment", "string", "preamble"):
-            continue
-        fields = _bib_fields(text, entry.end())
-        year = fields.get("year") or fields.get("date", "")[:4] or "n.d."
-        entries[entry["key"]] = (_cited_authors(fields.get("author") or fields.get("editor") or entry["key"]),
-                                 _latex_to_text(year))
+    for key, entry in parse_string(text, "bibtex").entries.items():
+        people = entry.persons.get("author") or entry.persons.get("editor") or []
+        names = [plain(" ".join(p.prelast_names + p.last_names)) for p in people]
+        others = len(names) > 1 and names[-1].lower() == "others"
+        if not names:
+            cited = key
+        elif len(names) == 1:
+            cited = names[0]
+        elif len(names) == 2 and not others:
+            cited = f"{names[0]} and {names[1]}"
+        else:
+            cited = f"{names[0]} et al."
+        year = entry.fields.get("year") or entry.fields.get("date", "")[:4]
+        entries[key] = (cited, plain(year) if year else "n.d.")
     return entries
-
-
-def _bib_fields(text: str, pos: int) -> dict[str, str]:
-    fields = {}
-    while field := _BIB_FIELD.match(text, pos):
-        value, pos = _bib_value(text, field.end())
-        fields[field["name"].lower()] = value
-        pos = _BIB_SEPARATOR.match(text, pos).end()
-    return fields
-
-
-def _bib_value(text: str, pos: int) -> tuple[str, int]:
-    """The value at ``pos`` ({braced}, "quoted" or bare) and the position after it."""
-    if text.startswith(("{", '"'), pos):
-        closing, depth = text[pos], 0
-        for i in range(pos, len(text)):
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            if i > pos and depth == 0 and text[i] in ('"', "}") and (closing == "{" or text[i] == '"'):
-                return text[pos + 1:i], i + 1
-        return text[pos + 1:], len(text)
-    bare = re.compile(r"[^,}\s]*").match(text, pos)
-    return bare.group(), bare.end()
-
-
-def _cited_authors(authors: str) -> str:
-    """"Shannon", "Cover and Thomas", "Chen et al." (as the book's author-year citations)."""
-    names = [name for name in _split_top_level(authors, r"\s+and\s+") if name.strip()]
-    last = [_last_name(name) for name in names]
-    if len(last) == 1:
-        return last[0]
-    if len(last) == 2 and names[1].strip().lower() != "others":
-        return f"{last[0]} and {last[1]}"
-    return f"{last[0]} et al."
-
-
-def _split_top_level(text: str, separator: str) -> list[str]:
-    """``text`` split at ``separator`` (a regex) outside braces."""
-    parts, start = [], 0
-    for match in re.finditer(separator, text, flags=re.I):
-        if text[:match.start()].count("{") == text[:match.start()].count("}"):
-            parts.append(text[start:match.start()])
-            start = match.end()
-    return [*parts, text[start:]]
-
-
-def _last_name(name: str) -> str:
-    """The last name of "Last, First" or "First Last" (a braced {Name} whole)."""
-    name = name.strip()
-    comma = _split_top_level(name, r",")
-    if len(comma) > 1:
-        return _latex_to_text(comma[0])
-    return _latex_to_text(_split_top_level(name, r"\s+")[-1])
-
-
-def _latex_to_text(text: str) -> str:
-    """BibTeX's LaTeX in plain text: accents, special letters and escapes; braces dropped."""
-    import unicodedata
-
-    text = _LATEX_ACCENT.sub(lambda m: m["letter"] + _ACCENTS[m["accent"]], text)
-    text = _LATEX_LETTER.sub(lambda m: _LETTERS[m["name"]], text)
-    text = _LATEX_ESCAPE.sub(lambda m: {"{": "\ue000", "}": "\ue001"}.get(m["char"], m["char"]), text)
-    text = text.replace("{", "").replace("}", "").replace("~", " ").replace("\ue000", "{").replace("\ue001", "}")
-    return unicodedata.normalize("NFC", re.sub(r"\s+", " ", text)).strip()

@@ -373,6 +373,7 @@ BIB = r"""
 @misc{solo, author = {Solja{\v{c}}i{\'c}, Marin}, year = {1999}}
 @misc{team, author = {{The L2M Team}}, title = {A report}}
 @misc{many, author = {Dubey, Abhimanyu and others}, year = {2024}}
+@misc{oord, author = {Aaron van den Oord and Li, Yazhe}, year = {2018}}
 @comment{ignored, author = {Nobody}}
 """
 
@@ -437,7 +438,8 @@ def two_chapters(tmp_path: Path) -> book.Layout:
 def test_the_bibliography_gives_authors_and_years():
     assert SN._read_bib(BIB) == {
         "chen2025l2m": ("Chen et al.", "2025"), "cover2006elements": ("Cover and Thomas", "2006"),
-        "solo": ("Soljačić", "1999"), "team": ("The L2M Team", "n.d."), "many": ("Dubey et al.", "2024")}
+        "solo": ("Soljačić", "1999"), "team": ("The L2M Team", "n.d."), "many": ("Dubey et al.", "2024"),
+        "oord": ("van den Oord and Li", "2018")}
 
 
 def test_references_to_other_chapters_and_citations_read_as_in_the_book(two_chapters):
