@@ -831,13 +831,18 @@ def _marked(cell) -> bool:
 
 
 def _clean_outputs(outputs) -> list[dict[str, Any]]:
-    keep = []
+    """The outputs an nbval reference keeps: results as text, streams (consecutive chunks of one
+    stream merged: how the kernel splits a printout varies from run to run), scalar glue records."""
+    keep: list[dict[str, Any]] = []
     for out in outputs:
         out = dict(out)
         if out.get("output_type") == "execute_result":
             out = {"output_type": "execute_result", "metadata": {}, "execution_count": None,
                    "data": {"text/plain": out["data"]["text/plain"]}}
         elif out.get("output_type") == "stream":
+            if keep and keep[-1]["output_type"] == "stream" and keep[-1]["name"] == out["name"]:
+                keep[-1]["text"] += out["text"]
+                continue
             out = {"output_type": "stream", "name": out["name"], "text": out["text"]}
         elif out.get("output_type") == "display_data" and all(
             k.startswith("application/papermill.record/text/plain") for k in out.get("data", {})
@@ -933,6 +938,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m l2m_utils.book`` (``l2m-book``): the commands of the module docstring; returns the exit status."""
     args = _parser().parse_args(argv)
     layout = Layout(args.root.resolve())
     try:

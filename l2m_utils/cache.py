@@ -103,11 +103,13 @@ def _fsync(path: Path) -> None:
 
 
 def atomic_write_text(target: Path | str, text: str) -> None:
+    """Write ``text`` to ``target`` atomically (a temporary file renamed over it: never half written)."""
     with atomic_path(target) as tmp:
         tmp.write_text(text)
 
 
 def atomic_write_json(target: Path | str, obj: Any) -> None:
+    """Write ``obj`` as indented JSON with sorted keys to ``target`` atomically (``str`` for what JSON lacks)."""
     atomic_write_text(target, json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n")
 
 

@@ -175,6 +175,9 @@ class _ResidualBlock(nn.Module):
 
 
 class Mamba2Backbone(nn.Module):
+    """``spec.n_layer`` pre-norm residual Mamba-2 mixers (``mixer_cls``: mamba_ssm's Triton ``Mamba2`` or
+    :class:`~l2m_utils.mamba2_torch.Mamba2Torch`, named by ``kernel``) and a final RMSNorm: [b, L, d] -> [b, L, d]."""
+
     def __init__(self, spec: ModelSpec, mixer_cls, kernel: str):
         super().__init__()
         self.kernel = kernel
@@ -194,6 +197,9 @@ class Mamba2Backbone(nn.Module):
 
 
 class GPT2Backbone(nn.Module):
+    """The transformer body of Hugging Face's GPT-2 (causal attention, sdpa, learned positions) on input
+    embeddings: [b, L, d] -> [b, L, d]."""
+
     def __init__(self, spec: ModelSpec):
         super().__init__()
         from transformers import GPT2Model

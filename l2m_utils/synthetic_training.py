@@ -345,10 +345,12 @@ class RunOutcome:
 
 
 def checkpoint_path(checkpoint_dir: Path, cfg: RunConfig) -> Path:
+    """Where the run ``cfg`` keeps its training checkpoint: ``<checkpoint_dir>/<cfg.key()>.pt``."""
     return Path(checkpoint_dir) / f"{cfg.key()}.pt"
 
 
 def results_path(results_dir: Path, cfg: RunConfig) -> Path:
+    """Where the finished run ``cfg`` writes its result: ``<results_dir>/<cfg.key()>.json``."""
     return Path(results_dir) / f"{cfg.key()}.json"
 
 
@@ -627,6 +629,9 @@ def load_result(results_dir: str | Path, cfg: RunConfig) -> dict | None:
 
 @dataclass
 class SweepReport:
+    """What :func:`run_sweep` did: the finished results and the labels of the runs trained, loaded,
+    interrupted or left for a later part."""
+
     results: list[dict] = field(default_factory=list)  # finished runs (loaded or trained), in sweep order
     trained: list[str] = field(default_factory=list)
     loaded: list[str] = field(default_factory=list)
@@ -635,6 +640,7 @@ class SweepReport:
     elapsed_s: float = 0.0
 
     def summary(self) -> str:
+        """One line: how many runs finished, were loaded, trained, interrupted or left; the time taken."""
         return (f"{len(self.results)} finished ({len(self.loaded)} loaded, {len(self.trained)} trained now), "
                 f"{len(self.interrupted)} interrupted, {len(self.not_run)} left for later; "
                 f"{self.elapsed_s:.0f} s")
@@ -787,6 +793,7 @@ def results_table(records: Sequence[dict]) -> list[dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m l2m_utils.synthetic_training``: list a profile's runs or train the missing ones (exit status)."""
     ap = argparse.ArgumentParser(prog="python -m l2m_utils.synthetic_training",
                                  description="Chapter 6 sweeps: train the missing runs of a profile.")
     sub = ap.add_subparsers(dest="command", required=True)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Chapter 6 on the GPU machine (one H200): throughput benchmark, a check of mamba_ssm's Triton Mamba2
-# against our PyTorch block, then one part (<= ~7 min) of the `gpu` sweep.  Results JSONs of finished
+# against our PyTorch block, then one part (<= 8 min) of the `gpu` sweep.  Results JSONs of finished
 # runs, the benchmark and a log come back under $OUT (3 files); unpack the tarball over results/ch06.
 #
 # Needs: .whl/ with the mamba-ssm wheel (`bash scripts/prepare_wheelhouse.sh` builds it; install only,

@@ -9,7 +9,7 @@
 # step (exit status, seconds) and exits non-zero if any failed.  Only committed work is rehearsed
 # (a device run also carries uncommitted files: commit first).
 #
-# Usage:  bash scripts/rehearse_gpu.sh        (about 6 minutes; the first time also a few minutes and
+# Usage:  bash scripts/rehearse_gpu.sh        (about 5 minutes; the first time also a few minutes and
 #                                              ~7 GB for the image-like virtual environment, kept for reuse)
 # Environment: WORK (default /tmp/l2m-gpu-rehearsal), PY312 (a Python 3.12; default: python3.12 or a
 # pyenv 3.12), WHEELHOUSE_SH (default ../shared/device/wheelhouse.sh of this checkout).

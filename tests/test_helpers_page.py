@@ -71,3 +71,13 @@ def test_row_matches_the_docstring_the_chapters_and_the_code(module):
     assert names, f"no entry point named for {module}"
     for name in names:
         assert hasattr(mod, name), f"l2m_utils.{module} has no {name}"
+
+
+@pytest.mark.parametrize("module", _modules())
+def test_every_public_function_and_class_has_a_docstring(module):
+    """The page promises a short docstring on each public function (and class) of every module."""
+    tree = ast.parse((ROOT / "l2m_utils" / f"{module}.py").read_text(encoding="utf-8"))
+    missing = [node.name for node in tree.body
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+               and not node.name.startswith("_") and not ast.get_docstring(node)]
+    assert missing == [], f"l2m_utils.{module}: no docstring on {missing}"
