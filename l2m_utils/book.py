@@ -716,13 +716,14 @@ def write_exercises(layout: Layout, names: Sequence[str] = ()) -> list[Path]:
     (:func:`l2m_utils.student_notebooks.for_students`)."""
     import nbformat
 
-    from .student_notebooks import for_students  # it imports this module
+    from .student_notebooks import read_book_context, for_students  # it imports this module
 
     layout.exercises.mkdir(parents=True, exist_ok=True)
+    context = read_book_context(layout)  # labels, titles and bibliography, read once for every chapter
     written = []
     for source in layout.select(names):
         target = layout.exercises / f"{source.stem}_exercises.ipynb"
-        nbformat.write(for_students(strip_solutions(to_notebook(source)), layout, source), target)
+        nbformat.write(for_students(strip_solutions(to_notebook(source)), layout, source, context), target)
         written.append(target)
         print(f"[l2m-book] wrote {target}")
     return written

@@ -12,7 +12,7 @@ notebooks read well in any Jupyter, Colab or VS Code.  Solutions are removed bef
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -27,7 +27,8 @@ GLUE_PLACEHOLDER = "(value shown in the rendered book)"
 ANSWER_CELL = "# your answer\n"
 
 
-def for_students(nb, layout: Layout | None = None, source: Path | None = None):
+def for_students(nb, layout: Layout | None = None, source: Path | None = None,
+                 book_context: _StudentContext | None = None):
     """Make a chapter without solutions readable in plain Jupyter, Colab or VS Code (for students).
 
     Each ```` ```{exercise} ```` block becomes a Markdown cell of its own, **Exercise 2.3** (its label; the book's number),
@@ -38,18 +39,22 @@ def for_students(nb, layout: Layout | None = None, source: Path | None = None):
     book shows.  With ``layout`` (and ``source``, the chapter's path) the chapter's numbers, the other
     chapters' labels and the bibliography are the book's; without, only the notebook's own labels
     resolve (numbered 1, 2, ...) and a citation reads as its key in brackets.  Directives and roles it
-    does not know stay as written.  Raises :class:`BookError` where a solution directive is left.
+    does not know stay as written.  ``book_context`` (:func:`read_book_context` of ``layout``) saves
+    reading the whole book again for each chapter.  Raises :class:`BookError` where a solution
+    directive is left.
     """
     leftover = next((c.source for c in nb.cells if c.cell_type == "markdown" and "{solution" in c.source), None)
     if leftover is not None:
         raise BookError(f"strip the solutions first (strip_solutions): {leftover[:80]!r}")
-    context = _student_context(layout, source) if layout is not None else _StudentContext(None, {}, {}, {})
+    if book_context is None and layout is not None:
+        book_context = read_book_context(layout)
+    context = _in_chapter(book_context, source) if book_context is not None else _StudentContext(None, {}, {}, {})
     # the chapter's own labels as numbered on its full source (solutions included), as in the book
     own = {label: t for label, t in context.targets.items() if context.chapter is not None and t.chapter == context.chapter}
-    numbering = _Tally(context.chapter, {}, {}, own)
-    _student_cells(nb.cells, context, numbering)  # a first pass finds what the notebook itself numbers
-    context = _StudentContext(context.chapter, {**numbering.found, **context.targets}, context.documents,
-                              context.citations)
+    if not own:  # a notebook outside the book: a first pass finds what the notebook itself numbers
+        numbering = _Tally(context.chapter, {}, {})
+        _student_cells(nb.cells, context, numbering)
+        context = replace(context, targets={**numbering.found, **context.targets})
     nb.cells = _student_cells(nb.cells, context, _Tally(context.chapter, {}, {}, own))
     return nb
 
@@ -141,6 +146,7 @@ class _StudentContext:
     targets: dict[str, _Target]
     documents: dict[str, _Target]
     citations: dict[str, tuple[str, str]]
+    chapter_paths: dict[Path, int] = field(default_factory=dict)  # resolved path -> chapter number
 
 
 @dataclass
@@ -478,8 +484,19 @@ def _image(path: str, alt: str) -> str:
 # --- what a chapter refers to: the other chapters, the pages, the bibliography ------------------------
 
 def _student_context(layout: Layout, source: Path | None = None) -> _StudentContext:
+    """:func:`read_book_context` of ``layout`` for the chapter ``source`` (its number prefixes the numbers
+    it shows)."""
+    return _in_chapter(read_book_context(layout), source)
+
+
+def _in_chapter(context: _StudentContext, source: Path | None) -> _StudentContext:
+    """``context`` for the chapter at ``source`` (``None``, or a path outside the book: no number)."""
+    return replace(context, chapter=None if source is None else context.chapter_paths.get(Path(source).resolve()))
+
+
+def read_book_context(layout: Layout) -> _StudentContext:
     """Every chapter's labels and numbers, the pages' titles and the bibliography of the book at
-    ``layout``; ``source`` is the chapter at hand (its number prefixes the numbers it shows)."""
+    ``layout`` (no chapter at hand: see :func:`_in_chapter`)."""
     try:
         chapters = layout.chapters()
     except BookError:  # a folder with no chapters
@@ -494,9 +511,8 @@ def _student_context(layout: Layout, source: Path | None = None) -> _StudentCont
     for page in _toc_pages(layout):
         documents.setdefault(page.stem, _Target("page", title=_page_title(
             _without_front_matter(page.read_text(encoding="utf-8")), page.stem)))
-    here = next((n for n, chapter in enumerate(chapters, 1)
-                 if source is not None and chapter.resolve() == Path(source).resolve()), None)
-    return _StudentContext(here, targets, documents, _citations(layout))
+    return _StudentContext(None, targets, documents, _citations(layout),
+                           {chapter.resolve(): n for n, chapter in enumerate(chapters, 1)})
 
 
 def _without_front_matter(text: str) -> str:
