@@ -489,6 +489,48 @@ def hub_unreachable() -> str | None:
     return None
 
 
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")  # 'owner/name' ('gpt2', without a slash, is one too)
+
+
+def _is_local_name(name: str) -> bool:
+    """Whether a ``from_pretrained`` name is clearly a path, not a hub id: it starts with ``/``, ``./``,
+    ``../`` or ``~``, is an existing folder, or holds a path separator without the hub form ``owner/name``."""
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    if name in (".", "..") or name.startswith("~") or Path(name).is_absolute():
+        return True
+    if any(name.startswith(prefix + sep) for prefix in (".", "..") for sep in seps):
+        return True
+    if Path(name).expanduser().is_dir():
+        return True
+    return any(sep in name for sep in seps) and not (_HUB_ID.fullmatch(name) and ".." not in name)
+
+
+def local_pretrained_folder(
+    name: str, what: str, hint: str, needs: Sequence[tuple[str, Sequence[str]]],
+) -> Path | None:
+    """The absolute folder a ``from_pretrained`` ``name`` means (``~`` expanded), or ``None`` for a hub id.
+
+    ``needs`` lists (what, in words; file name patterns) of which the folder must hold one match each.
+    Raises ``RuntimeError("could not load <what>: the folder ... does not exist / holds no ... . <hint>.")``
+    instead of asking the hub about a path.
+    """
+    if not _is_local_name(name):
+        return None
+    folder = Path(name).expanduser().absolute()
+    problem = None
+    if not folder.exists():
+        problem = f"the folder {str(folder)!r} does not exist (the name is a path, so the hub is not asked)"
+    elif not folder.is_dir():
+        problem = f"{str(folder)!r} is a file, not a folder written with save_pretrained"
+    else:
+        missing = [words for words, patterns in needs if not any(next(folder.glob(p), None) for p in patterns)]
+        if missing:
+            problem = f"the folder {str(folder)!r} holds no {' and no '.join(missing)}"
+    if problem:
+        raise RuntimeError(f"could not load {what}: {problem}. {hint.rstrip('.')}.")
+    return folder
+
+
 def load_from_hub(load: Callable[..., Any], name: str, what: str, hint: str, **kwargs: Any) -> Any:
     """``load(name, **kwargs)``, a Hugging Face ``from_pretrained``: a local folder as it is, a hub name
     from the local cache only (at once) when :func:`hub_unreachable` gives a reason.

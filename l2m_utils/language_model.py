@@ -42,7 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
-from .corpus import load_from_hub
+from .corpus import load_from_hub, local_pretrained_folder
 from .scoring import CausalLMScorer
 from .progress import progress_bar
 
@@ -610,7 +610,7 @@ def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_m
     offloads what does not fit to the CPU or, with ``offload_folder=``, to disk), otherwise the
     model is moved to ``device``.  :class:`~l2m_utils.scoring.CausalLMScorer` scores either kind.  A name
     that is a path (``./x``, ``/x``, ``~/x``, an existing folder:
-    :func:`~l2m_utils.tokenization.local_pretrained_folder`) must be a folder with ``config.json`` and
+    :func:`~l2m_utils.corpus.local_pretrained_folder`) must be a folder with ``config.json`` and
     weights; the hub is not asked about it.  When the hub cannot be reached
     (:func:`~l2m_utils.corpus.hub_unreachable`), only the local cache is read, at once.  Raises
     ``RuntimeError`` naming the model when it cannot be loaded (offline, wrong name, gated model
@@ -630,8 +630,6 @@ def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_m
         if importlib.util.find_spec("accelerate") is None:
             raise RuntimeError(f"device_map={device_map!r} needs the `accelerate` package: pip install accelerate")
         options["device_map"] = device_map
-    from .tokenization import local_pretrained_folder
-
     needs = [("config.json", ("config.json", "adapter_config.json")),  # a PEFT adapter has its own config
              ("model weights (model.safetensors, pytorch_model.bin or a sharded *.index.json)",
               ("*.safetensors", "*.bin", "*.index.json", "*.h5", "*.msgpack"))]

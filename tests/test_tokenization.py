@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from l2m_utils import corpus
 from l2m_utils import tokenization as T
 from l2m_utils.corpus import load_corpus, make_samples
 
@@ -174,7 +175,7 @@ def test_an_unreachable_hub_loads_from_the_local_cache_only(monkeypatch, tmp_pat
     ("runs/gpt2/final", True), ("runs/../gpt2", True),
 ])
 def test_a_path_is_told_from_a_hub_name(name, local):
-    assert T._is_local_name(name) is local
+    assert corpus._is_local_name(name) is local
 
 
 def test_a_tokenizer_path_that_is_no_tokenizer_folder_is_named_without_asking_the_hub(monkeypatch, tmp_path):
