@@ -40,6 +40,7 @@ data is needed.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import json
@@ -247,8 +248,6 @@ def load_local(path: str | Path | Sequence[str | Path]) -> list[Document]:
             files.append(p)
         else:
             raise ValueError(f"local corpus path {str(p)!r} does not exist")
-    import hashlib
-
     docs: list[Document] = []
     first_with: dict[str, Path] = {}  # SHA-256 of a text -> the first file that holds it
     for f in files:

@@ -117,7 +117,7 @@ def model_name_problem(text: str) -> str | None:
 def models_problem(models: Sequence[str]) -> str | None:
     """What is wrong with a ``models`` parameter (names :func:`parse_model` rejects, then a model named
     twice, whose second copy would count as another seed), or ``None``."""
-    bad = [f"{t!r} ({model_name_problem(t)})" for t in models if model_name_problem(t)]
+    bad = [f"{t!r} ({why})" for t, why in ((t, model_name_problem(t)) for t in models) if why]
     if bad:
         return ((f"models entry {bad[0]} is not a model name" if len(bad) == 1 else
                  f"models entries {' and '.join(bad)} are not model names") + ": write each model as " + MODEL_FORM)
