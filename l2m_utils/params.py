@@ -16,7 +16,8 @@ variable ``L2M_PROFILE`` (the test-suite sets it to ``smoke``), else it is ``cla
 
 Running a chapter again in the same kernel ("Run all" after editing the parameters cell) works: the
 chapter's own globals left from the earlier run are recognised by the :class:`Parameters` object it
-left behind and ignored, with a one-line warning (see :func:`resolve_parameters`).
+left behind and ignored, with a one-line warning, while a new name close to a knob's is refused as
+a likely misspelling (see :func:`resolve_parameters`).
 """
 
 from __future__ import annotations
