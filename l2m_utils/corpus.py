@@ -554,8 +554,13 @@ def parameter_checks() -> list[tuple[Callable[[Any], bool], str]]:
     ``dataset`` must be a one-string corpus name (:data:`CORPUS_NAME_FORMS`), a hub corpus needs
     ``max_documents`` > 0 (the chapters read a capped, streamed slice of a hub dataset, never all of
     it), and a ``text_column`` set by the user (in ``p.overridden``) needs a hub corpus: the plays and
-    local text files have no columns, so it would be ignored.
+    local text files have no columns, so it would be ignored.  So does a ``dataset_revision`` (a
+    chapter's pin of the hub dataset's tag, branch or commit, passed to :func:`load_corpus` as
+    ``revision``), which must be a non-empty name when set.
     """
+    def revision(p: Any) -> Any:
+        return getattr(p, "dataset_revision", None)
+
     return [
         (lambda p: is_corpus_name(p.dataset), f"dataset must be {CORPUS_NAME_FORMS}"),
         (lambda p: not is_corpus_name(p.dataset) or not is_hub_corpus(p.dataset) or p.max_documents > 0,
@@ -563,6 +568,11 @@ def parameter_checks() -> list[tuple[Callable[[Any], bool], str]]:
         (lambda p: ("text_column" not in getattr(p, "overridden", ()) or not is_corpus_name(p.dataset)
                     or is_hub_corpus(p.dataset)),
          "text_column names a column of a hub dataset; 'shakespeare' and 'local:' corpora have none, so leave it unset"),
+        (lambda p: revision(p) is None or (isinstance(revision(p), str) and revision(p).strip() != ""),
+         "dataset_revision must be a tag, branch or commit hash of the hub dataset (a non-empty name), or None"),
+        (lambda p: revision(p) is None or not is_corpus_name(p.dataset) or is_hub_corpus(p.dataset),
+         "dataset_revision pins the version of a hub dataset; 'shakespeare' and 'local:' corpora have none, "
+         "so leave it unset"),
     ]
 
 

@@ -461,6 +461,11 @@ def test_hub_split_in_the_name(fake_hub):
 
 @pytest.mark.parametrize("dataset, max_documents, overridden, failing", [
     ("shakespeare", 0, (), None),
+    ("pg19", 5, ("dataset_revision",), None),
+    ("hf:org/books:en@test", 5, ("dataset_revision",), None),
+    ("shakespeare", 0, ("dataset_revision",), "dataset_revision pins the version of a hub dataset"),
+    ("local:/some/folder", 0, ("dataset_revision",), "dataset_revision pins the version of a hub dataset"),
+    ("pg19", 5, ("empty dataset_revision",), "dataset_revision must be a tag, branch or commit hash"),
     ("local:/some/folder", 0, (), None),
     ("pg19", 200, (), None),
     ("hf:org/books@validation", 5, ("text_column",), None),
@@ -472,7 +477,9 @@ def test_hub_split_in_the_name(fake_hub):
     ("local:/some/folder", 0, ("text_column", "dataset"), "text_column names a column of a hub dataset"),
 ])
 def test_parameter_checks_of_the_dataset(dataset, max_documents, overridden, failing):
-    p = types.SimpleNamespace(dataset=dataset, max_documents=max_documents, overridden=overridden)
+    revision = {"dataset_revision": "v1.0", "empty dataset_revision": " "}
+    p = types.SimpleNamespace(dataset=dataset, max_documents=max_documents, overridden=overridden,
+                              dataset_revision=next((revision[o] for o in overridden if o in revision), None))
     failed = [message for predicate, message in C.parameter_checks() if not predicate(p)]
     if failing is None:
         assert failed == []

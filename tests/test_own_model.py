@@ -118,9 +118,14 @@ def test_chapter3_reads_a_hub_dataset_through_the_datasets_package(tmp_path, mon
     assert f"hf:{mirror}:v2: 3 documents" in text
     shutil.move(mirror, tmp_path / "moved")  # without the mirror, only the corpus cache can serve the second run
     assert f"hf:{mirror}:v2: 3 documents" in _execute("03_two_point_mi", overrides, tmp_path)
+    # a pinned revision is a different corpus: the unpinned cache entry must not serve it
+    with pytest.raises(book.BookError, match="plays-mirror"):
+        _execute("03_two_point_mi", {**overrides, "dataset_revision": "v1.0"}, tmp_path)
     shutil.move(tmp_path / "moved", mirror)
-    text = _execute("03_two_point_mi", {**overrides, "dataset": f"hf:{mirror}:v2@validation"}, tmp_path)
-    assert f"hf:{mirror}:v2@validation: 3 documents" in text
+    # (a local mirror has no revisions: `datasets` reads it whatever the revision; the hub applies it)
+    text = _execute("03_two_point_mi", {**overrides, "dataset": f"hf:{mirror}:v2@validation",
+                                        "dataset_revision": "v1.0"}, tmp_path)
+    assert f"hf:{mirror}:v2@validation (revision v1.0): 3 documents" in text
 
 
 def test_device_map_auto_needs_a_gpu_capable_device(own_model, tmp_path):
