@@ -282,11 +282,15 @@ def parse_overrides(pairs: Sequence[Sequence[str]], cwd: Path | None = None) -> 
     start with ``~`` or ``.``) when that path exists, e.g. a model folder ``./my-model`` or
     ``runs/gpt2``.  Anything else, e.g. a hub name ``org/model`` with no such folder, is kept.  Only a
     value that is itself a string is treated so, not the strings inside a list (no chapter has a list
-    knob of paths, and a list item that happens to name a folder must not change).
+    knob of paths, and a list item that happens to name a folder must not change).  An empty value
+    (``-p results_dir ""``) is refused: YAML would read it as None, silently the profile's value.
     """
     cwd = Path.cwd() if cwd is None else Path(cwd)
     out = {}
     for name, raw in pairs:
+        if not raw.strip():
+            raise BookError(f"-p {name}: the value is empty; give a value, or None to take the profile's "
+                            f"(an empty string on purpose is quoted: -p {name} \"''\")")
         value = read_override(raw)
         out[name] = _absolute_path(value, cwd) if isinstance(value, str) else value
     return out

@@ -83,6 +83,15 @@ def test_parse_overrides_reads_yaml():
         "n": 5, "x": 0.5, "ls": [1, 2], "s": "pg19", "z": None}
 
 
+@pytest.mark.parametrize("raw", ["", "  "])
+def test_parse_overrides_refuses_an_empty_value(raw):
+    """YAML reads an empty value as None (the profile's value): a typo such as `-p results_dir "$DIR"`
+    with DIR unset must stop instead."""
+    with pytest.raises(book.BookError, match=r"-p results_dir: the value is empty"):
+        book.parse_overrides([("n", "5"), ("results_dir", raw)])
+    assert book.parse_overrides([("s", "''")]) == {"s": ""}  # quoted: an empty string on purpose
+
+
 def test_parse_overrides_reads_exponents_without_a_dot_as_numbers():
     """YAML 1.1 reads "1e-3" as a string; a reader typing a learning rate means the number."""
     assert book.parse_overrides([("a", "1e-3"), ("b", "-2E5"), ("c", "3e"), ("d", "1.5e-4"), ("e", "7")]) == {
