@@ -1,0 +1,44 @@
+"""Printed results that fit the book's output column.  Introduced in chapter 2 (the L²M condition's
+findings, printed as sentences).
+
+The rendered book shows about 85 characters of a printed line; a longer line scrolls sideways, and
+a reader misses its end.  The chapters print their findings as sentences through
+:func:`print_wrapped`, which breaks each one at :data:`OUTPUT_WIDTH` characters with a hanging
+indent, so that where one finding ends and the next begins stays visible.  Tables wider than that
+are displayed as Markdown tables instead (``IPython.display.Markdown``), which the book renders as
+HTML tables.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+# Characters of one printed line that the rendered book shows without scrolling (its code font in
+# the content column of sphinx-book-theme at a desktop window width).
+OUTPUT_WIDTH = 84
+
+
+def wrap_lines(*lines: str, width: int = OUTPUT_WIDTH, indent: str = "    ") -> str:
+    """Each of ``lines`` broken at ``width`` characters, continuation lines indented by ``indent``.
+
+    A line that already fits is kept as it is (its own spacing too, e.g. the columns of a small
+    table); a longer one is broken between words only (never inside a number or a hyphenated word).
+    An embedded newline starts a new line.  Raises ``ValueError`` when ``width`` leaves no room after
+    ``indent``.
+    """
+    if width <= len(indent) + 8:
+        raise ValueError(f"width={width} leaves no room for text after an indent of {len(indent)} characters")
+    out: list[str] = []
+    for line in lines:
+        for part in str(line).split("\n"):
+            if len(part) <= width:
+                out.append(part)
+                continue
+            out.extend(textwrap.wrap(part, width, subsequent_indent=indent, break_long_words=False,
+                                     break_on_hyphens=False))
+    return "\n".join(out)
+
+
+def print_wrapped(*lines: str, width: int = OUTPUT_WIDTH, indent: str = "    ") -> None:
+    """``print`` :func:`wrap_lines` of ``lines`` (one finding per line, long ones broken)."""
+    print(wrap_lines(*lines, width=width, indent=indent))

@@ -1,0 +1,40 @@
+"""l2m_utils.printing: findings printed within the book's output column."""
+
+import pytest
+
+from l2m_utils import printing as PR
+
+
+def test_a_line_that_fits_is_kept_with_its_spacing():
+    table = "model      L   KL\ngpt2      16   0.1155"
+    assert PR.wrap_lines(table, "") == table + "\n"
+
+
+def test_a_long_line_breaks_between_words_with_a_hanging_indent():
+    words = [f"w{i:03d}" for i in range(60)]  # 60 words of 4 characters: 299 characters
+    text = PR.wrap_lines(" ".join(words), width=40)
+    lines = text.split("\n")
+    assert all(len(line) <= 40 for line in lines)
+    assert all(line.startswith("    ") for line in lines[1:]) and not lines[0].startswith(" ")
+    assert text.split() == words  # nothing lost, nothing broken inside a word
+    # first line: 8 words (8·5 - 1 = 39 ≤ 40; 9 words need 44); then 4 + 7·5 - 1 = 38: 7 words a line,
+    # so the other 52 words take 8 lines
+    assert len(lines) == 9 and len(lines[0].split()) == 8 and len(lines[1].split()) == 7
+    assert len(PR.wrap_lines("x " * 10, width=40).split("\n")) == 1
+
+
+def test_numbers_and_hyphenated_words_are_never_split():
+    line = "exponent -0.0312 ± 0.0041 over the supported-distance range 1-2: " * 4
+    out = PR.wrap_lines(line, width=30).split("\n")
+    assert " ".join(part.strip() for part in out).split() == line.split()
+
+
+def test_print_wrapped_prints_each_finding(capsys):
+    PR.print_wrapped("short", "a " * 60)
+    out = capsys.readouterr().out.rstrip("\n").split("\n")
+    assert out[0] == "short" and len(out) == 3 and max(map(len, out)) <= PR.OUTPUT_WIDTH
+
+
+def test_a_width_with_no_room_after_the_indent_is_refused():
+    with pytest.raises(ValueError, match="width=10 leaves no room"):
+        PR.wrap_lines("text", width=10)
