@@ -62,3 +62,19 @@ def test_re_run_examples_name_real_parameters():
     for number, name in examples:
         (chapter,) = [c for c in CHAPTERS if c.name.startswith(number)]
         assert re.search(rf"^{name} = None\b", chapter.read_text(encoding="utf-8"), flags=re.M), (chapter.stem, name)
+
+
+def test_the_page_counts_chapter6s_committed_runs():
+    """"18 + 12 runs": the sweep's runs (its one step count, the commonest) and the longer or
+    learning-rate-probe runs, as committed in results/ch06."""
+    import json
+    from collections import Counter
+
+    steps = Counter(json.loads(f.read_text(encoding="utf-8"))["config"]["steps"]
+                    for f in (ROOT / "results" / "ch06").glob("*.json"))
+    sweep = steps.most_common(1)[0][1]
+    text = PAGE.read_text(encoding="utf-8")
+    table = re.search(r"\| (\d+) \+ (\d+) runs, committed \|", text)
+    assert table and (int(table.group(1)), int(table.group(2))) == (sweep, sum(steps.values()) - sweep)
+    prose = re.search(r"the (\d+) runs of\s+its sweep, which the Results page counts, and (\d+) longer", text)
+    assert prose and prose.groups() == table.groups()
