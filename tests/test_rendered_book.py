@@ -176,3 +176,28 @@ def test_reexecuting_with_a_parameter_changes_the_output(built):
 
     assert "at L = 10" in text(default) and "at L = 12" in text(changed)
     assert changed.metadata["l2m"]["parameters"]["max_block_length"] == 12
+
+
+def test_glued_findings_are_set_in_the_weight_of_the_text(built, tmp_path):
+    """myst-nb sets glued text in bold; book/_static/l2m.css (html_css_files) sets it back, so that a
+    glued sentence on the Results page reads as text.  Checked with the browser's computed style."""
+    root, _ = built
+    page = root / "_build" / "html" / "book" / "results.html"
+    assert "l2m.css" in page.read_text()
+    probe = page.with_name("_weight_probe.html")
+    script = """<script>
+window.addEventListener('load', function () {
+  var span = document.querySelector('span.pasted-text');
+  var para = span.closest('p');
+  document.body.setAttribute('data-l2m-weights', getComputedStyle(span).fontWeight + '/' +
+                             getComputedStyle(para).fontWeight);
+});
+</script></body>"""
+    probe.write_text(page.read_text().replace("</body>", script))
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}",
+           "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=180).stdout
+    match = re.search(r'data-l2m-weights="(\d+)/(\d+)"', dom)
+    assert match, "the style probe did not run"
+    assert match.group(1) == match.group(2) == "400", f"glued text weight / paragraph weight: {match.groups()}"
