@@ -717,7 +717,8 @@ def strip_solutions(nb):
 def write_exercises(layout: Layout, names: Sequence[str] = ()) -> list[Path]:
     """Write ``_build/exercises/NN_name_exercises.ipynb``: each chapter without its solutions
     (:func:`strip_solutions`), made readable in plain Jupyter, Colab or VS Code
-    (:func:`l2m_utils.student_notebooks.for_students`)."""
+    (:func:`l2m_utils.student_notebooks.for_students`), its text carrying the values of the chapter's
+    executed notebook in ``_build/executed`` where there is one (the run the rendered book shows)."""
     import nbformat
 
     from .student_notebooks import read_book_context, for_students  # it imports this module
@@ -727,9 +728,12 @@ def write_exercises(layout: Layout, names: Sequence[str] = ()) -> list[Path]:
     written = []
     for source in layout.select(names):
         target = layout.exercises / f"{source.stem}_exercises.ipynb"
-        nbformat.write(for_students(strip_solutions(to_notebook(source)), layout, source, context), target)
+        executed = layout.executed / f"{source.stem}.ipynb"
+        run = nbformat.read(executed, as_version=4) if executed.exists() else None
+        nbformat.write(for_students(strip_solutions(to_notebook(source)), layout, source, context, run), target)
         written.append(target)
-        print(f"[l2m-book] wrote {target}")
+        print(f"[l2m-book] wrote {target}" + ("" if run else f" (no {executed.name} in {executed.parent}: "
+                                                          "values of the run read as in the rendered book)"))
     return written
 
 

@@ -22,18 +22,23 @@ from .book import BookError, Layout, toc_entries
 _EXERCISE_BLOCK = re.compile(r"^```\{exercise\}[^\n]*\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)^```[ \t]*$",
                              re.M | re.S)
 _GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`[^`]*`")
-#: What a student notebook shows instead of a number the rendered book fills in from the run.
+_GLUE_PARTS = re.compile(r"\{(?P<name>glue(?::\w+)?)\}`(?P<content>[^`]*)`")
+#: What a student notebook shows instead of a number the rendered book fills in from the run, when
+#: there is no executed notebook to take it from (or it lacks that value).
 GLUE_PLACEHOLDER = "(value shown in the rendered book)"
+_GLUE_MIME = "text/plain"
 ANSWER_CELL = "# your answer\n"
 
 
 def for_students(nb, layout: Layout | None = None, source: Path | None = None,
-                 book_context: _StudentContext | None = None):
+                 book_context: _StudentContext | None = None, run=None):
     """Make a chapter without solutions readable in plain Jupyter, Colab or VS Code (for students).
 
     Each ```` ```{exercise} ```` block becomes a Markdown cell of its own, **Exercise 2.3** (its label; the book's number),
-    followed by an empty code cell for the answer; ``{glue}`` roles, which only the book can fill in,
-    read :data:`GLUE_PLACEHOLDER`.  The rest of the MyST syntax becomes plain Markdown
+    followed by an empty code cell for the answer.  ``{glue}`` roles, the numbers and findings the
+    book fills in from its run, read as the book formats them from ``run`` (the chapter's executed
+    notebook, see :func:`glued_values`; a first cell then says which run) and as
+    :data:`GLUE_PLACEHOLDER` without it or where it lacks the value.  The rest of the MyST syntax becomes plain Markdown
     (:func:`_myst_to_markdown`): theorems and definitions with the book's numbers, proofs ending in
     ∎, admonitions as quotes, citations as author and year, references as the numbers and titles the
     book shows.  With ``layout`` (and ``source``, the chapter's path) the chapter's numbers, the other
@@ -49,14 +54,64 @@ def for_students(nb, layout: Layout | None = None, source: Path | None = None,
     if book_context is None and layout is not None:
         book_context = read_book_context(layout)
     context = _in_chapter(book_context, source) if book_context is not None else _StudentContext(None, {}, {}, {})
+    if run is not None:
+        context = replace(context, glued=glued_values(run))
     # the chapter's own labels as numbered on its full source (solutions included), as in the book
     own = {label: t for label, t in context.targets.items() if context.chapter is not None and t.chapter == context.chapter}
     if not own:  # a notebook outside the book: a first pass finds what the notebook itself numbers
         numbering = _Tally(context.chapter, {}, {})
         _student_cells(nb.cells, context, numbering)
         context = replace(context, targets={**numbering.found, **context.targets})
-    nb.cells = _student_cells(nb.cells, context, _Tally(context.chapter, {}, {}, own))
+    tally = _Tally(context.chapter, {}, {}, own)
+    nb.cells = _student_cells(nb.cells, context, tally)
+    if tally.pasted:
+        import nbformat
+
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(_run_note(run)))
     return nb
+
+
+def glued_values(run) -> dict[str, str]:
+    """Name -> ``text/plain`` of each value an executed notebook ``run`` glued (``glue(name, value)``:
+    a display output whose metadata names it, under papermill's MIME prefix or none)."""
+    values: dict[str, str] = {}
+    for cell in run.cells:
+        for output in cell.get("outputs", ()):
+            record = output.get("metadata", {}).get("scrapbook")
+            if not record or "name" not in record:
+                continue
+            data = output.get("data", {})
+            text = data.get(record.get("mime_prefix", "") + _GLUE_MIME, data.get(_GLUE_MIME))
+            if text is not None:
+                values[record["name"]] = "".join(text) if isinstance(text, list) else text
+    return values
+
+
+def _run_note(run) -> str:
+    """The first cell of a student notebook whose text carries the values of the book's run."""
+    record = run.metadata.get("l2m", {})
+    about = ", ".join([f"{key} {record[key]}" for key in ("profile", "commit") if record.get(key)]
+                      + ([str(record["date"])] if record.get("date") else []))
+    return (f"*The numbers and findings in the text below are those of the book's run of this chapter"
+            f"{' (' + about + ')' if about else ''}. Running the notebook prints those of your own run, "
+            f"which match them only with the same profile and parameters.*")
+
+
+def _pasted(content: str, context: _StudentContext, tally: _Tally) -> str:
+    """A ``{glue:text}`` role's value as the book formats it (``name:format``, myst-nb's rules), or
+    :data:`GLUE_PLACEHOLDER`.  A value glued in another notebook (``doc::name``) is not at hand."""
+    key, _, spec = content.rpartition(":") if ":" in content else (content, "", "s")
+    key = key or content
+    if "::" in content or key not in context.glued:
+        return GLUE_PLACEHOLDER
+    from myst_nb.core.variables import format_plain_text  # what the rendered book does with the value
+
+    try:
+        text = format_plain_text(context.glued[key], spec)
+    except (ValueError, TypeError):
+        return GLUE_PLACEHOLDER
+    tally.pasted += 1
+    return text
 
 
 def _student_cells(cells: list, context: _StudentContext, tally: _Tally) -> list:
@@ -69,7 +124,7 @@ def _student_cells(cells: list, context: _StudentContext, tally: _Tally) -> list
         if cell.cell_type != "markdown":
             out.append(cell)
             continue
-        text, pos = _GLUE_ROLE.sub(GLUE_PLACEHOLDER, cell.source), 0
+        text, pos = _GLUE_ROLE.sub(lambda m: _glue_role(m, context, tally), cell.source), 0
         for block in _EXERCISE_BLOCK.finditer(text):
             before = _myst_to_markdown(text[pos:block.start()], context, tally)
             if before:
@@ -87,6 +142,15 @@ def _student_cells(cells: list, context: _StudentContext, tally: _Tally) -> list
         elif rest:
             out.append(nbformat.v4.new_markdown_cell(rest))
     return out
+
+
+def _glue_role(match: re.Match, context: _StudentContext, tally: _Tally) -> str:
+    """One ``{glue}``/``{glue:text}`` role (:data:`_GLUE_ROLE`) as text (see :func:`_pasted`)."""
+    role = _GLUE_PARTS.match(match.group(0))
+    if role and role["name"] in ("glue", "glue:text"):
+        return _pasted(role["content"] if role["name"] == "glue:text" else role["content"] + ":",
+                       context, tally)
+    return GLUE_PLACEHOLDER
 
 
 def _exercise_heading(number: str, label: str | None) -> str:
@@ -147,6 +211,7 @@ class _StudentContext:
     documents: dict[str, _Target]
     citations: dict[str, tuple[str, str]]
     chapter_paths: dict[Path, int] = field(default_factory=dict)  # resolved path -> chapter number
+    glued: dict[str, str] = field(default_factory=dict)  # the run's glued values: name -> text/plain
 
 
 @dataclass
@@ -159,6 +224,7 @@ class _Tally:
     counts: dict[str, int]
     found: dict[str, _Target]
     known: dict[str, _Target] = field(default_factory=dict)
+    pasted: int = 0  # glued values of the run spelled out
 
     def number(self, kind: str, label: str | None = None, title: str = "") -> str:
         """The next number of ``kind`` here ("2.3" in chapter 2, "3" without a chapter)."""

@@ -504,3 +504,50 @@ def test_numbers_count_what_the_solutions_hold_as_the_book_does(tmp_path):
     text = "\n\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
     assert "**Exercise 1.1** (`ex-a`)" in text and "Hidden" not in text
     assert "**Definition 1.2 (Shown).** After the solution." in text and "See Definition 1.2." in text
+
+
+def _run_with(values: dict, **metadata):
+    """An executed notebook that glued ``values`` as myst-nb's glue does (papermill's MIME prefix)."""
+    prefix = "application/papermill.record/"
+    outputs = [nbformat.v4.new_output("display_data", data={prefix + "text/plain": repr(value)},
+                                      metadata={"scrapbook": {"name": name, "mime_prefix": prefix}})
+               for name, value in values.items()]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("glue(...)", outputs=outputs)])
+    nb.metadata["l2m"] = metadata
+    return nb
+
+
+def test_glued_values_read_as_the_rendered_book_formats_them():
+    run = _run_with({"beta": 0.76543, "n": 14900, "verdict": "GPT-2's KL rises", "ratio": 2.5512},
+                    profile="classroom", commit="abc1234", date="2026-12-02 14:04 UTC")
+    assert SN.glued_values(run) == {"beta": "0.76543", "n": "14900", "verdict": '"GPT-2\'s KL rises"',
+                                    "ratio": "2.5512"}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "β = {glue:text}`beta:.2f` from {glue:text}`n:,d` pairs; {glue:text}`verdict`, {glue}`ratio`, "
+        "{glue:text}`missing:.1f`, {glue:text}`../notebooks/x.ipynb::beta:.2f`.")])
+    cells = SN.for_students(nb, run=run).cells
+    assert [c.cell_type for c in cells] == ["markdown", "markdown"]
+    assert cells[0].source.startswith("*The numbers and findings in the text below are those of the book's run "
+                                      "of this chapter (profile classroom, commit abc1234, 2026-12-02 14:04 UTC).")
+    assert cells[1].source == (f"β = 0.77 from 14,900 pairs; GPT-2's KL rises, 2.5512, {SN.GLUE_PLACEHOLDER}, "
+                               f"{SN.GLUE_PLACEHOLDER}.")
+
+
+def test_without_a_run_glued_values_read_as_a_placeholder_and_no_note_is_added():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("β = {glue:text}`beta:.2f`.")])
+    for run in (None, _run_with({"other": 1.0})):
+        cells = SN.for_students(nbformat.from_dict(nb), run=run).cells
+        assert [c.source for c in cells] == [f"β = {SN.GLUE_PLACEHOLDER}."]
+
+
+def test_write_exercises_takes_the_values_of_the_executed_chapter(two_chapters):
+    """`make exercises` after `make book`: the executed notebook in _build/executed gives the values."""
+    source = two_chapters.notebooks / "01_one.md"
+    source.write_text(source.read_text().replace("## A section", "## A section\n\nH = {glue:text}`h:.3f` nats."))
+    (before,) = book.write_exercises(two_chapters, ["01_one"])
+    assert f"H = {SN.GLUE_PLACEHOLDER} nats." in "".join(c.source for c in nbformat.read(before, as_version=4).cells)
+    two_chapters.executed.mkdir(parents=True)
+    nbformat.write(_run_with({"h": 0.69314718}, profile="smoke"), two_chapters.executed / "01_one.ipynb")
+    (after,) = book.write_exercises(two_chapters, ["01_one"])
+    cells = nbformat.read(after, as_version=4).cells
+    assert "(profile smoke)" in cells[0].source and "H = 0.693 nats." in "".join(c.source for c in cells)
