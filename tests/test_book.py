@@ -456,7 +456,7 @@ def test_one_reader_for_single_values_and_list_items():
                 "null", "~", "'1e5'", "pg19", "0x1F", "1_000", "-.5"):
         single = book.parse_overrides([("x", raw)])["x"]
         assert book.parse_overrides([("x", f"[{raw}]")])["x"] == [single], raw
-    assert book.parse_overrides([("x", "[1,"), ("y", "")]) == {"x": "[1,", "y": None}  # not YAML: the text
+    assert book.parse_overrides([("x", "[1,")]) == {"x": "[1,"}  # not YAML: the text (an empty value: refused)
 
 
 def test_only_top_level_strings_are_made_absolute_paths(tmp_path):
