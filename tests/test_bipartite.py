@@ -290,3 +290,11 @@ def test_helpers_refuse_values_that_would_loop_or_mislead(call, match):
     """default_lengths(10, 0) and shortest_length(start=0) used to loop forever (0 doubles to 0)."""
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ---- cases a mutation audit found missing: each fails on a plausible slip that the tests above let through ----
+
+
+def test_standard_error_by_hand():
+    est = bp.BipartiteEstimate("direct", 2.0, np.array([4]), np.array([2]), np.array([[1.0], [3.0]]))
+    assert est.se[0] == pytest.approx(1.0)

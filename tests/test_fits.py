@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -197,3 +199,34 @@ def test_offset_fit_label_prints_the_sign_of_the_exponent():
     rising = fits.OffsetPowerLawFit(2.61, -0.016, 0.0, 0.0, 5, True)
     assert rising.label("L") == "2.61·L^+0.016 + 0"
     assert "--" not in rising.label()
+
+
+# ---- cases a mutation audit found missing: each fails on a plausible slip that the tests above let through ----
+
+
+def test_rms_log_residual_by_hand():
+    f = fits.fit_power_law([1, 2, 4], [1, 4, 8])
+    assert f.exponent == pytest.approx(1.5) and f.amplitude == pytest.approx(2 ** (1 / 6))
+    assert f.rms_log_residual == pytest.approx(math.log(2) / math.sqrt(18), rel=1e-12)
+
+
+def test_bootstrap_interval_is_the_2_5_and_97_5_percentiles_of_all_rows():
+    x = np.array([1.0, 2.0, 4.0])
+    rows = np.array([np.ones(3), np.sqrt(x), x])  # exponents 0, 0.5, 1; all-one-row resamples 1/27 each
+    f = fits.bootstrap_power_law(x, rows, n_boot=20000, seed=0)
+    assert f.exponent_ci == pytest.approx((0.0, 1.0), abs=1e-12)
+
+
+def test_offset_fit_loss_is_the_sum_of_squared_log_residuals():
+    X = 2.0 ** np.arange(0, 13)
+    rng = np.random.default_rng(7)
+    y = (1.1 * X**-0.91 + 0.03) * np.exp(rng.normal(0, 0.01, X.size))
+    f = fits.fit_power_law_offset(X, y)
+    res = np.log(y - f.offset) - np.log(f.amplitude) + f.alpha * np.log(X)
+    assert f.loss == pytest.approx(float(res @ res), rel=1e-9)
+
+
+def test_more_than_half_failing_resamples_raise():
+    vals = np.full((50, 2), -1.0); vals[0, 0] = vals[1, 1] = 50.0  # means 0.02 > 0, ~60% resamples fail
+    with pytest.raises(fits.NonPositiveMeansError):
+        fits.bootstrap_power_law([1.0, 2.0], vals, n_boot=1000, seed=0)

@@ -211,3 +211,24 @@ def test_gaussian_mutual_information_refuses_repeated_indices():
         info.gaussian_mutual_information(cov, [0], [2, 1, 2])
     with pytest.raises(ValueError, match="x and y must be disjoint"):
         info.gaussian_mutual_information(cov, [0, 1], [1, 2])
+
+
+# ---- cases a mutation audit found missing: each fails on a plausible slip that the tests above let through ----
+
+
+def test_conditional_entropy_of_an_asymmetric_channel_by_hand():
+    p = np.array([[0.5, 0.0], [0.25, 0.25]])  # X fair; Y=0 if X=0, fair coin if X=1
+    assert info.conditional_entropy(p, [1], [0]) == pytest.approx(0.5 * math.log(2), abs=1e-14)
+    h_y = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+    assert info.conditional_entropy(p, [0], [1]) == pytest.approx(1.5 * math.log(2) - h_y, abs=1e-14)
+
+
+def test_the_default_split_of_an_odd_block_is_its_first_half():
+    p = np.zeros((2, 2, 2)); p[0, 0, :] = 0.25; p[1, 1, :] = 0.25  # W1 = W2, W3 independent
+    assert info.bipartite_mutual_information(p) == pytest.approx(math.log(2), abs=1e-14)  # ell = 1
+    assert info.chain_rule_terms(p).shape == (1, 2)
+
+
+def test_marginal_keeps_the_order_of_three_axes():
+    rng = np.random.default_rng(0); p = rng.random((2, 3, 4)); p /= p.sum()
+    np.testing.assert_allclose(info.marginal(p, [2, 0, 1]), np.transpose(p, (2, 0, 1)))

@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 from l2m_utils import gaussian_sequences as gs  # noqa: E402
 from l2m_utils import synthetic_training as st  # noqa: E402
+from l2m_utils import information as info  # noqa: E402
 from l2m_utils.language_model import lr_factor  # noqa: E402
 
 
@@ -399,3 +400,39 @@ def test_results_dir_is_a_folder_of_its_own(tmp_path, monkeypatch):
     assert st.results_dir_problem(".", repo).startswith(f"results_dir='.' ({repo}) is the repository root itself")
     assert "is the repository root itself" in st.results_dir_problem("results/..", repo)
     assert "holds the whole repository" in st.results_dir_problem(str(tmp_path), repo)
+
+
+# ---- cases a mutation audit found missing: each fails on a plausible slip that the tests above let through ----
+
+
+def test_evaluate_does_not_depend_on_the_micro_batch():
+    batch = gs.GaussianSequenceSampler(2, copies=4, dtype=torch.float64).sample(16, seed=3)
+
+    class Marginal(torch.nn.Module):
+        def forward(self, tokens):
+            return torch.zeros_like(tokens, dtype=torch.float64), torch.ones_like(tokens, dtype=torch.float64)
+
+    a = st.evaluate(Marginal(), batch.tokens, batch.mu, batch.sigma, micro_batch=5, autocast=st.nullcontext())
+    b = st.evaluate(Marginal(), batch.tokens, batch.mu, batch.sigma, micro_batch=16, autocast=st.nullcontext())
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_result_record_from_a_known_kl_profile(tmp_path, monkeypatch):
+    L = 16
+    kl_known = np.linspace(0.01, 0.16, L)
+    monkeypatch.setattr(st, "evaluate", lambda *a, **k: kl_known.copy())
+    model = st.parse_model("gpt2-1x16", copies=8, max_length=L)
+    cfg = st.RunConfig(model=model, depth=2, seed=0, steps=4, batch=4, lr=1e-2, warmup=2, eval_every=4,
+                       eval_sequences=8)
+    m = st.train_run(cfg, results_dir=tmp_path, progress=False).result["metrics"]
+    ent = gs.conditional_entropies(gs.sequence_covariance(2))  # H(W_i | W_<i), an independent route
+    assert ent.sum() == pytest.approx(info.gaussian_entropy(gs.sequence_covariance(2)))
+    assert m["entropy"] == pytest.approx(ent.mean(), abs=1e-5)
+    assert m["kl_second_half"] == pytest.approx(kl_known[8:].mean(), abs=1e-5)
+    bins = m["kl_position_bins"]
+    for a, b, kl, nll, base in zip(bins["start"], bins["end"], bins["kl"], bins["nll"], bins["baseline"]):
+        assert kl == pytest.approx(kl_known[a - 1:b - 1].mean(), abs=1e-5)
+        assert nll - kl == pytest.approx(ent[a - 1:b - 1].mean(), abs=2e-5)
+    assert bins["nll"][0] - bins["kl"][0] == pytest.approx(0.5 * math.log(2 * math.pi * math.e), abs=2e-5)
+    widths = np.subtract(bins["end"], bins["start"])
+    assert float(np.dot(widths, bins["baseline"])) / L == pytest.approx(m["baseline_kl"], abs=1e-5)

@@ -346,3 +346,51 @@ def test_support_tests_refuse_a_nan_threshold():
 def test_jackknife_se_exact_case():
     # G = 2 replicates 1 and 3: sqrt(1/2 * ((1 - 2)^2 + (3 - 2)^2)) = 1; NaN propagates
     np.testing.assert_allclose(tp.jackknife_se(np.array([[1.0, 0.0], [3.0, np.nan]])), [1.0, np.nan])
+
+
+# ---- cases a mutation audit found missing: each fails on a plausible slip that the tests above let through ----
+
+
+def _audit_docs():
+    rng = np.random.default_rng(1)
+    return [rng.integers(0, 4, size=300) for _ in range(3)]
+
+
+def test_floor_std_is_the_sample_std_of_the_shuffles():
+    r = tp.two_point_mi(_audit_docs(), [1, 2], 4, n_shuffles=2, seed=0)
+    f = r.floor_samples
+    np.testing.assert_allclose(r.floor_std, np.abs(f[:, 0] - f[:, 1]) / math.sqrt(2), rtol=1e-12)
+
+
+def _audit_result(mi, fm, fs, n=8):
+    k = len(mi)
+    z = np.zeros(k)
+    return tp.TwoPointResult(distances=np.array([1, 2, 4][:k]), mi=np.array(mi), n_pairs=np.full(k, 100),
+                             h_x=z, h_y=z, h_xy=z, vocab_size=2, estimator="grassberger",
+                             floor_mean=np.array(fm), floor_std=np.array(fs), n_shuffles=n)
+
+
+def test_max_supported_distance_stops_at_the_first_gap():
+    r = _audit_result([1.0, 0.1, 1.0], [0.1] * 3, [0.01] * 3)
+    assert tp.supported_distances(r).tolist() == [True, False, True]
+    assert tp.max_supported_distance(r) == 1
+
+
+def test_a_distance_above_the_shuffles_but_within_the_margin_is_not_supported():
+    r = _audit_result([0.105], [0.1], [1e-4])
+    above_shuffles, above_margin = tp.support_tests(r)
+    assert above_shuffles.tolist() == [True] and above_margin.tolist() == [False]
+    assert not tp.supported_distances(r).any()
+
+
+def test_each_jackknife_replicate_leaves_out_its_group():
+    rng = np.random.default_rng(5)
+    flips = rng.random((6, 400)) < 0.2
+    docs = list(np.cumsum(flips, axis=1) % 2)
+    res = tp.two_point_mi(docs, [1, 2], 2, n_shuffles=2)
+    le = tp.jackknife_local_exponents(res, docs, [1, 2], n_groups=3, n_shuffles=2, seed=0)
+    group = tp.document_groups([d.size for d in docs], 3)
+    for g in range(3):
+        kept = [d for d, gg in zip(docs, group) if gg != g]
+        e = tp.two_point_mi(kept, [1, 2], 2, "grassberger", 2, 1 + g).excess()
+        assert le.replicates[g, 0] == pytest.approx(-math.log(e[1] / e[0]) / math.log(2), abs=1e-12)
