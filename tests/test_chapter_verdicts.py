@@ -123,6 +123,7 @@ def test_chapter7_a_state_crossing_beyond_the_context_is_said_so(size, d_state, 
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
     text, glued = _execute("07_text_architectures", {"sizes": [size], "contexts": contexts, "d_state": d_state},
                            tmp_path)
+    text = re.sub(r"\n    (?=\S)", " ", text)  # one finding per line again (print_wrapped breaks long ones)
     crossing = {int(L): int(t) for L, t in re.findall(rf"^L=(\d+): gpt2 {size} vs .*: crossing at t\* = (\d+);", text,
                                                       flags=re.M)}
     assert sorted(crossing) == contexts, text
