@@ -118,6 +118,21 @@ def test_printed_markdown_tables_render_as_tables(built, stem):
     assert page.count("<table") >= printed, f"{stem}: {printed} printed tables, {page.count('<table')} rendered"
 
 
+@pytest.mark.parametrize("stem", _chapters())
+def test_printed_lines_fit_the_books_output_column(built, stem):
+    """The page shows about 85 characters of a printed line and scrolls the rest out of sight: every
+    line a chapter prints fits :data:`l2m_utils.printing.OUTPUT_WIDTH` (findings go through
+    ``print_wrapped``, wide tables are displayed as Markdown)."""
+    from l2m_utils.printing import OUTPUT_WIDTH
+
+    root, _ = built
+    nb = nbformat.read(root / "_build" / "book-src" / "notebooks" / f"{stem}.ipynb", as_version=4)
+    long = [line for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
+            if out.get("output_type") == "stream" and out.get("name") == "stdout"
+            for line in out.get("text", "").splitlines() if len(line) > OUTPUT_WIDTH]
+    assert not long, f"{stem}: {len(long)} printed lines over {OUTPUT_WIDTH} characters, e.g. {long[0]!r}"
+
+
 def test_bibliography_and_theorems(built):
     root, _ = built
     html = root / "_build" / "html"
