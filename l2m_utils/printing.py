@@ -1,8 +1,9 @@
 """Printed results that fit the book's output column.  Introduced in chapter 2 (the L²M condition's
 findings, printed as sentences).
 
-The rendered book shows about 85 characters of a printed line; a longer line scrolls sideways, and
-a reader misses its end.  The chapters print their findings as sentences through
+The rendered book shows about 84 characters of a printed line (its outputs are set at 13px by
+``book/_static/l2m.css``, which also wraps a longer line rather than hide its end), and a line
+broken by the browser loses the layout that makes printed findings easy to scan.  The chapters print their findings as sentences through
 :func:`print_wrapped`, which breaks each one at :data:`OUTPUT_WIDTH` characters with a hanging
 indent, so that where one finding ends and the next begins stays visible.  Tables wider than that
 are displayed as Markdown tables instead (``IPython.display.Markdown``), which the book renders as
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 import textwrap
 
-# Characters of one printed line that the rendered book shows without scrolling (its code font in
-# the content column of sphinx-book-theme at a desktop window width).
+# Characters of one printed line that the rendered book shows whole: 13px monospace (l2m.css) in the
+# content column of sphinx-book-theme, window widths from about 1280 px (measured in Chromium).
 OUTPUT_WIDTH = 84
 
 
