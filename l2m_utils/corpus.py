@@ -373,9 +373,14 @@ def _read_hf_corpus(
     return docs, _fetched_source(datasets, ds, revision)
 
 
+def _valid_revision(revision: Any) -> bool:
+    """Whether ``revision`` is ``None`` or a non-empty string (a tag, branch or commit hash)."""
+    return revision is None or (isinstance(revision, str) and bool(revision.strip()))
+
+
 def _check_revision(revision: Any) -> None:
     """Refuse a ``revision`` that is neither ``None`` nor a non-empty string."""
-    if revision is not None and (not isinstance(revision, str) or not revision.strip()):
+    if not _valid_revision(revision):
         raise ValueError(f"revision must be a tag, branch or commit hash of the dataset (a non-empty string) "
                          f"or None, got {revision!r}")
 
@@ -568,7 +573,7 @@ def parameter_checks() -> list[tuple[Callable[[Any], bool], str]]:
         (lambda p: ("text_column" not in getattr(p, "overridden", ()) or not is_corpus_name(p.dataset)
                     or is_hub_corpus(p.dataset)),
          "text_column names a column of a hub dataset; 'shakespeare' and 'local:' corpora have none, so leave it unset"),
-        (lambda p: revision(p) is None or (isinstance(revision(p), str) and revision(p).strip() != ""),
+        (lambda p: _valid_revision(revision(p)),
          "dataset_revision must be a tag, branch or commit hash of the hub dataset (a non-empty name), or None"),
         (lambda p: revision(p) is None or not is_corpus_name(p.dataset) or is_hub_corpus(p.dataset),
          "dataset_revision pins the version of a hub dataset; 'shakespeare' and 'local:' corpora have none, "

@@ -21,8 +21,7 @@ from .book import BookError, Layout, toc_entries
 
 _EXERCISE_BLOCK = re.compile(r"^```\{exercise\}[^\n]*\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)^```[ \t]*$",
                              re.M | re.S)
-_GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`[^`]*`")
-_GLUE_PARTS = re.compile(r"\{(?P<name>glue(?::\w+)?)\}`(?P<content>[^`]*)`")
+_GLUE_ROLE = re.compile(r"\{(?P<name>glue(?::\w+)?)\}`(?P<content>[^`]*)`")
 #: What a student notebook shows instead of a number the rendered book fills in from the run, when
 #: there is no executed notebook to take it from (or it lacks that value).
 GLUE_PLACEHOLDER = "(value shown in the rendered book)"
@@ -97,12 +96,10 @@ def _run_note(run) -> str:
             f"which match them only with the same profile and parameters.*")
 
 
-def _pasted(content: str, context: _StudentContext, tally: _Tally) -> str:
-    """A ``{glue:text}`` role's value as the book formats it (``name:format``, myst-nb's rules), or
+def _pasted(key: str, spec: str, context: _StudentContext, tally: _Tally) -> str:
+    """The run's value ``key`` as the book formats it with ``spec`` (myst-nb's rules), or
     :data:`GLUE_PLACEHOLDER`.  A value glued in another notebook (``doc::name``) is not at hand."""
-    key, _, spec = content.rpartition(":") if ":" in content else (content, "", "s")
-    key = key or content
-    if "::" in content or key not in context.glued:
+    if "::" in key or key not in context.glued:
         return GLUE_PLACEHOLDER
     from myst_nb.core.variables import format_plain_text  # what the rendered book does with the value
 
@@ -145,11 +142,15 @@ def _student_cells(cells: list, context: _StudentContext, tally: _Tally) -> list
 
 
 def _glue_role(match: re.Match, context: _StudentContext, tally: _Tally) -> str:
-    """One ``{glue}``/``{glue:text}`` role (:data:`_GLUE_ROLE`) as text (see :func:`_pasted`)."""
-    role = _GLUE_PARTS.match(match.group(0))
-    if role and role["name"] in ("glue", "glue:text"):
-        return _pasted(role["content"] if role["name"] == "glue:text" else role["content"] + ":",
-                       context, tally)
+    """One ``{glue}``/``{glue:text}`` role (:data:`_GLUE_ROLE`) as text (see :func:`_pasted`):
+    ``{glue:text}`name:format``` as myst-nb splits it (format ``s`` when none is given), ``{glue}``
+    as the value itself."""
+    content = match["content"]
+    if match["name"] == "glue:text":
+        key, spec = content.rsplit(":", 1) if ":" in content else (content, "s")
+        return _pasted(key, spec, context, tally)
+    if match["name"] == "glue":
+        return _pasted(content, "", context, tally)
     return GLUE_PLACEHOLDER
 
 

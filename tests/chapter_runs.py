@@ -1,5 +1,6 @@
 """Executing a chapter from a test and reading what it printed and glued (shared by the test files)."""
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -42,3 +43,9 @@ def glued(nb) -> dict[str, str]:
             if name:
                 out[name] = o["data"]["application/papermill.record/text/plain"].strip("'\"")
     return out
+
+
+def unwrapped(text: str) -> str:
+    """Printed output with one finding per line again: ``print_wrapped`` continues a long finding on
+    lines indented by four spaces."""
+    return re.sub(r"\n    (?=\S)", " ", text)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from chapter_runs import execute_smoke, glued, printed
+from chapter_runs import execute_smoke, glued, printed, unwrapped
 
 from l2m_utils import book
 from l2m_utils.params import PROFILES
@@ -111,7 +111,7 @@ def test_chapter8_runs_without_warnings_and_its_sentences_follow_from_its_number
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
     nb, _ = execute_smoke(STEM, RUNS[run], tmp_path)
     text, md, values = printed(nb, "\n"), _markdown(nb), glued(nb)
-    text = re.sub(r"\n    (?=\S)", " ", text)  # one finding per line again (print_wrapped breaks long ones)
+    text = unwrapped(text)
     assert "Warning" not in _stderr(nb)  # e.g. the RuntimeWarning of a division by a zero standard error
     for name, value in values.items():
         assert not re.search(r"\b(inf|nan)\b", value), (name, value)

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from chapter_runs import execute_smoke, glued, printed
+from chapter_runs import execute_smoke, glued, printed, unwrapped
 
 
 def _execute(stem: str, overrides: dict, tmp_path: Path) -> tuple[str, dict[str, str]]:
@@ -129,7 +129,7 @@ def test_chapter7_a_state_crossing_beyond_the_context_is_said_so(size, d_state, 
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
     text, glued = _execute("07_text_architectures", {"sizes": [size], "contexts": contexts, "d_state": d_state},
                            tmp_path)
-    text = re.sub(r"\n    (?=\S)", " ", text)  # one finding per line again (print_wrapped breaks long ones)
+    text = unwrapped(text)
     crossing = {int(L): int(t) for L, t in re.findall(rf"^L=(\d+): gpt2 {size} vs .*: crossing at t\* = (\d+);", text,
                                                       flags=re.M)}
     assert sorted(crossing) == contexts, text
