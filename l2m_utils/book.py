@@ -592,9 +592,15 @@ def snapshot_code_mismatch(snapshot_nb, source_nb) -> str | None:
     return None
 
 
+#: Code-cell metadata written by the execution (papermill), kept when a snapshot is merged with its source.
+EXECUTION_METADATA = ("execution", "papermill")
+
+
 def merge_snapshot(snapshot_nb, source_nb, name: str = "notebook"):
     """The current source's cells with the snapshot's outputs, so prose edits need no re-execution.
 
+    Code cells keep the source's metadata (tags, figure captions and alt texts) and the snapshot's
+    outputs and execution records (:data:`EXECUTION_METADATA`).
     The code must be unchanged since the snapshot was executed; otherwise :class:`BookError` says
     which cell differs and how to refresh the snapshot.
     """
@@ -612,7 +618,9 @@ def merge_snapshot(snapshot_nb, source_nb, name: str = "notebook"):
         if cell.cell_type == "code":
             done = next(executed)
             cell.outputs, cell.execution_count = done.outputs, done.execution_count
-            cell.metadata = done.metadata
+            # the source's metadata (tags, figure captions: prose) with what execution recorded
+            cell.metadata = {**{k: v for k, v in done.metadata.items() if k in EXECUTION_METADATA},
+                             **cell.metadata}
         cells.append(cell)
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             cells.extend(injected)

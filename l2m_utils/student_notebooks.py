@@ -120,6 +120,10 @@ def _student_cells(cells: list, context: _StudentContext, tally: _Tally) -> list
     for cell in cells:
         if cell.cell_type != "markdown":
             out.append(cell)
+            caption = _cell_figure(cell.get("metadata", {}), tally)
+            if caption is not None:
+                out.append(nbformat.v4.new_markdown_cell(
+                    f"*{caption[0]} (drawn by the cell above):* {_myst_to_markdown(caption[1], context, tally)}".strip()))
             continue
         text, pos = _GLUE_ROLE.sub(lambda m: _glue_role(m, context, tally), cell.source), 0
         for block in _EXERCISE_BLOCK.finditer(text):
@@ -402,6 +406,8 @@ def _fenced(opening: re.Match, inner: str, written: str, context: _StudentContex
     directive = _DIRECTIVE_INFO.match(opening["info"])
     if not directive:
         return written
+    if directive["name"] == "code-cell":  # a code cell that draws a numbered figure takes its number
+        _cell_figure(_yaml_options(inner.split("\n")) or {}, tally)
     options, body = _directive_parts(inner)
     spelled = _directive(directive["name"], directive["arg"].strip(), options, body, context, tally)
     if spelled is None:
@@ -412,24 +418,44 @@ def _fenced(opening: re.Match, inner: str, written: str, context: _StudentContex
 
 def _directive_parts(inner: str) -> tuple[dict[str, str], str]:
     """A directive's options (``:key: value`` lines or a ``---`` YAML block) and its body."""
-    import yaml
-
     lines = inner.split("\n")
-    if lines[0].strip() == "---":
-        end = next((k for k in range(1, len(lines)) if lines[k].strip() == "---"), None)
-        if end is not None:
-            try:
-                options = yaml.safe_load("\n".join(lines[1:end])) or {}
-            except yaml.YAMLError:
-                options = None
-            if isinstance(options, dict):
-                return ({str(k): "" if v is None else str(v) for k, v in options.items()},
-                        "\n".join(lines[end + 1:]).strip("\n"))
+    options = _yaml_options(lines)
+    if options is not None:
+        end = next(k for k in range(1, len(lines)) if lines[k].strip() == "---")
+        return ({str(k): "" if v is None else str(v) for k, v in options.items()},
+                "\n".join(lines[end + 1:]).strip("\n"))
     options, k = {}, 0
     while k < len(lines) and (option := _OPTION.match(lines[k])):
         options[option["key"]] = option["value"] or ""
         k += 1
     return options, "\n".join(lines[k:]).strip("\n")
+
+
+def _yaml_options(lines: list[str]) -> dict | None:
+    """The ``---`` YAML block that opens a directive's ``lines`` as parsed (None: there is none)."""
+    import yaml
+
+    if not lines or lines[0].strip() != "---":
+        return None
+    end = next((k for k in range(1, len(lines)) if lines[k].strip() == "---"), None)
+    if end is None:
+        return None
+    try:
+        options = yaml.safe_load("\n".join(lines[1:end])) or {}
+    except yaml.YAMLError:
+        return None
+    return options if isinstance(options, dict) else None
+
+
+def _cell_figure(metadata: dict, tally: _Tally) -> tuple[str, str] | None:
+    """A code cell whose metadata (``mystnb.figure``: ``name``, ``caption``) makes its plot a numbered
+    figure: ("Figure 2.1", its caption), the number taken as the book takes it; None otherwise."""
+    mystnb = metadata.get("mystnb") if isinstance(metadata, dict) else None
+    figure = mystnb.get("figure") if isinstance(mystnb, dict) else None
+    caption = str(figure.get("caption") or "").strip() if isinstance(figure, dict) else ""
+    if not caption:  # Sphinx numbers only figures with a caption
+        return None
+    return f"Figure {tally.number('Figure', figure.get('name') or None, caption)}", caption
 
 
 def _directive(name: str, arg: str, options: dict[str, str], body: str, context: _StudentContext,

@@ -332,6 +332,14 @@ def test_snapshot_merge_takes_new_prose_and_rejects_changed_code(repo):
     assert "square 4" in printed(merged)
     assert "How this page was executed" in merged.cells[-1].source
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in merged.cells)
+    # a caption (or tag) added to a code cell since the snapshot is prose: it is taken, outputs kept
+    captioned = _tiny_nb()
+    cell = next(c for c in captioned.cells if "square" in c.source)
+    cell.metadata = {"mystnb": {"figure": {"caption": "Squares.", "name": "tiny-fig"}}, "tags": ["hide-input"]}
+    merged = book.merge_snapshot(nbformat.read(repo.snapshots / "01_tiny.ipynb", as_version=4), captioned, "01_tiny")
+    done = next(c for c in merged.cells if c.cell_type == "code" and "square" in c.source)
+    assert done.metadata["mystnb"]["figure"]["caption"] == "Squares." and done.metadata["tags"] == ["hide-input"]
+    assert "papermill" in done.metadata and "square 4" in printed(merged)
     # a snapshot written before the note linked the page gets the link when merged
     old_note = snap.cells[-1].source.replace("See {doc}`/book/how_to_run`", "See *How to run the notebooks*")
     snap.cells[-1].source = old_note

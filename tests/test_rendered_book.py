@@ -3,6 +3,7 @@
 Slow (about a minute or two): it executes every chapter and runs Jupyter Book and headless Chromium.
 """
 
+import html
 import os
 import re
 import shutil
@@ -101,6 +102,28 @@ def test_chapter_page_content(built, stem):
     assert "Exercise" in page and "dropdown" in page, "exercises with hidden solutions"
     assert f"blob/ipynb/notebooks/{stem}.ipynb" in page, "launch button must point at the .ipynb branch"
     assert (root / "_build" / "book-src" / "notebooks" / f"{stem}.ipynb").exists()
+
+
+@pytest.mark.parametrize("stem", _chapters())
+def test_every_drawn_figure_is_numbered_with_its_caption_and_alt_text(built, stem):
+    """Each plot of a chapter is a numbered figure ("Fig. 4.2") with the caption and the alt text of
+    its cell's metadata, and each ``{numref}`` resolves to a number (see ``tests/test_figures.py``)."""
+    root, _ = built
+    chapter = int(stem[:2])
+    page = (root / "_build" / "html" / "notebooks" / f"{stem}.html").read_text()
+    nb = nbformat.read(root / "_build" / "book-src" / "notebooks" / f"{stem}.ipynb", as_version=4)
+    drawn = [c for c in nb.cells if c.cell_type == "code"
+             and any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+    figures = re.findall(r"<figure\b.*?</figure>", page, flags=re.S)
+    assert drawn and len(figures) == len(drawn), f"{stem}: {len(drawn)} plots, {len(figures)} figures"
+    for cell, figure in zip(drawn, figures):
+        meta = cell.metadata["mystnb"]
+        assert re.search(rf'<span class="caption-number">Fig\. {chapter}\.\d+ </span>', figure), figure[:300]
+        assert f'id="{meta["figure"]["name"]}"' in figure
+        alt = re.search(r'<img alt="([^"]*)"', figure)
+        assert alt and html.unescape(alt.group(1)) == meta["image"]["alt"].strip()
+    references = re.findall(r'<span class="std std-numref">([^<]*)</span>', page)
+    assert all(re.fullmatch(r"(Fig\.|Exercise) \d+\.\d+", r) for r in references), references
 
 
 @pytest.mark.parametrize("stem", _chapters())

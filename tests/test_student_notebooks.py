@@ -288,6 +288,57 @@ def test_figures_show_an_image_only_where_its_path_works():
         See Figure 2 and Fig. 1.""")]
 
 
+def test_a_code_cell_that_draws_a_captioned_figure_is_numbered_with_the_other_figures(tmp_path):
+    """A plot made a figure by its cell's metadata (``mystnb.figure``) takes the next figure number,
+    as Sphinx numbers it: the reference reads "Figure 1.2" and the caption follows the cell."""
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_one.md").write_text(MYST_HEADER + textwrap.dedent("""\
+        # Chapter one
+
+        ```{figure} https://example.org/a.png
+        :name: fig-first
+
+        First.
+        ```
+
+        As {numref}`fig-drawn` shows.
+
+        ```{code-cell} ipython3
+        ---
+        mystnb:
+          figure:
+            name: fig-drawn
+            caption: |
+              The *drawn* curve, $x^2$.
+          image:
+            alt: A parabola.
+        tags: [hide-input]
+        ---
+        print("plot")
+        ```
+
+        ```{code-cell} ipython3
+        ---
+        mystnb:
+          figure:
+            name: fig-plain
+        ---
+        print("no caption, no number")
+        ```
+        """))
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: notebooks/01_one\nchapters: []\n")
+    layout = book.Layout(tmp_path)
+    (path,) = book.write_exercises(layout)
+    cells = nbformat.read(path, as_version=4).cells
+    text = "\n\n".join(c.source for c in cells if c.cell_type == "markdown")
+    assert "As Figure 1.2 shows" in text, text
+    drawn = next(i for i, c in enumerate(cells) if c.source == 'print("plot")')
+    assert cells[drawn + 1].source == "*Figure 1.2 (drawn by the cell above):* The *drawn* curve, $x^2$."
+    plain = next(i for i, c in enumerate(cells) if c.source == 'print("no caption, no number")')
+    assert plain == len(cells) - 1 or "Figure" not in cells[plain + 1].source
+    assert "Figure 1.3" not in text
+
+
 def test_code_blocks_inline_code_and_unknown_constructs_stay_as_written():
     """Unknown directives and roles are left for the chapter scan above to report."""
     text = textwrap.dedent("""\
