@@ -27,7 +27,8 @@ The Hugging Face corpora need the optional ``datasets`` package and network acce
 default: stream exactly when ``max_documents`` is set) instead of downloading the whole dataset; the
 cleaned documents are cached under ``cache_dir("corpora")`` so a second load is offline.  A hub dataset
 can change under its name: only a pinned ``revision`` (a tag, a branch or a commit hash) makes that
-cache reproducible; an unpinned read is cached as first fetched.
+cache reproducible; an unpinned read is cached as first fetched, and its cache file records the
+commit it read (``source.commit``, asked of the hub after the fetch) so that it can be pinned later.
 :func:`parameter_checks` are the checks a chapter with a ``dataset`` parameter applies.
 
 Samples (:func:`make_samples`): as in the paper, documents are cut into contiguous chunks that
@@ -370,7 +371,7 @@ def _read_hf_corpus(
             continue
         title = str(row.get(title_column, "")) if title_column else ""
         docs.append(Document(title or f"{name}[{i}]", str(text)))
-    return docs, _fetched_source(datasets, ds, revision)
+    return docs, _fetched_source(datasets, ds, revision, _hub_commit(name, revision))
 
 
 def _valid_revision(revision: Any) -> bool:
@@ -385,14 +386,30 @@ def _check_revision(revision: Any) -> None:
                          f"or None, got {revision!r}")
 
 
-def _fetched_source(datasets: Any, ds: Any, revision: str | None) -> dict[str, Any]:
+def _hub_commit(name: str, revision: str | None) -> str | None:
+    """The commit of the hub dataset ``name`` that ``revision`` (None: the main branch) names now, asked
+    of the hub right after the fetch (best effort: None for a local folder, with the hub switched off
+    or when the hub does not answer).  An unpinned read then records which version it read."""
+    if Path(name).is_dir() or hub_offline():
+        return None
+    try:
+        from huggingface_hub import HfApi
+
+        sha = HfApi().dataset_info(name, revision=revision, timeout=10).sha
+    except Exception:  # noqa: BLE001 - provenance only: a failed lookup must not fail the read
+        return None
+    return sha if isinstance(sha, str) and sha else None
+
+
+def _fetched_source(datasets: Any, ds: Any, revision: str | None, commit: str | None = None) -> dict[str, Any]:
     """What a later reader of a cached corpus can tell about the fetch (best effort, not a key): the
-    revision asked for, the ``datasets`` version, the dataset's declared version and, for a
-    downloaded (not streamed) dataset, its fingerprint (which follows the files read)."""
+    revision asked for, the hub commit it resolved to (:func:`_hub_commit`), the ``datasets``
+    version, the dataset's declared version and, for a downloaded (not streamed) dataset, its
+    fingerprint (which follows the files read)."""
     info = getattr(ds, "info", None)
     version = getattr(info, "version", None)
     fingerprint = getattr(ds, "_fingerprint", None)
-    return {"revision": revision, "datasets_version": getattr(datasets, "__version__", None),
+    return {"revision": revision, "commit": commit, "datasets_version": getattr(datasets, "__version__", None),
             "dataset_version": None if version is None else str(version),
             "fingerprint": fingerprint if isinstance(fingerprint, str) else None}
 

@@ -262,6 +262,16 @@ def fake_hub(monkeypatch, tmp_path):
 
     monkeypatch.setattr(C, "_import_datasets",
                         lambda: types.SimpleNamespace(load_dataset=load_dataset, __version__="9.9.9-fake"))
+
+    class HfApi:  # the hub's answer to "which commit is this revision now" (hub.commit_of, None: no answer)
+        def dataset_info(self, name, revision=None, timeout=None):
+            sha = hub.commit_of(name, revision)
+            if sha is None:
+                raise ConnectionError("the hub does not answer")
+            return types.SimpleNamespace(sha=sha)
+
+    hub.commit_of = lambda name, revision: f"sha-{name}-{revision or 'main'}"
+    monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(HfApi=HfApi))
     return hub
 
 
@@ -309,7 +319,24 @@ def test_a_pinned_revision_is_fetched_and_keys_the_cache(fake_hub, tmp_path):
     assert len(files) == 3 and files[unpinned]["settings"].get("revision") is None
     assert sorted(str(f["source"]["revision"]) for f in files.values()) == ["None", "v1", "v2"]
     assert {f["source"]["datasets_version"] for f in files.values()} == {"9.9.9-fake"}  # what fetched it
+    # the commit each read resolved to: an unpinned read records which version of the dataset it read
+    assert sorted(f["source"]["commit"] for f in files.values()) == [
+        "sha-emozilla/pg19-main", "sha-emozilla/pg19-v1", "sha-emozilla/pg19-v2"]
     assert C.load_hf_corpus("org/books", title_column="short_book_title", revision="abc1")[0].title == "abc1"
+
+
+def test_the_commit_lookup_is_best_effort(fake_hub, tmp_path, monkeypatch):
+    """No answer from the hub, a local folder or the hub switched off: the read works, commit None."""
+    fake_hub.commit_of = lambda name, revision: None
+    C.load_corpus("pg19", max_documents=1)
+    (cached,) = [json.loads(f.read_text()) for f in (tmp_path / "corpora").glob("*.json")]
+    assert cached["source"]["commit"] is None and cached["source"]["revision"] is None
+    fake_hub.commit_of = lambda name, revision: "should-not-be-asked"
+    assert C._hub_commit(str(tmp_path), None) is None  # a local folder saved by save_to_disk/save_pretrained
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert C._hub_commit("emozilla/pg19", None) is None
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert C._hub_commit("emozilla/pg19", "v3") == "should-not-be-asked"
 
 
 @pytest.mark.parametrize("name, revision, message", [
