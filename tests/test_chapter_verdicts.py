@@ -74,7 +74,7 @@ def test_chapter6_verdicts_on_two_lengths_and_two_mamba_sizes(tmp_path, monkeypa
     collapse = glued["ch6_collapse"]
     assert "the 4 Mamba-2 points (2 sizes)" in collapse
     # both Mamba-2 sizes are 1x16 (they differ in d_state only): the paper's variable cannot separate them
-    assert "same hidden size x layers (16)" in collapse and "figure (c') cannot separate the sizes" in collapse
+    assert "same hidden size x layers (16)" in collapse and "panel (c') cannot separate the sizes" in collapse
     pooled = [float(x) for x in re.findall(r"scatter by ([\d.e-]+) decades", collapse)]
     assert pooled and pooled[0] >= 0
     # the longer runs: the sweep's own 30-step run and the 60-step ladder run, for each picked model
@@ -169,7 +169,7 @@ def test_chapter6_sentences_of_a_run_with_gpt2_only(tmp_path, monkeypatch):
     no_mamba = "this run has no Mamba-2 model (none in the models parameter)"
     assert glued["ch6_trend_mamba"] == f"T{no_mamba[1:]}, so there is no Mamba-2 trend in L"
     assert glued["ch6_contrast"] == f"{no_mamba}, so the backbones cannot be compared"
-    assert glued["ch6_collapse"] == f"T{no_mamba[1:]}, so figure (c) cannot test a collapse"
+    assert glued["ch6_collapse"] == f"T{no_mamba[1:]}, so panel (c) cannot test a collapse"
 
 
 @pytest.mark.slow
@@ -179,7 +179,7 @@ def test_chapter6_with_both_backbones_at_one_length_says_the_length_is_missing(t
     assert glued["ch6_trend_mamba"] == "Mamba-2: this run has one length (L = 16), so there is no trend in L"
     assert glued["ch6_contrast"] == ("this run has one length (L = 16), so there is no change with L for the backbones "
                                      "to differ in")
-    assert glued["ch6_collapse"] == ("This run has one Mamba-2 size (the models parameter names one), so figure (c) "
+    assert glued["ch6_collapse"] == ("This run has one Mamba-2 size (the models parameter names one), so panel (c) "
                                      "cannot test a collapse")
 
 
