@@ -41,8 +41,8 @@ def for_students(nb, layout: Layout | None = None, source: Path | None = None,
     (:func:`_myst_to_markdown`): theorems and definitions with the book's numbers, proofs ending in
     ∎, admonitions as quotes, citations as author and year, references as the numbers and titles the
     book shows; a code cell that draws a numbered figure (``mystnb.figure`` metadata) is followed by its
-    caption, "*Figure 2.1 (drawn by the cell above):* ...".  With ``layout`` (and ``source``, the chapter's path) the chapter's numbers, the other
-    chapters' labels and the bibliography are the book's; without, only the notebook's own labels
+    caption, "*Figure 2.1 (drawn by the cell above):* ...".  With ``layout`` (and ``source``, the
+    chapter's path) the chapter's numbers, the other chapters' labels and the bibliography are the book's; without, only the notebook's own labels
     resolve (numbered 1, 2, ...) and a citation reads as its key in brackets.  Directives and roles it
     does not know stay as written.  ``book_context`` (:func:`read_book_context` of ``layout``) saves
     reading the whole book again for each chapter.  Raises :class:`BookError` where a solution
