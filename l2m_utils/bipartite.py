@@ -185,6 +185,32 @@ def bigram_entropy(documents, vocab_size: int | None = None) -> float:
     return grassberger_entropy(count_pairs(documents, 1, vocab_size)[2])
 
 
+def pair_surprisal(pairs: np.ndarray, documents, vocab_size: int) -> np.ndarray:
+    """Plug-in surprisal -log p̂(a, b) (nats) of each adjacent token pair (a, b), the rows of ``pairs``.
+
+    p̂(a, b) = n(a, b) / N: the frequency of the pair among the N adjacent pairs within ``documents``
+    (as in :func:`bigram_entropy`); a pair that never occurs there is given the count 1/2, so that every
+    surprisal is finite.  The mean over the documents' own pairs is their plug-in 2-gram entropy.
+    Chapter 4 uses it to ask, without a model, how unusual the first pair Y₁Y₂ of a future block is.
+    ``ValueError`` for pairs not of shape [n, 2] (n >= 1), ids outside [0, vocab_size), or documents
+    without a pair.
+    """
+    arr = np.asarray(pairs)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"pairs must have shape [n, 2], got {arr.shape}")
+    first, second, counts = count_pairs(documents, 1, vocab_size)
+    total = int(counts.sum())
+    if total == 0:
+        raise ValueError("the documents hold no adjacent pair (empty, or every document has one token)")
+    m = int(vocab_size)
+    arr = check_tokens(arr, m, "pairs")
+    keys = first * m + second  # sorted (count_pairs returns the pairs in order)
+    query = arr[:, 0] * m + arr[:, 1]
+    at = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+    n_ab = np.where(keys[at] == query, counts[at], 0.5)
+    return np.log(total) - np.log(n_ab)
+
+
 def default_lengths(max_length: int, min_length: int = 4) -> list[int]:
     """L = 4, 8, ..., up to ``max_length`` (powers of two)."""
     if isinstance(min_length, bool) or not isinstance(min_length, (int, np.integer)) or min_length < 1:
