@@ -40,7 +40,7 @@ distinct ℓ over the mismatched sequences.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -185,13 +185,21 @@ def bigram_entropy(documents, vocab_size: int | None = None) -> float:
     return grassberger_entropy(count_pairs(documents, 1, vocab_size)[2])
 
 
-def pair_surprisal(pairs: np.ndarray, documents, vocab_size: int) -> np.ndarray:
+class PairSurprisal(NamedTuple):
+    """Per-pair result of :func:`pair_surprisal`."""
+
+    nats: np.ndarray  # -log p̂(a, b)
+    seen: np.ndarray  # bool: the pair occurs in the documents (False: its count was taken as 1/2)
+
+
+def pair_surprisal(pairs: np.ndarray, documents, vocab_size: int) -> PairSurprisal:
     """Plug-in surprisal -log p̂(a, b) (nats) of each adjacent token pair (a, b), the rows of ``pairs``.
 
     p̂(a, b) = n(a, b) / N: the frequency of the pair among the N adjacent pairs within ``documents``
     (as in :func:`bigram_entropy`); a pair that never occurs there is given the count 1/2, so that every
-    surprisal is finite.  The mean over the documents' own pairs is their plug-in 2-gram entropy.
-    Chapter 4 uses it to ask, without a model, how unusual the first pair Y₁Y₂ of a future block is.
+    surprisal is finite, and is marked unseen.  The mean over the documents' own pairs is their plug-in
+    2-gram entropy.  Chapter 4 uses it to ask, without a model, how unusual the first pair Y₁Y₂ of a
+    future block is.
     ``ValueError`` for pairs not of shape [n, 2] (n >= 1), ids outside [0, vocab_size), or documents
     without a pair.
     """
@@ -207,8 +215,9 @@ def pair_surprisal(pairs: np.ndarray, documents, vocab_size: int) -> np.ndarray:
     keys = first * m + second  # sorted (count_pairs returns the pairs in order)
     query = arr[:, 0] * m + arr[:, 1]
     at = np.minimum(np.searchsorted(keys, query), keys.size - 1)
-    n_ab = np.where(keys[at] == query, counts[at], 0.5)
-    return np.log(total) - np.log(n_ab)
+    seen = keys[at] == query
+    n_ab = np.where(seen, counts[at], 0.5)
+    return PairSurprisal(np.log(total) - np.log(n_ab), seen)
 
 
 def default_lengths(max_length: int, min_length: int = 4) -> list[int]:

@@ -304,14 +304,17 @@ def test_pair_surprisal_hand_computed_and_plug_in_entropy():
     docs = [np.array([0, 1, 0, 1]), np.array([2, 2])]  # pairs (0,1) x2, (1,0), (2,2): N = 4
     s = bp.pair_surprisal(np.array([[0, 1], [1, 0], [2, 2], [1, 2]]), docs, 3)
     # (1, 2) never occurs (and does not straddle the documents): count 1/2
-    np.testing.assert_allclose(s, [np.log(4 / 2), np.log(4), np.log(4), np.log(4 / 0.5)], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(s.nats, [np.log(4 / 2), np.log(4), np.log(4), np.log(4 / 0.5)], rtol=0, atol=1e-12)
+    assert s.seen.tolist() == [True, True, True, False]
     # the mean over a corpus's own pairs is its plug-in 2-gram entropy
     rng = np.random.default_rng(3)
     doc = rng.integers(0, 5, 2000)
     pairs = np.column_stack([doc[:-1], doc[1:]])
     _, counts = np.unique(pairs[:, 0] * 5 + pairs[:, 1], return_counts=True)
     q = counts / counts.sum()
-    assert bp.pair_surprisal(pairs, [doc], 5).mean() == pytest.approx(-(q * np.log(q)).sum(), abs=1e-12)
+    own = bp.pair_surprisal(pairs, [doc], 5)
+    assert own.seen.all()
+    assert own.nats.mean() == pytest.approx(-(q * np.log(q)).sum(), abs=1e-12)
 
 
 def test_pair_surprisal_rejects_bad_input():
