@@ -186,38 +186,51 @@ def bigram_entropy(documents, vocab_size: int | None = None) -> float:
 
 
 class PairSurprisal(NamedTuple):
-    """Per-pair result of :func:`pair_surprisal`."""
+    """Per-pair result of :meth:`PairFrequencies.surprisal`."""
 
     nats: np.ndarray  # -log p̂(a, b)
-    seen: np.ndarray  # bool: the pair occurs in the documents (False: its count was taken as 1/2)
+    seen: np.ndarray  # bool: the pair occurs in the counted documents (False: its count was taken as 1/2)
 
 
-def pair_surprisal(pairs: np.ndarray, documents, vocab_size: int) -> PairSurprisal:
-    """Plug-in surprisal -log p̂(a, b) (nats) of each adjacent token pair (a, b), the rows of ``pairs``.
+@dataclass(frozen=True)
+class PairFrequencies:
+    """Counts of the adjacent token pairs within a set of documents, counted once and queried often.
 
-    p̂(a, b) = n(a, b) / N: the frequency of the pair among the N adjacent pairs within ``documents``
-    (as in :func:`bigram_entropy`); a pair that never occurs there is given the count 1/2, so that every
-    surprisal is finite, and is marked unseen.  The mean over the documents' own pairs is their plug-in
-    2-gram entropy.  Chapter 4 uses it to ask, without a model, how unusual the first pair Y₁Y₂ of a
-    future block is.
-    ``ValueError`` for pairs not of shape [n, 2] (n >= 1), ids outside [0, vocab_size), or documents
-    without a pair.
+    Chapter 4 uses it to ask, without a model, how unusual the first pair Y₁Y₂ of a future block is.
     """
-    arr = np.asarray(pairs)
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"pairs must have shape [n, 2], got {arr.shape}")
-    first, second, counts = count_pairs(documents, 1, vocab_size)
-    total = int(counts.sum())
-    if total == 0:
-        raise ValueError("the documents hold no adjacent pair (empty, or every document has one token)")
-    m = int(vocab_size)
-    arr = check_tokens(arr, m, "pairs")
-    keys = first * m + second  # sorted (count_pairs returns the pairs in order)
-    query = arr[:, 0] * m + arr[:, 1]
-    at = np.minimum(np.searchsorted(keys, query), keys.size - 1)
-    seen = keys[at] == query
-    n_ab = np.where(seen, counts[at], 0.5)
-    return PairSurprisal(np.log(total) - np.log(n_ab), seen)
+
+    keys: np.ndarray  # a * vocab_size + b of every distinct pair (a, b), sorted
+    counts: np.ndarray  # n(a, b)
+    total: int  # N, the number of adjacent pairs
+    vocab_size: int
+
+    @classmethod
+    def from_documents(cls, documents, vocab_size: int) -> "PairFrequencies":
+        """Count the adjacent pairs within ``documents`` (as :func:`bigram_entropy` does).
+        ``ValueError`` for documents without a pair."""
+        first, second, counts = count_pairs(documents, 1, vocab_size)
+        total = int(counts.sum())
+        if total == 0:
+            raise ValueError("the documents hold no adjacent pair (empty, or every document has one token)")
+        return cls(first * int(vocab_size) + second, counts, total, int(vocab_size))
+
+    def surprisal(self, pairs: np.ndarray) -> PairSurprisal:
+        """Plug-in surprisal -log p̂(a, b) (nats) of each pair (a, b), the rows of ``pairs``.
+
+        p̂(a, b) = n(a, b) / N; a pair that never occurs in the counted documents is given the count
+        1/2, so that every surprisal is finite, and is marked unseen.  The mean over the counted
+        documents' own pairs is their plug-in 2-gram entropy.  ``ValueError`` for pairs not of shape
+        [n, 2] (n >= 1) or ids outside [0, vocab_size).
+        """
+        arr = np.asarray(pairs)
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            raise ValueError(f"pairs must have shape [n, 2], got {arr.shape}")
+        arr = check_tokens(arr, self.vocab_size, "pairs")
+        query = arr[:, 0] * self.vocab_size + arr[:, 1]
+        at = np.minimum(np.searchsorted(self.keys, query), self.keys.size - 1)
+        seen = self.keys[at] == query
+        n_ab = np.where(seen, self.counts[at], 0.5)
+        return PairSurprisal(np.log(self.total) - np.log(n_ab), seen)
 
 
 def default_lengths(max_length: int, min_length: int = 4) -> list[int]:

@@ -302,7 +302,9 @@ def test_standard_error_by_hand():
 
 def test_pair_surprisal_hand_computed_and_plug_in_entropy():
     docs = [np.array([0, 1, 0, 1]), np.array([2, 2])]  # pairs (0,1) x2, (1,0), (2,2): N = 4
-    s = bp.pair_surprisal(np.array([[0, 1], [1, 0], [2, 2], [1, 2]]), docs, 3)
+    freq = bp.PairFrequencies.from_documents(docs, 3)
+    assert freq.total == 4
+    s = freq.surprisal(np.array([[0, 1], [1, 0], [2, 2], [1, 2]]))
     # (1, 2) never occurs (and does not straddle the documents): count 1/2
     np.testing.assert_allclose(s.nats, [np.log(4 / 2), np.log(4), np.log(4), np.log(4 / 0.5)], rtol=0, atol=1e-12)
     assert s.seen.tolist() == [True, True, True, False]
@@ -312,18 +314,18 @@ def test_pair_surprisal_hand_computed_and_plug_in_entropy():
     pairs = np.column_stack([doc[:-1], doc[1:]])
     _, counts = np.unique(pairs[:, 0] * 5 + pairs[:, 1], return_counts=True)
     q = counts / counts.sum()
-    own = bp.pair_surprisal(pairs, [doc], 5)
+    own = bp.PairFrequencies.from_documents([doc], 5).surprisal(pairs)
     assert own.seen.all()
     assert own.nats.mean() == pytest.approx(-(q * np.log(q)).sum(), abs=1e-12)
 
 
 def test_pair_surprisal_rejects_bad_input():
-    docs = [np.array([0, 1, 0])]
+    freq = bp.PairFrequencies.from_documents([np.array([0, 1, 0])], 2)
     with pytest.raises(ValueError, match=r"shape \[n, 2\]"):
-        bp.pair_surprisal(np.array([0, 1]), docs, 2)
+        freq.surprisal(np.array([0, 1]))
     with pytest.raises(ValueError, match=r"\[0, 2\)"):
-        bp.pair_surprisal(np.array([[0, 2]]), docs, 2)
-    with pytest.raises(ValueError, match="no adjacent pair"):
-        bp.pair_surprisal(np.array([[0, 1]]), [np.array([0]), np.array([1])], 2)
+        freq.surprisal(np.array([[0, 2]]))
     with pytest.raises(ValueError, match="shape"):
-        bp.pair_surprisal(np.zeros((0, 2), dtype=int), docs, 2)
+        freq.surprisal(np.zeros((0, 2), dtype=int))
+    with pytest.raises(ValueError, match="no adjacent pair"):
+        bp.PairFrequencies.from_documents([np.array([0]), np.array([1])], 2)
