@@ -14,13 +14,16 @@ same code as a large language model.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from .information import check_tokens
 from .processes import _check_transition, stationary_distribution
 from .progress import progress_bar
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
 
 
 @runtime_checkable

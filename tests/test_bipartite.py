@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -54,6 +56,19 @@ def test_direct_recovers_exact_markov_mi(chain):
         assert est.per_sample.shape == (3000, len(LENGTHS))
         assert np.all(np.abs(est.mean - exact) < 4 * est.se), (ratio, est.mean, est.se)
         assert np.all(est.se < 0.02)
+
+
+EULER_GAMMA = 0.5772156649015329
+
+
+def test_bigram_entropy_is_the_grassberger_estimate_of_adjacent_pairs_within_documents():
+    """Hand-computed: H_G = log N − (1/N) Σ n_i G(n_i), with G(1) = −γ − log 2 and G(2) = 2 − γ − log 2."""
+    g1, g2 = -EULER_GAMMA - math.log(2), 2 - EULER_GAMMA - math.log(2)
+    # pairs (0,1) twice and (1,0) once (the plug-in estimate would be 0.6365 nats)
+    assert bp.bigram_entropy([np.array([0, 1, 0, 1])], 2) == pytest.approx(math.log(3) - (2 * g2 + g1) / 3, rel=1e-12)
+    # two documents: the pair (1, 1) across their boundary is not counted, so two singletons, N = 2
+    assert bp.bigram_entropy([np.array([0, 1]), np.array([1, 0])], 2) == pytest.approx(
+        2 * math.log(2) + EULER_GAMMA, rel=1e-12)
 
 
 def test_direct_with_bos_correction_and_exact_model(chain):

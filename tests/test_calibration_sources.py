@@ -6,6 +6,7 @@ import itertools
 import math
 import warnings
 
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -303,7 +304,6 @@ def test_compare_errors_bad_inputs(a, b, exact, kwargs, message):
 # state MI J(d) and two-point MI far below rounding noise (no cancellation)
 # --------------------------------------------------------------------------------------------------
 
-mpmath = pytest.importorskip("mpmath")
 
 
 def _mp_state_mutual_information(T: np.ndarray, d: int, dps: int = 300) -> float:

@@ -20,12 +20,12 @@ def _execute(stem: str, overrides: dict, tmp_path: Path) -> tuple[str, dict[str,
     return printed(nb, "\n"), glued(nb)
 
 
-@pytest.mark.slow
 def _every_size(n: int) -> str:
     """How chapter 6's trend sentences say "for n of n sizes"."""
     return {1: "for its one size", 2: "for both sizes"}.get(n, f"for all {n} sizes")
 
 
+@pytest.mark.slow
 def test_chapter6_verdicts_on_two_lengths_and_two_mamba_sizes(tmp_path, monkeypatch):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
     overrides = {"models": ["gpt2-1x16", "mamba2-1x16-N4", "mamba2-1x16-N16"], "lengths": [16, 64],

@@ -106,7 +106,7 @@ def test_bootstrap_bad_input():
         fits.bootstrap_power_law([1, 2], np.ones((1, 2)))
     with pytest.raises(ValueError, match="n_boot"):
         fits.bootstrap_power_law([1, 2], np.ones((3, 2)), n_boot=0)
-    with pytest.raises(ValueError, match="non-positive"):
+    with pytest.raises(ValueError, match="y must be positive for a log-log fit; non-positive at x"):
         fits.bootstrap_power_law([1, 2], -np.ones((3, 2)))
 
 
@@ -177,7 +177,7 @@ def test_exponent_difference_bad_input():
         fits.bootstrap_exponent_difference(x, np.full((5, 3), np.nan), x, np.ones((5, 3)))
     with pytest.raises(ValueError, match="level"):
         fits.bootstrap_exponent_difference(x, np.ones((5, 3)), x, np.ones((5, 3)), level=1.0)
-    with pytest.raises(ValueError, match="non-positive"):
+    with pytest.raises(ValueError, match="y must be positive for a log-log fit; non-positive at x"):
         fits.bootstrap_exponent_difference(x, np.ones((5, 3)), x, -np.ones((5, 3)))
 
 
@@ -228,5 +228,9 @@ def test_offset_fit_loss_is_the_sum_of_squared_log_residuals():
 
 def test_more_than_half_failing_resamples_raise():
     vals = np.full((50, 2), -1.0); vals[0, 0] = vals[1, 1] = 50.0  # means 0.02 > 0, ~60% resamples fail
-    with pytest.raises(fits.NonPositiveMeansError):
+    with pytest.raises(fits.NonPositiveMeansError, match="593 of 1000 bootstrap resamples"):
         fits.bootstrap_power_law([1.0, 2.0], vals, n_boot=1000, seed=0)
+    # the paired difference of two exponents drops its failed resamples by the same rule
+    ok = 1 + np.arange(50)[:, None] * 0.01 * np.ones((1, 2))
+    with pytest.raises(fits.NonPositiveMeansError, match="593 of 1000 bootstrap resamples"):
+        fits.bootstrap_exponent_difference([1.0, 2.0], ok, [1.0, 2.0], vals, n_boot=1000, seed=0)

@@ -140,6 +140,12 @@ def test_boundary_coefficients_property(c, c_target):
         assert abs(alpha - 1) < 1e-12 and abs(beta) < 1e-12
 
 
+@pytest.mark.parametrize("c", [0.3, -0.5, 0.0])
+def test_boundary_coefficients_leave_a_pair_already_on_target_alone(c):
+    """The property test above reaches c == c_target only by chance: the step is the identity there."""
+    assert gs.boundary_coefficients(c, c) == (1.0, 0.0)
+
+
 def test_layer_covariances_lengths():
     covs_ = gs.layer_covariances(3)
     assert [c.shape[0] for c in covs_] == [4, 16, 64]

@@ -267,10 +267,13 @@ def test_l2m_margin_by_hand():
 
 
 def test_kabatjanskii_levenshtein_rate():
-    # small eps: f -> 0; the formula at eps = 0.5 (s = sqrt(3)/2) by hand
-    s = math.sqrt(0.75)
-    a, b = (1 + s) / (2 * s), (1 - s) / (2 * s)
-    assert kabatjanskii_levenshtein_rate(0.5) == pytest.approx(a * math.log(a) - b * math.log(b))
+    # eps = 0.5 is the angle of 60 degrees of the kissing-number problem: the published bound is
+    # 2^(0.401 d) (Kabatjanskii & Levenshtein 1978), here in nats per dimension
+    assert kabatjanskii_levenshtein_rate(0.5) == pytest.approx(0.2782386677, rel=1e-9)
+    assert kabatjanskii_levenshtein_rate(0.5) / math.log(2) == pytest.approx(0.401, abs=5e-4)
+    # small eps: f -> 0 like (eps^2 / 4) log(4 e / eps^2)
+    assert kabatjanskii_levenshtein_rate(0.01) == pytest.approx(2.8994e-4, rel=1e-4)
+    assert kabatjanskii_levenshtein_rate(0.01) == pytest.approx(1e-4 / 4 * math.log(4 * math.e / 1e-4), rel=1e-3)
     rates = [kabatjanskii_levenshtein_rate(e) for e in (0.01, 0.1, 0.3, 0.9)]
     assert 0 < rates[0] < rates[1] < rates[2] < rates[3]
     with pytest.raises(ValueError, match="overlap"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -204,7 +205,6 @@ def test_bad_arguments():
 # two-point MI far below rounding noise (no cancellation)
 # --------------------------------------------------------------------------------------------------
 
-mpmath = pytest.importorskip("mpmath")
 
 
 def _mp_rows(A):

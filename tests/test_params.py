@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from l2m_utils.params import PROFILES, Knob, ParameterError, default_profile, resolve_parameters
+from l2m_utils.params import Knob, ParameterError, default_profile, resolve_parameters
 
 KNOBS = {
     "length": Knob(int, "block length", low=2, high=64),

@@ -2,6 +2,7 @@
 
 import math
 
+import mpmath
 import numpy as np
 import pytest
 
@@ -163,7 +164,6 @@ def test_ar1_covariance_refuses_bad_lengths(length, message):
 # two-point MI far below rounding noise (no cancellation)
 # --------------------------------------------------------------------------------------------------
 
-mpmath = pytest.importorskip("mpmath")
 
 
 def _mp_stochastic(P):
