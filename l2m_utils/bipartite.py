@@ -112,6 +112,8 @@ def split_point(length: int, ratio: float) -> int:
     1 <= ℓ <= L - 1 (L too short for the split)."""
     if not (np.isfinite(ratio) and ratio > 1):
         raise ValueError(f"split ratio L/ell must be > 1 and finite, got {ratio}")
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)):
+        raise ValueError(f"block length L must be an integer, got {length!r}")
     length = int(length)
     ell = int(np.floor(length / ratio + 0.5))
     if length < 2 or length < ratio or not 1 <= ell <= length - 1:

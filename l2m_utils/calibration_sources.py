@@ -270,10 +270,13 @@ class FactorialErasureSource:
             if not isinstance(c, ErasureChain):
                 raise ValueError(f"chain {j} is a {type(c).__name__}, not an ErasureChain")
         self.chains = chains
+        vocab_size = math.prod(c.n_outputs for c in chains)  # Python ints: no silent int64 wrap-around
+        if vocab_size > 2**62:
+            raise ValueError(f"the product of the chains' alphabets, {vocab_size}, does not fit a token id (int64)")
         radices = np.array([c.n_outputs for c in chains], dtype=np.int64)
         self.radices = radices
         self.place = np.concatenate([[1], np.cumprod(radices)[:-1]]).astype(np.int64)
-        self.vocab_size = int(np.prod(radices))
+        self.vocab_size = int(vocab_size)
 
     @classmethod
     def sticky(cls, timescales: Sequence[float], n_states: int = 2, erasure: float | Sequence[float] = 0.5,

@@ -208,9 +208,10 @@ def hmm_bipartite_mutual_information(hmm: HMM, length: int, ell: int | None = No
     length = _check_length(length, hmm.n_outputs, hmm.n_states)
     if length < 2:
         raise ValueError(f"a bipartite split needs a block of at least 2 tokens, got L={length}")
-    ell = length // 2 if ell is None else int(ell)
-    if not 1 <= ell <= length - 1:
-        raise ValueError(f"split ell={ell} must satisfy 1 <= ell <= L-1 = {length - 1}")
+    ell = length // 2 if ell is None else ell
+    if isinstance(ell, bool) or not isinstance(ell, (int, np.integer)) or not 1 <= ell <= length - 1:
+        raise ValueError(f"split ell={ell!r} must be an integer with 1 <= ell <= L-1 = {length - 1}")
+    ell = int(ell)
     H = block_entropies(hmm, length)
     if hmm.stationary:
         h_y = H[length - ell - 1]
@@ -287,7 +288,13 @@ def hmm_two_point_mutual_information(hmm: HMM, distances: Sequence[int], i: int 
 def state_entropy_bound(hmm: HMM, ell: int | None = None) -> float:
     """``H(S_l)`` in nats: the data-processing bound on the bipartite MI at cut ``l`` (<= log K).
 
-    For a stationary HMM it is H(pi) for every l.
+    For a stationary HMM it is H(pi) for every l, and ``ell`` may be left out; a non-stationary one
+    needs it (the law of S_l changes with l).
     """
-    pi = hmm.initial if (hmm.stationary or ell is None) else hmm.state_distribution(int(ell))
-    return _plogp(pi)
+    if hmm.stationary:
+        return _plogp(hmm.initial)
+    if ell is None:
+        raise ValueError("a non-stationary HMM's state entropy depends on the cut: pass ell")
+    if isinstance(ell, bool) or not isinstance(ell, (int, np.integer)) or ell < 1:
+        raise ValueError(f"cut ell must be an integer >= 1, got {ell!r}")
+    return _plogp(hmm.state_distribution(int(ell)))

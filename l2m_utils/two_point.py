@@ -145,7 +145,10 @@ def count_keys(keys: np.ndarray, n_keys: int, backend: str = "numpy", device: st
     ``backend="numpy"``: a histogram when n_keys is small, else a sort.  ``backend="torch"``:
     ``torch.unique`` on ``device`` (e.g. ``"cuda"``).
     """
-    keys = np.asarray(keys, dtype=np.int64)
+    keys = np.asarray(keys)
+    if keys.size and not np.issubdtype(keys.dtype, np.integer):
+        raise ValueError(f"keys must be integers, got dtype {keys.dtype}")
+    keys = keys.astype(np.int64, copy=False)
     if keys.size and (int(keys.min()) < 0 or int(keys.max()) >= int(n_keys)):
         raise ValueError(f"keys must lie in [0, n_keys={n_keys}), found [{int(keys.min())}, {int(keys.max())}]")
     if backend == "numpy":

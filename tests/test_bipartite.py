@@ -180,6 +180,8 @@ def test_split_points_and_derangement():
     assert [bp.split_point(L, 2) for L in (4, 8, 2048)] == [2, 4, 1024]
     assert [bp.split_point(L, 3) for L in (4, 8, 16, 2048)] == [1, 3, 5, 683]
     assert [bp.split_point(L, 4) for L in (4, 8)] == [1, 2]
+    with pytest.raises(ValueError, match="block length L must be an integer, got 7.9"):
+        bp.split_point(7.9, 2)  # not read as L = 7
     sigma = bp.derangement(50, seed=1)
     assert sorted(sigma.tolist()) == list(range(50))
     assert np.all(sigma != np.arange(50))

@@ -201,6 +201,8 @@ def test_bad_inputs():
         FactorialErasureSource([c, "chain"])
     with pytest.raises(ValueError, match="timescales"):
         FactorialErasureSource.sticky([0.5])
+    with pytest.raises(ValueError, match="does not fit a token id"):
+        FactorialErasureSource.sticky([2] * 41, 2, 0.5)  # 3^41 outputs: int64 would wrap around
     with pytest.raises(ValueError, match="erasure probabilities"):
         FactorialErasureSource.sticky([2, 4], erasure=[0.1])
     src = FactorialErasureSource([c, c])

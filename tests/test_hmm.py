@@ -189,6 +189,14 @@ def test_bad_arguments():
         hmm_bipartite_mutual_information(hmm, 1)
     with pytest.raises(ValueError, match="split"):
         hmm_bipartite_mutual_information(hmm, 6, 6)
+    with pytest.raises(ValueError, match=r"split ell=2.9 must be an integer"):
+        hmm_bipartite_mutual_information(hmm, 6, 2.9)  # not read as ell = 2
+    # a non-stationary HMM's bound H(S_l) depends on the cut: no default for it
+    started = HMM(hmm.transition, hmm.emission, initial=[1.0, 0.0])
+    with pytest.raises(ValueError, match="pass ell"):
+        state_entropy_bound(started)
+    assert state_entropy_bound(started, 1) == 0.0  # S_1 is known
+    assert state_entropy_bound(hmm) == state_entropy_bound(hmm, 5)  # stationary: every cut alike
     with pytest.raises(ValueError, match="block length"):
         block_entropies(hmm, 0)
     with pytest.raises(ValueError, match="distance"):
