@@ -84,8 +84,8 @@ class PowerLawFit:
     """y = amplitude · x^exponent, fitted in log-log space.
 
     ``amplitude_ci`` / ``exponent_ci`` are (low, high) bootstrap percentile intervals at ``level``
-    (``None`` without a bootstrap); ``n_failed`` bootstrap resamples had a non-positive mean and were
-    dropped.
+    (``None`` without a bootstrap); ``n_failed`` bootstrap resamples had a non-positive mean and no
+    fit: they count against both ends of the interval (:func:`percentile_interval`).
     """
 
     amplitude: float
@@ -152,16 +152,35 @@ def _bootstrap_fits(lx: np.ndarray, vals: np.ndarray, idx: np.ndarray) -> tuple[
 
 
 class NonPositiveMeansError(ValueError):
-    """More than half of the bootstrap resamples have a non-positive mean at some x: the values are
-    too noisy for a log-log fit (a caller may treat this as "no fit"; other ValueErrors are bad input)."""
+    """So many bootstrap resamples have a non-positive mean at some x that the interval's ends are not
+    determined: the values are too noisy for a log-log fit (a caller may treat this as "no fit"; other
+    ValueErrors are bad input)."""
 
 
-def _too_many_failed(failed: int, n_boot: int) -> None:
-    if failed > n_boot / 2:
+def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """The ``level`` percentile interval of bootstrap replicates ``values``, where NaN marks a replicate
+    that could not be fitted.
+
+    Without NaN: the (1-level)/2 and (1+level)/2 percentiles (linear interpolation).  A failed replicate
+    is a value we do not know, so it counts as -inf for the low end and +inf for the high end (the
+    empirical quantiles, no interpolation); keeping only the replicates that could be fitted would
+    shift the interval towards them (it can then exclude the point estimate).  When the failures
+    reach into either tail the interval is not determined: :class:`NonPositiveMeansError`.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    failed = np.isnan(values)
+    if not failed.any():
+        return tuple(float(v) for v in np.percentile(values, q))
+    low = float(np.percentile(np.where(failed, -np.inf, values), q[0], method="inverted_cdf"))
+    high = float(np.percentile(np.where(failed, np.inf, values), q[1], method="inverted_cdf"))
+    if not (np.isfinite(low) and np.isfinite(high)):
         raise NonPositiveMeansError(
-            f"{failed} of {n_boot} bootstrap resamples have a non-positive mean at some x; "
-            "the values are too noisy for a log-log fit"
+            f"{int(failed.sum())} of {values.size} bootstrap resamples have a non-positive mean at some x, "
+            f"more than the {q[0]:g}% in each tail of the {level:.0%} interval: the values are too noisy for a "
+            "log-log fit"
         )
+    return low, high
 
 
 def bootstrap_power_law(
@@ -171,8 +190,9 @@ def bootstrap_power_law(
 
     Each bootstrap replicate draws n_samples rows with replacement (whole samples, so correlations
     between the values of one sample at different x are kept), averages them and refits.  Replicates
-    whose mean is non-positive at some x cannot be fitted in log space; they are dropped and counted
-    in ``n_failed`` (more than half failing raises ``ValueError``).
+    whose mean is non-positive at some x cannot be fitted in log space; they are counted in
+    ``n_failed`` and against both ends of the interval (:func:`percentile_interval`, which raises
+    :class:`NonPositiveMeansError` when they leave an end undetermined).
     """
     xs, vals = _check_per_sample(x, per_sample)
     _check_bootstrap_settings(n_boot, level, chunk)
@@ -187,12 +207,9 @@ def bootstrap_power_law(
         amps.append(amp)
         exps.append(exp)
     amps_arr, exps_arr = np.concatenate(amps), np.concatenate(exps)
-    failed = int(np.isnan(exps_arr).sum())
-    _too_many_failed(failed, n_boot)
-    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-    fit.amplitude_ci = tuple(float(v) for v in np.nanpercentile(amps_arr, q))
-    fit.exponent_ci = tuple(float(v) for v in np.nanpercentile(exps_arr, q))
-    fit.level, fit.n_boot, fit.n_failed = level, n_boot, failed
+    fit.amplitude_ci = percentile_interval(amps_arr, level)
+    fit.exponent_ci = percentile_interval(exps_arr, level)
+    fit.level, fit.n_boot, fit.n_failed = level, n_boot, int(np.isnan(exps_arr).sum())
     return fit
 
 
@@ -200,7 +217,8 @@ def bootstrap_power_law(
 class ExponentDifference:
     """beta_a - beta_b of two power-law fits to the same samples, with a paired bootstrap interval.
 
-    ``n_failed`` replicates had a non-positive mean for either fit and were dropped.
+    ``n_failed`` replicates had a non-positive mean for either fit; they count against both ends of
+    the interval (:func:`percentile_interval`).
     """
 
     difference: float
@@ -226,7 +244,7 @@ def bootstrap_exponent_difference(
     replacement and refits *both* power laws to it, so noise the two estimates share (a sample that
     is easy at every ratio) cancels in the difference instead of widening it, as it would if two
     marginal intervals were compared.  Replicates in which either mean is non-positive at some x
-    are dropped (``n_failed``; more than half raises ``ValueError``).
+    count against both ends of the interval (``n_failed``; :func:`percentile_interval`).
     """
     xa, va = _check_per_sample(x_a, per_sample_a, "per_sample_a")
     xb, vb = _check_per_sample(x_b, per_sample_b, "per_sample_b")
@@ -245,11 +263,8 @@ def bootstrap_exponent_difference(
         idx = rng.integers(0, n, size=(min(chunk, n_boot - start), n))
         diffs.append(_bootstrap_fits(lxa, va, idx)[1] - _bootstrap_fits(lxb, vb, idx)[1])
     d = np.concatenate(diffs)
-    failed = int(np.isnan(d).sum())
-    _too_many_failed(failed, n_boot)
-    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-    return ExponentDifference(float(difference), tuple(float(v) for v in np.nanpercentile(d, q)), level, n_boot,
-                              failed)
+    return ExponentDifference(float(difference), percentile_interval(d, level), level, n_boot,
+                              int(np.isnan(d).sum()))
 
 
 # --------------------------------------------------------------------------------------------------

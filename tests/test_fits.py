@@ -226,11 +226,27 @@ def test_offset_fit_loss_is_the_sum_of_squared_log_residuals():
     assert f.loss == pytest.approx(float(res @ res), rel=1e-9)
 
 
-def test_more_than_half_failing_resamples_raise():
+def test_failing_resamples_that_reach_a_tail_of_the_interval_raise():
     vals = np.full((50, 2), -1.0); vals[0, 0] = vals[1, 1] = 50.0  # means 0.02 > 0, ~60% resamples fail
     with pytest.raises(fits.NonPositiveMeansError, match="593 of 1000 bootstrap resamples"):
         fits.bootstrap_power_law([1.0, 2.0], vals, n_boot=1000, seed=0)
-    # the paired difference of two exponents drops its failed resamples by the same rule
+    # the paired difference of two exponents counts its failed resamples by the same rule
     ok = 1 + np.arange(50)[:, None] * 0.01 * np.ones((1, 2))
     with pytest.raises(fits.NonPositiveMeansError, match="593 of 1000 bootstrap resamples"):
         fits.bootstrap_exponent_difference([1.0, 2.0], ok, [1.0, 2.0], vals, n_boot=1000, seed=0)
+
+
+def test_percentile_interval_counts_a_failed_replicate_against_both_ends():
+    values = np.arange(1.0, 101.0)  # 100 replicates 1..100
+    assert fits.percentile_interval(values, 0.9) == pytest.approx(tuple(np.percentile(values, [5, 95])))
+    # two failures (NaN) of 100: the low end is the 5th smallest of (-inf, -inf, 1, 2, ...) = 3, the high
+    # end the 95th smallest of (1, ..., 98, +inf, +inf) = 95 (dropping them would give about 5.8 and 93.2)
+    two_failed = np.r_[np.arange(1.0, 99.0), np.nan, np.nan]
+    assert fits.percentile_interval(two_failed, 0.9) == (3.0, 95.0)
+    lo_drop, hi_drop = np.nanpercentile(two_failed, [5, 95])
+    assert 3.0 < lo_drop and hi_drop < 95.0  # wider than the interval of the replicates that could be fitted
+    # five failures fill the 5% tail: the low end would be -inf, so the interval is not determined
+    with pytest.raises(fits.NonPositiveMeansError, match="5 of 100 bootstrap resamples .* more than the 5% in each "
+                                                         "tail of the 90% interval"):
+        fits.percentile_interval(np.r_[np.arange(1.0, 96.0), [np.nan] * 5], 0.9)
+    assert fits.percentile_interval(np.r_[np.arange(1.0, 97.0), [np.nan] * 4], 0.9) == (1.0, 95.0)
