@@ -328,5 +328,6 @@ def backbone_contrast(first: Mapping[str, Sequence[float]], last: Mapping[str, S
                 "seeds": f"the smallest state ({small}) and the largest ({large}) differ by {_small(gap)} of the "
                          "baseline, but their seed ranges overlap, so they cannot be told apart",
                 "close": f"the smallest state ({small}) and the largest ({large}) cannot be told apart: their rises "
-                         f"are not apart by more than {_small(tolerance)} of the baseline"}[verdict]
+                         f"differ by {_small(abs(rise[small][0] - rise[large][0]))} of the baseline, not more than "
+                         f"{_small(tolerance)} ({pct} of the largest KL/baseline at L = {lengths[0]})"}[verdict]
     return text + note
