@@ -271,7 +271,7 @@ class FactorialErasureSource:
                 raise ValueError(f"chain {j} is a {type(c).__name__}, not an ErasureChain")
         self.chains = chains
         vocab_size = math.prod(c.n_outputs for c in chains)  # Python ints: no silent int64 wrap-around
-        if vocab_size > 2**62:
+        if vocab_size > np.iinfo(np.int64).max + 1:  # token ids 0 .. vocab_size - 1 must be int64
             raise ValueError(f"the product of the chains' alphabets, {vocab_size}, does not fit a token id (int64)")
         radices = np.array([c.n_outputs for c in chains], dtype=np.int64)
         self.radices = radices

@@ -291,10 +291,10 @@ def state_entropy_bound(hmm: HMM, ell: int | None = None) -> float:
     For a stationary HMM it is H(pi) for every l, and ``ell`` may be left out; a non-stationary one
     needs it (the law of S_l changes with l).
     """
+    if ell is not None and (isinstance(ell, bool) or not isinstance(ell, (int, np.integer)) or ell < 1):
+        raise ValueError(f"cut ell must be an integer >= 1, got {ell!r}")
     if hmm.stationary:
         return _plogp(hmm.initial)
     if ell is None:
         raise ValueError("a non-stationary HMM's state entropy depends on the cut: pass ell")
-    if isinstance(ell, bool) or not isinstance(ell, (int, np.integer)) or ell < 1:
-        raise ValueError(f"cut ell must be an integer >= 1, got {ell!r}")
     return _plogp(hmm.state_distribution(int(ell)))

@@ -182,6 +182,12 @@ def test_split_points_and_derangement():
     assert [bp.split_point(L, 4) for L in (4, 8)] == [1, 2]
     with pytest.raises(ValueError, match="block length L must be an integer, got 7.9"):
         bp.split_point(7.9, 2)  # not read as L = 7
+    with pytest.raises(ValueError, match="block length L must be an integer, got True"):
+        bp.split_point(True, 2)
+    assert bp.split_point(6, 4) == 2 and bp.split_point(10, 4) == 3  # halves round up (1.5, 2.5)
+    for L in (2, 3):  # round(L / 1.2) = L: no future block
+        with pytest.raises(ValueError, match="too short"):
+            bp.split_point(L, 1.2)
     sigma = bp.derangement(50, seed=1)
     assert sorted(sigma.tolist()) == list(range(50))
     assert np.all(sigma != np.arange(50))

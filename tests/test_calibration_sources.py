@@ -203,6 +203,10 @@ def test_bad_inputs():
         FactorialErasureSource.sticky([0.5])
     with pytest.raises(ValueError, match="does not fit a token id"):
         FactorialErasureSource.sticky([2] * 41, 2, 0.5)  # 3^41 outputs: int64 would wrap around
+    c3, c4 = ErasureChain.sticky(2, 0.5, 0.5), ErasureChain.sticky(3, 0.5, 0.5)  # 3 and 4 outputs
+    assert FactorialErasureSource([c4] * 31).vocab_size == 2**62
+    with pytest.raises(ValueError, match="alphabets, 13835058055282163712, does not fit a token id"):
+        FactorialErasureSource([c4] * 31 + [c3])  # 3 · 2^62 > 2^63: ids up to 2^63 - 1 only
     with pytest.raises(ValueError, match="erasure probabilities"):
         FactorialErasureSource.sticky([2, 4], erasure=[0.1])
     src = FactorialErasureSource([c, c])

@@ -236,6 +236,27 @@ def test_failing_resamples_that_reach_a_tail_of_the_interval_raise():
         fits.bootstrap_exponent_difference([1.0, 2.0], ok, [1.0, 2.0], vals, n_boot=1000, seed=0)
 
 
+def test_the_bootstrap_intervals_count_failed_replicates_against_both_ends():
+    rng = np.random.default_rng(3)
+    x = np.array([1.0, 2.0, 4.0])
+    vals = np.column_stack([rng.normal(0.05, 1.0, 50), rng.normal(5, 1, 50), rng.normal(10, 1, 50)])
+    vals[:, 0] += 0.3 - vals[:, 0].mean()  # mean 0.3 but noisy: a few resamples have a mean <= 0 at x = 1
+    f = fits.bootstrap_power_law(x, vals, n_boot=300, seed=0, chunk=300)
+    idx = np.random.default_rng(0).integers(0, 50, size=(300, 50))  # the replicates the fit draws
+    assert f.n_failed == int(np.sum(np.any(vals[idx].mean(axis=1) <= 0, axis=1))) == 7  # 2.3%: determined
+    amps, exps = fits._bootstrap_fits(np.log(x), vals, idx)
+    assert f.amplitude_ci == fits.percentile_interval(amps, 0.95)
+    assert f.exponent_ci == fits.percentile_interval(exps, 0.95)
+    assert f.exponent_ci[0] < np.nanpercentile(exps, 2.5) and f.exponent_ci[1] > np.nanpercentile(exps, 97.5)
+    # the paired difference against a curve whose exponent is exactly 1 in every replicate
+    ok = x * (1 + 0.01 * np.arange(50))[:, None]
+    d = fits.bootstrap_exponent_difference(x, vals, x, ok, n_boot=300, seed=0)
+    assert d.n_failed == 7
+    assert d.ci == pytest.approx((f.exponent_ci[0] - 1, f.exponent_ci[1] - 1), abs=1e-12)
+    half = fits.bootstrap_exponent_difference(x, vals, x, ok, n_boot=300, seed=0, level=0.5)
+    assert half.ci == pytest.approx(fits.percentile_interval(exps - 1, 0.5), abs=1e-12)
+
+
 def test_percentile_interval_counts_a_failed_replicate_against_both_ends():
     values = np.arange(1.0, 101.0)  # 100 replicates 1..100
     assert fits.percentile_interval(values, 0.9) == pytest.approx(tuple(np.percentile(values, [5, 95])))

@@ -191,11 +191,21 @@ def test_bad_arguments():
         hmm_bipartite_mutual_information(hmm, 6, 6)
     with pytest.raises(ValueError, match=r"split ell=2.9 must be an integer"):
         hmm_bipartite_mutual_information(hmm, 6, 2.9)  # not read as ell = 2
+    with pytest.raises(ValueError, match=r"split ell=True must be an integer"):
+        hmm_bipartite_mutual_information(hmm, 4, True)
+    for bad in (2.9, 2.0, True, 0):
+        with pytest.raises(ValueError, match="cut ell must be an integer >= 1"):
+            state_entropy_bound(hmm, bad)
     # a non-stationary HMM's bound H(S_l) depends on the cut: no default for it
     started = HMM(hmm.transition, hmm.emission, initial=[1.0, 0.0])
     with pytest.raises(ValueError, match="pass ell"):
         state_entropy_bound(started)
     assert state_entropy_bound(started, 1) == 0.0  # S_1 is known
+    # the default split is L // 2; a stationary chain cannot show it (I at l equals I at L - l there)
+    h3 = random_hmm(3, 2, seed=5, stay=0.3)
+    ns = HMM(h3.transition, h3.emission, initial=[1.0, 0.0, 0.0])
+    assert hmm_bipartite_mutual_information(ns, 5) == hmm_bipartite_mutual_information(ns, 5, 2)
+    assert hmm_bipartite_mutual_information(ns, 5, 2) != pytest.approx(hmm_bipartite_mutual_information(ns, 5, 3))
     assert state_entropy_bound(hmm) == state_entropy_bound(hmm, 5)  # stationary: every cut alike
     with pytest.raises(ValueError, match="block length"):
         block_entropies(hmm, 0)

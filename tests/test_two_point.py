@@ -325,6 +325,7 @@ def test_jackknife_bad_input():
 @pytest.mark.parametrize("call, match", [
     (lambda: tp.count_keys(np.array([0, 5]), 4), r"keys must lie in \[0, n_keys=4\)"),
     (lambda: tp.count_keys(np.array([-1, 2]), 4), r"keys must lie in"),
+    (lambda: tp.count_keys(np.array([0, 4]), 4), r"keys must lie in \[0, n_keys=4\), found \[0, 4\]"),
     (lambda: tp.count_keys(np.array([1.7, 1.2, 2.9]), 5), "keys must be integers, got dtype float64"),
     (lambda: tp.powers_of_two(2.5), "max_distance must be an integer"),
     (lambda: tp.word_ids(["a b"], 2.5), "vocab_size must be an integer"),
