@@ -129,12 +129,6 @@ class TrainRecord:
     best_step: int | None = None  # the step whose weights were kept (validation only)
     stopped_early: bool = False
 
-    def passes(self) -> float:
-        """Passes over the training text up to the weights kept:
-        (best_step or steps) x batch_size x n_ctx / training tokens."""
-        s = self.settings
-        return (self.best_step or self.steps) * s["train"]["batch_size"] * s["n_ctx"] / s["train_tokens"]
-
     def summary(self) -> str:
         ppl = "n/a" if self.heldout_perplexity is None else f"{self.heldout_perplexity:.2f}"
         ce = "n/a" if self.heldout_cross_entropy is None else f"{self.heldout_cross_entropy:.3f}"

@@ -44,13 +44,6 @@ def test_training_reduces_loss_and_reports(tmp_path):
     assert "held-out cross-entropy" in rec.summary()
 
 
-def test_passes_count_the_tokens_read_up_to_the_weights_kept(tmp_path):
-    _, rec = train(tmp_path, "p", steps=10, every=5)
-    assert rec.passes() == pytest.approx(10 * 4 * SHAPE.n_ctx / 4000)  # steps x batch x n_ctx / stream length
-    _, vrec = vtrain(tmp_path, "pv", stream(600, seed=3), vsettings(steps=40, valid_every=4, patience=1))
-    assert vrec.passes() == pytest.approx(vrec.best_step * 4 * SHAPE.n_ctx / 4000)
-
-
 def test_finished_training_is_loaded_not_retrained(tmp_path):
     model, rec = train(tmp_path, "a")
     calls = []
