@@ -58,3 +58,72 @@ def test_every_install_path_takes_the_cpu_build_of_torch():
     env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     assert f"--extra-index-url {CPU_TORCH_INDEX}" in pip
+
+
+def _torch_plan_check():
+    """scripts/check_torch_plan.py, imported by path (make runs it before the package is installed)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_torch_plan", ROOT / "scripts" / "check_torch_plan.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _plan(version: str, requires: list[str], url: str = "https://files.pythonhosted.org/torch.whl") -> dict:
+    """A pip installation report (the fields the check reads) that installs torch and filelock."""
+    return {"install": [
+        {"metadata": {"name": "filelock", "version": "3.0", "requires_dist": []}, "download_info": {"url": "x"}},
+        {"metadata": {"name": "torch", "version": version, "requires_dist": requires}, "download_info": {"url": url}},
+    ]}
+
+
+PYPI_LINUX_REQUIRES = ["filelock", 'nvidia-cudnn-cu13==9.20.0.48; platform_system == "Linux"',
+                       'nvidia-nccl-cu13==2.28; platform_system == "Linux" and platform_machine == "x86_64"',
+                       'opt-einsum>=3.3; extra == "opt-einsum"']
+LINUX = {"platform_system": "Linux", "platform_machine": "x86_64"}
+
+
+def test_torch_plan_check_stops_at_pypis_cuda_build_and_says_what_to_do():
+    check = _torch_plan_check()
+    plan = _plan("2.13.0", PYPI_LINUX_REQUIRES)
+    assert check.cuda_requirements(plan, LINUX)[1] == ["nvidia-cudnn-cu13", "nvidia-nccl-cu13"]
+    message = check.problem(plan, "https://download.pytorch.org/whl/cpu", LINUX)
+    assert "torch 2.13.0 from https://files.pythonhosted.org/torch.whl" in message
+    assert "requires nvidia-cudnn-cu13, nvidia-nccl-cu13\n" in message and "/whl/cpu for Python" in message
+    assert "TORCH_INDEX=" in message and "PYTHON=" in message  # the ways out
+
+
+def test_torch_plan_check_passes_cpu_builds_other_platforms_and_installed_torch():
+    check = _torch_plan_check()
+    index = "https://download.pytorch.org/whl/cpu"
+    assert check.problem(_plan("2.13.0+cpu", ["filelock", "sympy"]), index, LINUX) is None  # the CPU index's wheel
+    # the same requirements on macOS: the markers exclude every CUDA package
+    assert check.problem(_plan("2.13.0", PYPI_LINUX_REQUIRES), index, {"platform_system": "Darwin",
+                                                                      "platform_machine": "arm64"}) is None
+    assert check.problem(_plan("2.13.0", None), index, LINUX) is None  # no requires_dist at all
+    assert check.problem({"install": []}, index, LINUX) is None  # torch installed already: nothing planned
+    assert check.cuda_requirements({"install": []}, LINUX) is None
+
+
+def test_torch_plan_check_command_line(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    plan = tmp_path / "plan.json"
+    script = str(ROOT / "scripts" / "check_torch_plan.py")
+    plan.write_text(json.dumps(_plan("2.13.0+cpu", [])), encoding="utf-8")
+    assert subprocess.run([sys.executable, script, str(plan), "idx"]).returncode == 0
+    plan.write_text(json.dumps(_plan("2.13.0", ["nvidia-cublas==13.1"])), encoding="utf-8")  # no marker: everywhere
+    done = subprocess.run([sys.executable, script, str(plan), "idx"], capture_output=True, text=True)
+    assert done.returncode == 1 and "CUDA build" in done.stderr and "nvidia-cublas" in done.stderr
+    assert subprocess.run([sys.executable, script, str(plan)], capture_output=True).returncode == 2  # usage
+
+
+def test_make_install_runs_the_torch_plan_check_with_the_cpu_index():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    install = makefile[makefile.index("$(STAMP): pyproject.toml"):makefile.index("install: $(STAMP)")]
+    dry_run, check, real = (install.index("--dry-run"), install.index("$(PY) scripts/check_torch_plan.py"),
+                            install.index('pip install --quiet $(if $(TORCH_INDEX)'))
+    assert dry_run < check < real, "the plan must be checked before torch is installed"
