@@ -355,8 +355,12 @@ class FactorialErasureSource:
         """Exact entropy rate (nats per token)."""
         return float(sum(c.entropy_rate() for c in self.chains))
 
-    def saturation(self) -> float:
-        """sum_j H(pi_j): the bound the bipartite MI approaches as L grows (<= sum log K_j)."""
+    def mi_upper_bound(self) -> float:
+        """sum_j H(pi_j) (<= sum_j log K_j): an upper bound on the bipartite MI at every L.
+
+        The MI of each chain is at most I(S_ell; S_{ell+1}) <= H(pi_j); when a chain can leave its
+        state (stay < 1) the MI saturates strictly below the bound as L grows.
+        """
         return float(sum(_entropy_rows(c.stationary[None, :])[0] for c in self.chains))
 
     # -- as one HMM -------------------------------------------------------------------------------

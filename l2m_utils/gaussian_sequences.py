@@ -601,19 +601,26 @@ class GaussianSequenceSampler:
         self.strict_lower = torch.as_tensor(strict, dtype=self.dtype, device=self.device)
 
     def sample(self, batch: int, generator: "torch.Generator | None" = None, seed: int | None = None) -> GaussianBatch:
-        """Draw ``batch`` sequences.  Give either a ``torch.Generator`` on ``self.device`` or an int ``seed``."""
+        """Draw ``batch`` sequences.  Give either a ``torch.Generator`` on ``self.device`` or an int ``seed``.
+
+        With a ``seed`` the standard normals are drawn on the CPU and moved to ``self.device``, so a
+        seeded batch (e.g. chapter 6's held-out batch) is the same on every device: CPU and CUDA
+        generators give different numbers for one seed.  A generator draws on its own device (fast).
+        """
         import torch
 
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ValueError(f"batch must be a positive integer, got {batch!r}")
         if generator is not None and seed is not None:
             raise ValueError("give either generator or seed, not both")
-        if generator is None:
-            if seed is None:
-                raise ValueError("pass an explicit seed or torch.Generator (no hidden global RNG state)")
-            generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        if generator is None and seed is None:
+            raise ValueError("pass an explicit seed or torch.Generator (no hidden global RNG state)")
         L, k = self.length, self.copies
-        z = torch.randn(L, batch * k, generator=generator, device=self.device, dtype=self.dtype)
+        if generator is None:
+            cpu = torch.Generator(device="cpu").manual_seed(int(seed))
+            z = torch.randn(L, batch * k, generator=cpu, dtype=self.dtype).to(self.device)
+        else:
+            z = torch.randn(L, batch * k, generator=generator, device=self.device, dtype=self.dtype)
         mu = self.strict_lower @ z
         w = torch.addcmul(mu, self.sigma[:, None], z)
         tokens = torch.zeros(batch, L + 1, k, device=self.device, dtype=self.dtype)

@@ -148,12 +148,20 @@ def _plogp(p: np.ndarray) -> float:
     return max(0.0, float(-(nz * np.log(nz)).sum()))
 
 
+def forward_entries(length: int, n_outputs: int, n_states: int) -> float:
+    """Largest array the exact forward enumeration holds: max(M^(L-1) K, M^L) entries.
+
+    The last forward step, alpha_{L-1} @ T, has M^(L-1) rows of K states; the block probabilities it
+    returns have M^L entries.  Compare with :data:`MAX_FORWARD_ENTRIES` before choosing a length.
+    """
+    return max(float(n_outputs) ** (length - 1) * n_states, float(n_outputs) ** length)
+
+
 def _check_length(length: int, n_outputs: int, n_states: int) -> int:
     if isinstance(length, bool) or int(length) != length or length < 1:
         raise ValueError(f"block length must be a positive integer, got {length!r}")
     length = int(length)
-    # the largest array is alpha_{L-1} @ T (M^(L-1) x K) and its extension M^L (the last step avoids K)
-    entries = max(float(n_outputs) ** (length - 1) * n_states, float(n_outputs) ** length)
+    entries = forward_entries(length, n_outputs, n_states)
     if entries > MAX_FORWARD_ENTRIES:
         raise ValueError(
             f"exact enumeration of M={n_outputs} symbols over L={length} tokens needs {entries:.3g} "

@@ -106,7 +106,7 @@ def test_growth_saturation_and_entropy_rate():
     b = FactorialErasureSource.sticky([16, 64, 256, 1024], erasure=[0.5, 0.875, 1 - 1 / 32, 1 - 1 / 128])
     curve = b.bipartite_curve([4, 8, 16, 32, 64, 128, 256])
     assert np.all(np.diff(curve) > 0.05)  # keeps growing over the tested range
-    assert b.bipartite_mutual_information(100_000) < b.saturation() <= 4 * math.log(2) + 1e-12
+    assert b.bipartite_mutual_information(100_000) < b.mi_upper_bound() <= 4 * math.log(2) + 1e-12
     h = b.conditional_entropies(4000)
     assert np.all(np.diff(h) <= 1e-12)  # conditioning on more past never increases entropy
     assert h[-1] == pytest.approx(b.entropy_rate(), abs=1e-9)

@@ -15,6 +15,10 @@ CASES = [
     # training knobs with a pretrained estimator would be silently ignored
     ("04_bipartite_mi", {"tokenizer": "gpt2", "estimator": "gpt2", "train_steps": 50, "n_layer": 2},
      "n_layer, train_steps: these set how the estimator is trained here .* 'gpt2' is not trained"),
+    # M^L alone exceeds the limit although M^(L-1) * max(K) does not (K < M): caught before any work
+    ("02_history_state", {"hmm_outputs": 3, "hmm_states": [1, 2], "hmm_max_length": 16},
+     r"max\(hmm_outputs \*\* \(hmm_max_length - 1\) \* max\(hmm_states\), hmm_outputs \*\* hmm_max_length\) "
+     r"must be <= 2\*\*25"),
     ("03_two_point_mi", {"unit": "char", "vocab_size": 64}, "vocab_size sets the vocabulary of unit 'bpe' or 'word'"),
     ("03_two_point_mi", {"max_distance": 300}, r"max_distance=300 is not a power of two: .* up to d = 256"),
     # a model name that does not parse is reported as such, not as "names one model twice"

@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from l2m_utils import information
 from l2m_utils.hmm import (
     HMM,
+    MAX_FORWARD_ENTRIES,
     block_entropies,
     block_probabilities,
     equal_split_mi_curve,
+    forward_entries,
     hmm_bipartite_mutual_information,
     hmm_two_point_mutual_information,
     random_hmm,
@@ -168,6 +170,18 @@ def test_size_guard():
     hmm = random_hmm(2, 4, seed=0)
     with pytest.raises(ValueError, match="limit"):
         block_entropies(hmm, 30)
+
+
+def test_forward_entries_counts_the_largest_array_and_the_guard_uses_it():
+    # K < M: the block probabilities (M^L) outgrow the last forward step (M^(L-1) K)
+    assert forward_entries(5, 3, 2) == 3.0**5
+    # K = M: equal; K > M cannot occur for the structured HMMs but is counted too
+    assert forward_entries(5, 3, 3) == 3.0**5
+    assert forward_entries(5, 2, 8) == 2.0**4 * 8
+    # the guard refuses exactly the first length whose largest array passes the limit: 3^16 > 2^25 >= 3^15
+    assert forward_entries(15, 3, 2) <= MAX_FORWARD_ENTRIES < forward_entries(16, 3, 2)
+    with pytest.raises(ValueError, match="M=3 symbols over L=16 tokens needs 4.3e"):
+        block_entropies(random_hmm(2, 3, seed=0), 16)
 
 
 def test_bad_matrices():
