@@ -780,7 +780,7 @@ def make_samples(
         raise ValueError(
             f"found {len(samples)} sample(s) of at least {min_words} words starting at a sentence "
             f"(need {max(1, min_samples)}) in {len(docs)} document(s); the longest document has "
-            f"{longest_doc} words. Use a smaller min_words or a larger corpus."
+            f"{longest_doc} words: shorter samples (a smaller min_words) or a larger corpus give more."
         )
     return samples
 

@@ -104,7 +104,8 @@ def grassberger_entropy(counts: np.ndarray) -> float:
     return float(np.log(total) - _sum_n_f(c, grassberger_G) / total)
 
 
-def poisson_plugin_bias(expected_counts: np.ndarray, n_total: float) -> float:
+def poisson_plugin_bias(expected_counts: np.ndarray, n_total: float,
+                        multiplicity: np.ndarray | None = None) -> float:
     """Expected shortfall of the plug-in entropy when cell counts are independent Poisson draws.
 
     With cell counts n_k ~ Poisson(lambda_k) and N = n_total, the plug-in estimate
@@ -116,7 +117,9 @@ def poisson_plugin_bias(expected_counts: np.ndarray, n_total: float) -> float:
     Miller-Madow term (K - 1) / (2N) (one half per *observed* cell) fails.  For lambda > 60 the
     asymptotic series E[n log n] = lambda log lambda + 1/2 + 1/(12 lambda) + 1/(12 lambda^2) is used
     (error ~1e-6); below, the Poisson sum over k = 1..199.  Cells with lambda = 0 contribute nothing.
-    Introduced in chapter 3 (the naive estimator's floor).
+    ``multiplicity[k]`` (optional, same shape) counts the cells that share ``lambda_k``: the sum then
+    weighs each distinct mean by it, e.g. the K_X K_Y cells n p_x q_y of two marginals from their
+    distinct counts only (chapter 3's exercise).  Introduced in chapter 3 (the naive estimator's floor).
     """
     lam = np.asarray(expected_counts, dtype=np.float64).ravel()
     if lam.size == 0:
@@ -125,6 +128,16 @@ def poisson_plugin_bias(expected_counts: np.ndarray, n_total: float) -> float:
         raise ValueError("expected_counts must be finite and non-negative (Poisson means)")
     if np.ndim(n_total) != 0 or not np.isfinite(n_total) or n_total <= 0:
         raise ValueError(f"n_total must be one positive number of draws, got {n_total!r}")
+    if multiplicity is None:
+        weight = np.ones_like(lam)
+    else:
+        weight = np.asarray(multiplicity, dtype=np.float64).ravel()
+        if np.shape(multiplicity) != np.shape(expected_counts):
+            raise ValueError(f"multiplicity has shape {np.shape(multiplicity)}, expected_counts "
+                             f"{np.shape(expected_counts)}: give one count of cells per mean")
+        if not np.all(np.isfinite(weight)) or np.any(weight < 0):
+            raise ValueError("multiplicity must be finite and non-negative (numbers of cells)")
+    weight = weight[lam > 0]
     lam = lam[lam > 0]
     e_nlogn = np.empty_like(lam)
     big = lam > 60
@@ -138,7 +151,7 @@ def poisson_plugin_bias(expected_counts: np.ndarray, n_total: float) -> float:
         ls = small[start:start + 20_000, None]
         out[start:start + 20_000] = np.exp(ks * np.log(ls) - ls - log_kfact) @ klogk
     e_nlogn[~big] = out
-    return float((e_nlogn - lam * np.log(lam)).sum() / n_total)
+    return float(weight @ (e_nlogn - lam * np.log(lam)) / n_total)
 
 
 ESTIMATORS = {

@@ -5,14 +5,18 @@ The rendered book shows about 84 characters of a printed line (its outputs are s
 ``book/_static/l2m.css``, which also wraps a longer line rather than hide its end), and a line
 broken by the browser loses the layout that makes printed findings easy to scan.  The chapters print their findings as sentences through
 :func:`print_wrapped`, which breaks each one at :data:`OUTPUT_WIDTH` characters with a hanging
-indent, so that where one finding ends and the next begins stays visible.  Tables wider than that
+indent, so that where one finding ends and the next begins stays visible (:func:`number` formats
+the values in them without a "-0.000").  Tables wider than that
 are displayed as Markdown tables instead (``IPython.display.Markdown``), which the book renders as
 HTML tables.
 """
 
 from __future__ import annotations
 
+import math
 import textwrap
+
+import numpy as np
 
 # Characters of one printed line that the rendered book shows whole: 13px monospace (l2m.css) in the
 # content column of sphinx-book-theme, window widths from about 1280 px (measured in Chromium).
@@ -43,3 +47,18 @@ def wrap_lines(*lines: str, width: int = OUTPUT_WIDTH, indent: str = "    ") -> 
 def print_wrapped(*lines: str, width: int = OUTPUT_WIDTH, indent: str = "    ") -> None:
     """``print`` :func:`wrap_lines` of ``lines`` (one finding per line, long ones broken)."""
     print(wrap_lines(*lines, width=width, indent=indent))
+
+
+def number(x: float, spec: str) -> str:
+    """``format(x, spec)`` without a minus sign on a value that rounds to zero.
+
+    ``number(-0.00001, ".4f")`` is ``"0.0000"`` (``format`` gives ``"-0.0000"``); with an explicit
+    sign, ``number(-0.00001, "+.3f")`` is ``"+0.000"``.  Fixed-point and general formats only.
+    """
+    if not isinstance(x, (int, float, np.floating, np.integer)) or isinstance(x, bool):
+        raise TypeError(f"number: x must be a real number, got {type(x).__name__}")
+    if spec.rstrip()[-1:] not in ("f", "g", "F", "G"):
+        raise ValueError(f"number: spec must be a fixed-point or general format such as '.3f', got {spec!r}")
+    text = format(x, spec)
+    rounds_to_zero = math.isfinite(x) and float(text.replace(",", "").replace("_", "")) == 0
+    return format(0.0, spec) if rounds_to_zero else text

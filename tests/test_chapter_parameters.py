@@ -8,8 +8,9 @@ from l2m_utils import book
 CASES = [
     ("04_bipartite_mi", {"ratios": [3.0, 4.0]}, "ratios must include 2"),
     ("04_bipartite_mi", {"max_length": 48}, "max_length must be a power of two"),
-    ("04_bipartite_mi", {"max_length": 4, "ratios": [2.0, 3.0]},
-     r"max_length=4 is too short for the split ratios \[2\.0, 3\.0\]: .* at least 8 "),
+    ("04_bipartite_mi", {"max_length": 8, "ratios": [2.0, 8.0]},
+     r"max_length=8 is too short for the split ratios \[2\.0, 8\.0\]: .* at least 16 "),
+    ("04_bipartite_mi", {"max_length": 4}, r"'max_length'=4 is too small; allowed: int >= 8"),  # two lengths to fit
     ("04_bipartite_mi", {"vocab_size": 4096, "tokenizer": "gpt2", "estimator": "gpt2"},
      "vocab_size sets the size of the BPE trained here"),
     # training knobs with a pretrained estimator would be silently ignored
@@ -65,6 +66,31 @@ def test_too_little_held_out_text_fails_before_the_estimator_is_trained(tmp_path
     ran = [c.source for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
     assert "C.make_samples(held_docs" in ran[-1]  # the corpus cell failed ...
     assert not any("train_lm(" in src for src in ran)  # ... and no training had started
+
+
+def test_chapter7_too_little_held_out_text_names_the_contexts(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(2):  # two short documents: the held-out one is far shorter than a context
+        (corpus / f"doc{i}.txt").write_text(f"Document {i} says very little here. It has two sentences.\n")
+    layout = book.Layout(book.ROOT)
+    with pytest.raises(book.BookError, match=r"ValueError: the position-wise intervals need at least 2 held-out "
+                                             r"samples of each context length \(use shorter contexts, a larger "
+                                             r"heldout_fraction, .*\): for context \d+, found 0 sample"):
+        book.execute_chapter(layout.notebooks / "07_text_architectures.md", tmp_path / "07.ipynb", "smoke",
+                             {"dataset": f"local:{corpus}", "valid_every": 0, "patience": 0}, layout.root)
+
+
+def test_chapter3_on_a_text_with_fewer_distances_than_the_fit_needs(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    text = tmp_path / "hi.txt"
+    text.write_text("Hi there.\n")
+    layout = book.Layout(book.ROOT)
+    with pytest.raises(book.BookError, match=r"RuntimeError: only \d distance\(s\) fit in the longest document "
+                                             r"\(\d+ tokens\) for the paper's three-parameter fit, which needs 3"):
+        book.execute_chapter(layout.notebooks / "03_two_point_mi.md", tmp_path / "03.ipynb", "smoke",
+                             {"dataset": f"local:{text}", "unit": "word"}, layout.root)
 
 
 @pytest.mark.parametrize("where", ["home", "absolute"])

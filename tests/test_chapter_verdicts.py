@@ -164,7 +164,11 @@ def test_chapter7_a_state_crossing_beyond_the_context_is_said_so(size, d_state, 
 @pytest.mark.slow
 def test_chapter6_sentences_of_a_run_with_gpt2_only(tmp_path, monkeypatch):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
-    _, glued = _execute("06_synthetic_l2m", {"models": ["gpt2-1x16"], "steps_ladder": [], "lr_factors": []}, tmp_path)
+    text, glued = _execute("06_synthetic_l2m", {"models": ["gpt2-1x16"], "steps_ladder": [], "lr_factors": [],
+                                                "eval_points": 1}, tmp_path)
+    # one evaluation per run: no convergence window to report, and no dangling printed line
+    assert glued["ch6_converge_sentence"].startswith("Every run of this sweep has a single evaluation")
+    assert "held-out KL change over the last quarter" not in text
     assert glued["ch6_trend_gpt"] == "GPT-2: this run has one length (L = 16), so there is no trend in L"
     no_mamba = "this run has no Mamba-2 model (none in the models parameter)"
     assert glued["ch6_trend_mamba"] == f"T{no_mamba[1:]}, so there is no Mamba-2 trend in L"
@@ -176,6 +180,11 @@ def test_chapter6_sentences_of_a_run_with_gpt2_only(tmp_path, monkeypatch):
 def test_chapter6_with_both_backbones_at_one_length_says_the_length_is_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
     _, glued = _execute("06_synthetic_l2m", {"steps_ladder": [], "lr_factors": []}, tmp_path)  # smoke: L = 16 only
+    # the window and its learning rate come from the runs (smoke: 30 steps, evaluations at 10, 20, 30)
+    assert re.fullmatch(r"Over the last quarter of each run's evaluated span, from its first evaluation to its last "
+                        r"\(steps \d+ to 30 of 30\), the held-out KL changed by .* \(GPT-2 runs\) and .* \(Mamba-2 "
+                        r"runs\) \(negative: still falling\), while the learning rate fell from 0\.\d\d of its peak to "
+                        r"0\.10 \(cosine schedule\)\.", glued["ch6_converge_sentence"]), glued["ch6_converge_sentence"]
     assert glued["ch6_trend_mamba"] == "Mamba-2: this run has one length (L = 16), so there is no trend in L"
     assert glued["ch6_contrast"] == ("this run has one length (L = 16), so there is no change with L for the backbones "
                                      "to differ in")
@@ -195,7 +204,9 @@ def test_chapter3_on_a_corpus_too_small_for_any_supported_distance(tmp_path, mon
     assert "the data support a conclusion at no distance" in text
     assert glued["ch3_support"] == glued["ch3_support_chars"] == "at no distance"
     assert glued["ch3_decay"] == "never stands clear of"  # not "falls steeply, then flattens onto"
-    assert glued["worst_support"] in ("at no distance", *(f"only up to d = {2**k}" for k in range(9)))
+    # the main unit is supported at no distance, so no other unit is "only" supported up to some d
+    assert glued["ch3_worst_sentence"] == "The sweep has no other unit." or glued["ch3_worst_sentence"].endswith(
+        ("supported at no distance.", *(f"supported up to d = {2**k}." for k in range(9))))
     assert glued["char_support"] == "at no distance" or glued["char_support"].startswith("up to d = ")
     assert not [k for k, v in glued.items() if "None" in v], glued
     assert not [line for line in text.splitlines() if "support" in line and "None" in line], text

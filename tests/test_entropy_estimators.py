@@ -186,3 +186,27 @@ def test_poisson_plugin_bias_limits_and_additivity():
 def test_poisson_plugin_bias_bad_input(lam, n_total, match):
     with pytest.raises(ValueError, match=match):
         ee.poisson_plugin_bias(lam, n_total)
+
+
+def test_poisson_plugin_bias_multiplicity_equals_repeated_cells():
+    # the K_X K_Y cells of two marginals, once cell by cell and once from their distinct counts
+    rng = np.random.default_rng(0)
+    cx, cy = rng.integers(0, 6, size=40), rng.integers(1, 9, size=30)
+    n = float(cx.sum())
+    full = ee.poisson_plugin_bias(np.outer(cx, cy) / n, n)
+    ux, mx = np.unique(cx, return_counts=True)
+    uy, my = np.unique(cy, return_counts=True)
+    grouped = ee.poisson_plugin_bias(np.outer(ux, uy) / n, n, multiplicity=np.outer(mx, my))
+    assert grouped == pytest.approx(full, rel=1e-12)
+    assert ee.poisson_plugin_bias(np.array([2.0, 0.0]), n, multiplicity=np.array([3, 5])) == pytest.approx(
+        3 * ee.poisson_plugin_bias(np.array([2.0]), n))
+
+
+@pytest.mark.parametrize("mult, match", [
+    (np.array([1, 2, 3]), "multiplicity has shape"),
+    (np.array([1, -1]), "non-negative"),
+    (np.array([1, np.inf]), "finite"),
+])
+def test_poisson_plugin_bias_bad_multiplicity(mult, match):
+    with pytest.raises(ValueError, match=match):
+        ee.poisson_plugin_bias(np.array([1.0, 2.0]), 10.0, multiplicity=mult)

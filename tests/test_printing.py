@@ -38,3 +38,27 @@ def test_print_wrapped_prints_each_finding(capsys):
 def test_a_width_with_no_room_after_the_indent_is_refused():
     with pytest.raises(ValueError, match="width=10 leaves no room"):
         PR.wrap_lines("text", width=10)
+
+
+@pytest.mark.parametrize("x, spec, expected", [
+    (-0.00001, ".4f", "0.0000"),      # format() would print -0.0000
+    (-0.00001, "+.3f", "+0.000"),     # an explicit sign stays, as a plus
+    (-0.0, ".1f", "0.0"),
+    (-0.06, ".1f", "-0.1"),           # a value that does not round to zero keeps its sign
+    (0.0004, "+.3f", "+0.000"),
+    (-1234.4, ",.0f", "-1,234"),
+    (-0.0004, ",.2f", "0.00"),
+    (-3e-7, ".2g", "-3e-07"),         # general format: not zero, sign kept
+    (float("nan"), ".2f", "nan"),
+    (float("-inf"), ".1f", "-inf"),
+])
+def test_number_drops_the_sign_of_a_rounded_zero_only(x, spec, expected):
+    assert PR.number(x, spec) == expected
+
+
+@pytest.mark.parametrize("x, spec, error", [
+    (0.1, ".1%", ValueError), (0.1, ".2e", ValueError), ("0.1", ".2f", TypeError), (True, ".1f", TypeError),
+])
+def test_number_refuses_formats_and_values_it_cannot_check(x, spec, error):
+    with pytest.raises(error, match="number:"):
+        PR.number(x, spec)
