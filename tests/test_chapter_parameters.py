@@ -35,34 +35,42 @@ CASES = [
 @pytest.mark.parametrize("stem, overrides, message", CASES,
                          ids=[f"{c[0][:2]}-{'-'.join(c[1])}-{i}" for i, c in enumerate(CASES)])
 def test_a_setting_the_chapter_cannot_honour_fails_first_and_says_why(stem, overrides, message, tmp_path):
+    _fails(tmp_path, stem, overrides, rf"failed in cell \d+: ParameterError: (?s:.*){message}")
+
+
+def _fails(tmp_path, stem: str, overrides: dict, pattern: str):
+    """Execute chapter ``stem`` at the smoke profile with ``overrides``; it must fail with ``pattern``.
+    Returns the saved notebook of the failed run (``<stem>.FAILED.ipynb``)."""
     layout = book.Layout(book.ROOT)
-    with pytest.raises(book.BookError, match=rf"failed in cell \d+: ParameterError: (?s:.*){message}"):
+    with pytest.raises(book.BookError, match=pattern):
         book.execute_chapter(layout.notebooks / f"{stem}.md", tmp_path / f"{stem}.ipynb", "smoke", overrides,
                              layout.root)
+    return tmp_path / f"{stem}.FAILED.ipynb"
 
 
 def test_several_failing_checks_are_reported_together(tmp_path):
-    layout = book.Layout(book.ROOT)
-    with pytest.raises(book.BookError, match=r"\(2 of \d+ checks failed\)") as err:
-        book.execute_chapter(layout.notebooks / "04_bipartite_mi.md", tmp_path / "04.ipynb", "smoke",
-                             {"ratios": [3.0], "max_length": 48}, layout.root)
-    assert "ratios must include 2" in str(err.value) and "power of two" in str(err.value)
+    _fails(tmp_path, "04_bipartite_mi", {"ratios": [3.0], "max_length": 48},
+           r"\(2 of \d+ checks failed\)(?s:.*)ratios must include 2(?s:.*)power of two")
+
+
+def _short_documents(folder, n_docs: int, text: str):
+    """A local corpus of ``n_docs`` files, each holding ``text`` with its number: far shorter than a sample."""
+    folder.mkdir()
+    for i in range(n_docs):
+        (folder / f"doc{i}.txt").write_text(text.format(i=i))
+    return folder
 
 
 def test_too_little_held_out_text_fails_before_the_estimator_is_trained(tmp_path):
     import nbformat
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for i in range(3):  # three one-sentence documents: one is held out, far shorter than max_length words
-        (corpus / f"doc{i}.txt").write_text(f"Document {i} says very little here.\n")
-    layout = book.Layout(book.ROOT)
-    with pytest.raises(book.BookError, match=r"ValueError: the estimators need at least 2 held-out samples of "
-                                             r"max_length tokens \(use a smaller max_length, a larger "
-                                             r"heldout_fraction, or more text\): found 0 sample"):
-        book.execute_chapter(layout.notebooks / "04_bipartite_mi.md", tmp_path / "04.ipynb", "smoke",
-                             {"dataset": f"local:{corpus}", "max_documents": 0, "heldout_fraction": 0.34}, layout.root)
-    nb = nbformat.read(tmp_path / "04.FAILED.ipynb", as_version=4)
+    # three one-sentence documents: one is held out, far shorter than max_length words
+    corpus = _short_documents(tmp_path / "corpus", 3, "Document {i} says very little here.\n")
+    failed = _fails(tmp_path, "04_bipartite_mi",
+                    {"dataset": f"local:{corpus}", "max_documents": 0, "heldout_fraction": 0.34},
+                    r"ValueError: the estimators need at least 2 held-out samples of max_length tokens \(use a "
+                    r"smaller max_length, a larger heldout_fraction, or more text\): found 0 sample")
+    nb = nbformat.read(failed, as_version=4)
     ran = [c.source for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
     assert "C.make_samples(held_docs" in ran[-1]  # the corpus cell failed ...
     assert not any("train_lm(" in src for src in ran)  # ... and no training had started
@@ -70,27 +78,20 @@ def test_too_little_held_out_text_fails_before_the_estimator_is_trained(tmp_path
 
 def test_chapter7_too_little_held_out_text_names_the_contexts(tmp_path, monkeypatch):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for i in range(2):  # two short documents: the held-out one is far shorter than a context
-        (corpus / f"doc{i}.txt").write_text(f"Document {i} says very little here. It has two sentences.\n")
-    layout = book.Layout(book.ROOT)
-    with pytest.raises(book.BookError, match=r"ValueError: the position-wise intervals need at least 2 held-out "
-                                             r"samples of each context length \(use shorter contexts, a larger "
-                                             r"heldout_fraction, .*\): for context \d+, found 0 sample"):
-        book.execute_chapter(layout.notebooks / "07_text_architectures.md", tmp_path / "07.ipynb", "smoke",
-                             {"dataset": f"local:{corpus}", "valid_every": 0, "patience": 0}, layout.root)
+    # two short documents: the held-out one is far shorter than a context
+    corpus = _short_documents(tmp_path / "corpus", 2, "Document {i} says very little here. It has two sentences.\n")
+    _fails(tmp_path, "07_text_architectures", {"dataset": f"local:{corpus}", "valid_every": 0, "patience": 0},
+           r"ValueError: the position-wise intervals need at least 2 held-out samples of each context length "
+           r"\(use shorter contexts, a larger heldout_fraction, .*\): for context \d+, found 0 sample")
 
 
 def test_chapter3_on_a_text_with_fewer_distances_than_the_fit_needs(tmp_path, monkeypatch):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
     text = tmp_path / "hi.txt"
     text.write_text("Hi there.\n")
-    layout = book.Layout(book.ROOT)
-    with pytest.raises(book.BookError, match=r"RuntimeError: only \d distance\(s\) fit in the longest document "
-                                             r"\(\d+ tokens\) for the paper's three-parameter fit, which needs 3"):
-        book.execute_chapter(layout.notebooks / "03_two_point_mi.md", tmp_path / "03.ipynb", "smoke",
-                             {"dataset": f"local:{text}", "unit": "word"}, layout.root)
+    _fails(tmp_path, "03_two_point_mi", {"dataset": f"local:{text}", "unit": "word"},
+           r"RuntimeError: only \d distance\(s\) fit in the longest document \(\d+ tokens\) for the paper's "
+           r"three-parameter fit, which needs 3")
 
 
 @pytest.mark.parametrize("where", ["home", "absolute"])
