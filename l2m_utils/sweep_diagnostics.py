@@ -11,7 +11,8 @@ results rather than those of the run its prose was first written for.
 * :func:`line_scatter` / :func:`collapse_scatter` -- do points of several models fall on one curve?
   The rms distance (in decades) of log10 y from one least-squares line in log10 x through all
   points, against the same with one line per model.
-* :func:`late_change` -- how much a training curve still moved over the last part of training.
+* :func:`late_change` -- how much a training curve still moved over the last part of training
+  (which begins at :func:`late_window_start`).
 * :func:`backbone_contrast` -- chapter 6's comparison of how much each backbone's error rises with L,
   with the same minimum change as :func:`length_trend`.
 * :func:`value_range` / :func:`signed_percent` -- how the sentences quote a range of values.
@@ -148,25 +149,31 @@ def collapse_scatter(groups: Mapping[str, tuple[Sequence[float], Sequence[float]
                            slope=fit.exponent, n_points=int(x.size), n_groups=len(groups))
 
 
+def late_window_start(steps: Sequence[float], fraction: float = 0.25) -> float:
+    """Where the last ``fraction`` of a curve's evaluated span begins:
+    step_last - fraction (step_last - step_first) (the span runs from the first evaluation, not step 0)."""
+    s = _finite(steps, "late_window_start steps", 2)
+    if not 0 < fraction < 1:
+        raise ValueError(f"late_window_start: fraction must lie in (0, 1), got {fraction}")
+    if np.any(np.diff(s) <= 0):
+        raise ValueError("late_window_start: steps must increase strictly")
+    return float(s[-1] - fraction * (s[-1] - s[0]))
+
+
 def late_change(steps: Sequence[float], values: Sequence[float], fraction: float = 0.25,
                 smooth: int = 1) -> float:
     """Relative change of a training curve over the last ``fraction`` of its steps.
 
     (v_end - v_start) / |v_start|, where v_end is the (moving-average of ``smooth`` points) value at
-    the last step and v_start the same curve linearly interpolated at
-    step_last - fraction (step_last - step_first) (held at its first smoothed value before that).
-    Negative: the curve still falls."""
-    s = _finite(steps, "late_change steps", 2)
+    the last step and v_start the same curve linearly interpolated at :func:`late_window_start`
+    (held at its first smoothed value before that).  Negative: the curve still falls."""
+    start = late_window_start(steps, fraction)
+    s = np.asarray(steps, dtype=float).ravel()
     v = _finite(values, "late_change values", 2)
     if s.shape != v.shape:
         raise ValueError(f"late_change: {s.size} steps but {v.size} values")
-    if not 0 < fraction < 1:
-        raise ValueError(f"late_change: fraction must lie in (0, 1), got {fraction}")
-    if np.any(np.diff(s) <= 0):
-        raise ValueError("late_change: steps must increase strictly")
     if not 1 <= smooth <= s.size:
         raise ValueError(f"late_change: smooth must lie in [1, {s.size}], got {smooth}")
-    start = s[-1] - fraction * (s[-1] - s[0])
     if smooth > 1:  # trailing moving average, placed at the last step of each window
         v = np.convolve(v, np.ones(smooth) / smooth, mode="valid")
         s = s[smooth - 1:]

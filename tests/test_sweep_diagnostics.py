@@ -267,3 +267,11 @@ def test_backbone_contrast_rejects_bad_input():
         sd.backbone_contrast({G: [math.nan]}, {G: [1.0]}, (16, 64), {}, 0.02)
     with pytest.raises(ValueError, match="without values"):
         sd.backbone_contrast({G: [1.0]}, {G: [1.0]}, (16, 64), {M4: 248}, 0.02)
+
+
+def test_late_window_start_counts_from_the_first_evaluation():
+    # evaluations at 60..300: the last quarter of the span 60..300 starts at 240, not at 225
+    assert sd.late_window_start([60, 120, 180, 240, 300]) == 240.0
+    assert sd.late_window_start([0, 100], fraction=0.5) == 50.0
+    with pytest.raises(ValueError, match="late_window_start: fraction"):
+        sd.late_window_start([0, 100], fraction=0.0)
