@@ -143,7 +143,7 @@ def test_printed_markdown_tables_render_as_tables(built, stem):
 
 @pytest.mark.parametrize("stem", _chapters())
 def test_printed_lines_fit_the_books_output_column(built, stem):
-    """The page shows about 85 characters of a printed line and scrolls the rest out of sight: every
+    """The page shows about 84 characters of a printed line and scrolls the rest out of sight: every
     line a chapter prints fits :data:`l2m_utils.printing.OUTPUT_WIDTH` (findings go through
     ``print_wrapped``, wide tables are displayed as Markdown)."""
     from l2m_utils.printing import OUTPUT_WIDTH
