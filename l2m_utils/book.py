@@ -282,8 +282,10 @@ def parse_overrides(pairs: Sequence[Sequence[str]], cwd: Path | None = None) -> 
     start with ``~`` or ``.``) when that path exists, e.g. a model folder ``./my-model`` or
     ``runs/gpt2``.  Anything else, e.g. a hub name ``org/model`` with no such folder, is kept.  Only a
     value that is itself a string is treated so, not the strings inside a list (no chapter has a list
-    knob of paths, and a list item that happens to name a folder must not change).  An empty value
-    (``-p results_dir ""``) is refused: YAML would read it as None, silently the profile's value.
+    knob of paths, and a list item that happens to name a folder must not change).  A bare name that
+    is also a folder in ``cwd`` (``-p tokenizer my-tok``) stays a name, with a note on stderr that
+    ``./my-tok`` means the folder.  An empty value (``-p results_dir ""``) is refused: YAML would read
+    it as None, silently the profile's value.
     """
     cwd = Path.cwd() if cwd is None else Path(cwd)
     out = {}
@@ -293,7 +295,21 @@ def parse_overrides(pairs: Sequence[Sequence[str]], cwd: Path | None = None) -> 
                             f"(an empty string on purpose is quoted: -p {name} \"''\")")
         value = read_override(raw)
         out[name] = _absolute_path(value, cwd) if isinstance(value, str) else value
+        if isinstance(value, str) and out[name] == value and _is_bare_folder_name(value, cwd):
+            print(f"[l2m-book] note: -p {name} {value} is read as the name {value!r}, not as the folder "
+                  f"{value}/ here (the chapters run in notebooks/); write ./{value} for the folder",
+                  file=sys.stderr, flush=True)
     return out
+
+
+def _is_bare_folder_name(value: str, cwd: Path) -> bool:
+    """Whether ``value`` is a plain name (no ``/``, no leading ``~`` or ``.``) of a folder in ``cwd``."""
+    if not value or "/" in value or value.startswith(("~", ".")) or value.startswith("local:"):
+        return False
+    try:
+        return (cwd / value).is_dir()
+    except OSError:  # a name too long for the file system, say
+        return False
 
 
 def _absolute_path(value: str, cwd: Path) -> str:

@@ -279,14 +279,18 @@ def _text_files_under(folder: Path) -> list[Path]:
 def _read_text_file(path: Path, max_replaced: float = 0.01) -> str:
     """The UTF-8 text of ``path``; a file that is not text raises ``ValueError`` naming it.
 
-    Not text: it holds a NUL byte, or more than ``max_replaced`` of its characters are invalid UTF-8
-    (each invalid sequence reads as U+FFFD).  Fewer are kept, with a warning that names the file (a
-    Latin-1 file with a few accented letters, say).
+    Not text: it holds a NUL byte (a UTF-16 file, named as such when it starts with a UTF-16 byte-order
+    mark, or a binary one), or more than ``max_replaced`` of its characters are invalid UTF-8 (each
+    invalid sequence reads as U+FFFD).  Fewer are kept, with a warning that names the file (a Latin-1
+    file with a few accented letters, say).  A UTF-8 byte-order mark at the start is dropped.
     """
     raw = path.read_bytes()
     if b"\x00" in raw:
-        raise ValueError(f"local corpus file {str(path)!r} is not text (it holds NUL bytes); give .txt files in UTF-8")
-    text = raw.decode("utf-8", errors="replace")
+        utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+        raise ValueError(f"local corpus file {str(path)!r} is "
+                         + ("UTF-16 text; convert it to UTF-8, e.g. iconv -f utf-16 -t utf-8" if utf16 else
+                            "not text (it holds NUL bytes); give .txt files in UTF-8"))
+    text = raw.decode("utf-8-sig", errors="replace")
     bad = text.count("\ufffd") - raw.count("\ufffd".encode())  # replacements, not U+FFFD written in the file
     if text and bad > max_replaced * len(text):
         raise ValueError(

@@ -643,6 +643,35 @@ def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_m
         hint = ("Loading by name needs the Hugging Face hub (internet, and a token for gated models); "
                 "use estimator 'train' to train a small model locally instead")
     model = load_from_hub(AutoModelForCausalLM.from_pretrained, source, what, hint, **options)
+    saved_as = [a for a in (getattr(model.config, "architectures", None) or []) if a.endswith(_NOT_CAUSAL)]
+    if saved_as and not getattr(model.config, "is_decoder", False):
+        raise RuntimeError(f"{what} was saved as {saved_as[0]}, which is not a causal (left-to-right) language model: "
+                           "the estimators need q(x_t | x_<t), which a masked or classification model does not give. "
+                           f"{hint.rstrip('.')}.")
     if device_map is None and device is not None:
         model = model.to(device)
     return model.eval()
+
+
+# Heads of models that are not causal LMs (``config.architectures`` as saved by ``save_pretrained``):
+# AutoModelForCausalLM still loads e.g. a BERT checkpoint into ``BertLMHeadModel``, reading it wrongly.
+_NOT_CAUSAL = ("ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
+               "ForMultipleChoice", "ForPreTraining", "ForNextSentencePrediction")
+
+
+def output_vocabulary(model: Any) -> int:
+    """How many tokens ``model`` predicts: the rows of its output embedding (else ``config.vocab_size``)."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    weight = getattr(head, "weight", None)
+    return int(weight.shape[0]) if weight is not None else int(model.config.vocab_size)
+
+
+def check_vocabulary(model: Any, tokenizer_size: int, tokenizer: str, estimator: str) -> None:
+    """Raise ``ValueError`` naming both when the tokenizer's ids ``[0, tokenizer_size)`` do not all lie
+    in the ``V`` tokens ``model`` predicts (:func:`output_vocabulary`); ``V`` larger is fine (padded
+    embeddings).  The two were then not saved together, and every score would be meaningless."""
+    predicted = output_vocabulary(model)
+    if tokenizer_size > predicted:
+        raise ValueError(f"the tokenizer {tokenizer!r} has {tokenizer_size:,} tokens, but the estimator {estimator!r} "
+                         f"predicts only {predicted:,}: they were not trained together.  Use the tokenizer saved "
+                         "with the model (save both into one folder and give it as tokenizer and estimator)")

@@ -5,7 +5,7 @@ reads tokens).  Both backends are wrapped by :class:`Tokenizer`, which offers
 
 * ``encode(texts) -> list[np.ndarray]`` (int64 ids, no special tokens added),
 * ``decode(ids) -> str``, ``vocab_size`` and ``bos_id`` (the beginning-of-sequence id the scorers
-  prepend).
+  prepend; ``None`` for a tokenizer loaded with ``needs_bos=False``, which only counts tokens).
 
 :func:`train_bpe` trains a byte-level BPE :cite:`radford2019language` (the GPT-2 scheme: text is
 mapped to bytes, so every string is encodable and ``decode(encode(s)) == s``) with the
@@ -41,7 +41,7 @@ class Tokenizer:
         self,
         name: str,
         vocab_size: int,
-        bos_id: int,
+        bos_id: int | None,
         encode_batch: Callable[[list[str]], list[list[int]]],
         decode: Callable[[list[int]], str],
         backend: Any = None,
@@ -49,12 +49,12 @@ class Tokenizer:
     ):
         self.name = name
         self.vocab_size = int(vocab_size)
-        self.bos_id = int(bos_id)
+        self.bos_id = None if bos_id is None else int(bos_id)
         self._encode_batch = encode_batch
         self._decode = decode
         self.backend = backend
         self.path = path
-        if not 0 <= self.bos_id < self.vocab_size:
+        if self.bos_id is not None and not 0 <= self.bos_id < self.vocab_size:
             raise ValueError(f"bos_id {bos_id} outside the vocabulary [0, {vocab_size})")
 
     def encode(self, texts: str | Sequence[str]) -> list[np.ndarray]:
@@ -163,13 +163,16 @@ TOKENIZER_FILES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 def load_hf_tokenizer(
     name: str, *, hint: str = "Check the name and the network (a folder saved with save_pretrained works offline)",
-    **kwargs: Any,
+    needs_bos: bool = True, **kwargs: Any,
 ) -> Tokenizer:
     """A Hugging Face tokenizer by name or folder (``transformers.AutoTokenizer``; a name needs the hub
     on first use).
 
     The BOS id is the tokenizer's ``bos_token_id``, else its ``eos_token_id`` (GPT-2 style
-    ``<|endoftext|>``).  A name that is a path (:func:`local_pretrained_folder`: ``./x``, ``/x``, ``~/x``,
+    ``<|endoftext|>``); a tokenizer with neither raises ``ValueError`` unless ``needs_bos`` is false
+    (counting tokens needs no BOS; scoring prepends one), and then ``bos_id`` is ``None``.  Whole
+    documents are encoded, so the library's warning about inputs longer than ``model_max_length``
+    (meant for feeding a model) is silenced: blocks are cut afterwards.  A name that is a path (:func:`local_pretrained_folder`: ``./x``, ``/x``, ``~/x``,
     an existing folder) is read from that folder, which must exist and hold tokenizer files; otherwise
     it is a hub name.  When the hub cannot be reached (:func:`~l2m_utils.corpus.hub_unreachable`), only
     the local cache is read, at once.  Raises ``RuntimeError`` naming the tokenizer when it cannot be
@@ -184,13 +187,15 @@ def load_hf_tokenizer(
                     else (name, f"the tokenizer {name!r} from the Hugging Face hub"))
     tok = load_from_hub(AutoTokenizer.from_pretrained, source, what, hint, **kwargs)
     bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-    if bos is None:
-        raise ValueError(f"tokenizer {name!r} has neither a BOS nor an EOS token to start sequences with")
+    if bos is None and needs_bos:
+        raise ValueError(f"tokenizer {name!r} has neither a BOS nor an EOS token, and scoring starts every sequence "
+                         "with one: use a tokenizer that has one (causal LM tokenizers do), or add it and save the "
+                         "folder again (tok.add_special_tokens({'bos_token': '<bos>'}); tok.save_pretrained(folder))")
     return Tokenizer(
         name=name,
         vocab_size=len(tok),
         bos_id=bos,
-        encode_batch=lambda texts: tok(texts, add_special_tokens=False)["input_ids"],
+        encode_batch=lambda texts: tok(texts, add_special_tokens=False, verbose=False)["input_ids"],
         decode=lambda ids: tok.decode(ids),
         backend=tok,
     )

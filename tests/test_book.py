@@ -395,6 +395,17 @@ def test_parse_overrides_makes_the_shells_relative_paths_absolute(tmp_path, monk
                    "c": str(tmp_path / "books"), "d": f"local:{tmp_path / 'missing'}", "e": "local:/abs/path", "n": 3}
 
 
+def test_a_bare_name_that_is_also_a_folder_here_stays_a_name_with_a_note(tmp_path, capsys):
+    (tmp_path / "my-tok").mkdir()
+    assert book.parse_overrides([("tokenizer", "my-tok"), ("estimator", "gpt2")], cwd=tmp_path) == {
+        "tokenizer": "my-tok", "estimator": "gpt2"}
+    err = capsys.readouterr().err
+    assert err == ("[l2m-book] note: -p tokenizer my-tok is read as the name 'my-tok', not as the folder my-tok/ "
+                   "here (the chapters run in notebooks/); write ./my-tok for the folder\n")
+    book.parse_overrides([("tokenizer", "./my-tok")], cwd=tmp_path)
+    assert capsys.readouterr().err == ""
+
+
 def test_commit_is_dirty_for_changed_code_but_not_for_changed_outputs(tmp_path, monkeypatch):
     """A snapshot of several chapters writes book/snapshots/ before the next chapter runs, and a sweep
     writes results/: neither makes the recorded commit "+dirty"; a changed code file does."""

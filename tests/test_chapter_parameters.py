@@ -81,8 +81,21 @@ def test_chapter7_too_little_held_out_text_names_the_contexts(tmp_path, monkeypa
     # two short documents: the held-out one is far shorter than a context
     corpus = _short_documents(tmp_path / "corpus", 2, "Document {i} says very little here. It has two sentences.\n")
     _fails(tmp_path, "07_text_architectures", {"dataset": f"local:{corpus}", "valid_every": 0, "patience": 0},
-           r"ValueError: the position-wise intervals need at least 2 held-out samples of each context length "
+           r"ValueError: the position-wise intervals need at least 4 held-out samples of each context length "
            r"\(use shorter contexts, a larger heldout_fraction, .*\): for context \d+, found 0 sample")
+
+
+def test_chapter7_needs_four_held_out_samples_before_it_trains(tmp_path, monkeypatch):
+    """Two or three held-out samples used to pass this check and crash after training: the "rises
+    again" test picks a bin on the even samples and takes a standard deviation over the odd ones."""
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    sentence = " ".join(["Word{i}"] + ["and the sea was calm"] * 12) + ".\n"
+    corpus = _short_documents(tmp_path / "corpus", 4, sentence * 3)  # 3 sentences of 61 words each
+    _fails(tmp_path, "07_text_architectures",
+           {"dataset": f"local:{corpus}", "max_documents": 0, "heldout_fraction": 0.25, "valid_every": 0,
+            "patience": 0},
+           r"ValueError: the position-wise intervals need at least 4 held-out samples of each context length "
+           r".*: for context 32, (found 3 sample|only 3 of the 3 held-out samples)")
 
 
 def test_chapter3_on_a_text_with_fewer_distances_than_the_fit_needs(tmp_path, monkeypatch):

@@ -202,14 +202,30 @@ def test_chapter3_on_a_corpus_too_small_for_any_supported_distance(tmp_path, mon
         (folder / f"doc{i}.txt").write_text(doc.text[:700])
     text, glued = _execute("03_two_point_mi", {"dataset": f"local:{folder}"}, tmp_path)
     assert "the data support a conclusion at no distance" in text
-    assert glued["ch3_support"] == glued["ch3_support_chars"] == "at no distance"
+    assert glued["ch3_support"] == "at no distance"
+    assert glued["ch3_unit_sentence"].endswith("at no distance (distances count each unit's own tokens).")
     assert glued["ch3_decay"] == "never stands clear of"  # not "falls steeply, then flattens onto"
     # the main unit is supported at no distance, so no other unit is "only" supported up to some d
     assert glued["ch3_worst_sentence"] == "The sweep has no other unit." or glued["ch3_worst_sentence"].endswith(
         ("supported at no distance.", *(f"supported up to d = {2**k}." for k in range(9))))
-    assert glued["char_support"] == "at no distance" or glued["char_support"].startswith("up to d = ")
+    assert re.match(r"The unit matters: characters are supported (at no distance|up to d = \d+ characters?) and ",
+                    glued["ch3_unit_sentence"]), glued["ch3_unit_sentence"]
     assert not [k for k, v in glued.items() if "None" in v], glued
     assert not [line for line in text.splitlines() if "support" in line and "None" in line], text
+
+
+def test_chapter3_in_characters_names_the_unit_once_and_where_its_support_ends(tmp_path, monkeypatch):
+    """With characters as the main unit the unit sentence does not compare characters with characters,
+    and a support that ends at or before the tail's start is quoted as where it ends."""
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    text, glued = _execute("03_two_point_mi", {"unit": "char", "max_documents": 1}, tmp_path)
+    assert "shakespeare: 1 document," in text
+    assert re.fullmatch(r"Characters, the unit of this run, are supported (at no distance|up to d = \d+ characters?)\.",
+                        glued["ch3_unit_sentence"]), glued["ch3_unit_sentence"]
+    shape = glued["shape_sentence"]
+    # one play at smoke size: characters are supported up to d = 8, short of the tail's d = 16
+    ends = int(re.search(r"the supported distances end at d = (\d+), so no local exponent starts at d = 16", shape)[1])
+    assert ends == int(re.search(r"up to d = (\d+)", glued["ch3_support"])[1]) < 16
 
 
 def test_chapter1_says_which_processes_tie_for_the_largest_bipartite_mi(tmp_path, monkeypatch):

@@ -519,6 +519,10 @@ def test_local_files_that_are_not_text_are_refused(tmp_path):
     binary.write_bytes(bytes(range(256)) * 8)
     with pytest.raises(ValueError, match=r"data\.bin.* is not text \(it holds NUL bytes\)"):
         C.load_local(binary)
+    wide = tmp_path / "wide.txt"
+    wide.write_text("Where are you? Very well. " * 20, encoding="utf-16")  # starts with a byte-order mark
+    with pytest.raises(ValueError, match=r"wide\.txt' is UTF-16 text; convert it to UTF-8, e\.g\. iconv -f utf-16"):
+        C.load_local(wide)
     latin = tmp_path / "latin.txt"
     latin.write_bytes("Où êtes-vous? Très bien. ".encode("latin-1") * 20)
     with pytest.raises(ValueError, match=r"latin\.txt.* is not UTF-8 text \(\d+ of \d+ characters"):
@@ -530,3 +534,9 @@ def test_local_files_that_are_not_text_are_refused(tmp_path):
     with pytest.warns(UserWarning, match=r"a\.txt.*: 1 invalid UTF-8 sequence\(s\) read as U\+FFFD"):
         (docs,) = C.load_local(ok)
     assert docs.text.count("\ufffd") == 31
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_text(tmp_path):
+    (tmp_path / "bom.txt").write_text("Über alles. Das ist gut. " * 10, encoding="utf-8-sig")
+    (text,) = [d.text for d in C.load_local(tmp_path / "bom.txt")]
+    assert text.startswith("Über alles.") and "\ufeff" not in text

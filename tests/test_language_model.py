@@ -192,6 +192,34 @@ def test_load_pretrained_errors():
         LM.load_pretrained("x", dtype="float7")
 
 
+def test_a_tokenizer_larger_than_the_model_is_refused_naming_both():
+    import transformers
+
+    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=300, n_positions=16, n_embd=8,
+                                                                 n_layer=1, n_head=2))
+    assert LM.output_vocabulary(model) == 300
+    LM.check_vocabulary(model, 300, "tok", "est")  # the pair saved together
+    LM.check_vocabulary(model, 257, "tok", "est")  # a model may predict more tokens than the tokenizer has
+    with pytest.raises(ValueError, match=r"the tokenizer 'my-tok' has 500 tokens, but the estimator 'my-model' "
+                                         r"predicts only 300: they were not trained together"):
+        LM.check_vocabulary(model, 500, "my-tok", "my-model")
+
+
+def test_a_masked_lm_folder_is_not_taken_for_a_causal_lm(tmp_path):
+    import transformers
+
+    config = transformers.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=32)
+    transformers.BertForMaskedLM(config).save_pretrained(tmp_path / "bert")
+    with pytest.raises(RuntimeError, match=r"was saved as BertForMaskedLM, which is not a causal \(left-to-right\) "
+                                           r"language model"):
+        LM.load_pretrained(str(tmp_path / "bert"))
+    gpt = transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=100, n_positions=16, n_embd=8, n_layer=1,
+                                                               n_head=2))
+    gpt.save_pretrained(tmp_path / "gpt")
+    assert LM.load_pretrained(str(tmp_path / "gpt")).config.architectures == ["GPT2LMHeadModel"]
+
+
 # --- validation and early stopping -----------------------------------------------------------------
 
 def other_stream(n=800, seed=5):

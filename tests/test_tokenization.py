@@ -212,3 +212,23 @@ def test_a_tokenizer_folder_loads_by_a_home_relative_path(monkeypatch, tmp_path,
     tok = T.load_hf_tokenizer("~/tok")
     assert tok.vocab_size == 300 and tok.bos_id == 0
     assert tok.decode(tok.encode("To be, or not to be")[0]) == "To be, or not to be"
+
+
+def test_a_tokenizer_without_bos_serves_counting_only(tmp_path, cache, capfd):
+    """Counting (chapter 3) needs no BOS; scoring does, and the error says how to add one.  Whole
+    documents longer than the tokenizer's ``model_max_length`` encode without the library's warning
+    about indexing errors (blocks are cut afterwards)."""
+    import transformers
+
+    bpe = T.train_bpe(TEXTS, vocab_size=300, cache=False)
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe.backend, model_max_length=4)
+    fast.save_pretrained(tmp_path / "tok")
+    with pytest.raises(ValueError, match=r"has neither a BOS nor an EOS token, and scoring starts every sequence "
+                                         r"with one: .*add_special_tokens\(\{'bos_token'"):
+        T.load_hf_tokenizer(str(tmp_path / "tok"))
+    tok = T.load_hf_tokenizer(str(tmp_path / "tok"), needs_bos=False)
+    assert tok.bos_id is None and tok.vocab_size == 300
+    ids = tok.encode("To be, or not to be, that is the question")[0]
+    assert len(ids) > 4 and tok.decode(ids) == "To be, or not to be, that is the question"
+    captured = capfd.readouterr()
+    assert "longer than the specified maximum sequence length" not in captured.out + captured.err
