@@ -673,5 +673,5 @@ def check_vocabulary(model: Any, tokenizer_size: int, tokenizer: str, estimator:
     predicted = output_vocabulary(model)
     if tokenizer_size > predicted:
         raise ValueError(f"the tokenizer {tokenizer!r} has {tokenizer_size:,} tokens, but the estimator {estimator!r} "
-                         f"predicts only {predicted:,}: they were not trained together.  Use the tokenizer saved "
+                         f"predicts only {predicted:,}: they were not trained together. Use the tokenizer saved "
                          "with the model (save both into one folder and give it as tokenizer and estimator)")
