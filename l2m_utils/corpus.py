@@ -746,6 +746,7 @@ def make_samples(
     min_words: int,
     max_samples: int | None = None,
     min_samples: int = 1,
+    remedy: str = "shorter samples (a smaller min_words) or a larger corpus give more",
 ) -> list[str]:
     """Cut documents into samples of at least ``min_words`` words that begin at a sentence start.
 
@@ -753,7 +754,8 @@ def make_samples(
     holds ``min_words`` words; the next sample begins at the following sentence start.  A final
     remainder shorter than ``min_words`` is dropped.  Samples keep corpus order; ``max_samples``
     keeps the first ones.  Raises ``ValueError`` saying how many samples of which length were found
-    when fewer than ``min_samples`` qualify.
+    when fewer than ``min_samples`` qualify, ending with ``remedy`` (a caller that names its own knobs
+    passes ``""``).
     """
     if min_words < 1:
         raise ValueError(f"min_words must be >= 1, got {min_words}")
@@ -784,7 +786,7 @@ def make_samples(
         raise ValueError(
             f"found {len(samples)} sample(s) of at least {min_words} words starting at a sentence "
             f"(need {max(1, min_samples)}) in {len(docs)} document(s); the longest document has "
-            f"{longest_doc} words: shorter samples (a smaller min_words) or a larger corpus give more."
+            f"{longest_doc} words" + (f": {remedy}." if remedy else ".")
         )
     return samples
 

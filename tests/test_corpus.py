@@ -196,8 +196,11 @@ def test_too_short_corpus_says_what_it_found():
     with pytest.raises(ValueError, match=r"found 0 sample\(s\) of at least 50 words .* 2 document\(s\); "
                                          r"the longest document has 4 words"):
         C.make_samples(docs, 50)
-    with pytest.raises(ValueError, match=r"found 1 sample\(s\) of at least 3 words .*need 5"):
+    with pytest.raises(ValueError, match=r"found 1 sample\(s\) of at least 3 words .*need 5.*: shorter samples "
+                                         r"\(a smaller min_words\) or a larger corpus give more\.$"):
         C.make_samples(docs, 3, min_samples=5)
+    with pytest.raises(ValueError, match=r"the longest document has 4 words\.$"):  # a chapter names its own knobs
+        C.make_samples(docs, 3, min_samples=5, remedy="")
 
 
 def test_empty_split_and_bad_fraction():
