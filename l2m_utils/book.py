@@ -295,19 +295,21 @@ def parse_overrides(pairs: Sequence[Sequence[str]], cwd: Path | None = None) -> 
                             f"(an empty string on purpose is quoted: -p {name} \"''\")")
         value = read_override(raw)
         out[name] = _absolute_path(value, cwd) if isinstance(value, str) else value
-        if isinstance(value, str) and out[name] == value and _is_bare_folder_name(value, cwd):
+        if isinstance(value, str) and not _looks_like_path(value) and _is_folder(cwd / value):
             print(f"[l2m-book] note: -p {name} {value} is read as the name {value!r}, not as the folder "
                   f"{value}/ here (the chapters run in notebooks/); write ./{value} for the folder",
                   file=sys.stderr, flush=True)
     return out
 
 
-def _is_bare_folder_name(value: str, cwd: Path) -> bool:
-    """Whether ``value`` is a plain name (no ``/``, no leading ``~`` or ``.``) of a folder in ``cwd``."""
-    if not value or "/" in value or value.startswith(("~", ".")) or value.startswith("local:"):
-        return False
+def _looks_like_path(value: str) -> bool:
+    """A ``local:`` corpus, or a string with ``/`` or a leading ``~`` or ``.``: read as a path when it exists."""
+    return value.startswith("local:") or "/" in value or value.startswith(("~", "."))
+
+
+def _is_folder(path: Path) -> bool:
     try:
-        return (cwd / value).is_dir()
+        return path.is_dir()
     except OSError:  # a name too long for the file system, say
         return False
 
@@ -316,7 +318,7 @@ def _absolute_path(value: str, cwd: Path) -> str:
     """See :func:`parse_overrides`."""
     if value.startswith("local:"):
         return "local:" + str((cwd / Path(value[len("local:"):]).expanduser()).resolve())
-    if "/" in value or value.startswith(("~", ".")):
+    if _looks_like_path(value):
         candidate = cwd / Path(value).expanduser()
         if candidate.exists():
             return str(candidate.resolve())

@@ -602,6 +602,12 @@ def train_lm(
     )
 
 
+# Heads of models that are not causal LMs (``config.architectures`` as saved by ``save_pretrained``):
+# AutoModelForCausalLM still loads e.g. a BERT checkpoint into ``BertLMHeadModel``, reading it wrongly.
+_NOT_CAUSAL = ("ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
+               "ForMultipleChoice", "ForPreTraining", "ForNextSentencePrediction")
+
+
 def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_map: Any = None, **kwargs: Any):
     """Any causal LM of the Hugging Face hub by name or local path, in eval mode.
 
@@ -651,12 +657,6 @@ def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_m
     if device_map is None and device is not None:
         model = model.to(device)
     return model.eval()
-
-
-# Heads of models that are not causal LMs (``config.architectures`` as saved by ``save_pretrained``):
-# AutoModelForCausalLM still loads e.g. a BERT checkpoint into ``BertLMHeadModel``, reading it wrongly.
-_NOT_CAUSAL = ("ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
-               "ForMultipleChoice", "ForPreTraining", "ForNextSentencePrediction")
 
 
 def output_vocabulary(model: Any) -> int:

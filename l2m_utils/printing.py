@@ -6,7 +6,7 @@ The rendered book shows about 84 characters of a printed line (its outputs are s
 broken by the browser loses the layout that makes printed findings easy to scan.  The chapters print their findings as sentences through
 :func:`print_wrapped`, which breaks each one at :data:`OUTPUT_WIDTH` characters with a hanging
 indent, so that where one finding ends and the next begins stays visible (:func:`number` formats
-the values in them without a "-0.000").  Tables wider than that
+the values in them without a "-0.000", :func:`with_interval` an estimate with its interval).  Tables wider than that
 are displayed as Markdown tables instead (``IPython.display.Markdown``), which the book renders as
 HTML tables.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from typing import Sequence
 
 import numpy as np
 
@@ -62,3 +63,10 @@ def number(x: float, spec: str) -> str:
     text = format(x, spec)
     rounds_to_zero = math.isfinite(x) and float(text.replace(",", "").replace("_", "")) == 0
     return format(0.0, spec) if rounds_to_zero else text
+
+
+def with_interval(x: float, interval: Sequence[float], spec: str) -> str:
+    """``"x [lo, hi]"``, each through :func:`number` with ``spec``: an estimate and its interval, e.g.
+    ``with_interval(0.71, (0.62, 0.8), ".2f")`` is ``"0.71 [0.62, 0.80]"``."""
+    lo, hi = interval
+    return f"{number(x, spec)} [{number(lo, spec)}, {number(hi, spec)}]"

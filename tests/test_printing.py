@@ -1,5 +1,6 @@
 """l2m_utils.printing: findings printed within the book's output column."""
 
+import numpy as np
 import pytest
 
 from l2m_utils import printing as PR
@@ -62,3 +63,9 @@ def test_number_drops_the_sign_of_a_rounded_zero_only(x, spec, expected):
 def test_number_refuses_formats_and_values_it_cannot_check(x, spec, error):
     with pytest.raises(error, match="number:"):
         PR.number(x, spec)
+
+
+def test_with_interval_formats_an_estimate_and_its_interval_alike():
+    assert PR.with_interval(0.71, (0.62, 0.8), ".2f") == "0.71 [0.62, 0.80]"
+    assert PR.with_interval(-0.001, (-0.0004, 0.3), "+.2f") == "+0.00 [+0.00, +0.30]"  # no "-0.00"
+    assert PR.with_interval(np.float64(1.5), np.array([1.0, 2.0]), ".1f") == "1.5 [1.0, 2.0]"
