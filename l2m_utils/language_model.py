@@ -43,7 +43,7 @@ import numpy as np
 
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
 from .corpus import load_from_hub, local_pretrained_folder
-from .scoring import CausalLMScorer
+from .scoring import CausalLMScorer, body_dtype
 from .progress import progress_bar
 
 CHECKPOINT_FORMAT = 2  # 2: windows of BOS + n_ctx tokens (format 1 never trained the last position)
@@ -217,11 +217,13 @@ def heldout_cross_entropy(
     max_tokens: int = 200_000,
     batch_size: int = 16,
     device=None,
+    dtype=None,
 ) -> dict[str, float]:
     """Mean −log q per token over evenly spaced, non-overlapping windows of ``stream``.
 
     Each window is ``n_ctx`` tokens scored after BOS (a model with ``n_ctx`` positions reads BOS and
-    the first ``n_ctx − 1``); at most ``max_tokens`` tokens are used.
+    the first ``n_ctx − 1``); at most ``max_tokens`` tokens are used.  ``dtype``: the precision of the
+    model's body (:func:`~l2m_utils.scoring.body_dtype`; ``None``: bfloat16 on CUDA, float32 on CPU).
     Returns ``{"cross_entropy", "perplexity", "tokens"}`` (nats per token; perplexity = exp CE).
     """
     stream = np.asarray(stream, dtype=np.int64)
@@ -232,7 +234,7 @@ def heldout_cross_entropy(
     starts = np.linspace(0, len(stream) - width, n_windows).astype(np.int64)
     windows = stream[starts[:, None] + np.arange(width)]
     was_training = model.training
-    scorer = CausalLMScorer(model, batch_size=batch_size, device=device, bos_id=bos_id)
+    scorer = CausalLMScorer(model, batch_size=batch_size, device=device, dtype=dtype, bos_id=bos_id)
     lp = scorer.token_logprobs(windows)
     model.train(was_training)
     ce = float(-lp.mean())
@@ -327,6 +329,7 @@ def train_causal_lm(
     eval_tokens: int = 200_000,
     eval_batch_size: int = 16,
     eval_train: bool = False,
+    eval_dtype=None,
     callback: Callable[[int, float], None] | None = None,
     make_record: Callable[[TrainRecord], Any] | None = None,
 ):
@@ -342,7 +345,9 @@ def train_causal_lm(
     of the early stopping described in the module docstring.  ``callback(step, loss)`` runs after
     every step (step counted from 1).  Afterwards
     the cross-entropy of up to ``eval_tokens`` tokens of evenly spaced windows of ``heldout_stream``
-    (and of the training stream when ``eval_train``) is measured by :func:`heldout_cross_entropy`.
+    (and of the training stream when ``eval_train``) is measured by :func:`heldout_cross_entropy`, with
+    the model's body in ``eval_dtype`` (:func:`~l2m_utils.scoring.body_dtype`; ``None``: bfloat16 on CUDA,
+    float32 on CPU; a loaded run is re-evaluated when it was evaluated in another dtype).
     Returns ``(model in eval mode, make_record(run))`` with ``run`` a :class:`TrainRecord` (default:
     ``run`` itself); ``record.json`` holds that record without its loss history.
     """
@@ -520,18 +525,22 @@ def train_causal_lm(
 
     # evaluation, reused from the checkpoint when a finished run is loaded with the same evaluation data
     heldout_sha = None if heldout_stream is None else _stream_sha(heldout_stream)
+    eval_dtype = body_dtype(eval_dtype, device)
     stored = previous_record.get("eval")
     if (loaded and stored is not None and previous_record.get("heldout_sha256") == heldout_sha
             and previous_record.get("eval_tokens") == eval_tokens
+            # records written before the dtype was stored were evaluated in the device's default
+            and previous_record.get("eval_dtype", str(body_dtype(None, device))) == str(eval_dtype)
             and (stored.get("train") is not None or not eval_train)):
         evaluation = stored
     else:
         evaluation = {"train": None, "heldout": None, "tokens": 0}
         if eval_train:
             evaluation["train"] = heldout_cross_entropy(model, stream, n_ctx, bos_id, eval_tokens,
-                                                        eval_batch_size, device)["cross_entropy"]
+                                                        eval_batch_size, device, eval_dtype)["cross_entropy"]
         if heldout_stream is not None:
-            ev = heldout_cross_entropy(model, heldout_stream, n_ctx, bos_id, eval_tokens, eval_batch_size, device)
+            ev = heldout_cross_entropy(model, heldout_stream, n_ctx, bos_id, eval_tokens, eval_batch_size, device,
+                                       eval_dtype)
             evaluation.update(heldout=ev["cross_entropy"], tokens=ev["tokens"])
 
     if loaded:
@@ -559,8 +568,8 @@ def train_causal_lm(
         stopped_early=stopped,
     )
     record = run if make_record is None else make_record(run)
-    new_record = {"heldout_sha256": heldout_sha, "eval_tokens": eval_tokens, "eval": evaluation,
-                  "tokens_per_s": tokens_per_s}
+    new_record = {"heldout_sha256": heldout_sha, "eval_tokens": eval_tokens, "eval_dtype": str(eval_dtype),
+                  "eval": evaluation, "tokens_per_s": tokens_per_s}
     if cache and (not loaded or previous_record != new_record):
         save(step, wall, new_record)
         atomic_write_json(folder / "record.json", {k: v for k, v in asdict(record).items() if k != "train_loss"})
@@ -582,6 +591,7 @@ def train_lm(
     eval_tokens: int = 200_000,
     callback: Callable[[int, float], None] | None = None,
     valid_stream: np.ndarray | None = None,
+    eval_dtype=None,
 ):
     """Train (or resume, or load) a GPT-2-style LM on ``train_stream``; evaluate on ``heldout_stream``.
 
@@ -589,7 +599,8 @@ def train_lm(
     :func:`~l2m_utils.tokenization.encode_stream`).  ``description`` (corpus, tokenizer...) joins the
     cache key.  ``root`` overrides the cache folder (default ``cache_dir("models")``).
     ``callback(step, loss)`` is called after every step (step counted from 1).  ``valid_stream``:
-    validation tokens for early stopping (``train.valid_every > 0``).  Returns ``(model, record)``
+    validation tokens for early stopping (``train.valid_every > 0``).  ``eval_dtype``: the precision of
+    the held-out evaluation (:func:`~l2m_utils.scoring.body_dtype`).  Returns ``(model, record)``
     with the model in eval mode on ``device``.  The loop is :func:`train_causal_lm`.
     """
     return train_causal_lm(
@@ -598,7 +609,7 @@ def train_lm(
         train_stream, heldout_stream, vocab_size, bos_id, shape.n_ctx, train, valid_stream=valid_stream,
         device=device, loss_fn=lm_loss, description=description, cache=cache, root=root,
         cache_subdir="models", progress=progress, label="training", eval_tokens=eval_tokens,
-        callback=callback,
+        eval_dtype=eval_dtype, callback=callback,
     )
 
 
@@ -611,7 +622,8 @@ _NOT_CAUSAL = ("ForMaskedLM", "ForSequenceClassification", "ForTokenClassificati
 def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_map: Any = None, **kwargs: Any):
     """Any causal LM of the Hugging Face hub by name or local path, in eval mode.
 
-    ``dtype``: ``"auto"`` (the checkpoint's), a ``torch.dtype`` or its name (``"bfloat16"``);
+    ``dtype``: ``"auto"`` (the checkpoint's), a ``torch.dtype``, or ``"bfloat16"``, ``"float16"``,
+    ``"float32"`` (``None``: bfloat16 on CUDA, float32 elsewhere, as :func:`~l2m_utils.scoring.body_dtype`);
     ``device_map`` (e.g. ``"auto"``, needs ``accelerate``) spreads a large model over the GPUs (and
     offloads what does not fit to the CPU or, with ``offload_folder=``, to disk), otherwise the
     model is moved to ``device``.  :class:`~l2m_utils.scoring.CausalLMScorer` scores either kind.  A name
@@ -622,14 +634,10 @@ def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_m
     ``RuntimeError`` naming the model when it cannot be loaded (offline, wrong name, gated model
     without a token, a missing or incomplete folder).
     """
-    import torch
     from transformers import AutoModelForCausalLM
 
-    if isinstance(dtype, str) and dtype != "auto":
-        resolved = getattr(torch, dtype, None)
-        if not isinstance(resolved, torch.dtype):
-            raise ValueError(f"unknown dtype {dtype!r}; use 'auto', 'bfloat16', 'float16' or 'float32'")
-        dtype = resolved
+    if dtype != "auto":
+        dtype = body_dtype(dtype, device if device is not None else "cpu")
     options = dict(kwargs)
     options["dtype"] = dtype
     if device_map is not None:

@@ -8,7 +8,8 @@ same code as a large language model.
 * :class:`CausalLMScorer` -- any Hugging Face causal LM, BOS prepended, batched, with the LM head
   applied in chunks so that no ``[n, T, vocab]`` log-softmax is ever materialised;
 * :class:`CachedScorer` / :func:`score_cached` -- per-batch results stored atomically on disk, so an
-  interrupted scoring run resumes without recomputing finished batches.
+  interrupted scoring run resumes without recomputing finished batches;
+* :func:`body_dtype` -- the precision a model's body runs in (bfloat16 on CUDA, float32 on CPU, unless named).
 """
 
 from __future__ import annotations
@@ -24,6 +25,24 @@ from .progress import progress_bar
 
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
+
+
+BODY_DTYPES = ("bfloat16", "float16", "float32")  # the precisions a model's body may run in, by name
+
+
+def body_dtype(dtype: "str | torch.dtype | None", device: "str | torch.device") -> "torch.dtype":
+    """The dtype a causal LM's body runs in on ``device``: a ``torch.dtype`` as given, one of
+    :data:`BODY_DTYPES` by name, or ``None`` / ``"auto"``: bfloat16 on CUDA, float32 elsewhere.
+    Raises ``ValueError`` naming an unknown dtype."""
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None or dtype == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    if dtype not in BODY_DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use 'auto', {', '.join(map(repr, BODY_DTYPES))}")
+    return getattr(torch, dtype)
 
 
 @runtime_checkable
@@ -141,8 +160,8 @@ class CausalLMScorer:
 
     Only one chunk of logits (``chunk_size × vocab`` floats) exists at any time, so long inputs with
     large vocabularies fit in memory, and the log-softmax is exact in float32 even when the body
-    runs in bfloat16.  ``dtype`` is the autocast dtype of the body: ``None`` means bfloat16 on CUDA
-    and float32 on CPU.  ``bos_id`` defaults to ``model.config.bos_token_id``.
+    runs in bfloat16.  ``dtype`` is the autocast dtype of the body (:func:`body_dtype`: ``None`` means
+    bfloat16 on CUDA and float32 on CPU).  ``bos_id`` defaults to ``model.config.bos_token_id``.
     Sequences of different lengths go through :meth:`token_logprobs_ragged` (right padding with an
     attention mask; padding does not change the scores of real tokens).
     The model is moved to ``device`` unless it was loaded with a ``device_map`` spanning several
@@ -174,9 +193,7 @@ class CausalLMScorer:
             self.device = torch.device(device) if device is not None else next(model.parameters()).device
             if self.device != next(model.parameters()).device:
                 self.model = self.model.to(self.device)
-        if dtype is None:
-            dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-        self.dtype = dtype
+        self.dtype = body_dtype(dtype, self.device)
         self.head_dtype = torch.float32 if head_dtype is None else head_dtype
         bos = bos_id if bos_id is not None else getattr(model.config, "bos_token_id", None)
         if bos is None:

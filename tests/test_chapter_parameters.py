@@ -17,6 +17,8 @@ CASES = [
     ("04_bipartite_mi", {"tokenizer": "gpt2", "estimator": "gpt2", "train_steps": 50, "n_layer": 2},
      "n_layer, train_steps: these set how the estimator is trained here .* 'gpt2' is not trained"),
     # M^L alone exceeds the limit although M^(L-1) * max(K) does not (K < M): caught before any work
+    ("04_bipartite_mi", {"dtype": "fp16"},
+     r"'dtype'='fp16' is not allowed; allowed: one of 'auto', 'bfloat16', 'float16', 'float32'"),
     ("02_history_state", {"hmm_outputs": 3, "hmm_states": [1, 2], "hmm_max_length": 16},
      r"max\(hmm_outputs \*\* \(hmm_max_length - 1\) \* max\(hmm_states\), hmm_outputs \*\* hmm_max_length\) "
      r"must be <= 2\*\*25"),

@@ -144,6 +144,29 @@ def test_heldout_cross_entropy_matches_the_model_loss():
     assert res["cross_entropy"] == pytest.approx(ref, abs=1e-5)
 
 
+def test_heldout_cross_entropy_in_bfloat16_is_close_to_float32_but_not_equal():
+    model = LM.build_gpt2(V, 0, SHAPE, seed=3).eval()
+    s = stream(16 * 8)
+    full = LM.heldout_cross_entropy(model, s, SHAPE.n_ctx, 0, dtype="float32")
+    assert full == LM.heldout_cross_entropy(model, s, SHAPE.n_ctx, 0)  # float32 is the CPU default
+    half = LM.heldout_cross_entropy(model, s, SHAPE.n_ctx, 0, dtype=torch.bfloat16)
+    assert half["cross_entropy"] != full["cross_entropy"]  # the body really ran in bfloat16
+    assert half["cross_entropy"] == pytest.approx(full["cross_entropy"], rel=2e-2)
+    assert half["tokens"] == full["tokens"] == 128
+
+
+def test_a_loaded_run_is_evaluated_again_only_in_another_dtype(tmp_path):
+    _, rec = train(tmp_path, "a")
+    _, same = train(tmp_path, "a", eval_dtype="float32")  # the CPU default: the stored evaluation is reused
+    assert same.loaded_from_cache and same.heldout_cross_entropy == rec.heldout_cross_entropy
+    _, half = train(tmp_path, "a", eval_dtype="bfloat16")
+    assert half.loaded_from_cache and half.train_loss == rec.train_loss  # not retrained
+    assert half.heldout_cross_entropy != rec.heldout_cross_entropy
+    assert half.heldout_cross_entropy == pytest.approx(rec.heldout_cross_entropy, rel=2e-2)
+    _, back = train(tmp_path, "a")
+    assert back.heldout_cross_entropy == rec.heldout_cross_entropy
+
+
 def test_lr_schedule():
     f = [LM.lr_factor(s, 100, 10, 0.1) for s in range(100)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
@@ -188,7 +211,7 @@ def test_bad_training_inputs(tmp_path):
 def test_load_pretrained_errors():
     with pytest.raises(RuntimeError, match="could not load the causal LM 'no-such-org/no-such-model'"):
         LM.load_pretrained("no-such-org/no-such-model", local_files_only=True)
-    with pytest.raises(ValueError, match="unknown dtype"):
+    with pytest.raises(ValueError, match="unknown dtype 'float7'"):
         LM.load_pretrained("x", dtype="float7")
 
 

@@ -68,12 +68,14 @@ def test_chapter3_runs_on_local_text_files_with_a_pretrained_tokenizer(own_model
 def test_chapter4_runs_with_a_local_hugging_face_model(own_model, tmp_path, monkeypatch):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
     folder, bos = own_model
-    # device_map "auto" goes through accelerate (here: everything on the CPU; "auto" is the device it needs)
+    # device_map "auto" goes through accelerate (here: everything on the CPU; "auto" is the device it needs);
+    # the model is loaded and scored in bfloat16 (dtype), its LM head's log-softmax stays float32
     text = _execute("04_bipartite_mi", {"estimator": str(folder), "tokenizer": str(folder), "device_map": "auto",
-                                        "device": "auto"}, tmp_path)
+                                        "device": "auto", "dtype": "bfloat16"}, tmp_path)
     assert f"Tokenizer('{folder}', vocab_size=500, bos_id={bos})" in text
+    assert "device: cpu, estimator in bfloat16; block lengths" in text
     # the model was loaded, not trained: its size and held-out perplexity are reported, no ladder is run
-    loaded = re.search(re.escape(str(folder)) + r": [0-9,]+ parameters, held-out cross-entropy "
+    loaded = re.search(re.escape(str(folder)) + r": [0-9,]+ parameters in bfloat16, held-out cross-entropy "
                        r"([0-9.]+) nats/token \(perplexity ([0-9.]+)\)", text)
     assert loaded, "the loaded model's size and held-out perplexity are not reported"
     assert "no ladder was run" in text

@@ -293,6 +293,26 @@ def test_cache_key_includes_the_scorers_device_type(tmp_path, model):
             != CachedScorer(on_cuda, {"model": "tiny"}, root=tmp_path).directory(t))
 
 
+def test_body_dtype_names_defaults_and_errors():
+    assert S.body_dtype(None, "cpu") is S.body_dtype("auto", torch.device("cpu")) is torch.float32
+    assert S.body_dtype("auto", "cuda") is S.body_dtype(None, "cuda:1") is torch.bfloat16  # no GPU needed to ask
+    assert [S.body_dtype(name, "cpu") for name in S.BODY_DTYPES] == [torch.bfloat16, torch.float16, torch.float32]
+    assert S.body_dtype(torch.float64, "cuda") is torch.float64  # a torch dtype is taken as given
+    for bad in ("float7", "half", "fp32", ""):
+        with pytest.raises(ValueError, match=f"unknown dtype '{bad}'; use 'auto', 'bfloat16'"):
+            S.body_dtype(bad, "cpu")
+
+
+def test_the_scorer_runs_its_body_in_the_dtype_asked_for(model):
+    t = np.random.default_rng(0).integers(0, model.config.vocab_size, size=(3, 12))
+    full = CausalLMScorer(model, dtype="float32").token_logprobs(t)
+    half = CausalLMScorer(model, dtype="bfloat16")
+    assert half.dtype is torch.bfloat16 and half.head_dtype is torch.float32
+    lp = half.token_logprobs(t)
+    assert not np.array_equal(lp, full)  # bfloat16 rounding reached the scores...
+    np.testing.assert_allclose(lp, full, atol=0.1)  # ...and only rounding
+
+
 def test_model_fingerprint_includes_the_weights_dtype(model):
     # bfloat16 weights upcast to float32 keep their values but not their numbers: two fingerprints
     half = copy.deepcopy(model).to(torch.bfloat16)
