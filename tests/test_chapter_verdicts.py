@@ -134,6 +134,7 @@ def test_chapter7_a_state_crossing_beyond_the_context_is_said_so(size, d_state, 
                                                       flags=re.M)}
     assert sorted(crossing) == contexts, text
     sentence = glued["state_crossing"]
+    assert glued["ch7_size_gap"].startswith("This run has one model size per context, so it says nothing"), glued
     if size == "1x32":
         assert crossing[16] > 16 and 64 < crossing[64] and crossing[16] < 64, crossing
         assert sentence.startswith(f"would pass the fixed Mamba-2 state only after {crossing[16]} to {crossing[64]} "
@@ -159,6 +160,33 @@ def test_chapter7_a_state_crossing_beyond_the_context_is_said_so(size, d_state, 
                             f"{crossing[32]} tokens); for the other 1 the crossing ({crossing[24]} tokens) lies beyond "
                             "their context (L = 24), so there the KV cache never passes the state"), sentence
         assert "every crossing lies beyond" not in text
+
+
+@pytest.mark.slow
+def test_chapter7_compares_the_late_gap_of_the_smaller_and_the_larger_pair(tmp_path, monkeypatch):
+    """The smoke profile has two sizes at two contexts: the size sentence quotes, for each context, the
+    last-eighth gaps of the table and a verdict that agrees with the sign and interval of their difference."""
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
+    nb, _ = execute_smoke("07_text_architectures", {}, tmp_path)
+    table = next(o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                 if "GPT-2 vs Mamba-2" in o.get("data", {}).get("text/markdown", ""))
+    # | L | gpt2 A vs mamba2 B | final (Δ) | first eighth (Δ) | last eighth (Δ ± hw) | CE |
+    last = {(int(L), pair): (float(d), float(hw)) for L, pair, d, hw in re.findall(
+        r"^\| (\d+) \| (gpt2 \S+ vs mamba2 \S+ N=\d+) \|[^|]*\|[^|]*\|[^|]*\(Δ ([+-][\d.]+) ± ([\d.]+)\) \|",
+        table, flags=re.M)}
+    assert len(last) == 4, table
+    sentence = glued(nb)["ch7_size_gap"]
+    bits = re.findall(r"at L = (\d+) the last-eighth gap is ([+-][\d.]+) ± ([\d.]+) nats for (gpt2 \S+ vs mamba2 \S+ N=\d+) "
+                      r"\(Mamba-2 state ([\d,]+) scalars\) and ([+-][\d.]+) ± ([\d.]+) for (gpt2 \S+ vs mamba2 \S+ N=\d+) "
+                      r"\(([\d,]+)\), a difference of ([+-][\d.]+) ± ([\d.]+): ([^;.]+)", sentence, flags=re.I)
+    assert len(bits) == 2, sentence
+    for L, a, a_hw, small, s_small, b, b_hw, large, s_large, diff, hw, verdict in bits:
+        assert last[int(L), small] == (float(a), float(a_hw)) and last[int(L), large] == (float(b), float(b_hw))
+        assert int(s_small.replace(",", "")) < int(s_large.replace(",", ""))  # smaller pair first
+        assert float(diff) == pytest.approx(float(b) - float(a), abs=2e-3)  # paired mean = difference of means
+        diff, hw = float(diff), float(hw)
+        assert verdict == ("the larger pair's gap is smaller" if diff < -hw else "the larger pair's gap is larger"
+                           if diff > hw else "the two sizes cannot be told apart"), sentence
 
 
 @pytest.mark.slow
@@ -226,6 +254,7 @@ def test_chapter3_in_characters_names_the_unit_once_and_where_its_support_ends(t
     # one play at smoke size: characters are supported up to d = 8, short of the tail's d = 16
     ends = int(re.search(r"the supported distances end at d = (\d+), so no local exponent starts at d = 16", shape)[1])
     assert ends == int(re.search(r"up to d = (\d+)", glued["ch3_support"])[1]) < 16
+    assert re.fullmatch(r"up to d = \d+ characters?", glued["ch3_support"]), glued["ch3_support"]  # not "tokens"
 
 
 def test_chapter1_says_which_processes_tie_for_the_largest_bipartite_mi(tmp_path, monkeypatch):
