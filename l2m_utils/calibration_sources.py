@@ -32,6 +32,7 @@ hidden state depend on a finite summary of the past:
 * :class:`HMMScorer` -- the exact model of any HMM as a :class:`~l2m_utils.scoring.TokenScorer`:
   the normalised forward algorithm, vectorised over the batch,
   ``log p(w_t | w_<t) = log sum_s' [alpha_{t-1} T]_{s'} E[s', w_t]``.
+* :func:`chapter8_sources` -- the chapter's sources (a) and (b), by name.
 * :func:`z_scores` and :func:`compare_errors` -- how chapter 8 measures estimates against the exact
   values: deviations in standard errors (none where every sample gave the same estimate), and which
   of two estimators on the same samples has the larger error, with a tolerance for "comparable".
@@ -376,6 +377,17 @@ class FactorialErasureSource:
     def scorer(self) -> "HMMScorer":
         """The exact model as a :class:`~l2m_utils.scoring.TokenScorer`."""
         return HMMScorer(self.hmm())
+
+
+def chapter8_sources() -> dict[str, FactorialErasureSource]:
+    """Chapter 8's two sources by name: (a) one sticky 4-state chain (memory 64, erasure 0.8), whose MI
+    saturates; (b) four binary chains with memories 16, 64, 256, 1024 revealed every 2, 8, 32, 128 steps
+    (erasure ``1 - 1/r``), whose MI keeps growing with L."""
+    return {
+        "(a) 4-state HMM": FactorialErasureSource.sticky([64], n_states=4, erasure=0.8),
+        "(b) factorial, 4 chains": FactorialErasureSource.sticky([16, 64, 256, 1024], n_states=2,
+                                                                 erasure=[1 - 1 / r for r in (2, 8, 32, 128)]),
+    }
 
 
 # --------------------------------------------------------------------------------------------------
