@@ -156,6 +156,8 @@ def score_batched(scorer: TokenScorer, tokens: np.ndarray, batch_size: int = 64)
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if np.ndim(tokens) != 2:
+        raise ValueError(f"tokens must be a 2-D array [n_sequences, length], got shape {np.shape(tokens)}")
     n, t = tokens.shape
     out = np.empty((n, t), dtype=np.float64)
     for start in range(0, n, batch_size):
@@ -239,7 +241,7 @@ def default_lengths(max_length: int, min_length: int = 4) -> list[int]:
     """L = 4, 8, ..., up to ``max_length`` (powers of two)."""
     if isinstance(min_length, bool) or not isinstance(min_length, (int, np.integer)) or min_length < 1:
         raise ValueError(f"min_length must be a positive integer, got {min_length!r}")
-    if max_length < min_length:
+    if not max_length >= min_length:  # also refuses NaN
         raise ValueError(f"max_length {max_length} is below the smallest length {min_length}")
     out, length = [], min_length
     while length <= max_length:
@@ -253,6 +255,8 @@ def shortest_length(ratios: Sequence[float], min_future: int = 2, start: int = 4
     ℓ = round(L/r) in [1, L−1], with a future block of L − ℓ >= ``min_future`` tokens (the BOS
     correction scores the pair Y₁Y₂, so it needs 2).  ``ValueError`` for a ratio that is <= 1 or
     not finite."""
+    if len(ratios) == 0:
+        raise ValueError("no split ratio given: pass at least one ratio L/ell > 1")
     bad = [r for r in ratios if not (r > 1 and np.isfinite(r))]
     if bad:
         raise ValueError(f"split ratios L/ell must be finite and > 1, got {bad}")

@@ -448,6 +448,8 @@ def z_scores(mean, se, exact) -> np.ndarray:
         raise ValueError(f"mean, se and exact must have one shape, got {mean.shape}, {se.shape}, {exact.shape}")
     if np.any(se < 0) or not np.all(np.isfinite(se)):
         raise ValueError(f"standard errors must be finite and >= 0, got {se.tolist()}")
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(exact))):
+        raise ValueError(f"estimates and exact values must be finite, got mean {mean.tolist()} and exact {exact.tolist()}")
     out = np.full(mean.shape, np.nan)
     rounding = 1e-12 * np.maximum(np.maximum(np.abs(mean), np.abs(exact)), 1.0)
     np.divide(mean - exact, se, out=out, where=se > rounding)

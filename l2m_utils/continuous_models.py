@@ -280,7 +280,7 @@ def build_model(
     device: str | torch.device = "cpu",
     prefer_kernels: bool = True,
     require_kernels: bool = False,
-    seed: int | None = None,
+    seed: int = 0,
     spec: ModelSpec | None = None,
 ) -> ContinuousARModel:
     """Build a continuous-token AR model on ``device``.
@@ -289,8 +289,8 @@ def build_model(
     ``d_state``, ``head_dim``, ``expand``, ``ngroups``, ``d_conv``, ``chunk_size`` configure Mamba-2,
     ``n_head`` GPT-2.  With ``prefer_kernels`` and a CUDA device, Mamba-2 uses mamba_ssm's Triton
     kernels when they import (``require_kernels=True`` raises ``RuntimeError`` when they do not);
-    otherwise the pure-PyTorch block.  ``seed`` makes the initialisation reproducible without touching
-    the global RNG (``torch.random.fork_rng``).  ``spec`` overrides all size arguments.
+    otherwise the pure-PyTorch block.  ``seed`` sets the initialisation, without touching the global
+    RNG (``torch.random.fork_rng``).  ``spec`` overrides all size arguments.
     """
     if spec is None:
         spec = ModelSpec(backbone=backbone, n_layer=n_layer, d_model=d_model, copies=copies, max_length=max_length,
@@ -310,11 +310,8 @@ def build_model(
         bb = GPT2Backbone(spec) if spec.backbone == "gpt2" else Mamba2Backbone(spec, mixer_cls, kernel)
         return ContinuousARModel(spec, bb)
 
-    if seed is None:
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
         model = make()
-    else:
-        devices = [device] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(int(seed))
-            model = make()
     return model.to(device)

@@ -168,6 +168,10 @@ def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]
     reach into either tail the interval is not determined: :class:`NonPositiveMeansError`.
     """
     values = np.asarray(values, dtype=np.float64)
+    if not 0 < level < 1:  # also refuses NaN
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"bootstrap replicates must be a non-empty 1-D array, got shape {values.shape}")
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     failed = np.isnan(values)
     if not failed.any():

@@ -170,6 +170,8 @@ def apply_boundary_step(cov: np.ndarray, skip: Sequence[int] = ()) -> np.ndarray
     c, target = boundary_targets(cov)
     alpha, beta = boundary_coefficients(c, target)
     skip = np.asarray(skip, dtype=int)
+    if skip.size and (skip.min() < 0 or skip.max() > n - 2):
+        raise ValueError(f"skip lists boundary pairs, numbered 0..{n - 2} at L = {L}; got {skip.tolist()}")
     alpha[skip], beta[skip] = 1.0, 0.0
     chunk = min(_CHUNK, L)
     tmp, tmp2 = np.empty((n - 1, chunk)), np.empty((n - 1, chunk))

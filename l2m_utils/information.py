@@ -181,6 +181,8 @@ def check_tokens(tokens: np.ndarray, vocab_size: int, name: str = "tokens") -> n
 
     Returns it as int64.
     """
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 1:
+        raise ValueError(f"vocab_size must be a positive integer, got {vocab_size!r}")
     arr = np.asarray(tokens)
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} must have shape [n, T] with n, T >= 1, got {arr.shape}")

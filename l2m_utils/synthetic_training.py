@@ -325,6 +325,10 @@ def evaluate(model: ContinuousARModel, tokens: torch.Tensor, mu_p: torch.Tensor,
 
 def position_bins(length: int, n_bins: int = 32) -> list[tuple[int, int]]:
     """Log-spaced bins ``[start, end)`` of 1-based positions 1..L (single positions at the start)."""
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+        raise ValueError(f"length must be a positive integer, got {length!r}")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
     edges = np.unique(np.round(np.geomspace(1, length + 1, min(length, n_bins) + 1)).astype(int))
     edges[0], edges[-1] = 1, length + 1
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
@@ -588,6 +592,8 @@ def sweep_configs(
 ) -> list[RunConfig]:
     """The runs of a sweep, seed-major, then by length, then by model (so a partial sweep holds
     complete pictures for the first seed and the short lengths first)."""
+    if tokens_per_step < 1 or min_batch < 1:
+        raise ValueError(f"tokens_per_step and min_batch must be >= 1, got {tokens_per_step} and {min_batch}")
     out = []
     for L in lengths:
         depth = int(round(math.log(L, 4))) if L > 0 else 0

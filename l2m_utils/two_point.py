@@ -387,8 +387,8 @@ def floor_threshold(z: float, n_shuffles: int) -> float:
     """
     from scipy import stats
 
-    if n_shuffles < 2:
-        raise ValueError(f"a floor threshold needs n_shuffles >= 2, got {n_shuffles}")
+    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, (int, np.integer)) or n_shuffles < 2:
+        raise ValueError(f"a floor threshold needs an integer n_shuffles >= 2, got {n_shuffles!r}")
     if not z >= 0:  # also refuses NaN
         raise ValueError(f"z must be >= 0, got {z}")
     n = int(n_shuffles)
@@ -431,8 +431,8 @@ def local_exponents(distances, excess) -> tuple[np.ndarray, np.ndarray, np.ndarr
     e = np.asarray(excess, dtype=np.float64)
     if d.ndim != 1 or e.shape != d.shape:
         raise ValueError(f"distances and excess must be 1-D arrays of one length, got {d.shape} and {e.shape}")
-    if d.size and (np.any(d <= 0) or np.any(np.diff(d) <= 0)):
-        raise ValueError(f"distances must be positive and increasing, got {d.tolist()}")
+    if d.size and (not np.all(np.isfinite(d)) or np.any(d <= 0) or np.any(np.diff(d) <= 0)):
+        raise ValueError(f"distances must be finite, positive and increasing, got {d.tolist()}")
     if not np.all(np.isfinite(e)) or np.any(e <= 0):
         raise ValueError("the excess over the floor must be positive and finite at every distance "
                          f"(a log is taken), got {e.tolist()}")
@@ -464,6 +464,8 @@ def jackknife_se(replicates: np.ndarray) -> np.ndarray:
     about equal size): sqrt((G-1)/G * sum_g (theta_g - mean_g theta_g)^2); NaN where a replicate is NaN.
     Its variance is biased upward on average (Efron and Stein, 1981): the errors err on the wide side."""
     reps = np.asarray(replicates, dtype=np.float64)
+    if reps.ndim == 0 or reps.shape[0] < 2:
+        raise ValueError(f"a jackknife needs replicates from at least 2 groups (axis 0), got shape {reps.shape}")
     g = reps.shape[0]
     with np.errstate(invalid="ignore"):
         return np.sqrt((g - 1) / g * ((reps - reps.mean(axis=0)) ** 2).sum(axis=0))
@@ -479,6 +481,8 @@ def document_groups(lengths: Sequence[int], n_groups: int) -> np.ndarray:
     than groups, or when the groups cannot be balanced within :data:`MAX_GROUP_IMBALANCE` (one document
     dominates): the delete-a-group jackknife assumes groups of about equal size."""
     lengths = np.asarray(lengths, dtype=np.int64)
+    if lengths.ndim != 1 or np.any(lengths < 0):
+        raise ValueError(f"lengths must be a 1-D sequence of document lengths >= 0, got {lengths.tolist()}")
     if isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) or n_groups < 2:
         raise ValueError(f"a jackknife needs an integer number of groups >= 2, got n_groups={n_groups!r}")
     filled = np.flatnonzero(lengths > 0)

@@ -352,3 +352,13 @@ def test_pair_surprisal_rejects_bad_input():
         freq.surprisal(np.zeros((0, 2), dtype=int))
     with pytest.raises(ValueError, match="no adjacent pair"):
         bp.PairFrequencies.from_documents([np.array([0]), np.array([1])], 2)
+
+
+def test_lengths_ratios_and_token_shapes_are_checked():
+    with pytest.raises(ValueError, match="max_length nan is below the smallest length 4"):
+        bp.default_lengths(math.nan)
+    with pytest.raises(ValueError, match="no split ratio given"):
+        bp.shortest_length([])
+    scorer = MarkovChainScorer(np.array([[0.9, 0.1], [0.2, 0.8]]))
+    with pytest.raises(ValueError, match=r"tokens must be a 2-D array \[n_sequences, length\], got shape \(5,\)"):
+        bp.score_batched(scorer, np.zeros(5, dtype=int))

@@ -387,3 +387,10 @@ def test_factorial_two_point_far_below_rounding_noise():
         exact = sum((1 - c.erasure) ** 2 * _mp_state_mutual_information(c.transition, d) for c in src.chains)
         assert abs(value - exact) <= 1e-6 * exact, (d, value, exact)
     np.testing.assert_allclose(got, H.hmm_two_point_mutual_information(src.hmm(), ds), rtol=1e-8)
+
+
+def test_z_scores_refuse_nan_estimates_or_exact_values():
+    with pytest.raises(ValueError, match="estimates and exact values must be finite"):
+        z_scores([0.1, math.nan], [0.01, 0.01], [0.1, 0.2])
+    with pytest.raises(ValueError, match="estimates and exact values must be finite"):
+        z_scores([0.1, 0.2], [0.01, 0.01], [math.inf, 0.2])

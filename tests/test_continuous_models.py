@@ -149,6 +149,12 @@ def test_seeded_build_is_reproducible_and_leaves_global_rng_alone():
     assert torch.equal(before, after)
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
+    # no seed given: seed 0, whatever the global RNG holds (the initialisation never depends on it)
+    torch.manual_seed(7)
+    c = build_model("gpt2", 1, 16, n_head=2, copies=8, max_length=16)
+    torch.manual_seed(8)
+    d = build_model("gpt2", 1, 16, n_head=2, copies=8, max_length=16, seed=0)
+    assert all(torch.equal(x, y) for x, y in zip(c.state_dict().values(), d.state_dict().values()))
 
 
 def test_history_state_matches_the_calculator():

@@ -271,3 +271,12 @@ def test_percentile_interval_counts_a_failed_replicate_against_both_ends():
                                                          "tail of the 90% interval"):
         fits.percentile_interval(np.r_[np.arange(1.0, 96.0), [np.nan] * 5], 0.9)
     assert fits.percentile_interval(np.r_[np.arange(1.0, 97.0), [np.nan] * 4], 0.9) == (1.0, 95.0)
+
+
+def test_percentile_interval_checks_its_level_and_replicates():
+    assert fits.percentile_interval(np.arange(101.0), 0.9) == pytest.approx((5.0, 95.0))
+    for level in (0.0, 1.0, 95, math.nan):
+        with pytest.raises(ValueError, match="level must lie in"):
+            fits.percentile_interval(np.arange(10.0), level)
+    with pytest.raises(ValueError, match="non-empty 1-D array"):
+        fits.percentile_interval(np.array([]), 0.95)

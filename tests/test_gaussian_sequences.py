@@ -485,3 +485,11 @@ def test_blocked_cholesky_matches_lapack(covs, monkeypatch):
     assert abs(gs.bipartite_mi(c) - gaussian_mutual_information(c, range(128), range(128, 256))) < 1e-10
     with pytest.raises(ValueError, match="not positive definite"):
         gs.cholesky_lower(c - 2 * np.eye(256))
+
+
+@pytest.mark.parametrize("skip", [[-1], [3], [0, 7]])
+def test_boundary_step_refuses_pairs_that_do_not_exist(skip):
+    cov = np.eye(16)  # L = 16: boundary pairs 0, 1, 2
+    with pytest.raises(ValueError, match=r"skip lists boundary pairs, numbered 0\.\.2 at L = 16"):
+        gs.apply_boundary_step(cov, skip=skip)
+    assert np.array_equal(cov, np.eye(16))  # refused before any change

@@ -232,3 +232,10 @@ def test_the_default_split_of_an_odd_block_is_its_first_half():
 def test_marginal_keeps_the_order_of_three_axes():
     rng = np.random.default_rng(0); p = rng.random((2, 3, 4)); p /= p.sum()
     np.testing.assert_allclose(info.marginal(p, [2, 0, 1]), np.transpose(p, (2, 0, 1)))
+
+
+def test_check_tokens_needs_an_integer_vocabulary():
+    assert info.check_tokens(np.array([[0, 2]]), np.int64(3)).dtype == np.int64
+    for bad in (math.nan, 2.5, 0, True):
+        with pytest.raises(ValueError, match="vocab_size must be a positive integer"):
+            info.check_tokens(np.array([[0, 1]]), bad)

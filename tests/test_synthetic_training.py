@@ -436,3 +436,14 @@ def test_result_record_from_a_known_kl_profile(tmp_path, monkeypatch):
     assert bins["nll"][0] - bins["kl"][0] == pytest.approx(0.5 * math.log(2 * math.pi * math.e), abs=2e-5)
     widths = np.subtract(bins["end"], bins["start"])
     assert float(np.dot(widths, bins["baseline"])) / L == pytest.approx(m["baseline_kl"], abs=1e-5)
+
+
+def test_position_bins_and_sweep_sizes_are_checked():
+    assert st.position_bins(1) == [(1, 2)]
+    for bad in (0, -3, 2.0):
+        with pytest.raises(ValueError, match="length must be a positive integer"):
+            st.position_bins(bad)
+    with pytest.raises(ValueError, match="n_bins must be a positive integer"):
+        st.position_bins(8, 0)
+    with pytest.raises(ValueError, match="tokens_per_step and min_batch must be >= 1, got -1 and 2"):
+        st.sweep_configs(["gpt2-1x16"], [16], [0], 10, -1, 1e-3, 1)

@@ -396,3 +396,24 @@ def test_each_jackknife_replicate_leaves_out_its_group():
         kept = [d for d, gg in zip(docs, group) if gg != g]
         e = tp.two_point_mi(kept, [1, 2], 2, "grassberger", 2, 1 + g).excess()
         assert le.replicates[g, 0] == pytest.approx(-math.log(e[1] / e[0]) / math.log(2), abs=1e-12)
+
+
+def test_difference_se_is_the_jackknife_of_the_paired_replicates():
+    """Hand-computed: replicates of exponents 0 and 1 differ by -1, -2, 0 over G = 3 groups; the jackknife
+    variance is (G-1)/G * sum (x - mean)^2 = 2/3 * 2."""
+    reps = np.array([[1.0, 2.0], [3.0, 5.0], [2.0, 2.0]])
+    le = tp.LocalExponents(np.array([1.0]), np.array([2.0]), np.zeros(2), tp.jackknife_se(reps), 3, reps)
+    assert le.difference_se(0, 1) == pytest.approx(math.sqrt(4 / 3))
+    assert le.difference_se(0, 0) == 0.0
+
+
+def test_bad_inputs_of_the_local_exponents_and_the_jackknife_are_named():
+    with pytest.raises(ValueError, match="distances must be finite, positive and increasing"):
+        tp.local_exponents([1.0, math.nan, 4.0], [1.0, 0.5, 0.2])
+    for reps in (np.empty((0, 3)), np.ones((1, 3)), np.float64(2.0)):
+        with pytest.raises(ValueError, match="at least 2 groups"):
+            tp.jackknife_se(reps)
+    with pytest.raises(ValueError, match="integer n_shuffles >= 2, got 2.5"):
+        tp.floor_threshold(3.0, 2.5)
+    with pytest.raises(ValueError, match=r"document lengths >= 0, got \[-1, 5, 6\]"):
+        tp.document_groups([-1, 5, 6], 2)
