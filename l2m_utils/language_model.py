@@ -43,6 +43,7 @@ import numpy as np
 
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
 from .corpus import load_from_hub, local_pretrained_folder
+from .params import resolve_device
 from .scoring import CausalLMScorer, body_dtype
 from .progress import progress_bar
 
@@ -144,13 +145,6 @@ class TrainRecord:
             f"{self.tokens_per_s:,.0f} tokens/s" + valid
             + (" [loaded from cache]" if self.loaded_from_cache else "")
         )
-
-
-def default_device():
-    """``cuda`` when available, else ``cpu``."""
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def count_parameters(model) -> int:
@@ -361,7 +355,7 @@ def train_causal_lm(
         valid = np.ascontiguousarray(valid_stream, dtype=np.int64)
         if valid.ndim != 1 or len(valid) < n_ctx:
             raise ValueError(f"valid_stream of {valid.size} tokens is shorter than one window ({n_ctx} tokens)")
-    device = torch.device(device) if device is not None else default_device()
+    device = torch.device(device) if device is not None else resolve_device("auto")
     model = build_model(device)
     specific = model_settings(model) if callable(model_settings) else model_settings
     settings = {

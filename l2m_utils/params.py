@@ -17,7 +17,8 @@ variable ``L2M_PROFILE`` (the test-suite sets it to ``smoke``), else it is ``cla
 Running a chapter again in the same kernel ("Run all" after editing the parameters cell) works: the
 chapter's own globals left from the earlier run are recognised by the :class:`Parameters` object it
 left behind and ignored, with a one-line warning, while a new name close to a knob's is refused as
-a likely misspelling (see :func:`resolve_parameters`).
+a likely misspelling (see :func:`resolve_parameters`).  :func:`resolve_device` turns the ``device``
+knob of the chapters that run models into a ``torch.device``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ import os
 import types
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
 
 PROFILES: tuple[str, ...] = ("smoke", "classroom", "gpu")
 DEFAULT_PROFILE = "classroom"
@@ -171,6 +175,22 @@ def default_profile(environ: Mapping[str, str] | None = None) -> str:
             f"environment variable {PROFILE_ENV_VAR}={profile!r} is not a profile; allowed: {', '.join(PROFILES)}"
         )
     return profile
+
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(choice: str) -> "torch.device":
+    """The ``device`` knob as a ``torch.device``: ``"auto"`` is CUDA when a CUDA device is available, else
+    the CPU; ``"cuda"`` raises ``RuntimeError`` when none is; ``"cpu"`` is the CPU."""
+    import torch
+
+    if choice not in DEVICE_CHOICES:
+        raise ValueError(f"device must be one of {', '.join(map(repr, DEVICE_CHOICES))}, got {choice!r}")
+    has_cuda = choice != "cpu" and torch.cuda.is_available()
+    if choice == "cuda" and not has_cuda:
+        raise RuntimeError("device='cuda' was requested but no CUDA device is available")
+    return torch.device("cuda" if has_cuda else "cpu")
 
 
 def _user_names(namespace: Mapping[str, Any]) -> dict[str, Any]:

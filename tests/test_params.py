@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from l2m_utils.params import Knob, ParameterError, default_profile, resolve_parameters
+from l2m_utils.params import Knob, ParameterError, default_profile, resolve_device, resolve_parameters
 
 KNOBS = {
     "length": Knob(int, "block length", low=2, high=64),
@@ -247,3 +247,16 @@ def test_a_float_list_refuses_nan_and_infinity_naming_the_item():
     for bad, text in [(float("nan"), "nan"), (float("inf"), "inf"), (-float("inf"), "-inf"), (10**400, "1000+")]:
         with pytest.raises(ParameterError, match=f"'ratios\\[1\\]'={text}"):
             knob.check("ratios", [2.0, bad])
+
+
+def test_resolve_device_follows_the_device_knob(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="device='cuda' was requested but no CUDA device is available"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == resolve_device("cuda") == torch.device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu")  # cpu stays cpu with a GPU present
+    with pytest.raises(ValueError, match="device must be one of 'auto', 'cpu', 'cuda', got 'gpu'"):
+        resolve_device("gpu")
