@@ -12,6 +12,8 @@
   0 < C < min y, minimising sum_k (log(y_k - C) - log A + alpha log x_k)^2 (notes §3).  For a
   fixed C the problem is linear in (log A, alpha); the remaining 1-D problem in C is solved on a
   dense grid and refined with a bounded scalar minimiser.
+* :func:`mean_half_width` -- z s / sqrt(n), the half-width of the normal interval of a mean (the 95%
+  intervals of chapters 4, 7 and 8).
 
 Bad input (NaN or infinite values, non-positive x or y where logs are taken, mismatched shapes, too
 few points) raises ``ValueError`` naming the problem.
@@ -19,7 +21,9 @@ few points) raises ``ValueError`` naming the problem.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -149,6 +153,18 @@ def _bootstrap_fits(lx: np.ndarray, vals: np.ndarray, idx: np.ndarray) -> tuple[
         a, b, _ = _loglog_regression(lx, np.log(means[good]))
         amp[good], exp[good] = np.exp(a), b
     return amp, exp
+
+
+def mean_half_width(values: np.ndarray | Sequence[float], z: float = 1.96) -> float:
+    """Half-width of the normal-approximation interval of a mean, z s / sqrt(n) with s the sample
+    standard deviation (ddof = 1) of the n values: 1.96 standard errors give the 95% interval.
+    ``ValueError`` for fewer than 2 values or a value that is not finite."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1 or v.size < 2:
+        raise ValueError(f"a standard error needs a 1-D array of at least 2 values, got shape {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"values must be finite, found {int((~np.isfinite(v)).sum())} NaN or infinite")
+    return float(z * v.std(ddof=1) / math.sqrt(v.size))
 
 
 class NonPositiveMeansError(ValueError):

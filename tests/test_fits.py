@@ -280,3 +280,15 @@ def test_percentile_interval_checks_its_level_and_replicates():
             fits.percentile_interval(np.arange(10.0), level)
     with pytest.raises(ValueError, match="non-empty 1-D array"):
         fits.percentile_interval(np.array([]), 0.95)
+
+
+def test_mean_half_width_is_z_standard_errors():
+    # hand-computed: values 1, 2, 3, 6 have mean 3, s^2 = (4 + 1 + 0 + 9) / 3 = 14/3, n = 4
+    assert fits.mean_half_width([1.0, 2.0, 3.0, 6.0]) == pytest.approx(1.96 * math.sqrt(14 / 3) / 2)
+    assert fits.mean_half_width(np.array([1.0, 2.0, 3.0, 6.0]), z=1.0) == pytest.approx(math.sqrt(14 / 3) / 2)
+    assert fits.mean_half_width([5.0, 5.0]) == 0.0
+    for bad in ([1.0], [], [[1.0, 2.0]]):
+        with pytest.raises(ValueError, match="at least 2 values"):
+            fits.mean_half_width(bad)
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        fits.mean_half_width([1.0, math.nan, 2.0])
