@@ -40,7 +40,7 @@ distinct ℓ over the mismatched sequences.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -183,7 +183,7 @@ def _prefix_sums(logp: np.ndarray) -> np.ndarray:
     return cs
 
 
-def bigram_entropy(documents, vocab_size: int | None = None) -> float:
+def bigram_entropy(documents: Sequence[np.ndarray], vocab_size: int | None = None) -> float:
     """H_G(Y1Y2): Grassberger estimate of the entropy of adjacent token pairs (2-grams) of a corpus,
     pairs taken within documents (for the BOS correction)."""
     return grassberger_entropy(count_pairs(documents, 1, vocab_size)[2])
@@ -209,7 +209,7 @@ class PairFrequencies:
     vocab_size: int
 
     @classmethod
-    def from_documents(cls, documents, vocab_size: int) -> "PairFrequencies":
+    def from_documents(cls, documents: Sequence[np.ndarray], vocab_size: int) -> "PairFrequencies":
         """Count the adjacent pairs within ``documents`` (as :func:`bigram_entropy` does).
         ``ValueError`` for documents without a pair."""
         first, second, counts = count_pairs(documents, 1, vocab_size)
@@ -387,11 +387,13 @@ def bipartite_sweep(
     return out
 
 
-def direct_estimate(scorer: TokenScorer, samples: np.ndarray, length: int, ratio: float = 2, **kwargs) -> BipartiteEstimate:
+def direct_estimate(scorer: TokenScorer, samples: np.ndarray, length: int, ratio: float = 2,
+                    **kwargs: Any) -> BipartiteEstimate:
     """The direct estimator at a single block length (a one-point :func:`bipartite_sweep`)."""
     return bipartite_sweep(scorer, samples, [length], [ratio], ("direct",), **kwargs)[("direct", float(ratio))]
 
 
-def vclub_estimate(scorer: TokenScorer, samples: np.ndarray, length: int, ratio: float = 2, **kwargs) -> BipartiteEstimate:
+def vclub_estimate(scorer: TokenScorer, samples: np.ndarray, length: int, ratio: float = 2,
+                   **kwargs: Any) -> BipartiteEstimate:
     """The vCLUB estimator at a single block length (a one-point :func:`bipartite_sweep`)."""
     return bipartite_sweep(scorer, samples, [length], [ratio], ("vclub",), **kwargs)[("vclub", float(ratio))]

@@ -33,7 +33,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+if TYPE_CHECKING:  # annotations only: nbformat is imported where it is used
+    from nbformat import NotebookNode
 
 from .params import PROFILES, ParameterError, default_profile
 
@@ -118,7 +121,7 @@ def toc_entries(toc_path: Path) -> list[str]:
 # conversion and provenance
 # --------------------------------------------------------------------------------------------------
 
-def to_notebook(source: Path):
+def to_notebook(source: Path) -> NotebookNode:
     """Read a Jupytext text notebook and give it a kernelspec (= `jupytext --set-kernel python3`)."""
     import jupytext
 
@@ -202,7 +205,7 @@ def _finalise(nb, record: dict[str, Any]):
     return nb
 
 
-def error_outputs(nb) -> list[str]:
+def error_outputs(nb: NotebookNode) -> list[str]:
     """Descriptions of every error output in an executed notebook."""
     found = []
     for i, cell in enumerate(nb.cells):
@@ -370,7 +373,7 @@ PROBE_SOURCE = (
 )
 
 
-def take_probe(nb) -> dict[str, Any]:
+def take_probe(nb: NotebookNode) -> dict[str, Any]:
     """Remove the probe cell from ``nb``; return what it printed (``__file__`` and ``__version__`` of
     the kernel's ``l2m_utils``, None when the chapter never imported it or the cell did not run)."""
     found = {"__file__": None, "__version__": None}
@@ -597,7 +600,7 @@ def _is_generated(cell) -> bool:
         cell.cell_type == "markdown" and cell.source.startswith("```{admonition} How this page was executed"))
 
 
-def snapshot_code_mismatch(snapshot_nb, source_nb) -> str | None:
+def snapshot_code_mismatch(snapshot_nb: NotebookNode, source_nb: NotebookNode) -> str | None:
     """Why a snapshot's code no longer matches its source (None when every code cell is the same)."""
     snap = [c.source for c in snapshot_nb.cells if c.cell_type == "code" and not _is_generated(c)]
     src = [c.source for c in source_nb.cells if c.cell_type == "code"]
@@ -614,7 +617,7 @@ def snapshot_code_mismatch(snapshot_nb, source_nb) -> str | None:
 EXECUTION_METADATA = ("execution", "papermill")
 
 
-def merge_snapshot(snapshot_nb, source_nb, name: str = "notebook"):
+def merge_snapshot(snapshot_nb: NotebookNode, source_nb: NotebookNode, name: str = "notebook") -> NotebookNode:
     """The current source's cells with the snapshot's outputs, so prose edits need no re-execution.
 
     Code cells keep the source's metadata (tags, figure captions and alt texts) and the snapshot's
@@ -699,7 +702,7 @@ _SOLUTION_MARKER = re.compile(
 _SOLUTION_BLOCK = re.compile(r"^```\{solution\}.*?^```\s*$", re.M | re.S)
 
 
-def strip_solutions(nb):
+def strip_solutions(nb: NotebookNode) -> NotebookNode:
     """Remove the solutions from a chapter notebook (for students).
 
     Removed: everything between a ``solution-start`` and its ``solution-end`` directive, in whatever

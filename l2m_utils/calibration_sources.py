@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .hmm import HMM
 from .processes import _check_transition, _mi_from_deviation, stationary_distribution
@@ -438,7 +439,7 @@ class HMMScorer:
 COMPARABLE_REL_TOL = 0.1
 
 
-def z_scores(mean, se, exact) -> np.ndarray:
+def z_scores(mean: ArrayLike, se: ArrayLike, exact: ArrayLike) -> np.ndarray:
     """(mean - exact) / se per length; NaN (no z, and no warning) where se is 0 up to rounding
     (se <= 1e-12 * max(|mean|, |exact|, 1)), i.e. where every sample gave the same estimate and there
     is no standard error to measure the deviation in.  (Sums of the same log-probabilities in another
@@ -471,7 +472,7 @@ class ErrorComparison:
     verdict: str
 
 
-def compare_errors(a, b, exact: float, rel_tol: float = COMPARABLE_REL_TOL, z: float = 1.96) -> ErrorComparison:
+def compare_errors(a: ArrayLike, b: ArrayLike, exact: float, rel_tol: float = COMPARABLE_REL_TOL, z: float = 1.96) -> ErrorComparison:
     """Is the error of estimate a (per-sample values ``a``) larger than that of b on the same samples?
 
     The errors are e = mean / exact - 1.  With s = sign(e) (+1 at 0), |e_a| - |e_b| is the mean of the

@@ -126,7 +126,7 @@ class ModelSpec:
         """Same as :meth:`history_state`: lets ``hs.history_state(spec, position)`` take a spec."""
         return self.history_state(position)
 
-    def gpt2_config(self):
+    def gpt2_config(self) -> Any:
         """The ``transformers.GPT2Config`` of the GPT-2 backbone (no vocabulary: ``vocab_size=1``)."""
         from transformers import GPT2Config
 
@@ -140,7 +140,7 @@ class ModelSpec:
         return asdict(self)
 
 
-def load_mamba_ssm_mamba2():
+def load_mamba_ssm_mamba2() -> type | None:
     """``mamba_ssm.modules.mamba2.Mamba2`` or ``None`` when ``mamba_ssm`` (or Triton) is unusable.
 
     Registers an empty placeholder for the Mamba-1 extension ``selective_scan_cuda`` if it cannot be

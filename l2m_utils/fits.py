@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 
 
@@ -36,7 +36,7 @@ from scipy.optimize import minimize_scalar
 LOG_X_RESOLUTION = 1e-6  # x values within a factor 1 + 1e-6 of each other are one x for a log-log fit
 
 
-def distinct_log_values(x) -> int:
+def distinct_log_values(x: ArrayLike) -> int:
     """How many distinct values log x takes (x > 0), counting logs closer than ``LOG_X_RESOLUTION``
     as one: what a log-log fit can tell apart.  Closer x values (0.1 and 0.10000000000000002, or two
     adjacent floats) would give the fit a slope of order 1/Δlog x, all rounding error."""
@@ -112,7 +112,7 @@ class PowerLawFit:
         return text
 
 
-def fit_power_law(x, y) -> PowerLawFit:
+def fit_power_law(x: ArrayLike, y: ArrayLike) -> PowerLawFit:
     """Least-squares fit of log y = log A + beta log x (at least 2 points, x and y positive)."""
     x, y = _check_xy(x, y, 2, "power-law fit")
     a, b, rss = _loglog_regression(np.log(x), np.log(y))
@@ -155,7 +155,7 @@ def _bootstrap_fits(lx: np.ndarray, vals: np.ndarray, idx: np.ndarray) -> tuple[
     return amp, exp
 
 
-def mean_half_width(values: np.ndarray | Sequence[float], z: float = 1.96) -> float:
+def mean_half_width(values: ArrayLike, z: float = 1.96) -> float:
     """Half-width of the normal-approximation interval of a mean, z s / sqrt(n) with s the sample
     standard deviation (ddof = 1) of the n values: 1.96 standard errors give the 95% interval.
     ``ValueError`` for fewer than 2 values or a value that is not finite."""
@@ -204,7 +204,7 @@ def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]
 
 
 def bootstrap_power_law(
-    x, per_sample, n_boot: int = 1000, seed: int = 0, level: float = 0.95, chunk: int = 256
+    x: ArrayLike, per_sample: ArrayLike, n_boot: int = 1000, seed: int = 0, level: float = 0.95, chunk: int = 256
 ) -> PowerLawFit:
     """Fit A x^beta to the sample mean of ``per_sample`` [n_samples, len(x)], with bootstrap CIs.
 
@@ -253,7 +253,8 @@ class ExponentDifference:
 
 
 def bootstrap_exponent_difference(
-    x_a, per_sample_a, x_b, per_sample_b, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+    x_a: ArrayLike, per_sample_a: ArrayLike, x_b: ArrayLike, per_sample_b: ArrayLike, n_boot: int = 1000,
+    seed: int = 0, level: float = 0.95,
     chunk: int = 256,
 ) -> ExponentDifference:
     """beta_a - beta_b for y_a = A_a x_a^beta_a and y_b = A_b x_b^beta_b fitted to sample means, with a
@@ -320,7 +321,7 @@ def _offset_loss(c: np.ndarray, lx: np.ndarray, y: np.ndarray) -> np.ndarray:
     return _loglog_regression(lx, ly)[2]
 
 
-def fit_power_law_offset(x, y, n_grid: int = 4000) -> OffsetPowerLawFit:
+def fit_power_law_offset(x: ArrayLike, y: ArrayLike, n_grid: int = 4000) -> OffsetPowerLawFit:
     """Fit y = A x^(-alpha) + C, 0 < C < min y, in log space (at least 3 points, y positive).
 
     Minimises sum_k (log(y_k - C) - log A + alpha log x_k)^2: a grid over C (dense near both ends of

@@ -147,7 +147,7 @@ class TrainRecord:
         )
 
 
-def count_parameters(model) -> int:
+def count_parameters(model: Any) -> int:
     """Number of distinct parameters (tied weights counted once)."""
     seen, total = set(), 0
     for p in model.parameters():
@@ -157,7 +157,7 @@ def count_parameters(model) -> int:
     return total
 
 
-def build_gpt2(vocab_size: int, bos_id: int, shape: GPTShape = GPTShape(), seed: int = 0):
+def build_gpt2(vocab_size: int, bos_id: int, shape: GPTShape = GPTShape(), seed: int = 0) -> Any:
     """A freshly initialised ``GPT2LMHeadModel`` (SDPA attention, tied embeddings, ``shape.dropout``).
 
     Initialisation uses ``seed`` inside a forked RNG, so the global torch RNG is left untouched.
@@ -204,14 +204,14 @@ def _stream_sha(stream: np.ndarray) -> str:
 
 
 def heldout_cross_entropy(
-    model,
+    model: Any,
     stream: np.ndarray,
     n_ctx: int,
     bos_id: int,
     max_tokens: int = 200_000,
     batch_size: int = 16,
-    device=None,
-    dtype=None,
+    device: Any = None,
+    dtype: Any = None,
 ) -> dict[str, float]:
     """Mean −log q per token over evenly spaced, non-overlapping windows of ``stream``.
 
@@ -252,7 +252,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def lm_loss(model, x):
+def lm_loss(model: Any, x: Any) -> Any:
     """Mean next-token cross-entropy (nats) of a window batch ``x`` [b, n_ctx + 1] (``x[:, 0]`` is BOS):
     -(1 / (b n_ctx)) sum_{i,t} log q(x[i, t+1] | x[i, :t+1]).
 
@@ -312,7 +312,7 @@ def train_causal_lm(
     train: TrainSettings = TrainSettings(),
     *,
     valid_stream: np.ndarray | None = None,
-    device=None,
+    device: Any = None,
     loss_fn: Callable[[Any, Any], Any] = lm_loss,
     description: dict[str, Any] | None = None,
     cache: bool = True,
@@ -323,10 +323,10 @@ def train_causal_lm(
     eval_tokens: int = 200_000,
     eval_batch_size: int = 16,
     eval_train: bool = False,
-    eval_dtype=None,
+    eval_dtype: Any = None,
     callback: Callable[[int, float], None] | None = None,
     make_record: Callable[[TrainRecord], Any] | None = None,
-):
+) -> tuple[Any, Any]:
     """The one training loop of every causal LM of the book (see the module docstring).
 
     ``build_model(device)`` returns the freshly initialised model (seeded by ``train.seed``) on
@@ -577,7 +577,7 @@ def train_lm(
     bos_id: int,
     shape: GPTShape = GPTShape(),
     train: TrainSettings = TrainSettings(),
-    device=None,
+    device: Any = None,
     description: dict[str, Any] | None = None,
     cache: bool = True,
     root: str | Path | None = None,
@@ -585,8 +585,8 @@ def train_lm(
     eval_tokens: int = 200_000,
     callback: Callable[[int, float], None] | None = None,
     valid_stream: np.ndarray | None = None,
-    eval_dtype=None,
-):
+    eval_dtype: Any = None,
+) -> tuple[Any, TrainRecord]:
     """Train (or resume, or load) a GPT-2-style LM on ``train_stream``; evaluate on ``heldout_stream``.
 
     ``train_stream``: 1-D token ids (documents separated by BOS, see
@@ -613,7 +613,7 @@ _NOT_CAUSAL = ("ForMaskedLM", "ForSequenceClassification", "ForTokenClassificati
                "ForMultipleChoice", "ForPreTraining", "ForNextSentencePrediction")
 
 
-def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_map: Any = None, **kwargs: Any):
+def load_pretrained(name: str, dtype: Any = "auto", device: Any = None, device_map: Any = None, **kwargs: Any) -> Any:
     """Any causal LM of the Hugging Face hub by name or local path, in eval mode.
 
     ``dtype``: ``"auto"`` (the checkpoint's), a ``torch.dtype``, or ``"bfloat16"``, ``"float16"``,

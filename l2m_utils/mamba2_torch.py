@@ -91,7 +91,7 @@ def _heads(t: torch.Tensor, nheads: int) -> torch.Tensor:
 def ssd_sequential(
     x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
     D: torch.Tensor | None = None, initial_state: torch.Tensor | None = None, return_final_state: bool = False,
-):
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Reference SSD scan, one step at a time (float32).
 
     ``x`` [b, l, h, p], ``dt`` [b, l, h] (already positive, i.e. after softplus), ``A`` [h] (negative),
@@ -136,7 +136,7 @@ def ssd_chunked(
     x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
     chunk_size: int = 64, D: torch.Tensor | None = None, initial_state: torch.Tensor | None = None,
     return_final_state: bool = False,
-):
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The same scan as :func:`ssd_sequential`, computed chunk by chunk (float32).
 
     Inside a chunk of ``Q = chunk_size`` steps: ``y_diag = (C B^T ∘ exp(segsum(A dt))) (dt x)``

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 
-def import_tqdm_auto():
+def import_tqdm_auto() -> type:
     """``tqdm.auto.tqdm``, imported without the missing-ipywidgets warning.
 
     The warning comes once, from the first import of ``tqdm.auto`` in a process; ``import l2m_utils``
@@ -26,6 +26,6 @@ def import_tqdm_auto():
     return tqdm
 
 
-def progress_bar(iterable: Iterable | None = None, **kwargs: Any):
+def progress_bar(iterable: Iterable | None = None, **kwargs: Any) -> Any:
     """``tqdm.auto.tqdm(iterable, **kwargs)`` (see :func:`import_tqdm_auto`)."""
     return import_tqdm_auto()(iterable, **kwargs)

@@ -133,7 +133,7 @@ def _head_postprocess(config) -> "Callable[[Any], Any]":
 POSITION_LIMIT_ATTRIBUTES = ("n_positions", "max_position_embeddings", "n_ctx")
 
 
-def declared_positions(config) -> tuple[int, str] | None:
+def declared_positions(config: Any) -> tuple[int, str] | None:
     """How many positions a model's configuration declares, and the attribute that says so.
 
     The first of ``n_positions`` (GPT-2), ``max_position_embeddings`` (LLaMA, OPT, ...) and ``n_ctx``
@@ -411,7 +411,7 @@ class CausalLMScorer:
         return results  # type: ignore[return-value]
 
 
-def spread_over_devices(model) -> bool:
+def spread_over_devices(model: Any) -> bool:
     """Whether ``model`` was loaded with a ``device_map`` that places it on more than one device
     (several GPUs, or parts offloaded to ``"cpu"``/``"disk"``)."""
     device_map = getattr(model, "hf_device_map", None) or {}
@@ -429,7 +429,7 @@ def _first_compute_device(device_map: dict) -> "torch.device":
     return torch.device("cpu")
 
 
-def model_fingerprint(model) -> str:
+def model_fingerprint(model: Any) -> str:
     """A short key for a torch model: its class, config and a sample of every parameter tensor (its
     dtype, shape and first 256 values; cheap even for large models).  Used in score-cache keys."""
     import hashlib
@@ -547,7 +547,7 @@ class CachedScorer:
         return out
 
 
-def score_cached(scorer: TokenScorer, tokens: np.ndarray, cache_key, batch_size: int = 64, root=None,
+def score_cached(scorer: TokenScorer, tokens: np.ndarray, cache_key: Any, batch_size: int = 64, root: Any = None,
                  progress: bool = False) -> np.ndarray:
     """``CachedScorer(scorer, cache_key, batch_size, root).token_logprobs(tokens)``."""
     return CachedScorer(scorer, cache_key, batch_size, root, progress).token_logprobs(tokens)

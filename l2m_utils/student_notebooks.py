@@ -14,7 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING:  # annotations only
+    from nbformat import NotebookNode
 
 from .book import BookError, Layout, toc_entries
 
@@ -29,8 +32,8 @@ _GLUE_MIME = "text/plain"
 ANSWER_CELL = "# your answer\n"
 
 
-def for_students(nb, layout: Layout | None = None, source: Path | None = None,
-                 book_context: _StudentContext | None = None, run=None):
+def for_students(nb: NotebookNode, layout: Layout | None = None, source: Path | None = None,
+                 book_context: _StudentContext | None = None, run: Any = None) -> NotebookNode:
     """Make a chapter without solutions readable in plain Jupyter, Colab or VS Code (for students).
 
     Each ```` ```{exercise} ```` block becomes a Markdown cell of its own, **Exercise 2.3** (its label; the book's number),
@@ -71,7 +74,7 @@ def for_students(nb, layout: Layout | None = None, source: Path | None = None,
     return nb
 
 
-def glued_values(run) -> dict[str, str]:
+def glued_values(run: Any) -> dict[str, str]:
     """Name -> ``text/plain`` of each value an executed notebook ``run`` glued (``glue(name, value)``:
     a display output whose metadata names it, under papermill's MIME prefix or none)."""
     values: dict[str, str] = {}

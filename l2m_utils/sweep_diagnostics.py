@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .fits import distinct_log_values, fit_power_law
 
@@ -43,7 +44,7 @@ def _finite(values, what: str, min_size: int = 1) -> np.ndarray:
     return a
 
 
-def range_relation(reference, values) -> int:
+def range_relation(reference: ArrayLike, values: ArrayLike) -> int:
     """+1 if every value lies above every reference value (min values > max reference), -1 if every
     value lies below (max values < min reference), 0 if the two ranges overlap."""
     ref = _finite(reference, "range_relation reference")
@@ -107,7 +108,7 @@ def length_trend(lengths: Sequence[int], values: Sequence[Sequence[float]],
     return LengthTrend(tuple(Ls), tuple(means), slope, relation, negligible, min_relative_change)
 
 
-def line_scatter(x, y) -> float:
+def line_scatter(x: ArrayLike, y: ArrayLike) -> float:
     """rms residual, in decades, of the least-squares line log10 y = a + b log10 x (>= 2 points)."""
     return fit_power_law(x, y).rms_log_residual / math.log(10)
 

@@ -84,7 +84,8 @@ def text_spec(arch: str, n_layer: int, d_model: int, n_ctx: int, *, n_head: int 
                      chunk_size=chunk_size)
 
 
-def select_mixer(device: torch.device | str, prefer_kernels: bool = True, require_kernels: bool = False):
+def select_mixer(device: torch.device | str, prefer_kernels: bool = True,
+                 require_kernels: bool = False) -> tuple[type, str]:
     """``(mixer class, kernel name)``: mamba_ssm's Triton ``Mamba2`` on CUDA when it imports
     (chapter 6's placeholder trick), else the pure-PyTorch block; ``require_kernels`` raises
     ``RuntimeError`` when the Triton path is unavailable."""

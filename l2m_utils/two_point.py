@@ -36,9 +36,10 @@ import math
 import re
 from collections import Counter as _Counter
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .entropy_estimators import entropy_from_counts
 from .fits import OffsetPowerLawFit, fit_power_law_offset
@@ -159,7 +160,8 @@ def count_keys(keys: np.ndarray, n_keys: int, backend: str = "numpy", device: st
 
 
 def count_pairs(
-    documents, distance: int, vocab_size: int | None = None, backend: str = "numpy", device: str = "cpu"
+    documents: Sequence[np.ndarray], distance: int, vocab_size: int | None = None, backend: str = "numpy",
+    device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Counts of ordered token pairs at ``distance`` within documents.
 
@@ -278,7 +280,7 @@ def powers_of_two(max_distance: int) -> list[int]:
 
 
 def two_point_mi(
-    documents,
+    documents: Sequence[np.ndarray],
     distances: Sequence[int],
     vocab_size: int | None = None,
     estimator: str = "grassberger",
@@ -332,7 +334,7 @@ def two_point_mi(
 
 
 def shuffled_floor(
-    documents, distances: Sequence[int], vocab_size: int | None = None, estimator: str = "grassberger",
+    documents: Sequence[np.ndarray], distances: Sequence[int], vocab_size: int | None = None, estimator: str = "grassberger",
     n_shuffles: int = 4, seed: int = 0, backend: str = "numpy", device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
     """(mean, std) over ``n_shuffles`` of the estimator on shuffled pair samples at each distance."""
@@ -408,7 +410,10 @@ def max_supported_distance(result: TwoPointResult, z: float = 3.0, min_ratio: fl
     return best
 
 
-def fit_two_point(result: TwoPointResult | None = None, distances=None, mi=None, **kwargs) -> OffsetPowerLawFit:
+def fit_two_point(
+    result: TwoPointResult | None = None, distances: ArrayLike | None = None, mi: ArrayLike | None = None,
+    **kwargs: Any,
+) -> OffsetPowerLawFit:
     """The paper's fit I_d = A d^(-alpha) + C, 0 < C < min I_d, in log-log space
     (:func:`l2m_utils.fits.fit_power_law_offset`), on a :class:`TwoPointResult` or on arrays."""
     if result is not None:
@@ -422,7 +427,7 @@ def fit_two_point(result: TwoPointResult | None = None, distances=None, mi=None,
 # local decay exponents above the floor, with a jackknife over documents
 # --------------------------------------------------------------------------------------------------
 
-def local_exponents(distances, excess) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def local_exponents(distances: ArrayLike, excess: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(d_lo, d_hi, lambda): the local decay exponent of e(d) between successive distances,
     lambda_k = -(log e_{k+1} - log e_k) / (log d_{k+1} - log d_k)  (e = A d^-alpha gives alpha).
 
@@ -503,7 +508,7 @@ def document_groups(lengths: Sequence[int], n_groups: int) -> np.ndarray:
 
 def jackknife_local_exponents(
     result: TwoPointResult,
-    documents,
+    documents: Sequence[np.ndarray],
     distances: Sequence[int],
     n_groups: int = 8,
     n_shuffles: int = 16,
