@@ -19,9 +19,10 @@ The MI estimate is biased *upward*: with M² possible pairs and N_d ≪ M² the 
 underestimated more than the marginals, so I_d sits on a positive **bias floor** even
 for independent tokens (notes §8).  Two ways to deal with it:
 
-* the paper's fit I_d = A d^(-alpha) + C (:func:`fit_two_point`), C absorbing the floor;
-* a direct estimate of the floor (:func:`shuffled_floor`): the same estimator on the pair sample
-  with the second tokens permuted at random, which keeps N_d and both marginal count vectors
+* the paper's fit I_d = A d^(-alpha) + C (:func:`~l2m_utils.fits.fit_power_law_offset` on the
+  distances and estimates of a :class:`TwoPointResult`), C absorbing the floor;
+* a direct estimate of the floor (:func:`two_point_mi` with ``n_shuffles``, its ``floor_mean`` and
+  ``floor_std``): the same estimator on the pair sample with the second tokens permuted at random, which keeps N_d and both marginal count vectors
   exactly and destroys the dependence.  :func:`supported_distances` then says up to which d the
   measured I_d is significantly above that floor.
 
@@ -36,13 +37,12 @@ import math
 import re
 from collections import Counter as _Counter
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .entropy_estimators import entropy_from_counts
-from .fits import OffsetPowerLawFit, fit_power_law_offset
 from .progress import progress_bar
 
 BINCOUNT_MAX_KEYS = 1 << 24  # histogram counting when M² is at most this (128 MiB of int64 at most)
@@ -333,17 +333,6 @@ def two_point_mi(
     return result
 
 
-def shuffled_floor(
-    documents: Sequence[np.ndarray], distances: Sequence[int], vocab_size: int | None = None, estimator: str = "grassberger",
-    n_shuffles: int = 4, seed: int = 0, backend: str = "numpy", device: str = "cpu",
-) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, std) over ``n_shuffles`` of the estimator on shuffled pair samples at each distance."""
-    if n_shuffles < 1:
-        raise ValueError(f"n_shuffles must be >= 1, got {n_shuffles}")
-    r = two_point_mi(documents, distances, vocab_size, estimator, n_shuffles, seed, backend, device)
-    return r.floor_mean, r.floor_std
-
-
 def support_tests(
     result: TwoPointResult, z: float = 3.0, min_ratio: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -408,19 +397,6 @@ def max_supported_distance(result: TwoPointResult, z: float = 3.0, min_ratio: fl
             break
         best = int(result.distances[k])
     return best
-
-
-def fit_two_point(
-    result: TwoPointResult | None = None, distances: ArrayLike | None = None, mi: ArrayLike | None = None,
-    **kwargs: Any,
-) -> OffsetPowerLawFit:
-    """The paper's fit I_d = A d^(-alpha) + C, 0 < C < min I_d, in log-log space
-    (:func:`l2m_utils.fits.fit_power_law_offset`), on a :class:`TwoPointResult` or on arrays."""
-    if result is not None:
-        distances, mi = result.distances, result.mi
-    if distances is None or mi is None:
-        raise ValueError("pass a TwoPointResult or both distances and mi")
-    return fit_power_law_offset(distances, mi, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------------
