@@ -72,6 +72,7 @@ class BipartiteEstimate:
 
     @property
     def mean(self) -> np.ndarray:
+        """Mean over samples at each block length: the estimate (nats)."""
         return self.per_sample.mean(axis=0)
 
     @property

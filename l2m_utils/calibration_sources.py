@@ -130,6 +130,7 @@ class ErasureChain:
 
     @property
     def n_states(self) -> int:
+        """K, the number of hidden states."""
         return self.transition.shape[0]
 
     @property
@@ -301,6 +302,7 @@ class FactorialErasureSource:
 
     @property
     def n_states(self) -> int:
+        """prod_j K_j, the states of the product chain."""
         return int(np.prod([c.n_states for c in self.chains]))
 
     # -- tokens -----------------------------------------------------------------------------------
@@ -414,6 +416,7 @@ class HMMScorer:
         self.vocab_size = hmm.n_outputs
 
     def token_logprobs(self, tokens: np.ndarray) -> np.ndarray:
+        """log p(w_t | w_<t) of every token of ``tokens`` [n, T], by the normalised forward algorithm (nats)."""
         t = check_tokens(tokens, self.vocab_size)
         T, Et = self.hmm.transition, self.hmm.emission.T  # Et: (M, K)
         n, length = t.shape

@@ -104,10 +104,12 @@ class ModelSpec:
 
     @property
     def d_inner(self) -> int:
+        """Mamba-2's inner width, expand x d_model."""
         return self.expand * self.d_model
 
     @property
     def n_heads_ssm(self) -> int:
+        """Mamba-2's number of SSM heads, d_inner / head_dim."""
         return self.d_inner // self.head_dim
 
     def label(self) -> str:
@@ -137,6 +139,7 @@ class ModelSpec:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as a JSON-ready dict (results files, cache keys)."""
         return asdict(self)
 
 
@@ -191,6 +194,7 @@ class Mamba2Backbone(nn.Module):
         self.norm_f = nn.RMSNorm(spec.d_model, eps=1e-5)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Hidden states [batch, length, d_model] through the residual Mamba-2 blocks."""
         for layer in self.layers:
             h = layer(h)
         return self.norm_f(h)
@@ -210,6 +214,7 @@ class GPT2Backbone(nn.Module):
         self.model.wte.weight.requires_grad_(False)  # unused: inputs come through inputs_embeds
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Hidden states [batch, length, d_model] of GPT-2 (causal attention) on input embeddings ``h``."""
         return self.model(inputs_embeds=h, use_cache=False).last_hidden_state
 
 
@@ -244,6 +249,7 @@ class ContinuousARModel(nn.Module):
         return self.backbone.kernel
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu_q, sigma_q), each [batch, length, copies]: row t is the Gaussian prediction of token t+1."""
         if tokens.dim() != 3 or tokens.shape[-1] != self.spec.copies:
             raise ValueError(f"tokens must be [batch, length, {self.spec.copies}], got {tuple(tokens.shape)}")
         if tokens.shape[1] > self.spec.max_length:
@@ -258,6 +264,7 @@ class ContinuousARModel(nn.Module):
         return self.spec.history_state(position)
 
     def n_params(self, trainable_only: bool = True) -> int:
+        """Number of parameters (trainable ones only by default)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
 

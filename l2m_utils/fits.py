@@ -106,6 +106,7 @@ class PowerLawFit:
         return self.amplitude * np.asarray(x, dtype=np.float64) ** self.exponent
 
     def label(self, var: str = "L") -> str:
+        """The fit as text, ``A·var^beta`` with the exponent's interval when there is one."""
         text = f"{self.amplitude:.3g}·{var}^{self.exponent:.3f}"
         if self.exponent_ci is not None:
             text += f" (β in [{self.exponent_ci[0]:.3f}, {self.exponent_ci[1]:.3f}])"

@@ -346,6 +346,7 @@ class PaperPowerLaw:
 
     @property
     def label(self) -> str:
+        """The law as text: data, estimator and A L^beta."""
         return f"{self.data}, {self.estimator}: {self.A:g} L^{self.beta:g}"
 
 

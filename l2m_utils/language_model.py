@@ -131,6 +131,7 @@ class TrainRecord:
     stopped_early: bool = False
 
     def summary(self) -> str:
+        """One line: size, steps, final training loss, held-out cross-entropy and perplexity, time, throughput."""
         ppl = "n/a" if self.heldout_perplexity is None else f"{self.heldout_perplexity:.2f}"
         ce = "n/a" if self.heldout_cross_entropy is None else f"{self.heldout_cross_entropy:.3f}"
         valid = ""

@@ -55,6 +55,7 @@ class RMSNormGated(nn.Module):
         self.weight = nn.Parameter(torch.ones(hidden_size, device=device, dtype=dtype))
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """The gated RMS norm of the class docstring, computed in float32 (x alone when z is None)."""
         dtype = x.dtype
         x = x.float()
         if z is not None and not self.norm_before_gate:
@@ -261,6 +262,8 @@ class Mamba2Torch(nn.Module):
                 (self.d_inner + 2 * self.ngroups * self.d_state) * (self.d_conv - 1))
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
+        """The mixer on u [batch, length, d_model]: in-projection, causal convolution, the SSD scan
+        (``scan``), gated norm, out-projection."""
         if u.dim() != 3 or u.shape[-1] != self.d_model:
             raise ValueError(f"Mamba2Torch expects [batch, length, {self.d_model}], got {tuple(u.shape)}")
         b, l, _ = u.shape

@@ -73,6 +73,7 @@ class MarkovChainScorer:
         return {"scorer": "MarkovChainScorer", "transition": self.transition}
 
     def token_logprobs(self, tokens: np.ndarray) -> np.ndarray:
+        """log p(w_t | w_<t) of a stationary Markov chain: log pi(w_1), then log P[w_{t-1}, w_t] (nats)."""
         t = check_tokens(tokens, self.vocab_size)
         with np.errstate(divide="ignore"):
             out = np.empty(t.shape, dtype=np.float64)
@@ -498,6 +499,8 @@ class CachedScorer:
         self.loaded = 0
 
     def directory(self, tokens: np.ndarray):
+        """The cache folder of ``tokens``: keyed by the cache key, the scorer's identity, a SHA-256 of the
+        tokens and the batch size."""
         import hashlib
         from pathlib import Path
 
@@ -519,6 +522,8 @@ class CachedScorer:
         return cache_dir("scores", key)
 
     def token_logprobs(self, tokens: np.ndarray) -> np.ndarray:
+        """The wrapped scorer's log-probabilities of ``tokens``, batch by batch, loading the batches already
+        on disk."""
         from .cache import atomic_save_npz
 
         t = check_tokens(tokens, self.vocab_size)

@@ -72,6 +72,7 @@ class LengthTrend:
     min_relative_change: float = 0.0
 
     def describe(self, digits: int = 3) -> str:
+        """The trend as a phrase, with ``digits`` significant digits."""
         def sig(x: float) -> str:  # "#" keeps trailing zeros (0.880, not 0.88); no bare point (100, not 100.)
             return f"{x:#.{digits}g}".rstrip(".")
 

@@ -199,15 +199,18 @@ class RunConfig:
 
     @property
     def length(self) -> int:
+        """The sequence length L = 4^depth."""
         return 4**self.depth
 
     def to_dict(self) -> dict[str, Any]:
+        """The run as a JSON-ready dict (the results file's ``config``)."""
         d = asdict(self)
         d["betas"] = list(self.betas)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        """The run of a results file's ``config`` (inverse of :meth:`to_dict`)."""
         d = dict(d)
         d["model"] = ModelSpec(**d["model"])
         d["betas"] = tuple(d["betas"])
@@ -240,6 +243,7 @@ class TaskData:
 
     @classmethod
     def build(cls, depth: int, family: str = "subvolume", copies: int = 64, device: str | torch.device = "cpu"):
+        """The exact sampler, conditional entropies, baseline KL and bipartite MI of the data at depth ``depth``."""
         sampler = gs.GaussianSequenceSampler(depth, family, copies, device)
         sigma = sampler.sigma.double().cpu().numpy()
         ent = 0.5 * np.log(2 * np.pi * np.e) + np.log(sigma)
@@ -248,6 +252,7 @@ class TaskData:
 
     @property
     def length(self) -> int:
+        """The sequence length L = 4^depth."""
         return 4**self.depth
 
 

@@ -143,21 +143,26 @@ class Mamba2LM(nn.Module):
 
     @property
     def base_model(self) -> nn.Module:
+        """The body (embedding and Mamba-2 blocks), as ``transformers`` models name it."""
         return self.model
 
     @property
     def kernel(self) -> str:
+        """Which Mamba-2 implementation runs: ``mamba_ssm`` (Triton) or ``torch``."""
         return self.model.backbone.kernel
 
     def get_output_embeddings(self) -> nn.Linear:
+        """The LM head (tied to the input embedding)."""
         return self.lm_head
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Next-token logits [batch, length, vocab] of ``input_ids`` [batch, length]."""
         if input_ids.shape[-1] > self.spec.max_length:
             raise ValueError(f"sequence length {input_ids.shape[-1]} exceeds n_ctx {self.spec.max_length}")
         return self.lm_head(self.model(input_ids)[0])
 
     def history_state_size(self, position: int) -> hs.HistoryState:
+        """The history state at ``position`` (chapter 2's calculator): fixed for Mamba-2."""
         return self.spec.history_state(position)
 
 
@@ -234,6 +239,7 @@ class TextTrainRecord:
     stopped_early: bool = False
 
     def summary(self) -> str:
+        """One line: size, steps, training and held-out cross-entropy, time, throughput."""
         f = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
         kept = ""
         if self.valid_curve:

@@ -64,6 +64,7 @@ class Tokenizer:
         return [np.asarray(ids, dtype=np.int64) for ids in self._encode_batch(list(texts))]
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        """The text of token ids."""
         return self._decode([int(i) for i in np.asarray(ids).ravel()])
 
     def __repr__(self) -> str:
