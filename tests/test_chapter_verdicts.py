@@ -185,8 +185,13 @@ def test_chapter7_compares_the_late_gap_of_the_smaller_and_the_larger_pair(tmp_p
         assert int(s_small.replace(",", "")) < int(s_large.replace(",", ""))  # smaller pair first
         assert float(diff) == pytest.approx(float(b) - float(a), abs=2e-3)  # paired mean = difference of means
         diff, hw = float(diff), float(hw)
-        assert verdict == ("the larger pair's gap is smaller" if diff < -hw else "the larger pair's gap is larger"
-                           if diff > hw else "the two sizes cannot be told apart"), sentence
+        assert verdict.startswith("Mamba-2 − GPT-2 is lower for the larger pair" if diff < -hw else
+                                  "Mamba-2 − GPT-2 is higher for the larger pair" if diff > hw else
+                                  "the two sizes cannot be told apart"), sentence
+        if abs(diff) > hw and float(a) > 0 and float(b) > 0:  # both trail: higher means trailing by more
+            assert verdict.endswith("(Mamba-2 trails by more)" if diff > 0 else "(Mamba-2 trails by less)"), sentence
+        if abs(diff) > hw and float(a) < 0 and float(b) < 0:
+            assert verdict.endswith("(Mamba-2 leads by less)" if diff > 0 else "(Mamba-2 leads by more)"), sentence
 
 
 @pytest.mark.slow
