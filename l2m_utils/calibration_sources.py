@@ -453,7 +453,8 @@ def z_scores(mean: ArrayLike, se: ArrayLike, exact: ArrayLike) -> np.ndarray:
     if np.any(se < 0) or not np.all(np.isfinite(se)):
         raise ValueError(f"standard errors must be finite and >= 0, got {se.tolist()}")
     if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(exact))):
-        raise ValueError(f"estimates and exact values must be finite, got mean {mean.tolist()} and exact {exact.tolist()}")
+        raise ValueError(f"estimates and exact values must be finite, got mean {mean.tolist()} and exact "
+                         f"{exact.tolist()}")
     out = np.full(mean.shape, np.nan)
     rounding = 1e-12 * np.maximum(np.maximum(np.abs(mean), np.abs(exact)), 1.0)
     np.divide(mean - exact, se, out=out, where=se > rounding)
@@ -475,7 +476,8 @@ class ErrorComparison:
     verdict: str
 
 
-def compare_errors(a: ArrayLike, b: ArrayLike, exact: float, rel_tol: float = COMPARABLE_REL_TOL, z: float = 1.96) -> ErrorComparison:
+def compare_errors(a: ArrayLike, b: ArrayLike, exact: float, rel_tol: float = COMPARABLE_REL_TOL,
+                   z: float = 1.96) -> ErrorComparison:
     """Is the error of estimate a (per-sample values ``a``) larger than that of b on the same samples?
 
     The errors are e = mean / exact - 1.  With s = sign(e) (+1 at 0), |e_a| - |e_b| is the mean of the

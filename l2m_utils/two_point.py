@@ -22,9 +22,10 @@ for independent tokens (notes §8).  Two ways to deal with it:
 * the paper's fit I_d = A d^(-alpha) + C (:func:`~l2m_utils.fits.fit_power_law_offset` on the
   distances and estimates of a :class:`TwoPointResult`), C absorbing the floor;
 * a direct estimate of the floor (:func:`two_point_mi` with ``n_shuffles``, its ``floor_mean`` and
-  ``floor_std``): the same estimator on the pair sample with the second tokens permuted at random, which keeps N_d and both marginal count vectors
-  exactly and destroys the dependence.  :func:`supported_distances` then says up to which d the
-  measured I_d is significantly above that floor.
+  ``floor_std``): the same estimator on the pair sample with the second tokens permuted at random,
+  which keeps N_d and both marginal count vectors exactly and destroys the dependence.
+  :func:`supported_distances` then says up to which d the measured I_d is significantly above that
+  floor.
 
 Above the floor, :func:`local_exponents` gives the local decay exponent of e(d) = I_d - floor between
 successive distances, and :func:`jackknife_local_exponents` its standard error from a delete-a-group
