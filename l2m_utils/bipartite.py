@@ -44,6 +44,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
+from .checks import integer
 from .entropy_estimators import grassberger_entropy
 from .fits import PowerLawFit, bootstrap_power_law
 from .information import check_tokens
@@ -113,9 +114,7 @@ def split_point(length: int, ratio: float) -> int:
     1 <= ℓ <= L - 1 (L too short for the split)."""
     if not (np.isfinite(ratio) and ratio > 1):
         raise ValueError(f"split ratio L/ell must be > 1 and finite, got {ratio}")
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)):
-        raise ValueError(f"block length L must be an integer, got {length!r}")
-    length = int(length)
+    length = integer(length, "block length L", minimum=None)
     ell = int(np.floor(length / ratio + 0.5))
     if length < 2 or length < ratio or not 1 <= ell <= length - 1:
         raise ValueError(
@@ -127,8 +126,7 @@ def split_point(length: int, ratio: float) -> int:
 
 def derangement(n: int, seed: int) -> np.ndarray:
     """A random permutation sigma of range(n) with sigma[i] != i (one random n-cycle); n >= 2."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise ValueError(f"the number of samples must be an integer, got {n!r}")
+    n = integer(n, "the number of samples", minimum=None)
     if n < 2:
         raise ValueError(f"a derangement needs at least 2 samples, got {n}")
     order = np.random.default_rng(seed).permutation(n)
@@ -240,8 +238,7 @@ class PairFrequencies:
 
 def default_lengths(max_length: int, min_length: int = 4) -> list[int]:
     """L = 4, 8, ..., up to ``max_length`` (powers of two)."""
-    if isinstance(min_length, bool) or not isinstance(min_length, (int, np.integer)) or min_length < 1:
-        raise ValueError(f"min_length must be a positive integer, got {min_length!r}")
+    min_length = integer(min_length, "min_length")
     if not max_length >= min_length:  # also refuses NaN
         raise ValueError(f"max_length {max_length} is below the smallest length {min_length}")
     out, length = [], min_length
@@ -261,9 +258,7 @@ def shortest_length(ratios: Sequence[float], min_future: int = 2, start: int = 4
     bad = [r for r in ratios if not (r > 1 and np.isfinite(r))]
     if bad:
         raise ValueError(f"split ratios L/ell must be finite and > 1, got {bad}")
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 1:
-        raise ValueError(f"start must be a positive integer, got {start!r}")
-    length = int(start)
+    length = integer(start, "start")
     while True:
         try:
             if all(length - split_point(length, r) >= min_future for r in ratios):

@@ -47,6 +47,7 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .checks import integer
 from .hmm import HMM
 from .processes import _check_transition, _mi_from_deviation, stationary_distribution
 from .information import check_tokens
@@ -63,16 +64,12 @@ def _entropy_rows(P: np.ndarray) -> np.ndarray:
 
 
 def _check_length(length, what: str = "block length", low: int = 1) -> int:
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or int(length) < low:
-        raise ValueError(f"{what} must be an integer >= {low}, got {length!r}")
-    return int(length)
+    return integer(length, what, minimum=low)
 
 
 def _check_split(length: int, ell) -> int:
     ell = length // 2 if ell is None else ell
-    if isinstance(ell, bool) or not isinstance(ell, (int, np.integer)) or not 1 <= int(ell) <= length - 1:
-        raise ValueError(f"split ell={ell!r} must be an integer with 1 <= ell <= L-1 = {length - 1}")
-    return int(ell)
+    return integer(ell, "split ell", minimum=1, maximum=length - 1, why="1 <= ell <= L-1")
 
 
 def _check_distances(distances) -> np.ndarray:
@@ -87,8 +84,7 @@ def sticky_transition(n_states: int, stay: float) -> np.ndarray:
 
     Correlations decay as ``stay**d``: the chain's timescale is ``1 / (1 - stay)`` steps.
     """
-    if isinstance(n_states, bool) or not isinstance(n_states, (int, np.integer)) or n_states < 2:
-        raise ValueError(f"n_states must be an integer >= 2, got {n_states!r}")
+    n_states = integer(n_states, "n_states", minimum=2)
     if not 0.0 <= stay < 1.0:
         raise ValueError(f"stay must lie in [0, 1) (1 freezes the chain), got {stay}")
     K = int(n_states)

@@ -40,17 +40,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import history_state as hs
+from .checks import integer
 from .mamba2_torch import Mamba2Torch
 
 __all__ = ["ModelSpec", "ContinuousARModel", "build_model", "load_mamba_ssm_mamba2", "BACKBONES"]
 
 BACKBONES = ("gpt2", "mamba2")
-
-
-def _pos_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -81,7 +76,7 @@ class ModelSpec:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         for name in ("n_layer", "d_model", "copies", "max_length", "d_state", "expand", "d_conv", "ngroups",
                      "chunk_size"):
-            _pos_int(name, getattr(self, name))
+            integer(getattr(self, name), name)
         if self.sigma_param not in ("softplus", "exp"):
             raise ValueError(f"sigma_param must be 'softplus' or 'exp', got {self.sigma_param!r}")
         if not (isinstance(self.sigma_floor, (int, float)) and 0 < self.sigma_floor < 1):
@@ -90,8 +85,8 @@ class ModelSpec:
             object.__setattr__(self, "n_head", self.d_model // min(64, self.d_model))
         if self.head_dim is None:
             object.__setattr__(self, "head_dim", max(1, min(64, self.expand * self.d_model // 4)))
-        _pos_int("n_head", self.n_head)
-        _pos_int("head_dim", self.head_dim)
+        integer(self.n_head, "n_head")
+        integer(self.head_dim, "head_dim")
         if self.backbone == "gpt2" and self.d_model % self.n_head:
             raise ValueError(f"gpt2: d_model {self.d_model} is not divisible by n_head {self.n_head}")
         if self.backbone == "mamba2":

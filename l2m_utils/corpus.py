@@ -55,6 +55,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .cache import atomic_write_text, cache_dir, settings_key
+from .checks import integer
 
 KNOWN_CORPORA: tuple[str, ...] = ("shakespeare", "pg19", "wikipedia", "local", "hf:<name>")
 # What a chapter's ``dataset`` parameter accepts, in words (for error messages).
@@ -633,8 +634,8 @@ def load_corpus(
     Raises ``ValueError`` for an unknown name (listing the known ones) or an empty corpus, and
     :class:`CorpusUnavailableError` when a package or the hub is missing.
     """
-    if max_documents is not None and max_documents < 1:
-        raise ValueError(f"max_documents must be >= 1 or None, got {max_documents}")
+    if max_documents is not None:
+        integer(max_documents, "max_documents", why="or None: all documents")
     _check_revision(revision)
     given = repr(name) if path is None else f"{name!r} at {str(path)!r}"  # for error messages
     if ":" in name or "@" in name:  # a one-string name: local:<path>, hf:<name>[:<config>], a hub name with @<split>
@@ -757,8 +758,7 @@ def make_samples(
     when fewer than ``min_samples`` qualify, ending with ``remedy`` (a caller that names its own knobs
     passes ``""``).
     """
-    if min_words < 1:
-        raise ValueError(f"min_words must be >= 1, got {min_words}")
+    integer(min_words, "min_words")
     docs = list(docs)
     samples: list[str] = []
     longest_doc = 0

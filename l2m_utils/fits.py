@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from .checks import integer
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 
@@ -135,10 +137,8 @@ def _check_per_sample(x, per_sample, what: str = "per_sample") -> tuple[np.ndarr
 
 
 def _check_bootstrap_settings(n_boot: int, level: float, chunk: int = 1) -> None:
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be an integer >= 1, got {n_boot!r}")
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
+    integer(n_boot, "n_boot")
+    integer(chunk, "chunk")
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
 
@@ -329,8 +329,7 @@ def fit_power_law_offset(x: ArrayLike, y: ArrayLike, n_grid: int = 4000) -> Offs
     (0, min y), since the loss diverges as C -> min y), then a bounded scalar refinement.
     """
     x, y = _check_xy(x, y, 3, "offset power-law fit")
-    if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 10:
-        raise ValueError(f"n_grid must be an integer >= 10, got {n_grid!r}")
+    n_grid = integer(n_grid, "n_grid", minimum=10)
     lx = np.log(x)
     ymin = float(y.min())
     t = np.unique(np.concatenate([

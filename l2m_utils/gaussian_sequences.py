@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 from scipy.linalg import lapack
 
+from .checks import integer
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -86,8 +88,7 @@ def resolve_copies(family: str | int) -> int:
 
 def check_depth(depth: Any, max_depth: int = MAX_DEPTH) -> int:
     """Validate a depth ``l`` (sequence length ``L = 4**l``): an int with 1 <= l <= ``max_depth``."""
-    if isinstance(depth, (bool, np.bool_)) or not isinstance(depth, (int, np.integer)):
-        raise ValueError(f"depth must be an integer (L = 4**depth), got {depth!r}")
+    integer(depth, "depth", minimum=None, why="L = 4**depth")
     if not 1 <= int(depth) <= max_depth:
         longest = f" (L = 4**depth = 4 ... {4**max_depth})" if max_depth <= 20 else ""
         raise ValueError(f"depth must satisfy 1 <= depth <= {max_depth}{longest}, got {depth}")
@@ -366,8 +367,7 @@ def bipartite_mi(cov: np.ndarray, ell: int | None = None, overwrite: bool = Fals
     c = check_covariance(cov)
     L = c.shape[0]
     ell = L // 2 if ell is None else ell
-    if isinstance(ell, (bool, np.bool_)) or not isinstance(ell, (int, np.integer)) or not 1 <= ell <= L - 1:
-        raise ValueError(f"split ell={ell!r} must be an integer with 1 <= ell <= L-1 = {L - 1}")
+    ell = integer(ell, "split ell", minimum=1, maximum=L - 1, why="1 <= ell <= L-1")
     logdet_y = 2.0 * _log_diag_cholesky(np.array(c[ell:, ell:], order="C"), True, _checked=True).sum()
     logd = 2.0 * _log_diag_cholesky(c, overwrite=overwrite, _checked=True)
     value = 0.5 * (logdet_y - logd[ell:].sum())  # log det S_X cancels against the leading part
@@ -489,8 +489,7 @@ def two_point_mi(cov: np.ndarray, i: int, j: int) -> float:
         raise ValueError(f"covariance must be square, got shape {c.shape}")
     L = c.shape[0]
     for name, v in (("i", i), ("j", j)):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or not 0 <= v < L:
-            raise ValueError(f"position {name}={v!r} must be an integer in [0, {L})")
+        integer(v, f"position {name}", minimum=0, maximum=L - 1)
     if i == j:
         raise ValueError(f"two-point MI needs two different positions, got i = j = {i}")
     sub = c[np.ix_([i, j], [i, j])]
@@ -589,9 +588,7 @@ class GaussianSequenceSampler:
 
         self.depth = check_depth(depth)
         self.copies_per_layer = resolve_copies(copies_per_layer)
-        if isinstance(copies, bool) or not isinstance(copies, (int, np.integer)) or copies < 1:
-            raise ValueError(f"copies must be a positive integer, got {copies!r}")
-        self.copies = int(copies)
+        self.copies = integer(copies, "copies")
         self.length = 4**self.depth
         self.device = torch.device(device)
         self.dtype = torch.float32 if dtype is None else dtype
@@ -611,8 +608,7 @@ class GaussianSequenceSampler:
         """
         import torch
 
-        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
-            raise ValueError(f"batch must be a positive integer, got {batch!r}")
+        integer(batch, "batch")
         if generator is not None and seed is not None:
             raise ValueError("give either generator or seed, not both")
         if generator is None and seed is None:

@@ -39,6 +39,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from .checks import integer
+
 # --------------------------------------------------------------------------------------------------
 # the result type
 # --------------------------------------------------------------------------------------------------
@@ -87,17 +89,11 @@ class HistoryState:
 
 
 def _check_position(position: Any) -> int:
-    if isinstance(position, bool) or not isinstance(position, (int, np.integer)):
-        raise ValueError(f"position must be an integer number of tokens >= 0, got {position!r}")
-    if position < 0:
-        raise ValueError(f"position must be >= 0 (tokens already read), got {position}")
-    return int(position)
+    return integer(position, "position", minimum=0, why="the number of tokens already read")
 
 
 def _positive_int(value: Any, name: str, owner: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
-    return int(value)
+    return integer(value, f"{owner}: {name}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,9 +121,8 @@ def attention_state(
 def recurrent_state(n_layer: int, per_layer: int, detail: str) -> HistoryState:
     """A fixed recurrent state: ``per_layer`` scalars in each of ``n_layer`` layers, any position."""
     n_layer = _positive_int(n_layer, "n_layer", detail)
-    if isinstance(per_layer, bool) or not isinstance(per_layer, (int, np.integer)) or per_layer < 0:
-        raise ValueError(f"{detail}: state per layer must be a non-negative integer, got {per_layer!r}")
-    return HistoryState(n_layer * int(per_layer), (int(per_layer),) * n_layer, "recurrent", detail)
+    per_layer = integer(per_layer, f"{detail}: state per layer", minimum=0)
+    return HistoryState(n_layer * per_layer, (per_layer,) * n_layer, "recurrent", detail)
 
 
 def mamba_state(n_layer: int, d_inner: int, d_state: int, d_conv: int, name: str = "mamba") -> HistoryState:

@@ -33,6 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .checks import integer
 from .information import check_distribution
 from .processes import _mi_from_deviation, stationary_distribution
 
@@ -105,10 +106,8 @@ def random_hmm(
     growing with L before it saturates).  Emission rows: ``Dirichlet(concentration)``; a small
     concentration makes the states' output distributions more distinct.
     """
-    if isinstance(n_states, bool) or int(n_states) != n_states or n_states < 1:
-        raise ValueError(f"n_states must be a positive integer, got {n_states!r}")
-    if isinstance(n_outputs, bool) or int(n_outputs) != n_outputs or n_outputs < 1:
-        raise ValueError(f"n_outputs must be a positive integer, got {n_outputs!r}")
+    n_states = integer(n_states, "n_states")
+    n_outputs = integer(n_outputs, "n_outputs")
     if not 0.0 <= stay < 1.0:
         raise ValueError(f"stay must lie in [0, 1) (1 would freeze the hidden state), got {stay}")
     if not concentration > 0:
@@ -128,10 +127,8 @@ def sticky_copy_hmm(n_states: int, n_outputs: int, stay: float, noise: float) ->
     a few tokens reveal the state, and the bipartite MI climbs towards a limit below ``H(S) = log K``
     (strictly below when ``noise > 0`` and ``stay < 1``: the past never pins the state down).
     """
-    if isinstance(n_states, bool) or int(n_states) != n_states or n_states < 1:
-        raise ValueError(f"n_states must be a positive integer, got {n_states!r}")
-    if isinstance(n_outputs, bool) or int(n_outputs) != n_outputs or n_outputs < n_states:
-        raise ValueError(f"n_outputs must be an integer >= n_states={n_states}, got {n_outputs!r}")
+    n_states = integer(n_states, "n_states")
+    n_outputs = integer(n_outputs, "n_outputs", minimum=n_states, why=f"n_outputs >= n_states = {n_states}")
     if not 0.0 <= stay < 1.0:
         raise ValueError(f"stay must lie in [0, 1) (1 would freeze the hidden state), got {stay}")
     if not 0.0 <= noise <= 1.0:
@@ -158,9 +155,7 @@ def forward_entries(length: int, n_outputs: int, n_states: int) -> float:
 
 
 def _check_length(length: int, n_outputs: int, n_states: int) -> int:
-    if isinstance(length, bool) or int(length) != length or length < 1:
-        raise ValueError(f"block length must be a positive integer, got {length!r}")
-    length = int(length)
+    length = integer(length, "block length")
     entries = forward_entries(length, n_outputs, n_states)
     if entries > MAX_FORWARD_ENTRIES:
         raise ValueError(
@@ -217,9 +212,7 @@ def hmm_bipartite_mutual_information(hmm: HMM, length: int, ell: int | None = No
     if length < 2:
         raise ValueError(f"a bipartite split needs a block of at least 2 tokens, got L={length}")
     ell = length // 2 if ell is None else ell
-    if isinstance(ell, bool) or not isinstance(ell, (int, np.integer)) or not 1 <= ell <= length - 1:
-        raise ValueError(f"split ell={ell!r} must be an integer with 1 <= ell <= L-1 = {length - 1}")
-    ell = int(ell)
+    ell = integer(ell, "split ell", minimum=1, maximum=length - 1, why="1 <= ell <= L-1")
     H = block_entropies(hmm, length)
     if hmm.stationary:
         h_y = H[length - ell - 1]
@@ -272,9 +265,7 @@ def hmm_two_point_mutual_information(hmm: HMM, distances: Sequence[int], i: int 
     pi_i = hmm.state_distribution(i)
     ds = []
     for d in distances:
-        if isinstance(d, bool) or int(d) != d or d < 1:
-            raise ValueError(f"distance must be a positive integer, got {d!r}")
-        ds.append(int(d))
+        ds.append(integer(d, "distance"))
     if not ds:
         return np.array([])
     try:
@@ -299,8 +290,8 @@ def state_entropy_bound(hmm: HMM, ell: int | None = None) -> float:
     For a stationary HMM it is H(pi) for every l, and ``ell`` may be left out; a non-stationary one
     needs it (the law of S_l changes with l).
     """
-    if ell is not None and (isinstance(ell, bool) or not isinstance(ell, (int, np.integer)) or ell < 1):
-        raise ValueError(f"cut ell must be an integer >= 1, got {ell!r}")
+    if ell is not None:
+        integer(ell, "cut ell")
     if hmm.stationary:
         return _plogp(hmm.initial)
     if ell is None:

@@ -18,6 +18,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .checks import integer, is_integer
+
 _NORMALISATION_TOL = 1e-9
 
 
@@ -40,16 +42,11 @@ def check_distribution(p: np.ndarray, name: str = "p") -> np.ndarray:
     return p
 
 
-def _is_int(a: object) -> bool:
-    """True for a Python or numpy integer (not a bool, not an integral float such as 1.0)."""
-    return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
-
-
 def _axes(p: np.ndarray, axes: Iterable[int], what: str, name: str | None = None) -> tuple[int, ...]:
     """Validated variable indices ``axes`` of the joint ``p``; ``name`` (default ``what``) is the argument."""
     given = list(axes)
     for a in given:
-        if not _is_int(a):
+        if not is_integer(a):
             raise ValueError(f"{name or what} must be integer variable indices, got {a!r}")
     out = tuple(int(a) for a in given)
     for a in out:
@@ -124,7 +121,7 @@ def mutual_information(p: np.ndarray, x: Sequence[int], y: Sequence[int]) -> flo
 
 
 def _check_split(length: int, ell: int) -> None:
-    if not _is_int(ell):
+    if not is_integer(ell):
         raise ValueError(f"split ell must be an integer, got {ell!r}")
     if length < 2:
         raise ValueError(f"a bipartite split needs a block of at least 2 tokens, got L={length}")
@@ -148,7 +145,7 @@ def bipartite_mutual_information(p: np.ndarray, ell: int | None = None) -> float
 def two_point_mutual_information(p: np.ndarray, i: int, j: int) -> float:
     """Two-point MI I(W_i; W_j) between single tokens of a block joint (0-based i, j)."""
     for name, v in (("i", i), ("j", j)):
-        if not _is_int(v):
+        if not is_integer(v):
             raise ValueError(f"{name} must be an integer position, got {v!r}")
     if i == j:
         raise ValueError(f"two-point MI needs two different positions, got i = j = {i}")
@@ -181,8 +178,7 @@ def check_tokens(tokens: np.ndarray, vocab_size: int, name: str = "tokens") -> n
 
     Returns it as int64.
     """
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 1:
-        raise ValueError(f"vocab_size must be a positive integer, got {vocab_size!r}")
+    integer(vocab_size, "vocab_size")
     arr = np.asarray(tokens)
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} must have shape [n, T] with n, T >= 1, got {arr.shape}")

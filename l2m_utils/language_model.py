@@ -42,6 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
+from .checks import integer
 from .corpus import load_from_hub, local_pretrained_folder
 from .params import resolve_device
 from .scoring import CausalLMScorer, body_dtype
@@ -61,13 +62,11 @@ class GPTShape:
     dropout: float = 0.0  # residual, embedding and attention dropout (training only)
 
     def __post_init__(self):
-        for name in ("n_layer", "n_embd", "n_head", "n_ctx"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("n_layer", "n_embd", "n_head"):
+            integer(getattr(self, name), name)
+        integer(self.n_ctx, "n_ctx", minimum=2, why="BOS + one token")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
-        if self.n_ctx < 2:
-            raise ValueError(f"n_ctx must be >= 2 (BOS + one token), got {self.n_ctx}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
 
@@ -90,12 +89,12 @@ class TrainSettings:
     valid_tokens: int = 65_536  # tokens of the validation stream per validation
 
     def __post_init__(self):
-        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
-            raise ValueError(f"steps, batch_size and checkpoint_every must be >= 1, got {self}")
-        if not (self.lr > 0 and 0 <= self.min_lr_ratio <= 1 and self.warmup_steps >= 0):
-            raise ValueError(f"need lr > 0, 0 <= min_lr_ratio <= 1, warmup_steps >= 0; got {self}")
-        if self.valid_every < 0 or self.patience < 0 or self.valid_tokens < 1:
-            raise ValueError(f"need valid_every >= 0, patience >= 0, valid_tokens >= 1; got {self}")
+        for name in ("steps", "batch_size", "checkpoint_every", "valid_tokens"):
+            integer(getattr(self, name), f"TrainSettings.{name}")
+        for name in ("warmup_steps", "seed", "valid_every", "patience"):
+            integer(getattr(self, name), f"TrainSettings.{name}", minimum=0)
+        if not (self.lr > 0 and 0 <= self.min_lr_ratio <= 1):
+            raise ValueError(f"need lr > 0 and 0 <= min_lr_ratio <= 1; got {self}")
         if self.patience and not self.valid_every:
             raise ValueError("patience (early stopping) needs validation: set valid_every > 0")
 

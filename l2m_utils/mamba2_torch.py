@@ -34,6 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checks import integer
+
 __all__ = ["RMSNormGated", "Mamba2Torch", "ssd_chunked", "ssd_sequential", "segsum"]
 
 
@@ -147,8 +149,7 @@ def ssd_chunked(
     no input), which changes nothing before the padding.
     """
     _check_ssd_inputs(x, dt, A, B, C)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    chunk_size = integer(chunk_size, "chunk_size")
     with torch.autocast(device_type=x.device.type, enabled=False):
         b, l, h, p = x.shape
         g, n = B.shape[2], B.shape[3]
@@ -221,8 +222,7 @@ class Mamba2Torch(nn.Module):
         fk = {"device": device, "dtype": dtype}
         for name, v in (("d_model", d_model), ("d_state", d_state), ("d_conv", d_conv), ("expand", expand),
                         ("headdim", headdim), ("ngroups", ngroups), ("chunk_size", chunk_size)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"Mamba2Torch: {name} must be a positive integer, got {v!r}")
+            integer(v, f"Mamba2Torch: {name}")
         if scan not in ("chunked", "sequential"):
             raise ValueError(f"Mamba2Torch: scan must be 'chunked' or 'sequential', got {scan!r}")
         self.d_model, self.d_state, self.d_conv, self.expand = d_model, d_state, d_conv, expand

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_che
 
 import numpy as np
 
+from .checks import integer
 from .information import check_tokens
 from .processes import _check_transition, stationary_distribution
 from .progress import progress_bar
@@ -83,9 +84,7 @@ class MarkovChainScorer:
 
     def sample(self, n: int, length: int, seed: int) -> np.ndarray:
         """``n`` independent stationary sequences of ``length`` tokens (vectorised over sequences)."""
-        for name, value in (("n", n), ("length", length)):
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        n, length = integer(n, "n"), integer(length, "length")
         rng = np.random.default_rng(seed)
         cum = np.cumsum(self.transition, axis=1)
         out = np.empty((n, length), dtype=np.int64)
@@ -206,9 +205,7 @@ class CausalLMScorer:
         if not 0 <= int(bos) < self.vocab_size:
             raise ValueError(f"bos_id {bos} outside the model vocabulary [0, {self.vocab_size})")
         self.bos_id = int(bos)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.batch_size = int(batch_size)
+        self.batch_size = integer(batch_size, "batch_size")
         # rows of logits per chunk: about 2^26 floats (256 MB in float32)
         self.chunk_size = int(chunk_size) if chunk_size else max(16, (1 << 26) // self.vocab_size)
         self.progress = progress
@@ -487,8 +484,7 @@ class CachedScorer:
     """
 
     def __init__(self, scorer: TokenScorer, cache_key, batch_size: int = 64, root=None, progress: bool = False):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        integer(batch_size, "batch_size")
         self.scorer = scorer
         self.vocab_size = scorer.vocab_size
         self.cache_key = cache_key

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from . import gaussian_sequences as gs
+from .checks import integer
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
 from .continuous_models import ContinuousARModel, ModelSpec, build_model
 from .language_model import lr_factor
@@ -180,13 +181,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         gs.check_depth(self.depth, max_depth=7)
         for name in ("steps", "batch", "eval_every", "eval_sequences"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"RunConfig.{name} must be a positive integer, got {v!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"RunConfig.seed must be an integer >= 0, got {self.seed!r}")
-        if not (isinstance(self.warmup, int) and 0 <= self.warmup < self.steps):
-            raise ValueError(f"RunConfig.warmup must be an integer in [0, steps), got {self.warmup!r}")
+            integer(getattr(self, name), f"RunConfig.{name}")
+        integer(self.seed, "RunConfig.seed", minimum=0)
+        integer(self.warmup, "RunConfig.warmup", minimum=0, maximum=self.steps - 1, why="0 <= warmup < steps")
         if not (0 < self.lr < 1):
             raise ValueError(f"RunConfig.lr must lie in (0, 1), got {self.lr!r}")
         if not (0 <= self.min_lr_ratio <= 1):
@@ -330,10 +327,7 @@ def evaluate(model: ContinuousARModel, tokens: torch.Tensor, mu_p: torch.Tensor,
 
 def position_bins(length: int, n_bins: int = 32) -> list[tuple[int, int]]:
     """Log-spaced bins ``[start, end)`` of 1-based positions 1..L (single positions at the start)."""
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-        raise ValueError(f"length must be a positive integer, got {length!r}")
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    length, n_bins = integer(length, "length"), integer(n_bins, "n_bins")
     edges = np.unique(np.round(np.geomspace(1, length + 1, min(length, n_bins) + 1)).astype(int))
     edges[0], edges[-1] = 1, length + 1
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
@@ -597,8 +591,8 @@ def sweep_configs(
 ) -> list[RunConfig]:
     """The runs of a sweep, seed-major, then by length, then by model (so a partial sweep holds
     complete pictures for the first seed and the short lengths first)."""
-    if tokens_per_step < 1 or min_batch < 1:
-        raise ValueError(f"tokens_per_step and min_batch must be >= 1, got {tokens_per_step} and {min_batch}")
+    integer(tokens_per_step, "tokens_per_step")
+    integer(min_batch, "min_batch")
     out = []
     for L in lengths:
         depth = int(round(math.log(L, 4))) if L > 0 else 0
@@ -672,9 +666,8 @@ class SweepBudget:
     records: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.max_runs is not None and (isinstance(self.max_runs, bool) or not isinstance(self.max_runs, int)
-                                          or self.max_runs < 0):
-            raise ValueError(f"SweepBudget.max_runs must be None or an integer >= 0, got {self.max_runs!r}")
+        if self.max_runs is not None:
+            integer(self.max_runs, "SweepBudget.max_runs", minimum=0, why="or None: no limit")
         if self.time_budget_s is not None and not (self.time_budget_s >= 0):
             raise ValueError(f"SweepBudget.time_budget_s must be None or >= 0, got {self.time_budget_s!r}")
 

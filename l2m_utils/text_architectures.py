@@ -49,6 +49,7 @@ import torch.nn as nn
 
 from . import history_state as hs
 from . import language_model as LM
+from .checks import integer
 from .language_model import lm_loss  # introduced with chapter 4's estimator; one loss for both backbones
 from .continuous_models import Mamba2Backbone, ModelSpec, load_mamba_ssm_mamba2
 from .mamba2_torch import Mamba2Torch
@@ -77,8 +78,7 @@ def text_spec(arch: str, n_layer: int, d_model: int, n_ctx: int, *, n_head: int 
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
-    if isinstance(n_ctx, bool) or not isinstance(n_ctx, int) or n_ctx < 2:
-        raise ValueError(f"n_ctx must be an integer >= 2 (BOS + one token), got {n_ctx!r}")
+    integer(n_ctx, "n_ctx", minimum=2, why="BOS + one token")
     return ModelSpec(backbone=arch, n_layer=n_layer, d_model=d_model, max_length=n_ctx, n_head=n_head,
                      d_state=d_state, head_dim=head_dim, expand=expand, d_conv=d_conv, ngroups=ngroups,
                      chunk_size=chunk_size)
@@ -364,8 +364,8 @@ def positionwise_stats(nll: np.ndarray) -> dict[str, np.ndarray]:
 def log_bins(length: int, per_octave: int = 4) -> np.ndarray:
     """Integer edges ``0 = e_0 < e_1 < ... < e_B = length`` of position bins [e_k, e_{k+1}) (0-based
     columns) about ``per_octave`` bins per factor 2 of position; the first bins hold one position."""
-    if length < 1 or per_octave < 1:
-        raise ValueError(f"need length >= 1 and per_octave >= 1, got {length}, {per_octave}")
+    integer(length, "length")
+    integer(per_octave, "per_octave")
     raw = np.unique(np.round(np.geomspace(1, length + 1, int(np.ceil(per_octave * np.log2(length + 1))) + 1)))
     edges = np.unique(np.concatenate([[0], raw.astype(np.int64) - 1, [length]]))
     return edges[(edges >= 0) & (edges <= length)]

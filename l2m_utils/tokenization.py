@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .cache import atomic_path, cache_dir, settings_key
+from .checks import integer
 from .corpus import load_from_hub, local_pretrained_folder
 
 BOS_TOKEN = "<bos>"
@@ -236,8 +237,7 @@ def tokenize_samples(samples: Sequence[str], tokenizer: Tokenizer, length: int) 
     Returns int64 ``[n_kept, length]`` (no BOS; the scorer adds it).  Raises ``ValueError`` saying
     how long the longest sample was when none qualifies.
     """
-    if length < 1:
-        raise ValueError(f"length must be >= 1, got {length}")
+    integer(length, "length")
     if len(samples) == 0:
         raise ValueError("no samples to tokenize")
     encoded = tokenizer.encode(list(samples))

@@ -43,6 +43,7 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .checks import integer
 from .entropy_estimators import entropy_from_counts
 from .progress import progress_bar
 
@@ -211,8 +212,7 @@ def word_ids(
     is a token of its own (punctuation).  The ``vocab_size - 1`` most frequent words (ties broken
     alphabetically) get ids 0, 1, ...; all others share the last id, ``"<other>"``.
     """
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 2:
-        raise ValueError(f"vocab_size must be an integer >= 2 (one word and <other>), got {vocab_size!r}")
+    integer(vocab_size, "vocab_size", minimum=2, why="one word and <other>")
     texts = list(texts)
     if not texts:
         raise ValueError("no texts to encode")
@@ -275,8 +275,7 @@ def _check_distances(distances: Sequence[int]) -> np.ndarray:
 
 def powers_of_two(max_distance: int) -> list[int]:
     """1, 2, 4, ... up to ``max_distance`` (inclusive)."""
-    if isinstance(max_distance, bool) or not isinstance(max_distance, (int, np.integer)) or max_distance < 1:
-        raise ValueError(f"max_distance must be an integer >= 1, got {max_distance!r}")
+    integer(max_distance, "max_distance")
     return [1 << k for k in range(int(max_distance).bit_length()) if (1 << k) <= max_distance]
 
 
@@ -301,8 +300,7 @@ def two_point_mi(
     """
     corpus = _as_corpus(documents, vocab_size)
     ds = _check_distances(distances)
-    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, (int, np.integer)) or n_shuffles < 0:
-        raise ValueError(f"n_shuffles must be an integer >= 0, got {n_shuffles!r}")
+    integer(n_shuffles, "n_shuffles", minimum=0)
     m = corpus.vocab_size
     rng = np.random.default_rng(seed)
     out = {k: np.empty(ds.size) for k in ("mi", "h_x", "h_y", "h_xy")}
@@ -379,8 +377,7 @@ def floor_threshold(z: float, n_shuffles: int) -> float:
     """
     from scipy import stats
 
-    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, (int, np.integer)) or n_shuffles < 2:
-        raise ValueError(f"a floor threshold needs an integer n_shuffles >= 2, got {n_shuffles!r}")
+    integer(n_shuffles, "n_shuffles", minimum=2, why="a floor threshold needs a spread of floors")
     if not z >= 0:  # also refuses NaN
         raise ValueError(f"z must be >= 0, got {z}")
     n = int(n_shuffles)
@@ -465,8 +462,7 @@ def document_groups(lengths: Sequence[int], n_groups: int) -> np.ndarray:
     lengths = np.asarray(lengths, dtype=np.int64)
     if lengths.ndim != 1 or np.any(lengths < 0):
         raise ValueError(f"lengths must be a 1-D sequence of document lengths >= 0, got {lengths.tolist()}")
-    if isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) or n_groups < 2:
-        raise ValueError(f"a jackknife needs an integer number of groups >= 2, got n_groups={n_groups!r}")
+    integer(n_groups, "n_groups", minimum=2, why="a jackknife needs at least 2 groups")
     filled = np.flatnonzero(lengths > 0)
     if filled.size < n_groups:
         raise ValueError(f"{filled.size} non-empty documents cannot form {n_groups} groups: use n_groups <= {filled.size}")
@@ -507,8 +503,7 @@ def jackknife_local_exponents(
     """
     if result.floor_mean is None:
         raise ValueError("result has no floor: compute it with two_point_mi(..., n_shuffles >= 1)")
-    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, (int, np.integer)) or n_shuffles < 1:
-        raise ValueError(f"each replicate needs its own floor: n_shuffles must be an integer >= 1, got {n_shuffles!r}")
+    integer(n_shuffles, "n_shuffles", why="each replicate needs its own floor")
     ds = _check_distances(distances)
     index = {int(d): k for k, d in enumerate(result.distances)}
     missing = [int(d) for d in ds if int(d) not in index]

@@ -238,10 +238,10 @@ def test_bad_inputs():
 
 
 @pytest.mark.parametrize("n, length, message", [
-    (2, 0, "block length must be an integer >= 1, got 0"),
-    (0, 4, "n must be an integer >= 1, got 0"),
-    (-1, 4, "n must be an integer >= 1, got -1"),
-    (2, 3.0, "block length must be an integer >= 1, got 3.0"),
+    (2, 0, "block length must be a positive integer, got 0"),
+    (0, 4, "n must be a positive integer, got 0"),
+    (-1, 4, "n must be a positive integer, got -1"),
+    (2, 3.0, "block length must be a positive integer, got 3.0"),
 ])
 def test_sample_states_validates_like_sample(n, length, message):
     c = ErasureChain.sticky(2, 0.5, 0.5)

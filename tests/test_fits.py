@@ -182,10 +182,10 @@ def test_exponent_difference_bad_input():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: fits.bootstrap_power_law([1, 2], np.ones((3, 2)), chunk=0), "chunk must be an integer >= 1"),
-    (lambda: fits.bootstrap_power_law([1, 2], np.ones((3, 2)), n_boot=2.5), "n_boot must be an integer"),
+    (lambda: fits.bootstrap_power_law([1, 2], np.ones((3, 2)), chunk=0), "chunk must be a positive integer, got 0"),
+    (lambda: fits.bootstrap_power_law([1, 2], np.ones((3, 2)), n_boot=2.5), "n_boot must be a positive integer, got 2.5"),
     (lambda: fits.bootstrap_exponent_difference([1, 2], np.ones((3, 2)), [1, 2], np.ones((3, 2)), chunk=0),
-     "chunk must be an integer"),
+     "chunk must be a positive integer"),
     (lambda: fits.fit_power_law_offset([1, 2, 4], [1.0, 0.5, 0.3], n_grid=10.5), "n_grid must be an integer"),
 ])
 def test_fit_settings_must_be_whole_numbers(call, match):

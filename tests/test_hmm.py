@@ -203,12 +203,12 @@ def test_bad_arguments():
         hmm_bipartite_mutual_information(hmm, 1)
     with pytest.raises(ValueError, match="split"):
         hmm_bipartite_mutual_information(hmm, 6, 6)
-    with pytest.raises(ValueError, match=r"split ell=2.9 must be an integer"):
+    with pytest.raises(ValueError, match=r"split ell must be an integer in \[1, 5\] \(1 <= ell <= L-1\), got 2.9"):
         hmm_bipartite_mutual_information(hmm, 6, 2.9)  # not read as ell = 2
-    with pytest.raises(ValueError, match=r"split ell=True must be an integer"):
+    with pytest.raises(ValueError, match=r"split ell must be an integer in \[1, 3\] \(1 <= ell <= L-1\), got True"):
         hmm_bipartite_mutual_information(hmm, 4, True)
     for bad in (2.9, 2.0, True, 0):
-        with pytest.raises(ValueError, match="cut ell must be an integer >= 1"):
+        with pytest.raises(ValueError, match="cut ell must be a positive integer"):
             state_entropy_bound(hmm, bad)
     # a non-stationary HMM's bound H(S_l) depends on the cut: no default for it
     started = HMM(hmm.transition, hmm.emission, initial=[1.0, 0.0])
@@ -326,8 +326,10 @@ def test_two_point_agrees_with_naive_where_large_and_is_positive(K, M, seed, sta
 
 def test_two_point_any_order_of_distances_and_empty():
     hmm = random_hmm(3, 3, seed=3, stay=0.6)
-    ds = [40, 2, 40, 1.0, 7]
+    ds = [40, 2, 40, np.int64(1), 7]
     np.testing.assert_allclose(hmm_two_point_mutual_information(hmm, ds),
                                [hmm_two_point_mutual_information(hmm, [d])[0] for d in ds], rtol=1e-12)
+    with pytest.raises(ValueError, match="distance must be a positive integer, got 1.0"):
+        hmm_two_point_mutual_information(hmm, [2, 1.0])  # a float is refused, as everywhere in l2m_utils
     assert hmm_two_point_mutual_information(hmm, []).shape == (0,)
     assert hmm_two_point_mutual_information(HMM([[1.0]], [[0.2, 0.3, 0.5]]), [1, 50]).tolist() == [0.0, 0.0]

@@ -342,8 +342,12 @@ def test_resume_with_validation_is_identical(tmp_path):
 def test_validation_settings_are_checked(tmp_path):
     with pytest.raises(ValueError, match="patience"):
         TrainSettings(patience=2)
-    with pytest.raises(ValueError, match="valid_every >= 0"):
+    with pytest.raises(ValueError, match="TrainSettings.valid_every must be an integer >= 0, got -1"):
         TrainSettings(valid_every=-1)
+    with pytest.raises(ValueError, match="TrainSettings.steps must be a positive integer, got 2.5"):
+        TrainSettings(steps=2.5)
+    with pytest.raises(ValueError, match=r"n_ctx must be an integer >= 2 \(BOS \+ one token\), got 1"):
+        GPTShape(n_ctx=1)
     with pytest.raises(ValueError, match="pass valid_stream"):
         vtrain(tmp_path, "x", None, vsettings())
     with pytest.raises(ValueError, match="valid_stream of 3 tokens"):

@@ -445,5 +445,5 @@ def test_position_bins_and_sweep_sizes_are_checked():
             st.position_bins(bad)
     with pytest.raises(ValueError, match="n_bins must be a positive integer"):
         st.position_bins(8, 0)
-    with pytest.raises(ValueError, match="tokens_per_step and min_batch must be >= 1, got -1 and 2"):
+    with pytest.raises(ValueError, match="tokens_per_step must be a positive integer, got -1"):
         st.sweep_configs(["gpt2-1x16"], [16], [0], 10, -1, 1e-3, 1)

@@ -263,7 +263,7 @@ def test_bad_input():
         TA.positionwise_stats(np.array([[1.0, np.nan]]))
     with pytest.raises(ValueError, match="no rows"):
         TA.pad_rows([])
-    with pytest.raises(ValueError, match="length >= 1"):
+    with pytest.raises(ValueError, match="length must be a positive integer, got 0"):
         TA.log_bins(0)
     with pytest.raises(ValueError, match="must increase strictly"):
         TA.binned(np.zeros((2, 4)), np.array([0, 2, 2, 4]))

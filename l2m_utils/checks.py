@@ -1,0 +1,50 @@
+"""Argument checks shared by the helpers.  Introduced in chapter 1 (the first helpers that check their input).
+
+Bad input must raise an error that names the problem: one function, :func:`integer`, checks every
+integer argument of the package (block lengths, distances, sizes, counts, seeds), so that all of them
+accept the same things (Python and numpy integers, not ``bool`` and not ``3.0``) and say the same
+thing when they refuse, e.g. ``ValueError: distance must be a positive integer, got 0``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["is_integer", "integer"]
+
+
+def is_integer(value: Any) -> bool:
+    """True for a Python or numpy integer; ``bool`` (a subclass of ``int``) and floats are not."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _requirement(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"an integer in [{minimum}, {maximum}]"
+    if minimum == 1:
+        return "a positive integer"
+    if minimum is not None:
+        return f"an integer >= {minimum}"
+    if maximum is not None:
+        return f"an integer <= {maximum}"
+    return "an integer"
+
+
+def integer(value: Any, name: str, minimum: int | None = 1, maximum: int | None = None, why: str = "") -> int:
+    """``int(value)`` after checking that it is an integer with ``minimum <= value <= maximum``.
+
+    ``minimum`` defaults to 1 (a positive integer); ``None`` means no bound.  ``ValueError`` names the
+    argument, the requirement and, when given, the reason: ``n_ctx must be an integer >= 2
+    (BOS + one token), got 1``.
+    """
+    ok = is_integer(value)
+    if ok and minimum is not None and value < minimum:
+        ok = False
+    if ok and maximum is not None and value > maximum:
+        ok = False
+    if not ok:
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{name} must be {_requirement(minimum, maximum)}{reason}, got {value!r}")
+    return int(value)

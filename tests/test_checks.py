@@ -1,0 +1,42 @@
+"""l2m_utils.checks: the one integer check of the package."""
+
+import numpy as np
+import pytest
+
+from l2m_utils.checks import integer, is_integer
+
+
+@pytest.mark.parametrize("value", [0, 7, -3, np.int64(5), np.uint8(2), 10**20])
+def test_integers_are_integers(value):
+    assert is_integer(value)
+
+
+@pytest.mark.parametrize("value", [True, np.bool_(False), 3.0, np.float64(2), "4", None, [1], np.array([1])])
+def test_bools_floats_strings_and_arrays_are_not(value):
+    assert not is_integer(value)
+
+
+def test_returns_a_python_int():
+    out = integer(np.int32(4), "n")
+    assert out == 4 and type(out) is int
+
+
+@pytest.mark.parametrize("kwargs, value, message", [
+    ({}, 0, "n must be a positive integer, got 0"),
+    ({}, 2.0, "n must be a positive integer, got 2.0"),
+    ({}, True, "n must be a positive integer, got True"),
+    ({"minimum": 0}, -1, "n must be an integer >= 0, got -1"),
+    ({"minimum": 2, "why": "BOS + one token"}, 1, r"n must be an integer >= 2 \(BOS \+ one token\), got 1"),
+    ({"minimum": 1, "maximum": 5}, 6, r"n must be an integer in \[1, 5\], got 6"),
+    ({"minimum": None, "maximum": 3}, 4, "n must be an integer <= 3, got 4"),
+    ({"minimum": None}, "x", "n must be an integer, got 'x'"),
+])
+def test_refusals_name_the_argument_the_requirement_and_the_value(kwargs, value, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        integer(value, "n", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, value", [({}, 1), ({"minimum": 0}, 0), ({"minimum": 1, "maximum": 5}, 5),
+                                           ({"minimum": None}, -10**6), ({"minimum": None, "maximum": 3}, 3)])
+def test_bounds_are_inclusive(kwargs, value):
+    assert integer(value, "n", **kwargs) == value
