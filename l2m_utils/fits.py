@@ -9,7 +9,7 @@
   (e.g. two split ratios), with a paired bootstrap interval: each replicate draws one set of samples
   and refits both, so what the two fits share cancels in the difference.
 * :func:`fit_power_law_offset` -- the paper's two-point fit y = A x^(-alpha) + C with
-  0 < C < min y, minimising sum_k (log(y_k - C) - log A + alpha log x_k)^2 (notes §3).  For a
+  0 <= C < min y, minimising sum_k (log(y_k - C) - log A + alpha log x_k)^2 (notes §3).  For a
   fixed C the problem is linear in (log A, alpha); the remaining 1-D problem in C is solved on a
   dense grid and refined with a bounded scalar minimiser.
 * :func:`mean_half_width` -- z s / sqrt(n), the half-width of the normal interval of a mean (the 95%
@@ -323,10 +323,12 @@ def _offset_loss(c: np.ndarray, lx: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def fit_power_law_offset(x: ArrayLike, y: ArrayLike, n_grid: int = 4000) -> OffsetPowerLawFit:
-    """Fit y = A x^(-alpha) + C, 0 < C < min y, in log space (at least 3 points, y positive).
+    """Fit y = A x^(-alpha) + C, 0 <= C < min y, in log space (at least 3 points, y positive).
 
     Minimises sum_k (log(y_k - C) - log A + alpha log x_k)^2: a grid over C (dense near both ends of
-    (0, min y), since the loss diverges as C -> min y), then a bounded scalar refinement.
+    [0, min y), since the loss diverges as C -> min y), then a bounded scalar refinement.  The paper
+    asks for 0 < C; the grid includes C = 0 (the plain power law), and a fit there is flagged by
+    ``offset_at_zero``.
     """
     x, y = _check_xy(x, y, 3, "offset power-law fit")
     n_grid = integer(n_grid, "n_grid", minimum=10)

@@ -13,6 +13,9 @@ tokens:
 * Mamba-2 (SSD), per layer: ``n_heads * head_dim * d_state`` SSM state plus
   ``(d_inner + 2 * n_groups * d_state) * (d_conv - 1)`` convolution state.
 
+The convolution counts are the minimal state (the last ``d_conv - 1`` inputs); library caches such as
+Hugging Face's Mamba-2 cache keep ``d_conv`` columns per channel, one more than needed.
+
 Convention: ``history_state(model, position)`` is the state *after* reading ``position`` tokens, i.e.
 the paper's ``z_{position+1}`` (the paper's ``z_l`` summarises ``x_{1:l-1}``, and ``x_l`` enters the
 prediction separately).  For a bipartite cut at ``l = L/2`` the state that must carry
