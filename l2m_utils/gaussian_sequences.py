@@ -482,25 +482,6 @@ def equal_split_mi_by_depth(
     return np.asarray(out)
 
 
-def two_point_mi(cov: np.ndarray, i: int, j: int) -> float:
-    """Exact two-point MI ``I(W_i; W_j) = -1/2 log(1 - r_ij^2)`` (0-based positions)."""
-    c = np.asarray(cov, dtype=np.float64)
-    if c.ndim != 2 or c.shape[0] != c.shape[1]:
-        raise ValueError(f"covariance must be square, got shape {c.shape}")
-    L = c.shape[0]
-    for name, v in (("i", i), ("j", j)):
-        integer(v, f"position {name}", minimum=0, maximum=L - 1)
-    if i == j:
-        raise ValueError(f"two-point MI needs two different positions, got i = j = {i}")
-    sub = c[np.ix_([i, j], [i, j])]
-    if not np.all(np.isfinite(sub)) or sub[0, 0] <= 0 or sub[1, 1] <= 0:
-        raise ValueError("covariance entries must be finite with positive variances")
-    r2 = sub[0, 1] * sub[1, 0] / (sub[0, 0] * sub[1, 1])
-    if r2 >= 1:
-        raise ValueError(f"positions {i} and {j} are perfectly correlated (infinite MI)")
-    return float(-0.5 * np.log1p(-r2))
-
-
 def antipodal_two_point_mi(depth: int, copies_per_layer: str | int = "subvolume") -> float:
     """Closed-form two-point MI between the first and last positions, ``-1/2 log(1 - r^2)``."""
     r = antipodal_correlation(depth, copies_per_layer)

@@ -249,17 +249,11 @@ def test_log_family_grows_logarithmically(covs):
 def test_antipodal_two_point_mi_agrees_between_families(covs):
     for d in range(1, 7):
         L = 4**d
-        sub = gs.two_point_mi(covs[("subvolume", d)], 0, L - 1)
-        log = gs.two_point_mi(covs[("log", d)], 0, L - 1)
+        sub = gaussian_mutual_information(covs[("subvolume", d)], [0], [L - 1])
+        log = gaussian_mutual_information(covs[("log", d)], [0], [L - 1])
         assert abs(sub - log) < 1e-10
         assert abs(sub - gs.antipodal_two_point_mi(d, "subvolume")) < 1e-12
         assert abs(log - gs.antipodal_two_point_mi(d, "log")) < 1e-12
-
-
-def test_two_point_mi_closed_form():
-    c = np.array([[1.0, 0.6], [0.6, 1.0]])
-    assert abs(gs.two_point_mi(c, 0, 1) - (-0.5 * math.log(1 - 0.36))) < 1e-15
-    assert abs(gs.two_point_mi(c, 1, 0) - gaussian_mutual_information(c, [0], [1])) < 1e-14
 
 
 # --------------------------------------------------------------------------------------------------
@@ -416,16 +410,6 @@ def test_mi_rejects_bad_covariances():
             gs.bipartite_mi(np.eye(4), ell)
     with pytest.raises(ValueError, match="at least 2"):
         gs.bipartite_mi_profile(np.eye(1))
-
-
-def test_two_point_mi_rejects_bad_positions():
-    c = np.eye(3)
-    with pytest.raises(ValueError, match="different positions"):
-        gs.two_point_mi(c, 1, 1)
-    with pytest.raises(ValueError, match="position j"):
-        gs.two_point_mi(c, 0, 3)
-    with pytest.raises(ValueError, match="perfectly correlated"):
-        gs.two_point_mi(np.ones((2, 2)), 0, 1)
 
 
 def test_kl_rejects_bad_input():
