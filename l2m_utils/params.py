@@ -180,6 +180,11 @@ def default_profile(environ: Mapping[str, str] | None = None) -> str:
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
+def device_knob(help: str) -> Knob:
+    """The ``device`` knob of a chapter: a string, one of ``DEVICE_CHOICES`` (see :func:`resolve_device`)."""
+    return Knob(str, help, choices=DEVICE_CHOICES)
+
+
 def resolve_device(choice: str) -> "torch.device":
     """The ``device`` knob as a ``torch.device``: ``"auto"`` is CUDA when a CUDA device is available, else
     the CPU; ``"cuda"`` raises ``RuntimeError`` when none is; ``"cpu"`` is the CPU."""

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from l2m_utils.params import Knob, ParameterError, default_profile, resolve_device, resolve_parameters
+from l2m_utils.params import (DEVICE_CHOICES, Knob, ParameterError, default_profile, device_knob, resolve_device,
+                              resolve_parameters)
 
 KNOBS = {
     "length": Knob(int, "block length", low=2, high=64),
@@ -260,3 +261,15 @@ def test_resolve_device_follows_the_device_knob(monkeypatch):
     assert resolve_device("cpu") == torch.device("cpu")  # cpu stays cpu with a GPU present
     with pytest.raises(ValueError, match="device must be one of 'auto', 'cpu', 'cuda', got 'gpu'"):
         resolve_device("gpu")
+
+
+def test_the_device_knob_takes_exactly_what_resolve_device_takes(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    knob = device_knob("where the model runs")
+    assert knob.choices == DEVICE_CHOICES and knob.help == "where the model runs"
+    for choice in ("auto", "cpu"):
+        assert resolve_device(knob.check("device", choice)) == torch.device("cpu")
+    refusal = "parameter 'device'='gpu' is not allowed; allowed: one of 'auto', 'cpu', 'cuda'"
+    with pytest.raises(ParameterError, match=refusal):
+        knob.check("device", "gpu")
