@@ -377,7 +377,7 @@ def test_papermill_sees_every_parameter_of_each_chapter(source, tmp_path):
     path = tmp_path / "x.ipynb"
     nbformat.write(nb, path)
     assert book.declared_parameters(path) == assigned
-    knobs = set(re.findall(r'^\s+"(\w+)": Knob\(', nb.cells[i + 1].source, re.M))
+    knobs = set(re.findall(r'^\s+"(\w+)": (?:Knob|device_knob)\(', nb.cells[i + 1].source, re.M))
     assert set(assigned) - {"profile"} == knobs
 
 
