@@ -207,6 +207,13 @@ def test_chapter6_sentences_of_a_run_with_gpt2_only(tmp_path, monkeypatch):
     assert glued["ch6_trend_mamba"] == f"T{no_mamba[1:]}, so there is no Mamba-2 trend in L"
     assert glued["ch6_contrast"] == f"{no_mamba}, so the backbones cannot be compared"
     assert glued["ch6_collapse"] == f"T{no_mamba[1:]}, so panel (c) cannot test a collapse"
+    # no longer runs and no probe: every training-check sentence still says something (the Results page
+    # pastes each of them)
+    assert glued["ch6_ladder"].startswith("this run has no longer runs (")
+    assert glued["ch6_ladder_state"] == ("This run trains no second Mamba-2 state size for longer, so it cannot "
+                                         "say whether a larger state helps.")
+    assert glued["ch6_ladder_lr"] == ("This run has no learning-rate probe, so it cannot say whether another "
+                                      "rate would do better.")
 
 
 @pytest.mark.slow
