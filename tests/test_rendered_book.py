@@ -94,6 +94,12 @@ def test_chapter_page_content(built, stem):
     for src in images:
         assert (html_dir / "notebooks" / src).resolve().exists(), src
     assert "Traceback (most recent call last)" not in page
+    # every sentence or number the prose pastes from the chapter's own run is there and says something
+    roles = re.findall(r"\{glue:text\}`(\w+)", (root / "notebooks" / f"{stem}.md").read_text())
+    pasted = re.findall(r'<span class="pasted-text">([^<]*)</span>', page)
+    assert len(pasted) == len(roles), f"{stem}: {len(roles)} glue roles, {len(pasted)} values pasted"
+    empty = [name for name, text in zip(roles, pasted) if not text.strip()]
+    assert not empty, f"{stem}: glued values pasted empty: {empty}"
     assert not re.search(r'class="[^"]*output (traceback|error)', page)
     assert "How this page was executed" in page and "smoke" in page
     assert re.search(r'How this page was executed.*?href="[^"]*how_to_run\.html', page, flags=re.S), \
