@@ -129,8 +129,11 @@ def _count_keys_numpy(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.nda
     srt = np.sort(keys)
     if srt.size == 0:
         return srt.astype(np.int64), srt.astype(np.int64)
-    starts = np.flatnonzero(np.concatenate(([True], srt[1:] != srt[:-1])))
-    counts = np.diff(np.append(starts, srt.size))
+    first = np.empty(srt.size, dtype=bool)  # True where a run of equal keys starts (no concatenation)
+    first[0] = True
+    np.not_equal(srt[1:], srt[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(starts, append=srt.size)
     return srt[starts].astype(np.int64), counts.astype(np.int64)
 
 
