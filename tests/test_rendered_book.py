@@ -29,6 +29,11 @@ def _chapters() -> list[str]:
     return [p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.md"))]
 
 
+def _pasted(page: str) -> list[str]:
+    """The texts that ``{glue:text}`` roles pasted into an HTML page, in page order."""
+    return re.findall(r'<span class="pasted-text">([^<]*)</span>', page)
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("book")
@@ -66,7 +71,7 @@ def test_results_page_pastes_every_value_from_the_chapters(built):
     roles = re.findall(r"\{glue:text\}`\.\./notebooks/(\w+)\.ipynb::(\w+):[^`]*`", source)
     assert len(roles) >= 20 and {stem for stem, _ in roles} == {c for c in _chapters() if c[:2] >= "03"}
     page = (root / "_build" / "html" / "book" / "results.html").read_text()
-    pasted = re.findall(r'<span class="pasted-text">([^<]*)</span>', page)
+    pasted = _pasted(page)
     assert len(pasted) == len(roles), f"{len(roles)} glue roles, {len(pasted)} values pasted"
     assert "smoke" in pasted[0] and all(p.strip() for p in pasted)
 
@@ -96,7 +101,7 @@ def test_chapter_page_content(built, stem):
     assert "Traceback (most recent call last)" not in page
     # every sentence or number the prose pastes from the chapter's own run is there and says something
     roles = re.findall(r"\{glue:text\}`(\w+)", (root / "notebooks" / f"{stem}.md").read_text())
-    pasted = re.findall(r'<span class="pasted-text">([^<]*)</span>', page)
+    pasted = _pasted(page)
     assert len(pasted) == len(roles), f"{stem}: {len(roles)} glue roles, {len(pasted)} values pasted"
     empty = [name for name, text in zip(roles, pasted) if not text.strip()]
     assert not empty, f"{stem}: glued values pasted empty: {empty}"
