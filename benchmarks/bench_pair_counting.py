@@ -5,13 +5,15 @@ Run:  python benchmarks/bench_pair_counting.py [--tokens 1000000] [--vocab 1024 
 For each vocabulary size, the same random corpus (split into documents) is counted three ways:
 
 * ``Counter``: ``Counter(zip(doc[:-d], doc[d:]))`` over Python lists, document by document;
-* ``numpy``: :func:`l2m_utils.two_point.count_pairs` (int64 keys a·M + b; histogram for small M,
-  sort for large M);
-* ``torch/cuda``: the same function with ``backend="torch", device="cuda"`` when a GPU is present
-  (timed after a warm-up call; includes the host-to-device copy and the copy back).
+* ``numpy``: :func:`l2m_utils.two_point.count_pairs` with ``backend="numpy"`` (int64 keys a·M + b;
+  histogram for small M, ``np.sort`` of 32-bit keys for large M);
+* ``torch/cpu``: the same function with its default ``backend="torch", device="cpu"`` (histogram,
+  or ``torch.unique`` of 32-bit keys) — what the chapters use on a CPU;
+* ``torch/cuda``: the same with ``device="cuda"`` when a GPU is present (timed after a warm-up
+  call; includes the host-to-device copy and the copy back).
 
-Counts are checked to be identical.  Targets: numpy ≥ 8× the Counter loop on one CPU core,
-CUDA ≥ 50×.  Set OMP_NUM_THREADS=1 for a one-core number.
+Counts are checked to be identical.  Targets: ≥ 8× the Counter loop on one CPU core, CUDA ≥ 50×.
+Set OMP_NUM_THREADS=1 for a one-core number (torch then uses one thread too; the header says).
 """
 
 from __future__ import annotations
@@ -77,8 +79,11 @@ def main() -> None:
     except ImportError:
         torch, cuda = None, False
 
-    print(f"{args.tokens:,} tokens in {args.documents} documents; best of {args.repeats}")
+    threads = f"; torch on {torch.get_num_threads()} CPU thread(s)" if torch is not None else ""
+    print(f"{args.tokens:,} tokens in {args.documents} documents; best of {args.repeats}{threads}")
     header = f"{'vocab':>7} {'d':>5} {'Counter s':>10} {'numpy s':>9} {'speed-up':>9}"
+    if torch is not None:
+        header += f" {'torch/cpu s':>11} {'speed-up':>9}"
     if cuda:
         header += f" {'cuda s':>9} {'speed-up':>9}"
     print(header)
@@ -87,11 +92,18 @@ def main() -> None:
         lists = [d.tolist() for d in docs]
         for d in args.distances:
             t_ref, ref = best_of(lambda: counter_loop(lists, d), max(1, args.repeats - 1))
-            t_np, (a, b, n) = best_of(lambda: count_pairs(docs, d, vocab), args.repeats)
+            t_np, (a, b, n) = best_of(lambda: count_pairs(docs, d, vocab, backend="numpy"), args.repeats)
             if not args.no_check:
                 mine = Counter({(int(x), int(y)): int(c) for x, y, c in zip(a, b, n)})
                 assert mine == ref, f"counts differ at vocab={vocab}, d={d}"
             line = f"{vocab:>7} {d:>5} {t_ref:>10.3f} {t_np:>9.4f} {t_ref / t_np:>8.1f}×"
+            if torch is not None:
+                count_pairs(docs, d, vocab, backend="torch", device="cpu")  # warm-up
+                t_cpu, (ca, cb, cn) = best_of(
+                    lambda: count_pairs(docs, d, vocab, backend="torch", device="cpu"), args.repeats
+                )
+                assert np.array_equal(ca, a) and np.array_equal(cb, b) and np.array_equal(cn, n)
+                line += f" {t_cpu:>11.4f} {t_ref / t_cpu:>8.1f}×"
             if cuda:
                 count_pairs(docs, d, vocab, backend="torch", device="cuda")  # warm-up
                 torch.cuda.synchronize()

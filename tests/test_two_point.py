@@ -33,21 +33,48 @@ def _random_docs(seed, vocab, n_docs=7, max_len=3000):
 # ---------------------------------------------------------------- counting
 
 
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
 @pytest.mark.parametrize("vocab", [5, 300, 60_000])  # histogram path, and the sort path (M² = 3.6e9)
 @pytest.mark.parametrize("d", [1, 3, 64, 2500])
-def test_pair_counts_match_counter(vocab, d):
+def test_pair_counts_match_counter(vocab, d, backend):
     docs = _random_docs(vocab + d, vocab) + [np.array([1, 2, 1]), np.array([], dtype=np.int64)]
-    first, second, counts = tp.count_pairs(docs, d, vocab_size=vocab)
+    first, second, counts = tp.count_pairs(docs, d, vocab_size=vocab, backend=backend)
     assert _as_counter(first, second, counts) == _counter_reference(docs, d)
     keys = first * vocab + second
     assert np.all(np.diff(keys) > 0)  # sorted, distinct
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+@pytest.mark.parametrize("n_keys", [2**32, 2**32 + 1, 3 * 2**40])  # 32-bit keys at the edge; 64-bit keys
+def test_count_keys_sorts_keys_at_the_ends_of_the_range(n_keys, backend):
+    # the torch backend shifts keys by 2^31 into int32 when n_keys <= 2^32: order and values must survive
+    edge = np.array([0, 1, 2**31 - 1, 2**31, 2**31 + 1, 2**32 - 1, n_keys - 1], dtype=np.int64)
+    rng = np.random.default_rng(n_keys % 1000)
+    keys = rng.permutation(np.concatenate([edge, edge[[0, 3, 3, 5]], rng.integers(0, n_keys, 50_000)]))
+    uniq, counts = tp.count_keys(keys, n_keys, backend=backend)
+    ref_uniq, ref_counts = np.unique(keys, return_counts=True)
+    np.testing.assert_array_equal(uniq, ref_uniq)
+    np.testing.assert_array_equal(counts, ref_counts)
+    assert uniq.dtype == counts.dtype == np.int64
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_count_keys_of_nothing(backend):
+    for n_keys in (10, 2**30):  # histogram and sort paths
+        uniq, counts = tp.count_keys(np.array([], dtype=np.int64), n_keys, backend=backend)
+        assert uniq.size == counts.size == 0
+
+
+def test_numpy_backend_counts_on_the_cpu_only():
+    with pytest.raises(ValueError, match="numpy backend counts on the CPU only, got device 'cuda'"):
+        tp.count_keys(np.array([1, 2]), 4, backend="numpy", device="cuda")
 
 
 def test_torch_backend_matches_numpy():
     pytest.importorskip("torch")
     docs = _random_docs(1, 50_000)
     for d in (1, 17):
-        a = tp.count_pairs(docs, d, 50_000)
+        a = tp.count_pairs(docs, d, 50_000, backend="numpy")
         b = tp.count_pairs(docs, d, 50_000, backend="torch", device="cpu")
         for u, v in zip(a, b):
             np.testing.assert_array_equal(u, v)
