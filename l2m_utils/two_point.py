@@ -119,14 +119,16 @@ def pair_sample(corpus: Corpus, distance: int) -> tuple[np.ndarray, np.ndarray]:
     return corpus.tokens[:-d][same], corpus.tokens[d:][same]
 
 
-def _use_histogram(n_keys: int, n: int) -> bool:
-    """A histogram of n_keys bins beats sorting n keys when it is small and not much sparser than the keys."""
-    return n_keys <= BINCOUNT_MAX_KEYS and n_keys <= 8 * n + 4096
+def _use_histogram(n_keys: int, n: int, bins_per_key: int) -> bool:
+    """A histogram of n_keys bins beats sorting n keys when it is small and has at most about
+    ``bins_per_key`` bins per key (8 against ``np.sort``, 4 against the faster ``torch.unique``;
+    measured on a CPU core at 0.2–3 M keys)."""
+    return n_keys <= BINCOUNT_MAX_KEYS and n_keys <= bins_per_key * n + 4096
 
 
 def _count_keys_numpy(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct keys (sorted) and their counts."""
-    if _use_histogram(n_keys, keys.size):
+    if _use_histogram(n_keys, keys.size, bins_per_key=8):
         hist = np.bincount(keys, minlength=n_keys)
         present = np.flatnonzero(hist)
         return present.astype(np.int64), hist[present].astype(np.int64)
@@ -155,7 +157,7 @@ def _count_keys_torch(keys: np.ndarray, n_keys: int, device: str) -> tuple[np.nd
     """
     import torch
 
-    if _use_histogram(n_keys, keys.size):
+    if _use_histogram(n_keys, keys.size, bins_per_key=4):
         hist = torch.bincount(torch.from_numpy(keys).to(device), minlength=n_keys)
         present = torch.nonzero(hist).squeeze(1)
         return present.cpu().numpy().astype(np.int64), hist[present].cpu().numpy().astype(np.int64)
