@@ -244,7 +244,8 @@ def _level_context(last: Mapping[str, np.ndarray], first: Mapping[str, np.ndarra
     start = min(float(first[lab].mean()) for lab in other)
     if start >= NEAR_BASELINE:
         out += (f". {other_name} starts at {start:.2f} of the baseline or more at L = {lengths[0]}, close to the "
-                "trivial predictor's 1, which leaves it little room to rise")
+                "trivial predictor's 1, which leaves it little room to rise: a model that has learned this little "
+                "says nothing yet about whether its state limits it")
     return out
 
 

@@ -486,15 +486,16 @@ def test_only_top_level_strings_are_made_absolute_paths(tmp_path):
     assert got == {"a": str(tmp_path / "runs"), "b": ["./runs", "local:runs"]}
 
 
-def test_how_to_run_lists_the_committed_snapshots():
+@pytest.mark.parametrize("page", ["book/how_to_run.md", "README.md"])
+def test_how_to_run_lists_the_committed_snapshots(page):
     """The page says which chapters the published book shows from a snapshot: the list must follow
     book/snapshots/ (a GPU session that commits a snapshot updates the sentence, or this fails)."""
     root = Path(__file__).resolve().parents[1]
-    text = " ".join((root / "book" / "how_to_run.md").read_text().split())
+    text = " ".join((root / page).read_text().split())
     # "At present chapters 1, 2 and 5 have snapshots[; chapter(s) 4 (and 6) (is|are) shown at the `classroom` profile ...]"
     m = re.search(r"At present (?:every chapter has a snapshot|chapters? ([\d, and]+) (?:has a snapshot|have snapshots))"
                   r"(?:; chapters? ([\d, and]+) (?:is|are) shown at the `classroom` profile)?", text)
-    assert m, "how_to_run.md no longer says which chapters have snapshots"
+    assert m, f"{page} no longer says which chapters have snapshots"
     chapters = {int(p.name[:2]) for p in (root / "notebooks").glob("[0-9][0-9]_*.md")}
     listed = {int(n) for n in re.findall(r"\d+", m.group(1))} if m.group(1) else set(chapters)
     waiting = {int(n) for n in re.findall(r"\d+", m.group(2) or "")}

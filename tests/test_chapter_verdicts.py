@@ -49,7 +49,7 @@ def test_chapter6_verdicts_on_two_lengths_and_two_mamba_sizes(tmp_path, monkeypa
     # the backbone comparison the L2M condition is about: one of its four verdicts, every size quoted
     contrast = glued["ch6_contrast"]
     assert contrast.startswith("From L = 16 to L = 64")
-    verdicts = ("the contrast the L²M condition predicts", "the opposite of the L²M prediction",
+    verdicts = ("the contrast the L²M condition predicts", "the reverse of what a binding L²M condition would produce",
                 "this run does not separate them", "there is no rise to compare")
     assert sum(v in contrast for v in verdicts) == 1, contrast
     assert "gpt2 1x16" in contrast and "mamba2 1x16 N=4" in contrast
@@ -69,7 +69,7 @@ def test_chapter6_verdicts_on_two_lengths_and_two_mamba_sizes(tmp_path, monkeypa
     tol = 1e-3  # the sentence prints 3 decimals: within that of a boundary, either side may be right
     if "the contrast the L²M condition predicts" in contrast:
         assert min(m) > max(g) - tol and "ranges over seeds do not overlap" in contrast, contrast
-    elif "the opposite of the L²M prediction" in contrast:
+    elif "the reverse of what a binding L²M condition would produce" in contrast:
         assert max(m) < min(g) + tol and "ranges over seeds do not overlap" in contrast, contrast
     collapse = glued["ch6_collapse"]
     assert "the 4 Mamba-2 points (2 sizes)" in collapse

@@ -216,12 +216,12 @@ def test_backbone_contrast_needs_separated_seeds_and_an_effect_beyond_the_tolera
     assert predicted.endswith("(seeds per size and length: 2)")
     opposite = _contrast(first, {G: [0.70, 0.72], M4: [0.50, 0.52]})
     assert "GPT-2's KL/baseline rises more with L than Mamba-2's" in opposite
-    assert "the opposite of the L²M prediction" in opposite and "lead shrinks" not in opposite  # GPT-2 ends above
+    assert "the reverse of what a binding L²M condition would produce" in opposite and "lead shrinks" not in opposite  # GPT-2 ends above
     # a faster riser that is still the better model at the last length: a shrinking lead, said so; and a
     # slower riser near the trivial predictor has little room to rise
     shrinking = _contrast({G: [0.50, 0.52], M4: [0.90, 0.91]}, {G: [0.70, 0.72], M4: [0.92, 0.93]})
-    assert "the opposite of the L²M prediction" in shrinking
-    assert ("the opposite of the L²M prediction. At L = 64 every GPT-2 size's mean KL/baseline is still below every "
+    assert "the reverse of what a binding L²M condition would produce" in shrinking
+    assert ("the reverse of what a binding L²M condition would produce. At L = 64 every GPT-2 size's mean KL/baseline is still below every "
             "Mamba-2 size's: GPT-2's lead shrinks, it is not overtaken. Mamba-2 starts at 0.91 of the baseline or "
             "more at L = 16, close to the trivial predictor's 1, which leaves it little room to rise") in shrinking
     assert "((" not in shrinking and ") (" not in shrinking  # sentences, not stacked parentheses
