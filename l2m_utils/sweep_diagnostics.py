@@ -313,7 +313,7 @@ def backbone_contrast(first: Mapping[str, Sequence[float]], last: Mapping[str, S
         elif verdict == BELOW:
             text += (f". {g_name}'s KL/baseline rises more with L than {f_name}'s: every {g_name} size's mean change "
                      f"is higher than every {f_name} size's by at least {_small(gap)} of the baseline{every}: the "
-                     "opposite of the L²M prediction")
+                     "reverse of what a binding L²M condition would produce")
             text += _level_context(b, a, growing, fixed, g_name, f_name, lengths)
         elif verdict == "seeds":
             text += (f". The mean changes of the two backbones are apart by at least {_small(gap)} of the "
