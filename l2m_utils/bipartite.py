@@ -44,7 +44,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from .checks import integer
+from .checks import integer, listed
 from .entropy_estimators import grassberger_entropy
 from .fits import PowerLawFit, bootstrap_power_law
 from .information import check_tokens
@@ -239,7 +239,8 @@ class PairFrequencies:
 def default_lengths(max_length: int, min_length: int = 4) -> list[int]:
     """L = 4, 8, ..., up to ``max_length`` (powers of two)."""
     min_length = integer(min_length, "min_length")
-    if not max_length >= min_length:  # also refuses NaN
+    max_length = integer(max_length, "max_length", minimum=None)
+    if not max_length >= min_length:
         raise ValueError(f"max_length {max_length} is below the smallest length {min_length}")
     out, length = [], min_length
     while length <= max_length:
@@ -259,6 +260,7 @@ def shortest_length(ratios: Sequence[float], min_future: int = 2, start: int = 4
     if bad:
         raise ValueError(f"split ratios L/ell must be finite and > 1, got {bad}")
     length = integer(start, "start")
+    min_future = integer(min_future, "min_future")
     while True:
         try:
             if all(length - split_point(length, r) >= min_future for r in ratios):
@@ -292,13 +294,13 @@ def bipartite_sweep(
     least 2 tokens.  Scoring passes: 1 + (number of distinct ℓ) for direct, + the same again for vCLUB.
     """
     samples = _check_samples(samples, int(scorer.vocab_size))
-    estimators = tuple(estimators)
+    estimators = tuple(listed(estimators, "estimators", "estimator names"))
     for e in estimators:
         if e not in ESTIMATOR_NAMES:
             raise ValueError(f"unknown estimator {e!r}; known: {', '.join(ESTIMATOR_NAMES)}")
     if not estimators:
         raise ValueError("no estimator requested")
-    ratios = tuple(float(r) for r in ratios)
+    ratios = tuple(float(r) for r in listed(ratios, "ratios", "split ratios L/ell"))
     if not ratios:
         raise ValueError("no split ratio requested")
     lens = np.asarray(list(lengths))

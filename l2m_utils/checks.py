@@ -4,6 +4,8 @@ Bad input must raise an error that names the problem: one function, :func:`integ
 integer argument of the package (block lengths, distances, sizes, counts, seeds), so that all of them
 accept the same things (Python and numpy integers, not ``bool`` and not ``3.0``) and say the same
 thing when they refuse, e.g. ``ValueError: distance must be a positive integer, got 0``.
+:func:`listed` does the same for list arguments (distances, lengths, names): a single string or number
+is refused with a message that says how to wrap it, instead of being read character by character.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["is_integer", "integer"]
+__all__ = ["is_integer", "integer", "listed"]
 
 
 def is_integer(value: Any) -> bool:
@@ -48,3 +50,12 @@ def integer(value: Any, name: str, minimum: int | None = 1, maximum: int | None 
         reason = f" ({why})" if why else ""
         raise ValueError(f"{name} must be {_requirement(minimum, maximum)}{reason}, got {value!r}")
     return int(value)
+
+
+def listed(value: Any, name: str, item: str = "values") -> list:
+    """``list(value)`` after refusing a single string or number, which would otherwise be read as a
+    sequence of characters or fail with "object is not iterable": ``ValueError: distances must be a
+    list of integers, got 1: wrap a single one as [1]``."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or np.ndim(value) == 0 and isinstance(value, np.ndarray):
+        raise ValueError(f"{name} must be a list of {item}, got {value!r}: wrap a single one as [{value!r}]")
+    return list(value)

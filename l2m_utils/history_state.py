@@ -42,7 +42,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .checks import integer
+from .checks import integer, listed
 
 # --------------------------------------------------------------------------------------------------
 # the result type
@@ -441,6 +441,8 @@ def kabatjanskii_levenshtein_rate(eps: float) -> float:
 
 def history_state_table(names: tuple[str, ...] | list[str], positions: tuple[int, ...] | list[int]) -> list[dict]:
     """Rows ``{"model", "kind", "n_layer", "per_layer@<pos>", "<pos>": total, ...}`` for published names."""
+    names = listed(names, "names", "model names")
+    positions = listed(positions, "positions", "token positions")
     rows = []
     for name in names:
         cfg = published_config(name)

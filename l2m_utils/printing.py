@@ -19,6 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .checks import integer
+
 # Characters of one printed line that the rendered book shows whole: 13px monospace (l2m.css) in the
 # content column of sphinx-book-theme, window widths from about 1280 px (measured in Chromium).
 OUTPUT_WIDTH = 84
@@ -32,6 +34,7 @@ def wrap_lines(*lines: str, width: int = OUTPUT_WIDTH, indent: str = "    ") -> 
     An embedded newline starts a new line.  Raises ``ValueError`` when ``width`` leaves no room after
     ``indent``.
     """
+    width = integer(width, "width")
     if width <= len(indent) + 8:
         raise ValueError(f"width={width} leaves no room for text after an indent of {len(indent)} characters")
     out: list[str] = []

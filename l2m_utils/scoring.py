@@ -194,6 +194,8 @@ class CausalLMScorer:
             if self.device != next(model.parameters()).device:
                 self.model = self.model.to(self.device)
         self.dtype = body_dtype(dtype, self.device)
+        if head_dtype is not None and not isinstance(head_dtype, torch.dtype):
+            raise ValueError(f"head_dtype must be a torch dtype (e.g. torch.float32), got {head_dtype!r}")
         self.head_dtype = torch.float32 if head_dtype is None else head_dtype
         bos = bos_id if bos_id is not None else getattr(model.config, "bos_token_id", None)
         if bos is None:
@@ -202,12 +204,14 @@ class CausalLMScorer:
         if head is None:
             raise ValueError(f"{type(model).__name__} has no output embeddings (LM head); is it a causal LM?")
         self.vocab_size = int(head.weight.shape[0])
-        if not 0 <= int(bos) < self.vocab_size:
+        bos = integer(bos, "bos_id", minimum=0)
+        if not bos < self.vocab_size:
             raise ValueError(f"bos_id {bos} outside the model vocabulary [0, {self.vocab_size})")
         self.bos_id = int(bos)
         self.batch_size = integer(batch_size, "batch_size")
         # rows of logits per chunk: about 2^26 floats (256 MB in float32)
-        self.chunk_size = int(chunk_size) if chunk_size else max(16, (1 << 26) // self.vocab_size)
+        self.chunk_size = (integer(chunk_size, "chunk_size") if chunk_size is not None
+                           else max(16, (1 << 26) // self.vocab_size))
         self.progress = progress
         self._post = _head_postprocess(model.config)
         self.declared_positions = declared_positions(model.config)
@@ -236,6 +240,8 @@ class CausalLMScorer:
         """
         import torch
 
+        if not (np.isfinite(tolerance) and tolerance >= 0):
+            raise ValueError(f"tolerance must be a finite number of nats >= 0, got {tolerance}")
         head = self.model.get_output_embeddings()
         if spread_over_devices(self.model) or head.weight.device.type == "meta":
             return None

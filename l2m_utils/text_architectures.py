@@ -199,6 +199,7 @@ def matched_mamba2(gpt: ModelSpec, vocab_size: int, d_state: int = 16, max_layer
     closest to it; returns ``(spec, relative difference (P_mamba - P_gpt) / P_gpt)``."""
     if gpt.backbone != "gpt2":
         raise ValueError(f"matched_mamba2 takes a gpt2 spec, got {gpt.backbone!r}")
+    max_layers = integer(max_layers, "max_layers")
     target = count_text_lm_parameters(gpt, vocab_size)
     best: tuple[float, ModelSpec] | None = None
     for n_layer in range(1, max_layers + 1):

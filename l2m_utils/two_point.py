@@ -44,7 +44,7 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import integer
+from .checks import integer, listed
 from .entropy_estimators import entropy_from_counts
 from .progress import progress_bar
 
@@ -110,9 +110,7 @@ def _as_corpus(documents, vocab_size: int | None) -> Corpus:
 
 def pair_sample(corpus: Corpus, distance: int) -> tuple[np.ndarray, np.ndarray]:
     """All ordered pairs (w_i, w_{i+d}) with both tokens in the same document: arrays (x, y)."""
-    d = int(distance)
-    if d < 1:
-        raise ValueError(f"distance must be >= 1, got {distance}")
+    d = integer(distance, "distance")
     if d >= corpus.tokens.size:
         return corpus.tokens[:0], corpus.tokens[:0]
     same = corpus.doc_id[:-d] == corpus.doc_id[d:]
@@ -220,14 +218,24 @@ def _joint_counts(x: np.ndarray, y: np.ndarray, m: int, backend: str, device: st
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*|\d+|[^\w\s]|_")
 
 
+def _text_list(texts: Sequence[str]) -> list[str]:
+    """``texts`` as a non-empty list of strings (a single string is refused: it would be read as one
+    text per character)."""
+    texts = listed(texts, "texts", "strings")
+    if not texts:
+        raise ValueError("no texts to encode")
+    bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
+    if bad:
+        raise ValueError(f"texts must be strings, got {bad[0]}")
+    return texts
+
+
 def character_ids(texts: Sequence[str]) -> tuple[list[np.ndarray], list[str]]:
     """Each text as an array of character ids; ids index the returned alphabet (sorted by code point).
 
     Characters are Unicode code points; the alphabet holds only the characters that occur.
     """
-    texts = list(texts)
-    if not texts:
-        raise ValueError("no texts to encode")
+    texts = _text_list(texts)
     codes = [np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32) for t in texts]
     alphabet, inverse = np.unique(np.concatenate(codes), return_inverse=True)
     bounds = np.cumsum([c.size for c in codes])[:-1]
@@ -244,9 +252,7 @@ def word_ids(
     alphabetically) get ids 0, 1, ...; all others share the last id, ``"<other>"``.
     """
     integer(vocab_size, "vocab_size", minimum=2, why="one word and <other>")
-    texts = list(texts)
-    if not texts:
-        raise ValueError("no texts to encode")
+    texts = _text_list(texts)
     words = [_WORD.findall(t.lower() if lowercase else t) for t in texts]
     freq = _Counter(w for ws in words for w in ws)
     ranked = sorted(freq, key=lambda w: (-freq[w], w))[: vocab_size - 1]
@@ -290,7 +296,8 @@ class TwoPointResult:
 
 
 def _check_distances(distances: Sequence[int]) -> np.ndarray:
-    d = np.asarray(list(distances) if not isinstance(distances, np.ndarray) else distances)
+    d = np.asarray(listed(distances, "distances", "integers") if not isinstance(distances, np.ndarray) or
+                   distances.ndim == 0 else distances)
     if d.ndim != 1 or d.size == 0:
         raise ValueError("distances must be a non-empty 1-D list of integers")
     if not np.issubdtype(d.dtype, np.integer):

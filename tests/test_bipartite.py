@@ -355,7 +355,7 @@ def test_pair_surprisal_rejects_bad_input():
 
 
 def test_lengths_ratios_and_token_shapes_are_checked():
-    with pytest.raises(ValueError, match="max_length nan is below the smallest length 4"):
+    with pytest.raises(ValueError, match="max_length must be an integer, got nan"):
         bp.default_lengths(math.nan)
     with pytest.raises(ValueError, match="no split ratio given"):
         bp.shortest_length([])

@@ -40,3 +40,15 @@ def test_refusals_name_the_argument_the_requirement_and_the_value(kwargs, value,
                                            ({"minimum": None}, -10**6), ({"minimum": None, "maximum": 3}, 3)])
 def test_bounds_are_inclusive(kwargs, value):
     assert integer(value, "n", **kwargs) == value
+
+
+def test_listed_takes_sequences_and_refuses_single_values():
+    from l2m_utils.checks import listed
+
+    assert listed([1, 2], "xs") == [1, 2]
+    assert listed((1, 2), "xs") == [1, 2]
+    assert listed((k for k in range(3)), "xs") == [0, 1, 2]
+    assert listed(np.array([4, 5]), "xs") == [4, 5]
+    for bad in ("abc", b"abc", 3, 2.5, np.int64(3), np.array(7)):
+        with pytest.raises(ValueError, match=r"xs must be a list of integers, got .*: wrap a single one as \["):
+            listed(bad, "xs", "integers")

@@ -215,8 +215,10 @@ def test_bad_documents(docs, kwargs, match):
 
 def test_bad_distances_and_options():
     docs = [np.arange(10)]
-    with pytest.raises(ValueError, match="distance must be >= 1"):
+    with pytest.raises(ValueError, match="distance must be a positive integer, got 0"):
         tp.count_pairs(docs, 0)
+    with pytest.raises(ValueError, match="distance must be a positive integer, got 2.7"):
+        tp.count_pairs(docs, 2.7)
     with pytest.raises(ValueError, match=">= 1"):
         tp.two_point_mi(docs, [0, 1])
     with pytest.raises(ValueError, match="repeat"):
