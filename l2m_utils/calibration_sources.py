@@ -47,7 +47,7 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import integer
+from .checks import integer, listed
 from .hmm import HMM
 from .processes import _check_transition, _mi_from_deviation, stationary_distribution
 from .information import check_tokens
@@ -304,15 +304,20 @@ class FactorialErasureSource:
     # -- tokens -----------------------------------------------------------------------------------
     def encode(self, symbols: np.ndarray) -> np.ndarray:
         """Per-chain symbols [..., m] -> token ids [...]."""
-        sym = np.asarray(symbols, dtype=np.int64)
-        if sym.shape[-1] != len(self.chains) or np.any(sym < 0) or np.any(sym >= self.radices):
+        sym = np.asarray(symbols)
+        if sym.size and not np.issubdtype(sym.dtype, np.integer):
+            raise ValueError(f"symbols must be integers, got dtype {sym.dtype}")
+        if sym.ndim == 0 or sym.shape[-1] != len(self.chains) or np.any(sym < 0) or np.any(sym >= self.radices):
             raise ValueError(f"symbols must have a last axis of {len(self.chains)} digits "
                              f"below {self.radices.tolist()}")
         return (sym * self.place).sum(axis=-1)
 
     def decode(self, tokens: np.ndarray) -> np.ndarray:
         """Token ids [...] -> per-chain symbols [..., m]."""
-        t = np.asarray(tokens, dtype=np.int64)
+        t = np.asarray(tokens)
+        if t.size and not np.issubdtype(t.dtype, np.integer):
+            raise ValueError(f"token ids must be integers, got dtype {t.dtype}")
+        t = t.astype(np.int64)
         if np.any(t < 0) or np.any(t >= self.vocab_size):
             raise ValueError(f"token ids must lie in [0, {self.vocab_size})")
         return (t[..., None] // self.place) % self.radices
@@ -337,7 +342,8 @@ class FactorialErasureSource:
         """Exact I^BP at each L, split at ell = round(L / ratio) (as :func:`bipartite.split_point`)."""
         from .bipartite import split_point
 
-        return np.array([self.bipartite_mutual_information(int(L), split_point(int(L), ratio)) for L in lengths])
+        lengths = [integer(L, "length") for L in listed(lengths, "lengths", "block lengths")]
+        return np.array([self.bipartite_mutual_information(L, split_point(L, ratio)) for L in lengths])
 
     def two_point_mutual_information(self, distances: Sequence[int]) -> np.ndarray:
         """Exact I(W_i; W_{i+d}) (nats) for each distance."""

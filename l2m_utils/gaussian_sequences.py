@@ -572,6 +572,8 @@ class GaussianSequenceSampler:
         self.copies = integer(copies, "copies")
         self.length = 4**self.depth
         self.device = torch.device(device)
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(f"dtype must be a floating-point torch dtype (e.g. torch.float32), got {dtype!r}")
         self.dtype = torch.float32 if dtype is None else dtype
         fac = cholesky_lower(sequence_covariance(self.depth, self.copies_per_layer), overwrite=True)
         sigma = np.diagonal(fac).copy()
@@ -596,7 +598,7 @@ class GaussianSequenceSampler:
             raise ValueError("pass an explicit seed or torch.Generator (no hidden global RNG state)")
         L, k = self.length, self.copies
         if generator is None:
-            cpu = torch.Generator(device="cpu").manual_seed(int(seed))
+            cpu = torch.Generator(device="cpu").manual_seed(integer(seed, "seed", minimum=0))
             z = torch.randn(L, batch * k, generator=cpu, dtype=self.dtype).to(self.device)
         else:
             z = torch.randn(L, batch * k, generator=generator, device=self.device, dtype=self.dtype)

@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .checks import integer
+from .checks import integer, listed
 from .information import check_distribution
 from .processes import _mi_from_deviation, stationary_distribution
 
@@ -91,8 +91,7 @@ class HMM:
 
     def state_distribution(self, t: int) -> np.ndarray:
         """Law of the hidden state S_t (1-based t): ``initial @ T^(t-1)``."""
-        if t < 1:
-            raise ValueError(f"time t must be >= 1, got {t}")
+        t = integer(t, "time t")
         return self.initial @ np.linalg.matrix_power(self.transition, t - 1)
 
 
@@ -263,9 +262,7 @@ def hmm_two_point_mutual_information(hmm: HMM, distances: Sequence[int], i: int 
     """
     T, E = hmm.transition, hmm.emission
     pi_i = hmm.state_distribution(i)
-    ds = []
-    for d in distances:
-        ds.append(integer(d, "distance"))
+    ds = [integer(d, "distance") for d in listed(distances, "distances", "integers")]
     if not ds:
         return np.array([])
     try:

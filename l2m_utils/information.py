@@ -212,10 +212,8 @@ MAX_JOINT_ENTRIES = 2**25
 
 
 def _check_size(alphabet_size: int, length: int) -> None:
-    if alphabet_size < 1:
-        raise ValueError(f"alphabet size must be >= 1, got {alphabet_size}")
-    if length < 1:
-        raise ValueError(f"block length must be >= 1, got {length}")
+    integer(alphabet_size, "alphabet size")
+    integer(length, "block length")
     if float(alphabet_size) ** length > MAX_JOINT_ENTRIES:
         raise ValueError(
             f"a dense joint of M={alphabet_size} symbols over L={length} tokens has "

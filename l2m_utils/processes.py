@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .checks import integer, is_integer, listed
 from .information import _check_size, check_distribution, joint_from_sequences
 
 
@@ -211,13 +212,14 @@ def parity_sequences(order: int, length: int, taps: Sequence[int] | None = None)
     w_1..w_k are uniform random bits (k = ``order``); then w_t = XOR_{j in taps} w_{t-j}.
     ``taps`` defaults to :data:`PRIMITIVE_TAPS`\\[order\\].
     """
+    order, length = integer(order, "order"), integer(length, "block length")
     if order not in PRIMITIVE_TAPS and taps is None:
         raise ValueError(f"no default taps for order {order}; known orders: {sorted(PRIMITIVE_TAPS)}")
-    taps = tuple(PRIMITIVE_TAPS[order] if taps is None else taps)
-    if not taps or min(taps) < 1 or max(taps) != order:
-        raise ValueError(f"taps {taps} must be distances in [1, order={order}] and include order")
-    if length < 1:
-        raise ValueError(f"block length must be >= 1, got {length}")
+    taps = tuple(PRIMITIVE_TAPS[order] if taps is None else listed(taps, "taps", "distances"))
+    if not taps or not all(map(is_integer, taps)) or min(taps) < 1 or max(taps) != order:
+        raise ValueError(f"taps {taps} must be whole distances in [1, order={order}] and include order")
+    if len(set(taps)) != len(taps):
+        raise ValueError(f"taps {taps} repeat a distance (a repeated tap cancels itself in the XOR)")
     states = (np.arange(2**order)[:, None] >> np.arange(order)[None, :]) & 1  # every initial state
     seqs = np.zeros((2**order, max(length, order)), dtype=np.int64)
     seqs[:, :order] = states

@@ -225,3 +225,39 @@ def test_scorer_refuses_bad_settings():
     with pytest.raises(ValueError, match="tolerance must be a finite number of nats"):
         CausalLMScorer(model).check_against_model(tolerance=float("nan"))
     assert CausalLMScorer(model, head_dtype=torch.float32).head_dtype == torch.float32
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: proc.identical_tokens_joint(2, 2.5), "block length must be a positive integer, got 2.5"),
+    (lambda: proc.markov_joint(np.array([[0.5, 0.5], [0.5, 0.5]]), 2.5), "block length must be a positive integer"),
+    (lambda: proc.parity_sequences(2.0, 4), "order must be a positive integer, got 2.0"),
+    (lambda: proc.parity_sequences(2, 4, taps=(1.5, 2)), "taps .* must be whole distances"),
+    (lambda: proc.parity_sequences(2, 4, taps=(1, 1, 2)), "repeat a distance"),
+    (lambda: HMM(np.array([[0.9, 0.1], [0.3, 0.7]]), np.eye(2)).state_distribution(2.5),
+     "time t must be a positive integer, got 2.5"),
+    (lambda: FactorialErasureSource([ErasureChain(np.eye(2) * 0.8 + 0.1, 0.5)] * 2).encode([1.7, 2.2]),
+     "symbols must be integers, got dtype float64"),
+    (lambda: FactorialErasureSource([ErasureChain(np.eye(2) * 0.8 + 0.1, 0.5)] * 2).encode(3),
+     "symbols must have a last axis of 2 digits"),
+    (lambda: FactorialErasureSource([ErasureChain(np.eye(2) * 0.8 + 0.1, 0.5)]).decode([2.7]),
+     "token ids must be integers, got dtype float64"),
+    (lambda: FactorialErasureSource([ErasureChain(np.eye(2) * 0.8 + 0.1, 0.5)]).bipartite_curve([8.7]),
+     "length must be a positive integer, got 8.7"),
+])
+def test_bad_sizes_and_ids_of_the_exact_sources(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_gaussian_sampler_refuses_a_fractional_seed():
+    pytest.importorskip("torch")
+    from l2m_utils.gaussian_sequences import GaussianSequenceSampler
+
+    import torch
+
+    sampler = GaussianSequenceSampler(2, copies=2)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got 1.7"):
+        sampler.sample(2, seed=1.7)
+    for bad in ("float32", torch.int64):
+        with pytest.raises(ValueError, match="dtype must be a floating-point torch dtype"):
+            GaussianSequenceSampler(1, dtype=bad)
