@@ -88,8 +88,8 @@ def _check_vclub_sentences(md: str, values: dict[str, str]) -> None:
         counts[verdict] += 1
     assert values["ch8_vc_counts"].startswith(
         f"its error is larger than the direct one's in {counts['larger']} of 2 trained (source, model) pairs, "
-        f"smaller in {counts['smaller']} and comparable in {counts['comparable']} (the two errors within 10% of "
-        "each other")
+        f"smaller in {counts['smaller']} and comparable in {counts['comparable']} (comparable: the two errors are "
+        "within 10% of each other")
     expected = ("is uniformly the more biased estimator" if counts["larger"] == 2 else
                 "is about as biased as the direct estimator" if counts["comparable"] == 2 else
                 "is never the more biased estimator" if counts["larger"] == 0 else
