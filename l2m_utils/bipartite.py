@@ -240,7 +240,7 @@ def default_lengths(max_length: int, min_length: int = 4) -> list[int]:
     """L = 4, 8, ..., up to ``max_length`` (powers of two)."""
     min_length = integer(min_length, "min_length")
     max_length = integer(max_length, "max_length", minimum=None)
-    if not max_length >= min_length:
+    if max_length < min_length:
         raise ValueError(f"max_length {max_length} is below the smallest length {min_length}")
     out, length = [], min_length
     while length <= max_length:

@@ -56,6 +56,8 @@ def listed(value: Any, name: str, item: str = "values") -> list:
     """``list(value)`` after refusing a single string or number, which would otherwise be read as a
     sequence of characters or fail with "object is not iterable": ``ValueError: distances must be a
     list of integers, got 1: wrap a single one as [1]``."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or np.ndim(value) == 0 and isinstance(value, np.ndarray):
+    single = (isinstance(value, (str, bytes)) or not hasattr(value, "__iter__")
+              or (isinstance(value, np.ndarray) and value.ndim == 0))
+    if single:
         raise ValueError(f"{name} must be a list of {item}, got {value!r}: wrap a single one as [{value!r}]")
     return list(value)

@@ -207,7 +207,7 @@ class CausalLMScorer:
         bos = integer(bos, "bos_id", minimum=0)
         if not bos < self.vocab_size:
             raise ValueError(f"bos_id {bos} outside the model vocabulary [0, {self.vocab_size})")
-        self.bos_id = int(bos)
+        self.bos_id = bos
         self.batch_size = integer(batch_size, "batch_size")
         # rows of logits per chunk: about 2^26 floats (256 MB in float32)
         self.chunk_size = (integer(chunk_size, "chunk_size") if chunk_size is not None

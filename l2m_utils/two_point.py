@@ -296,8 +296,7 @@ class TwoPointResult:
 
 
 def _check_distances(distances: Sequence[int]) -> np.ndarray:
-    d = np.asarray(listed(distances, "distances", "integers") if not isinstance(distances, np.ndarray) or
-                   distances.ndim == 0 else distances)
+    d = np.asarray(listed(distances, "distances", "integers"))
     if d.ndim != 1 or d.size == 0:
         raise ValueError("distances must be a non-empty 1-D list of integers")
     if not np.issubdtype(d.dtype, np.integer):
