@@ -4,6 +4,7 @@ Introduced in the preface ("How to run the notebooks").  One entry point,
 ``python -m l2m_utils.book`` (also installed as ``l2m-book``)::
 
     list                                   the chapters and their parameters
+    commit                                 the commit id runs record (L2M_COMMIT for the GPU scripts)
     execute [NAMES] [--profile P] [-p K V]  convert + execute into _build/executed/
     html [--from-snapshots]                render _build/html from executed notebooks (no re-execution)
     build [NAMES] [--profile P] [-p K V]   execute, then html (what `make book` runs)
@@ -978,6 +979,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="override one parameter (value read as YAML); repeatable")
 
     sub.add_parser("list", help="list chapters and their parameters")
+    sub.add_parser("commit", help="print the commit id runs record (with +dirty for uncommitted code): "
+                                  "pass it as L2M_COMMIT to the GPU scripts")
     with_exec(sub.add_parser("execute", help="execute chapters into _build/executed"))
     p_html = sub.add_parser("html", help="render _build/html from executed notebooks or snapshots")
     with_exec(p_build := sub.add_parser("build", help="execute, then render"))
@@ -1010,6 +1013,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             for source in layout.chapters():
                 print(f"{source.stem}: {', '.join(chapter_parameters(layout, source))}")
+        elif args.command == "commit":
+            print(git_commit(layout.root))
         elif args.command == "execute":
             execute_many(layout, args.names, args.profile, args.overrides)
         elif args.command == "html":

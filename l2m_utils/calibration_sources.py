@@ -47,7 +47,7 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import integer, listed
+from .checks import integer, integers
 from .hmm import HMM
 from .processes import _check_transition, _mi_from_deviation, stationary_distribution
 from .information import check_tokens
@@ -73,10 +73,7 @@ def _check_split(length: int, ell) -> int:
 
 
 def _check_distances(distances) -> np.ndarray:
-    d = np.asarray(distances)
-    if d.ndim != 1 or d.size == 0 or not np.issubdtype(d.dtype, np.integer) or np.any(d < 1):
-        raise ValueError(f"distances must be a non-empty 1-D list of integers >= 1, got {distances!r}")
-    return d.astype(np.int64)
+    return np.array(integers(distances, "distances", "distance"), dtype=np.int64)
 
 
 def sticky_transition(n_states: int, stay: float) -> np.ndarray:
@@ -342,7 +339,7 @@ class FactorialErasureSource:
         """Exact I^BP at each L, split at ell = round(L / ratio) (as :func:`bipartite.split_point`)."""
         from .bipartite import split_point
 
-        lengths = [integer(L, "length") for L in listed(lengths, "lengths", "block lengths")]
+        lengths = integers(lengths, "lengths", "length")
         return np.array([self.bipartite_mutual_information(L, split_point(L, ratio)) for L in lengths])
 
     def two_point_mutual_information(self, distances: Sequence[int]) -> np.ndarray:

@@ -6,6 +6,7 @@ accept the same things (Python and numpy integers, not ``bool`` and not ``3.0``)
 thing when they refuse, e.g. ``ValueError: distance must be a positive integer, got 0``.
 :func:`listed` does the same for list arguments (distances, lengths, names): a single string or number
 is refused with a message that says how to wrap it, instead of being read character by character.
+:func:`integers` combines the two for the package's lists of integers (distances, block lengths).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["is_integer", "integer", "listed"]
+__all__ = ["is_integer", "integer", "listed", "integers"]
 
 
 def is_integer(value: Any) -> bool:
@@ -48,7 +49,8 @@ def integer(value: Any, name: str, minimum: int | None = 1, maximum: int | None 
         ok = False
     if not ok:
         reason = f" ({why})" if why else ""
-        raise ValueError(f"{name} must be {_requirement(minimum, maximum)}{reason}, got {value!r}")
+        shown = value.item() if isinstance(value, np.generic) else value  # 2.0, not np.float64(2.0)
+        raise ValueError(f"{name} must be {_requirement(minimum, maximum)}{reason}, got {shown!r}")
     return int(value)
 
 
@@ -61,3 +63,13 @@ def listed(value: Any, name: str, item: str = "values") -> list:
     if single:
         raise ValueError(f"{name} must be a list of {item}, got {value!r}: wrap a single one as [{value!r}]")
     return list(value)
+
+
+def integers(value: Any, name: str, item: str, minimum: int | None = 1) -> list[int]:
+    """A non-empty list of integers (distances, block lengths), each checked by :func:`integer` under
+    the name ``item`` and the whole by :func:`listed`: ``distance must be a positive integer, got 2.0``;
+    ``distances must name at least one distance, got none``."""
+    values = [integer(v, item, minimum) for v in listed(value, name, "integers")]
+    if not values:
+        raise ValueError(f"{name} must name at least one {item}, got none")
+    return values

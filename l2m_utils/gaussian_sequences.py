@@ -132,12 +132,31 @@ def _pair_update(
     b += tmp2
 
 
+def _check_layer_covariance(cov: np.ndarray) -> None:
+    """Refuse what the boundary step cannot use: not square, a length not divisible by 4, a variance
+    that is not positive and finite (a correlation would be NaN), or an asymmetric matrix (checked on
+    eight spread-out rows against the matching columns: O(L), not O(L^2))."""
+    if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or cov.shape[0] % 4:
+        raise ValueError(f"boundary step needs a square covariance of length divisible by 4, got {cov.shape}")
+    var = np.diagonal(cov)
+    bad = np.flatnonzero(~(np.isfinite(var) & (var > 0)))
+    if bad.size:
+        raise ValueError(f"a covariance needs positive, finite variances: position {int(bad[0])} has "
+                         f"variance {float(var[bad[0]])!r}")
+    rows = np.unique(np.linspace(0, cov.shape[0] - 1, 8).astype(int))
+    scale = float(var.max())
+    if not np.allclose(cov[rows], cov[:, rows].T, rtol=1e-9, atol=1e-12 * scale):
+        raise ValueError("the covariance is not symmetric (cov[i, j] != cov[j, i] for some i, j)")
+
+
 def boundary_targets(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Current and target correlations of the boundary pairs ``(4i+3, 4i+4)`` of a layer.
 
     ``cov`` is the covariance right after row mixing (L = 4n).  Returns ``(c, c')`` of length n-1,
-    ``c' = (corr(4i+2, 4i+3) + corr(4i+4, 4i+5)) / 5 + 2/5``.
+    ``c' = (corr(4i+2, 4i+3) + corr(4i+4, 4i+5)) / 5 + 2/5``.  ``ValueError`` unless ``cov`` is a
+    square, symmetric matrix of length divisible by 4 with positive, finite variances.
     """
+    _check_layer_covariance(cov)
     n = cov.shape[0] // 4
     i = np.arange(n - 1)
     d = np.sqrt(np.diagonal(cov))
@@ -167,6 +186,7 @@ def apply_boundary_step(cov: np.ndarray, skip: Sequence[int] = ()) -> np.ndarray
     L = cov.shape[0]
     n = L // 4
     if n < 2:
+        _check_layer_covariance(cov)
         return cov
     c, target = boundary_targets(cov)
     alpha, beta = boundary_coefficients(c, target)

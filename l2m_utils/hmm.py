@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .checks import integer, listed
+from .checks import integer, integers
 from .information import check_distribution
 from .processes import _mi_from_deviation, stationary_distribution
 
@@ -262,9 +262,7 @@ def hmm_two_point_mutual_information(hmm: HMM, distances: Sequence[int], i: int 
     """
     T, E = hmm.transition, hmm.emission
     pi_i = hmm.state_distribution(i)
-    ds = [integer(d, "distance") for d in listed(distances, "distances", "integers")]
-    if not ds:
-        return np.array([])
+    ds = integers(distances, "distances", "distance")
     try:
         C = T - stationary_distribution(T)[None, :]
     except ValueError:  # several stationary laws (HMM refuses this); T^d is still exact, less accurate

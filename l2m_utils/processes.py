@@ -15,24 +15,12 @@ helpers in :mod:`l2m_utils.information`) or a closed-form quantity used to check
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Sequence
 
 import numpy as np
 
-from .checks import integer, is_integer, listed
+from .checks import integer, integers, is_integer, listed
 from .information import _check_size, check_distribution, joint_from_sequences
-
-
-def _whole(value: object, name: str, low: int = 1) -> int:
-    """``value`` as an int if it is a whole number >= ``low`` (an int, or a float such as 2.0; not a
-    bool, NaN or inf); else ``ValueError`` naming ``name``."""
-    whole = not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real) and (
-        isinstance(value, (int, np.integer)) or (math.isfinite(value) and value == int(value)))
-    if not whole or value < low:
-        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
-    return int(value)
 
 
 def _check_transition(P: np.ndarray) -> np.ndarray:
@@ -143,7 +131,7 @@ def _mi_from_deviation(pa: np.ndarray, pb: np.ndarray, delta: np.ndarray) -> np.
 def markov_two_point_mutual_information(P: np.ndarray, distances: Sequence[int]) -> np.ndarray:
     """Exact I(W_t; W_{t+d}) of a stationary first-order chain: joint J = diag(pi) P^d.
 
-    ``distances``: a non-empty sequence of whole numbers >= 1.
+    ``distances``: a non-empty list of positive integers.
 
     Computed without cancellation (the naive sum J log(J / pi pi^T) bottoms out at ~1e-15 of
     rounding noise while the true value keeps decaying).  With C = P - 1 pi^T, C^d = P^d - 1 pi^T
@@ -163,9 +151,7 @@ def markov_two_point_mutual_information(P: np.ndarray, distances: Sequence[int])
     """
     P = _check_transition(P)
     pi = stationary_distribution(P)
-    ds = [_whole(d, "distance") for d in distances]
-    if not ds:
-        raise ValueError("distances must name at least one distance, got none")
+    ds = integers(distances, "distances", "distance")
     C = P - pi[None, :]
     values: dict[int, float] = {}
     power, at = np.eye(P.shape[0]), 0
@@ -239,9 +225,9 @@ def parity_bipartite_mutual_information(order: int, length: int, ell: int | None
     Any m <= order consecutive bits are uniform (m log 2 of entropy) and ``order`` of them fix the
     rest, so H(X) = min(ell, k) log 2, H(Y) = min(L-ell, k) log 2, H(X,Y) = min(L, k) log 2.
     """
-    k = _whole(order, "order")
-    length = _whole(length, "block length L", 2)
-    ell = length // 2 if ell is None else _whole(ell, "split ell")
+    k = integer(order, "order")
+    length = integer(length, "block length L", 2)
+    ell = length // 2 if ell is None else integer(ell, "split ell")
     if not 1 <= ell < length:
         raise ValueError(f"split ell={ell} must satisfy 1 <= ell <= L-1 = {length - 1}")
     return float((min(ell, k) + min(length - ell, k) - min(length, k)) * np.log(2))
@@ -251,6 +237,6 @@ def ar1_covariance(phi: float, length: int) -> np.ndarray:
     """Covariance of a stationary Gaussian AR(1) process with unit variance: C_ij = phi^|i-j|."""
     if not -1.0 < phi < 1.0:
         raise ValueError(f"AR(1) coefficient phi must lie in (-1, 1), got {phi}")
-    _whole(length, "length")
+    integer(length, "length")
     idx = np.arange(length)
     return phi ** np.abs(idx[:, None] - idx[None, :]).astype(np.float64)

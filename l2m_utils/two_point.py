@@ -44,7 +44,7 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import integer, listed
+from .checks import integer, integers, listed
 from .entropy_estimators import entropy_from_counts
 from .progress import progress_bar
 
@@ -296,15 +296,7 @@ class TwoPointResult:
 
 
 def _check_distances(distances: Sequence[int]) -> np.ndarray:
-    d = np.asarray(listed(distances, "distances", "integers"))
-    if d.ndim != 1 or d.size == 0:
-        raise ValueError("distances must be a non-empty 1-D list of integers")
-    if not np.issubdtype(d.dtype, np.integer):
-        if not np.all(np.isfinite(d)) or np.any(d != np.round(d)):
-            raise ValueError(f"distances must be whole numbers, got {d}")
-    d = d.astype(np.int64)
-    if np.any(d < 1):
-        raise ValueError(f"distances must be >= 1, got {d.tolist()}")
+    d = np.array(integers(distances, "distances", "distance"), dtype=np.int64)
     if np.unique(d).size != d.size:
         raise ValueError(f"distances repeat: {d.tolist()}")
     return d
@@ -443,7 +435,8 @@ def local_exponents(distances: ArrayLike, excess: ArrayLike) -> tuple[np.ndarray
     """(d_lo, d_hi, lambda): the local decay exponent of e(d) between successive distances,
     lambda_k = -(log e_{k+1} - log e_k) / (log d_{k+1} - log d_k)  (e = A d^-alpha gives alpha).
 
-    ``ValueError`` unless distances increase and every excess is positive and finite."""
+    ``ValueError`` unless distances increase and every excess is positive and finite.  Fewer than two
+    distances give three empty arrays (no segment to measure), which chapter 3 reports as such."""
     d = np.asarray(distances, dtype=np.float64)
     e = np.asarray(excess, dtype=np.float64)
     if d.ndim != 1 or e.shape != d.shape:

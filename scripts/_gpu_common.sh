@@ -5,6 +5,28 @@
 # gpu_preflight MODULE...: stop within seconds, naming what is missing, when a module cannot be found
 #   (a session must not spend minutes before discovering that the wheelhouse lacks a package).
 # gpu_info: versions and the device, for the log.
+# gpu_commit: refuse to start when L2M_COMMIT is unset or names uncommitted code ("+dirty"): the machine
+#   has no git, so the id every result records comes from L2M_COMMIT alone (compute it here with
+#   `.venv/bin/python -m l2m_utils.book commit`).  ALLOW_DIRTY=1 lets a try-out run anyway.
+
+gpu_commit() {  # after gpu_install (l2m_utils importable)
+  if [ -z "${L2M_COMMIT:-}" ]; then  # a local try-out in a clone: git answers; on the machine: "unknown"
+    L2M_COMMIT=$("$PY" -m l2m_utils.book --root "$PWD" commit 2>/dev/null || echo unknown)
+  fi
+  export L2M_COMMIT
+  case "$L2M_COMMIT" in
+    "" | unknown)
+      if [ "${ALLOW_DIRTY:-0}" != 1 ]; then
+        echo "L2M_COMMIT is not set: pass L2M_COMMIT=\$(.venv/bin/python -m l2m_utils.book commit) (the machine has no git)" >&2
+        exit 2
+      fi ;;
+    *+dirty)
+      if [ "${ALLOW_DIRTY:-0}" != 1 ]; then
+        echo "L2M_COMMIT=$L2M_COMMIT: commit first, published results must name the code that made them" >&2
+        exit 2
+      fi ;;
+  esac
+}
 
 gpu_install() {
   if [ "${SKIP_INSTALL:-0}" != 1 ] && compgen -G ".whl/*.whl" >/dev/null; then

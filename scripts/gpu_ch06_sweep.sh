@@ -41,13 +41,13 @@ else
          --precision bf16 --check-kernels)
   KERNELS=(--require-kernels)
 fi
-export L2M_COMMIT=${L2M_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 
 source scripts/_gpu_common.sh
 
 main() {
-  echo "== ch06 $(date -u '+%F %T UTC') profile=$PROFILE device=$DEVICE commit=$L2M_COMMIT"
   gpu_install
+  gpu_commit
+  echo "== ch06 $(date -u '+%F %T UTC') profile=$PROFILE device=$DEVICE commit=$L2M_COMMIT"
   gpu_info
   "$PY" -c "from l2m_utils.continuous_models import load_mamba_ssm_mamba2
 print('mamba_ssm Triton Mamba2:', load_mamba_ssm_mamba2() is not None)"

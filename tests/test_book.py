@@ -1,6 +1,7 @@
 """The runner (l2m_utils.book): execution, parameters, failures, snapshots, exercises, nbval files."""
 
 import json
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -406,7 +407,7 @@ def test_a_bare_name_that_is_also_a_folder_here_stays_a_name_with_a_note(tmp_pat
     assert capsys.readouterr().err == ""
 
 
-def test_commit_is_dirty_for_changed_code_but_not_for_changed_outputs(tmp_path, monkeypatch):
+def test_commit_is_dirty_for_changed_code_but_not_for_changed_outputs(tmp_path, monkeypatch, capsys):
     """A snapshot of several chapters writes book/snapshots/ before the next chapter runs, and a sweep
     writes results/: neither makes the recorded commit "+dirty"; a changed code file does."""
     import subprocess
@@ -431,6 +432,30 @@ def test_commit_is_dirty_for_changed_code_but_not_for_changed_outputs(tmp_path, 
     assert book.git_commit(tmp_path) == clean + "+dirty"
     monkeypatch.setenv("L2M_COMMIT", "abc1234")
     assert book.git_commit(tmp_path) == "abc1234"
+    # the runner's `commit` command prints the same id (what the GPU scripts are given as L2M_COMMIT)
+    monkeypatch.delenv("L2M_COMMIT")
+    assert book.main(["--root", str(tmp_path), "commit"]) == 0
+    assert capsys.readouterr().out.strip() == clean + "+dirty"
+
+
+@pytest.mark.parametrize("commit, allow, refused", [
+    ("", "0", True), ("unknown", "0", True), ("abc1234+dirty", "0", True),
+    ("abc1234", "0", False), ("abc1234+dirty", "1", False),
+])
+def test_gpu_scripts_refuse_an_unknown_or_dirty_commit(commit, allow, refused, tmp_path):
+    """The GPU machine has no git: every result there records L2M_COMMIT, so the scripts refuse to
+    start without one, or with uncommitted code (+dirty), unless ALLOW_DIRTY=1 (a try-out)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "L2M_COMMIT": commit, "ALLOW_DIRTY": allow, "PY": sys.executable}
+    done = subprocess.run(["bash", "-c", f"source {root}/scripts/_gpu_common.sh; cd {tmp_path}; gpu_commit; "
+                           'echo "ok $L2M_COMMIT"'], env=env, capture_output=True, text=True, timeout=60)
+    if refused:
+        assert done.returncode == 2 and "L2M_COMMIT" in done.stderr, done
+    else:
+        assert done.returncode == 0 and done.stdout.strip() == f"ok {commit}", done
 
 
 def test_overrides_are_checked_against_every_chapter_before_any_runs(repo, capsys):

@@ -210,8 +210,12 @@ def test_bad_inputs():
         c.bipartite_mutual_information(1)
     with pytest.raises(ValueError, match="split"):
         c.bipartite_mutual_information(8, 8)
-    with pytest.raises(ValueError, match="distances"):
+    with pytest.raises(ValueError, match="distance must be a positive integer, got 0"):
         c.two_point_mutual_information([0, 1])
+    with pytest.raises(ValueError, match="distance must be a positive integer, got 1.0"):
+        c.two_point_mutual_information(np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="distances must name at least one distance"):
+        c.two_point_mutual_information([])
     with pytest.raises(ValueError, match="at least one chain"):
         FactorialErasureSource([])
     with pytest.raises(ValueError, match="not an ErasureChain"):

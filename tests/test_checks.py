@@ -16,6 +16,13 @@ def test_bools_floats_strings_and_arrays_are_not(value):
     assert not is_integer(value)
 
 
+def test_a_refused_numpy_scalar_is_shown_as_a_plain_number():
+    with pytest.raises(ValueError, match=r"n must be a positive integer, got 2.5$"):
+        integer(np.float64(2.5), "n")
+    with pytest.raises(ValueError, match=r"n must be a positive integer, got 0$"):
+        integer(np.int64(0), "n")
+
+
 def test_returns_a_python_int():
     out = integer(np.int32(4), "n")
     assert out == 4 and type(out) is int
@@ -52,3 +59,21 @@ def test_listed_takes_sequences_and_refuses_single_values():
     for bad in ("abc", b"abc", 3, 2.5, np.int64(3), np.array(7)):
         with pytest.raises(ValueError, match=r"xs must be a list of integers, got .*: wrap a single one as \["):
             listed(bad, "xs", "integers")
+
+
+def test_integers_checks_each_item_and_refuses_empty_and_single_values():
+    from l2m_utils.checks import integers
+
+    got = integers(np.array([3, 1, 2]), "distances", "distance")
+    assert got == [3, 1, 2] and all(type(v) is int for v in got)
+    assert integers(range(2, 5), "lengths", "length", minimum=2) == [2, 3, 4]
+    for bad, message in [([1, 2.0], "distance must be a positive integer, got 2.0"),
+                         ([1, 0], "distance must be a positive integer, got 0"),
+                         ([True], "distance must be a positive integer, got True"),
+                         (np.array([1.0, 2.0]), "distance must be a positive integer, got 1.0"),
+                         ([], "distances must name at least one distance, got none"),
+                         (4, r"distances must be a list of integers, got 4: wrap a single one as \[4\]")]:
+        with pytest.raises(ValueError, match=message):
+            integers(bad, "distances", "distance")
+    with pytest.raises(ValueError, match="length must be an integer >= 2, got 1"):
+        integers([4, 1], "lengths", "length", minimum=2)

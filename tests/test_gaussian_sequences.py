@@ -477,3 +477,27 @@ def test_boundary_step_refuses_pairs_that_do_not_exist(skip):
     with pytest.raises(ValueError, match=r"skip lists boundary pairs, numbered 0\.\.2 at L = 16"):
         gs.apply_boundary_step(cov, skip=skip)
     assert np.array_equal(cov, np.eye(16))  # refused before any change
+
+
+def test_boundary_targets_and_step_refuse_degenerate_or_asymmetric_covariances():
+    good = np.eye(8) + 0.1 * (np.ones((8, 8)) - np.eye(8))
+    c, target = gs.boundary_targets(good)  # the well-formed case still works
+    assert np.isfinite(c).all() and np.isfinite(target).all()
+    zero_var = good.copy()
+    zero_var[5, :] = zero_var[:, 5] = 0.0
+    with pytest.raises(ValueError, match="position 5 has variance 0.0"):
+        gs.boundary_targets(zero_var)
+    with pytest.raises(ValueError, match="position 5 has variance 0.0"):
+        gs.apply_boundary_step(zero_var.copy())
+    nan_var = good.copy()
+    nan_var[2, 2] = np.nan
+    with pytest.raises(ValueError, match="position 2 has variance nan"):
+        gs.boundary_targets(nan_var)
+    asym = good.copy()
+    asym[0, 7] = 0.5  # row 0 and column 7 are among the checked ones
+    with pytest.raises(ValueError, match="covariance is not symmetric"):
+        gs.apply_boundary_step(asym)
+    with pytest.raises(ValueError, match="covariance is not symmetric"):
+        gs.apply_boundary_step(np.triu(good[:4, :4]) + np.eye(4))  # n = 1: nothing to step, still checked
+    with pytest.raises(ValueError, match="divisible by 4"):
+        gs.boundary_targets(np.eye(6))

@@ -331,5 +331,6 @@ def test_two_point_any_order_of_distances_and_empty():
                                [hmm_two_point_mutual_information(hmm, [d])[0] for d in ds], rtol=1e-12)
     with pytest.raises(ValueError, match="distance must be a positive integer, got 1.0"):
         hmm_two_point_mutual_information(hmm, [2, 1.0])  # a float is refused, as everywhere in l2m_utils
-    assert hmm_two_point_mutual_information(hmm, []).shape == (0,)
+    with pytest.raises(ValueError, match="distances must name at least one distance, got none"):
+        hmm_two_point_mutual_information(hmm, [])  # as the Markov-chain version: one check for both
     assert hmm_two_point_mutual_information(HMM([[1.0]], [[0.2, 0.3, 0.5]]), [1, 50]).tolist() == [0.0, 0.0]

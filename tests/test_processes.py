@@ -102,13 +102,14 @@ def test_bad_process_parameters_raise():
 @pytest.mark.parametrize(
     "distances, message",
     [
-        ([1.5], "distance must be a whole number >= 1, got 1.5"),
-        ([1, 0], "distance must be a whole number >= 1, got 0"),
+        ([1.5], "distance must be a positive integer, got 1.5"),
+        ([1, 0], "distance must be a positive integer, got 0"),
         ([-2], "got -2"),
         ([float("nan")], "got nan"),
         ([float("inf")], "got inf"),
         ([True], "got True"),
         ([], "distances must name at least one distance"),
+        (3, "distances must be a list of integers, got 3: wrap a single one as \\[3\\]"),
         (np.array([], dtype=int), "distances must name at least one distance"),
     ],
 )
@@ -117,23 +118,27 @@ def test_markov_two_point_refuses_bad_distances(distances, message):
         proc.markov_two_point_mutual_information(proc.binary_symmetric_chain(0.1), distances)
 
 
-def test_markov_two_point_accepts_whole_numbers_of_any_type():
+def test_markov_two_point_accepts_python_and_numpy_integers_but_not_floats():
+    # one integer check for the whole package (checks.integer): 2.0 is refused here as everywhere
     P = proc.binary_symmetric_chain(0.1)
     expected = proc.markov_two_point_mutual_information(P, [1, 2, 3])
-    np.testing.assert_array_equal(proc.markov_two_point_mutual_information(P, [1.0, np.int64(2), 3.0]), expected)
+    np.testing.assert_array_equal(proc.markov_two_point_mutual_information(P, [1, np.int64(2), np.int32(3)]), expected)
     np.testing.assert_array_equal(proc.markov_two_point_mutual_information(P, range(1, 4)), expected)
+    np.testing.assert_array_equal(proc.markov_two_point_mutual_information(P, np.arange(1, 4)), expected)
+    with pytest.raises(ValueError, match="distance must be a positive integer, got 2.0"):
+        proc.markov_two_point_mutual_information(P, [1, 2.0])
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        ((-1, 4), "order must be a whole number >= 1, got -1"),
-        ((0, 4), "order must be a whole number >= 1, got 0"),
-        ((2.5, 4), "order must be a whole number >= 1, got 2.5"),
-        ((3, 4.5), "block length L must be a whole number >= 2, got 4.5"),
-        ((3, 1), "block length L must be a whole number >= 2, got 1"),
-        ((3, 4, 1.5), "split ell must be a whole number >= 1, got 1.5"),
-        ((3, 4, 0), "split ell must be a whole number >= 1, got 0"),
+        ((-1, 4), "order must be a positive integer, got -1"),
+        ((0, 4), "order must be a positive integer, got 0"),
+        ((2.5, 4), "order must be a positive integer, got 2.5"),
+        ((3, 4.5), "block length L must be an integer >= 2, got 4.5"),
+        ((3, 1), "block length L must be an integer >= 2, got 1"),
+        ((3, 4, 1.5), "split ell must be a positive integer, got 1.5"),
+        ((3, 4, 0), "split ell must be a positive integer, got 0"),
         ((3, 4, 4), "split ell=4 must satisfy"),
     ],
 )
@@ -154,7 +159,7 @@ def test_parity_closed_form_any_order():
 
 @pytest.mark.parametrize("length, message", [(3.5, "got 3.5"), (0, "got 0"), (-1, "got -1"), (float("nan"), "got nan")])
 def test_ar1_covariance_refuses_bad_lengths(length, message):
-    with pytest.raises(ValueError, match="length must be a whole number >= 1, " + message):
+    with pytest.raises(ValueError, match="length must be a positive integer, " + message):
         proc.ar1_covariance(0.5, length)
     with pytest.raises(ValueError, match="phi"):
         proc.ar1_covariance(float("nan"), 3)

@@ -219,8 +219,12 @@ def test_bad_distances_and_options():
         tp.count_pairs(docs, 0)
     with pytest.raises(ValueError, match="distance must be a positive integer, got 2.7"):
         tp.count_pairs(docs, 2.7)
-    with pytest.raises(ValueError, match=">= 1"):
+    with pytest.raises(ValueError, match="distance must be a positive integer, got 0"):
         tp.two_point_mi(docs, [0, 1])
+    with pytest.raises(ValueError, match="distance must be a positive integer, got 1.0"):
+        tp.two_point_mi(docs, np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="distances must name at least one distance, got none"):
+        tp.two_point_mi(docs, [])
     with pytest.raises(ValueError, match="repeat"):
         tp.two_point_mi(docs, [1, 1])
     with pytest.raises(ValueError, match="too short"):
@@ -268,6 +272,9 @@ def test_local_exponents_of_an_exact_power_law():
     # two regimes: alpha 2 up to d = 4, then 0.5
     e = np.array([1.0, 1 / 4, 1 / 16, 1 / 16 / 2**0.5])
     np.testing.assert_allclose(tp.local_exponents([1, 2, 4, 8], e)[2], [2.0, 2.0, 0.5], atol=1e-12)
+    # one distance or none: no segment, three empty arrays (chapter 3 reports "no local exponent")
+    for one in ([4], []):
+        assert [a.size for a in tp.local_exponents(one, [0.1] * len(one))] == [0, 0, 0]
 
 
 @pytest.mark.parametrize("d, e, match", [
