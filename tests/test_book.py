@@ -438,6 +438,22 @@ def test_commit_is_dirty_for_changed_code_but_not_for_changed_outputs(tmp_path, 
     assert capsys.readouterr().out.strip() == clean + "+dirty"
 
 
+def test_committed_results_name_committed_code():
+    """Every committed result (chapter 6's runs, the snapshots' provenance) must name a commit, not
+    uncommitted code: a "+dirty" or "unknown" id cannot be traced back to the code that made it."""
+    root = Path(__file__).resolve().parents[1]
+    bad = []
+    recorded = [(path, json.loads(path.read_text()).get("provenance", {}).get("git_commit"))
+                for path in sorted((root / "results").rglob("*.json"))]
+    recorded += [(path, json.loads(path.read_text())["metadata"].get("l2m", {}).get("commit"))
+                 for path in sorted((root / "book" / "snapshots").glob("*.ipynb"))]
+    assert recorded
+    for path, commit in recorded:
+        if commit is None or not re.fullmatch(r"[0-9a-f]{7,40}", commit):
+            bad.append(f"{path.relative_to(root)}: {commit!r}")
+    assert not bad, "results that do not name a clean commit (re-make them from a commit):\n" + "\n".join(bad)
+
+
 @pytest.mark.parametrize("commit, allow, refused", [
     ("", "0", True), ("unknown", "0", True), ("abc1234+dirty", "0", True),
     ("abc1234", "0", False), ("abc1234+dirty", "1", False),

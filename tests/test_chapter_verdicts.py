@@ -121,6 +121,14 @@ def test_chapter8_orders_the_error_by_model_quality_with_two_models(tmp_path, mo
     else:
         assert order == "the better models' errors cannot be told apart from the worse ones' within the sampling noise"
         assert errors and all(len(e) == 2 for e in errors.values()), errors  # a real comparison was made per source
+    # the two models share a shape: the page separates training length from size, and its count agrees
+    # with the per-source verdicts it prints (each either "lowers ... from x to y" with x > y, or another)
+    size_steps = glued["ch8_size_steps"]
+    assert size_steps.startswith("training 1x16 longer (8 to 40 steps) "), size_steps
+    assert "the larger model" not in size_steps  # no pair of this run differs in size alone
+    k = int(re.search(r"longer training lowers the KL gap beyond the sampling noise in (\d+) of 2 ", size_steps).group(1))
+    lowers = re.findall(r"lowers the KL gap from ([\d.]+) to ([\d.]+) nats/token", size_steps)
+    assert len(lowers) == k and all(float(x) > float(y) for x, y in lowers), size_steps
     assert glued["ch8_beta_verdict"].startswith(("the direct estimator under-estimates β", "no trained model"))
     assert "of 2 trained models can be fitted" in glued["ch8_beta_by_source"]
 
