@@ -192,6 +192,19 @@ def test_exact_model_direct_estimator_matches_exact_mi_on_the_chapters_sources(n
     assert np.all(vclub.mean > exact)
 
 
+@pytest.mark.parametrize("name", list(chapter8_sources()))
+def test_exact_model_direct_estimator_matches_exact_mi_at_the_gpu_lengths(name):
+    """The same check at the gpu profile's longer blocks (L up to 512, where source (b) still grows):
+    |z| < 3.5 at every length (this seed is fixed)."""
+    src = chapter8_sources()[name]
+    samples = src.sample(2000, 512, seed=12)
+    res = bipartite_sweep(src.scorer(), samples, [64, 128, 256, 512], [2.0], ("direct",), seed=0, batch_size=1000)
+    direct = res[("direct", 2.0)]
+    exact = src.bipartite_curve(direct.lengths)
+    z = z_scores(direct.mean, direct.se, exact)
+    assert np.all(np.isfinite(z)) and np.all(np.abs(z) < 3.5), (direct.mean, exact, direct.se)
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match="erasure"):
         ErasureChain.sticky(2, 0.5, 1.0)
