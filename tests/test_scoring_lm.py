@@ -163,9 +163,20 @@ def test_cache_key_separates_models_and_inputs(tmp_path, model):
     chain = MarkovChainScorer(np.full((V, V), 1.0 / V))
     a = CachedScorer(chain, "a", root=tmp_path)
     b = CachedScorer(chain, "b", root=tmp_path)
-    t = tokens(2, 5)
-    assert a.directory(t) != b.directory(t) != a.directory(t[:1])
+    t, t2 = tokens(2, 5), tokens(2, 5, seed=1)  # t2: other tokens of the same shape
+    assert not np.array_equal(t, t2)
+    # four different keys: another model, another shape, other tokens of the same shape
+    assert len({a.directory(t), b.directory(t), a.directory(t[:1]), a.directory(t2)}) == 4
     np.testing.assert_allclose(S.score_cached(chain, t, "a", root=tmp_path), np.log(1.0 / V))
+    # a chain whose scores depend on the tokens: same key, other tokens -> computed, not loaded
+    rng = np.random.default_rng(2)
+    P = rng.random((V, V)) + 0.1
+    skewed = MarkovChainScorer(P / P.sum(axis=1, keepdims=True))
+    cached = CachedScorer(skewed, "skewed", root=tmp_path)
+    np.testing.assert_allclose(cached.token_logprobs(t), skewed.token_logprobs(t), atol=1e-12)
+    out2 = cached.token_logprobs(t2)
+    assert cached.computed >= 1 and cached.loaded == 0
+    np.testing.assert_allclose(out2, skewed.token_logprobs(t2), atol=1e-12)
     assert S.model_fingerprint(model) == S.model_fingerprint(model)
     other = build_gpt2(V, BOS, GPTShape(n_layer=2, n_embd=32, n_head=4, n_ctx=64), seed=1)
     assert S.model_fingerprint(model) != S.model_fingerprint(other)

@@ -135,6 +135,11 @@ def test_matched_pairs_are_within_ten_percent(vocab, ctx, sizes):
         pg, pm = TA.count_text_lm_parameters(g, vocab), TA.count_text_lm_parameters(m, vocab)
         assert abs(rel) < 0.10 and rel == pytest.approx((pm - pg) / pg)
         assert m.backbone == "mamba2" and m.d_model == d and m.max_length == ctx
+        # the closest depth, not merely one within 10%: one layer more or fewer is no closer
+        for n in (m.n_layer - 1, m.n_layer + 1):
+            if n >= 1:
+                other = TA.count_text_lm_parameters(TA.text_spec("mamba2", n, d, ctx, d_state=m.d_state), vocab)
+                assert abs(rel) <= abs((other - pg) / pg)
 
 
 def test_parameter_count_matches_the_built_model():

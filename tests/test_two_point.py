@@ -155,7 +155,9 @@ def test_supported_distance_for_a_dependent_source():
     docs = list(MarkovChainScorer(P).sample(4, 20_000, seed=3))
     r = tp.two_point_mi(docs, tp.powers_of_two(64), 2, n_shuffles=8, seed=0)
     dmax = tp.max_supported_distance(r)
-    assert dmax is not None and 4 <= dmax <= 32
+    # I_16 is about 200 times its shuffled floor, the estimate at d = 32 is below the floor (exact
+    # I_32 ~ 1e-6 nats): the support ends at 16 (data and shuffles seeded, so this is exact)
+    assert dmax == 16
     with pytest.raises(ValueError, match="excess|no floor"):
         tp.two_point_mi(docs, [1], 2).excess()
 
