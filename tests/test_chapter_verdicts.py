@@ -97,8 +97,15 @@ def test_chapter6_verdicts_on_two_lengths_and_two_mamba_sizes(tmp_path, monkeypa
     assert "(the smallest Mamba-2 state) over gpt2 1x16 goes from" in ladder
     # both state sizes of the smallest Mamba-2 shape are in the ladder, and the sentence compares them
     assert "mamba2 1x16 N=16" in ladder
-    assert re.match(r"After 60 steps mamba2 1x16 N=16 \([\d,]+ scalars of state\) is at [\d.]+ against [\d.]+ for "
-                    r"mamba2 1x16 N=4", glued["ch6_ladder_state"])
+    state_match = re.match(r"After 60 steps mamba2 1x16 N=16 \([\d,]+ scalars of state\) is at ([\d.]+) against "
+                           r"([\d.]+) for mamba2 1x16 N=4", glued["ch6_ladder_state"])
+    assert state_match, glued["ch6_ladder_state"]
+    # the numbers are the printed ladder rows: "label  L = 64:     30 steps -> KL/baseline 0.980"
+    rows = {(lab, int(steps)): ratio for lab, steps, ratio in
+            re.findall(r"^(\S.*?) +L = 64: +(\d+) steps -> KL/baseline ([\d.]+)$", text, flags=re.M)}
+    for label in ("gpt2 1x16", "mamba2 1x16 N=4", "mamba2 1x16 N=16"):
+        assert f"{label} from {rows[(label, 30)]} after 30 steps to {rows[(label, 60)]} after 60" in ladder, (rows, ladder)
+    assert state_match.groups() == (rows[("mamba2 1x16 N=16", 60)], rows[("mamba2 1x16 N=4", 60)]), (rows, state_match)
     # the learning-rate probe: the sweep's rate and three times it, for each of the three models
     lr_text = glued["ch6_ladder_lr"]
     assert lr_text.startswith("Over learning rates 0.003, 0.009 at 60 steps the best KL/baseline is gpt2 1x16 ")

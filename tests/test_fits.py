@@ -245,6 +245,14 @@ def test_the_bootstrap_intervals_count_failed_replicates_against_both_ends():
     idx = np.random.default_rng(0).integers(0, 50, size=(300, 50))  # the replicates the fit draws
     assert f.n_failed == int(np.sum(np.any(vals[idx].mean(axis=1) <= 0, axis=1))) == 7  # 2.3%: determined
     amps, exps = fits._bootstrap_fits(np.log(x), vals, idx)
+    # the replicate fits themselves, computed independently (np.polyfit per replicate, NaN where failed)
+    means = vals[idx].mean(axis=1)
+    for k in range(len(idx)):
+        if np.all(means[k] > 0):
+            slope, intercept = np.polyfit(np.log(x), np.log(means[k]), 1)
+            assert exps[k] == pytest.approx(slope, abs=1e-10) and amps[k] == pytest.approx(np.exp(intercept), rel=1e-10)
+        else:
+            assert np.isnan(exps[k]) and np.isnan(amps[k])
     assert f.amplitude_ci == fits.percentile_interval(amps, 0.95)
     assert f.exponent_ci == fits.percentile_interval(exps, 0.95)
     assert f.exponent_ci[0] < np.nanpercentile(exps, 2.5) and f.exponent_ci[1] > np.nanpercentile(exps, 97.5)
