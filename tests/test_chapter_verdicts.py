@@ -39,10 +39,23 @@ def test_chapter6_verdicts_on_two_lengths_and_two_mamba_sizes(tmp_path, monkeypa
         summary = re.findall(rf"^({backbone} [^:]+): KL/baseline ([\d.]+) \(L=16\) -> ([\d.]+) \(L=64\)$", text, flags=re.M)
         assert len(summary) == n_sizes, text
         for label, first, last in summary:
-            quoted = re.search(rf"{re.escape(label)}: ([\d.]+) at L = 16 to ([\d.]+) at L = 64", sentence)
+            quoted = re.search(rf"{re.escape(label)}: ([\d.]+) at L = 16 to ([\d.]+) at L = 64, log-log slope "
+                               r"[+-][\d.]+, ([^;)]+)", sentence)
             assert quoted, (label, sentence)
             assert float(quoted.group(1)) == pytest.approx(float(first), abs=6e-4)
             assert float(quoted.group(2)) == pytest.approx(float(last), abs=6e-4)
+            # each size's category agrees with its own two means (3 decimals: a 1e-3 margin)
+            lo, hi, how = float(quoted.group(1)), float(quoted.group(2)), quoted.group(3)
+            if how == "a change of less than 2%":
+                assert abs(hi / lo - 1) < 0.02 + 2e-3 / lo, (label, sentence)
+            else:
+                assert abs(hi / lo - 1) >= 0.02 - 2e-3 / lo, (label, sentence)
+                if how.startswith("higher at the longest L"):
+                    assert hi > lo - 1e-3, (label, sentence)
+                elif how.startswith("lower at the longest L"):
+                    assert hi < lo + 1e-3, (label, sentence)
+                else:
+                    assert how == "the seed ranges at the two ends overlap", (label, sentence)
         counts = [int(n) for n in re.findall(rf"for (\d+) of {n_sizes} sizes", sentence)]
         counts += [n_sizes] * sentence.count(_every_size(n_sizes))
         assert sum(counts) == n_sizes, sentence  # every size is in exactly one category
