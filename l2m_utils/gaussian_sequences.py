@@ -179,14 +179,12 @@ def apply_boundary_step(cov: np.ndarray, skip: Sequence[int] = ()) -> np.ndarray
     pairs are disjoint and the target of pair i only involves variables that no other pair touches,
     applying the pairs one by one would give the same matrix.  Returns ``cov``.
     """
-    if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or cov.shape[0] % 4:
-        raise ValueError(f"boundary step needs a square covariance of length divisible by 4, got {cov.shape}")
+    _check_layer_covariance(cov)
     if not cov.flags.c_contiguous or cov.dtype != np.float64:
         raise ValueError("boundary step works in place on a C-contiguous float64 array")
     L = cov.shape[0]
     n = L // 4
     if n < 2:
-        _check_layer_covariance(cov)
         return cov
     c, target = boundary_targets(cov)
     alpha, beta = boundary_coefficients(c, target)
