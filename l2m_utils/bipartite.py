@@ -44,7 +44,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from .checks import integer, listed
+from .checks import integer, integers, is_real, listed
 from .entropy_estimators import grassberger_entropy
 from .fits import PowerLawFit, bootstrap_power_law
 from .information import check_tokens
@@ -109,11 +109,22 @@ class BipartiteEstimate:
 # validation and small helpers
 # --------------------------------------------------------------------------------------------------
 
+def check_ratios(ratios: Sequence[float]) -> tuple[float, ...]:
+    """The split ratios L/ell as floats; ``ValueError`` for none, or for one that is not a finite number > 1."""
+    ratios = listed(ratios, "ratios", "split ratios L/ell")
+    if len(ratios) == 0:
+        raise ValueError("no split ratio given: pass at least one ratio L/ell > 1")
+    bad = [r for r in ratios if not (is_real(r) and np.isfinite(r) and r > 1)]
+    if bad:
+        raise ValueError(f"split ratios L/ell must be finite and > 1, got {bad}")
+    return tuple(float(r) for r in ratios)
+
+
 def split_point(length: int, ratio: float) -> int:
     """ℓ = round(L / ratio) (halves round up); ``ValueError`` unless L >= ratio and
     1 <= ℓ <= L - 1 (L too short for the split)."""
-    if not (np.isfinite(ratio) and ratio > 1):
-        raise ValueError(f"split ratio L/ell must be > 1 and finite, got {ratio}")
+    if not (is_real(ratio) and np.isfinite(ratio) and ratio > 1):
+        raise ValueError(f"split ratio L/ell must be > 1 and finite, got {ratio!r}")
     length = integer(length, "block length L", minimum=None)
     ell = int(np.floor(length / ratio + 0.5))
     if length < 2 or length < ratio or not 1 <= ell <= length - 1:
@@ -129,7 +140,7 @@ def derangement(n: int, seed: int) -> np.ndarray:
     n = integer(n, "the number of samples", minimum=None)
     if n < 2:
         raise ValueError(f"a derangement needs at least 2 samples, got {n}")
-    order = np.random.default_rng(seed).permutation(n)
+    order = np.random.default_rng(integer(seed, "seed", minimum=0)).permutation(n)
     sigma = np.empty(n, dtype=np.int64)
     sigma[order] = np.roll(order, -1)  # order[k] -> order[k+1]
     return sigma
@@ -153,8 +164,8 @@ def score_batched(scorer: TokenScorer, tokens: np.ndarray, batch_size: int = 64)
     (log-probabilities must be <= 0), or -inf (zero probability for an observed token: every
     cross-entropy is infinite and no estimate exists).
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    batch_size = integer(batch_size, "batch_size")
+    tokens = np.asarray(tokens)
     if np.ndim(tokens) != 2:
         raise ValueError(f"tokens must be a 2-D array [n_sequences, length], got shape {np.shape(tokens)}")
     n, t = tokens.shape
@@ -254,11 +265,7 @@ def shortest_length(ratios: Sequence[float], min_future: int = 2, start: int = 4
     ℓ = round(L/r) in [1, L−1], with a future block of L − ℓ >= ``min_future`` tokens (the BOS
     correction scores the pair Y₁Y₂, so it needs 2).  ``ValueError`` for a ratio that is <= 1 or
     not finite."""
-    if len(ratios) == 0:
-        raise ValueError("no split ratio given: pass at least one ratio L/ell > 1")
-    bad = [r for r in ratios if not (r > 1 and np.isfinite(r))]
-    if bad:
-        raise ValueError(f"split ratios L/ell must be finite and > 1, got {bad}")
+    ratios = check_ratios(ratios)
     length = integer(start, "start")
     min_future = integer(min_future, "min_future")
     while True:
@@ -294,18 +301,15 @@ def bipartite_sweep(
     least 2 tokens.  Scoring passes: 1 + (number of distinct ℓ) for direct, + the same again for vCLUB.
     """
     samples = _check_samples(samples, int(scorer.vocab_size))
+    integer(batch_size, "batch_size")
     estimators = tuple(listed(estimators, "estimators", "estimator names"))
     for e in estimators:
         if e not in ESTIMATOR_NAMES:
             raise ValueError(f"unknown estimator {e!r}; known: {', '.join(ESTIMATOR_NAMES)}")
     if not estimators:
         raise ValueError("no estimator requested")
-    ratios = tuple(float(r) for r in listed(ratios, "ratios", "split ratios L/ell"))
-    if not ratios:
-        raise ValueError("no split ratio requested")
-    lens = np.asarray(list(lengths))
-    if lens.ndim != 1 or lens.size == 0 or not np.issubdtype(lens.dtype, np.integer):
-        raise ValueError(f"lengths must be a non-empty list of integers, got {list(lengths)!r}")
+    ratios = check_ratios(ratios)
+    lens = np.asarray(integers(lengths, "lengths", "block length"), dtype=np.int64)
     if np.unique(lens).size != lens.size:
         raise ValueError(f"lengths repeat: {lens.tolist()}")
     lens = np.sort(lens.astype(np.int64))
@@ -313,6 +317,9 @@ def bipartite_sweep(
     if lens[-1] > t_avail:
         raise ValueError(f"the longest block length {lens[-1]} exceeds the samples' {t_avail} tokens")
     ells = {r: np.array([split_point(length, r) for length in lens]) for r in ratios}
+    if bos_correction and "direct" not in estimators:
+        raise ValueError(f"bos_correction applies to the direct estimator only, and estimators={estimators} "
+                         "does not include it")
     if bos_correction and "direct" in estimators:
         if bigram_entropy_nats is None or not np.isfinite(bigram_entropy_nats) or bigram_entropy_nats <= 0:
             raise ValueError("bos_correction needs bigram_entropy_nats = H_G(Y1Y2) > 0 (see bigram_entropy)")

@@ -242,7 +242,7 @@ class ErasureChain:
     def sample(self, n: int, length: int, seed: int) -> np.ndarray:
         """n independent stationary token sequences of ``length`` tokens, int64 [n, length]."""
         n, length = _check_length(n, "n"), _check_length(length)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(integer(seed, "seed", minimum=0))
         s = self.sample_states(n, length, rng)
         return np.where(rng.random((n, length)) < self.erasure, self.n_states, s)
 
@@ -291,7 +291,8 @@ class FactorialErasureSource:
 
     def __repr__(self) -> str:
         parts = [f"(K={c.n_states}, e={c.erasure:g})" for c in self.chains]
-        return f"FactorialErasureSource({len(self.chains)} chains {' '.join(parts)}, vocab {self.vocab_size})"
+        chains = f"{len(self.chains)} chain{'s' if len(self.chains) != 1 else ''}"
+        return f"FactorialErasureSource({chains} {' '.join(parts)}, vocab {self.vocab_size})"
 
     @property
     def n_states(self) -> int:
@@ -322,7 +323,7 @@ class FactorialErasureSource:
     def sample(self, n: int, length: int, seed: int) -> np.ndarray:
         """n independent stationary token sequences, int64 [n, length] (chain j uses seed stream j)."""
         n, length = _check_length(n, "n"), _check_length(length)
-        seeds = np.random.SeedSequence(seed).spawn(len(self.chains))
+        seeds = np.random.SeedSequence(integer(seed, "seed", minimum=0)).spawn(len(self.chains))
         out = np.zeros((n, length), dtype=np.int64)
         for c, ss, place in zip(self.chains, seeds, self.place):
             rng = np.random.default_rng(ss)
@@ -413,6 +414,11 @@ class HMMScorer:
             raise ValueError(f"HMMScorer needs an l2m_utils.hmm.HMM, got {type(hmm).__name__}")
         self.hmm = hmm
         self.vocab_size = hmm.n_outputs
+
+    def cache_identity(self) -> dict:
+        """What determines this scorer's numbers (for :class:`~l2m_utils.scoring.CachedScorer`): the HMM."""
+        return {"scorer": "HMMScorer", "initial": self.hmm.initial, "transition": self.hmm.transition,
+                "emission": self.hmm.emission}
 
     def token_logprobs(self, tokens: np.ndarray) -> np.ndarray:
         """log p(w_t | w_<t) of every token of ``tokens`` [n, T], by the normalised forward algorithm (nats)."""

@@ -7,6 +7,7 @@ thing when they refuse, e.g. ``ValueError: distance must be a positive integer, 
 :func:`listed` does the same for list arguments (distances, lengths, names): a single string or number
 is refused with a message that says how to wrap it, instead of being read character by character.
 :func:`integers` combines the two for the package's lists of integers (distances, block lengths).
+:func:`is_real` tells a number from a string or ``bool`` for real-valued arguments (split ratios, ``z``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["is_integer", "integer", "listed", "integers"]
+__all__ = ["is_integer", "is_real", "integer", "listed", "integers"]
 
 
 def is_integer(value: Any) -> bool:
     """True for a Python or numpy integer; ``bool`` (a subclass of ``int``) and floats are not."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: Any) -> bool:
+    """True for a Python or numpy integer or float (``2``, ``2.5``, ``np.float32(2)``); ``bool`` and strings
+    are not (so ``"2"`` is refused instead of compared)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def _requirement(minimum: int | None, maximum: int | None) -> str:

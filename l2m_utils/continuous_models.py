@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from . import history_state as hs
 from .checks import integer
+from .language_model import seeded_torch_rng
 from .mamba2_torch import Mamba2Torch
 
 __all__ = ["ModelSpec", "ContinuousARModel", "build_model", "load_mamba_ssm_mamba2", "BACKBONES"]
@@ -312,8 +313,6 @@ def build_model(
         bb = GPT2Backbone(spec) if spec.backbone == "gpt2" else Mamba2Backbone(spec, mixer_cls, kernel)
         return ContinuousARModel(spec, bb)
 
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(int(seed))
+    with seeded_torch_rng(seed):
         model = make()
     return model.to(device)

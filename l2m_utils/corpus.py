@@ -634,6 +634,8 @@ def load_corpus(
     Raises ``ValueError`` for an unknown name (listing the known ones) or an empty corpus, and
     :class:`CorpusUnavailableError` when a package or the hub is missing.
     """
+    if not isinstance(name, str):
+        raise ValueError(f"the corpus name must be a string (known: {', '.join(KNOWN_CORPORA)}), got {name!r}")
     if max_documents is not None:
         integer(max_documents, "max_documents", why="or None: all documents")
     _check_revision(revision)
@@ -645,6 +647,8 @@ def load_corpus(
             if given_args[key][0] != given_args[key][1]:
                 raise ValueError(f"corpus {name!r}: give the {key} either in the name or as {key}=, not both")
         path, config, split = (inline.get(key, value) for key, (value, _) in given_args.items())
+    if path is not None and name != "local":
+        raise ValueError(f"corpus {given}: path= applies to the 'local' corpus only (a .txt file or a folder)")
     if revision is not None and name in ("shakespeare", "local"):
         raise ValueError(f"corpus {given}: revision= applies to Hugging Face corpora only (a hub dataset's tag, "
                          f"branch or commit), not to {name!r}")
@@ -723,7 +727,8 @@ def split_documents(
             f"{name}={heldout_fraction} of {n} document(s) leaves no training document "
             f"(at least one is always set aside); use a smaller fraction or a larger corpus{tail}"
         )
-    held = set(np.random.default_rng(seed).choice(n, size=n_held, replace=False).tolist())
+    rng = np.random.default_rng(integer(seed, "seed", minimum=0))
+    held = set(rng.choice(n, size=n_held, replace=False).tolist())
     train = [d for i, d in enumerate(docs) if i not in held]
     heldout = [d for i, d in enumerate(docs) if i in held]
     return train, heldout
@@ -759,6 +764,9 @@ def make_samples(
     passes ``""``).
     """
     integer(min_words, "min_words")
+    if max_samples is not None:
+        integer(max_samples, "max_samples")
+    integer(min_samples, "min_samples", minimum=0)
     docs = list(docs)
     samples: list[str] = []
     longest_doc = 0

@@ -27,8 +27,9 @@ from scipy.special import digamma
 def check_counts(counts: np.ndarray, name: str = "counts") -> np.ndarray:
     """Return the positive counts of ``counts`` as int64 (zeros dropped), after validation.
 
-    Raises ``ValueError`` for an empty array, NaN/inf, negative or non-integer entries, or an
-    all-zero array.
+    ``counts`` of any shape are the cells of one distribution: a 2-D table of pair counts n(x, y) gives
+    the joint entropy H(X, Y), exactly as its flattened copy does.  Raises ``ValueError`` for an empty
+    array, NaN/inf, negative or non-integer entries, or an all-zero array.
     """
     arr = np.asarray(counts)
     if arr.size == 0:
@@ -60,6 +61,8 @@ def grassberger_G(n: np.ndarray) -> np.ndarray:
     ``n`` must be positive integers; G(0) is undefined and raises ``ValueError``.
     """
     n = np.asarray(n)
+    if n.dtype == np.bool_ or n.dtype == object:
+        raise ValueError(f"G(n) needs whole numbers n >= 1, got an array of dtype {n.dtype}")
     if n.size and (not np.issubdtype(n.dtype, np.integer)):
         if not np.all(np.isfinite(n)) or np.any(n != np.round(n)):
             raise ValueError("G(n) is defined for whole numbers n >= 1 only")

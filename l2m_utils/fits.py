@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import integer
+from .checks import integer, is_real
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 
@@ -127,7 +127,9 @@ def _check_per_sample(x, per_sample, what: str = "per_sample") -> tuple[np.ndarr
     xs = np.asarray(x, dtype=np.float64)
     if vals.ndim != 2:
         raise ValueError(f"{what} must be a 2-D array [n_samples, n_x], got shape {vals.shape}")
-    if xs.ndim != 1 or vals.shape[1] != xs.size:
+    if xs.ndim != 1:
+        raise ValueError(f"x must be a 1-D array of the n_x points, got shape {xs.shape}")
+    if vals.shape[1] != xs.size:
         raise ValueError(f"{what} has {vals.shape[1]} columns but x has {xs.size} values")
     if vals.shape[0] < 2:
         raise ValueError(f"a bootstrap needs at least 2 samples, got {vals.shape[0]}")
@@ -161,8 +163,8 @@ def mean_half_width(values: ArrayLike, z: float = 1.96) -> float:
     standard deviation (ddof = 1) of the n values: 1.96 standard errors give the 95% interval.
     ``ValueError`` for fewer than 2 values, a value that is not finite, or a ``z`` that is not a
     positive finite number."""
-    if not (np.isfinite(z) and z > 0):
-        raise ValueError(f"z must be a positive finite number of standard errors, got {z}")
+    if not (is_real(z) and np.isfinite(z) and z > 0):
+        raise ValueError(f"z must be a positive finite number of standard errors, got {z!r}")
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 1 or v.size < 2:
         raise ValueError(f"a standard error needs a 1-D array of at least 2 values, got shape {v.shape}")
@@ -221,7 +223,7 @@ def bootstrap_power_law(
     xs, vals = _check_per_sample(x, per_sample)
     _check_bootstrap_settings(n_boot, level, chunk)
     fit = fit_power_law(xs, vals.mean(axis=0))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(integer(seed, "seed", minimum=0))
     n = vals.shape[0]
     lx = np.log(xs)
     amps, exps = [], []
@@ -280,7 +282,7 @@ def bootstrap_exponent_difference(
         )
     _check_bootstrap_settings(n_boot, level, chunk)
     difference = fit_power_law(xa, va.mean(axis=0)).exponent - fit_power_law(xb, vb.mean(axis=0)).exponent
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(integer(seed, "seed", minimum=0))
     n = va.shape[0]
     lxa, lxb = np.log(xa), np.log(xb)
     diffs = []
@@ -298,7 +300,7 @@ def bootstrap_exponent_difference(
 
 @dataclass
 class OffsetPowerLawFit:
-    """y = amplitude · x^(-alpha) + offset with 0 < offset < min y (the paper's two-point fit).
+    """y = amplitude · x^(-alpha) + offset with 0 <= offset < min y (the paper's two-point fit).
 
     ``loss`` is the minimised sum of squared log residuals; ``offset_at_zero`` flags a fit whose
     best offset is at the lower boundary (no positive offset helps: a pure power law).

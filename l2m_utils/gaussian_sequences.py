@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 from scipy.linalg import lapack
 
-from .checks import integer
+from .checks import integer, listed
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -188,7 +188,8 @@ def apply_boundary_step(cov: np.ndarray, skip: Sequence[int] = ()) -> np.ndarray
         return cov
     c, target = boundary_targets(cov)
     alpha, beta = boundary_coefficients(c, target)
-    skip = np.asarray(skip, dtype=int)
+    skip = np.asarray([integer(s, "a skip entry", minimum=None) for s in listed(skip, "skip", "boundary pair indices")],
+                      dtype=int)
     if skip.size and (skip.min() < 0 or skip.max() > n - 2):
         raise ValueError(f"skip lists boundary pairs, numbered 0..{n - 2} at L = {L}; got {skip.tolist()}")
     alpha[skip], beta[skip] = 1.0, 0.0
@@ -537,7 +538,7 @@ def conditional_entropies(cov: np.ndarray) -> np.ndarray:
 
 
 def trivial_baseline_kl(sigma_p: np.ndarray) -> float:
-    """KL/token of predicting the marginal N(0, 1) everywhere: ``-mean_i log sigma_p(i)`` (notes §7).
+    """KL/token of predicting the marginal N(0, 1) everywhere: ``-mean_i log sigma_p(i)``.
 
     Per position ``E_p KL(N(mu_p, s^2) || N(0, 1)) = -log s + (s^2 + E mu_p^2)/2 - 1/2 = -log s``
     because ``E mu_p^2 = 1 - s^2``.

@@ -111,7 +111,7 @@ def random_hmm(
         raise ValueError(f"stay must lie in [0, 1) (1 would freeze the hidden state), got {stay}")
     if not concentration > 0:
         raise ValueError(f"concentration must be > 0, got {concentration}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(integer(seed, "seed", minimum=0))
     K, M = int(n_states), int(n_outputs)
     T = stay * np.eye(K) + (1.0 - stay) * rng.dirichlet(np.ones(K), size=K)
     E = rng.dirichlet(np.full(M, float(concentration)), size=K)
@@ -153,9 +153,13 @@ def forward_entries(length: int, n_outputs: int, n_states: int) -> float:
     return max(float(n_outputs) ** (length - 1) * n_states, float(n_outputs) ** length)
 
 
-def _check_length(length: int, n_outputs: int, n_states: int) -> int:
+def _check_length(length: int, n_outputs: int, n_states: int, keep_states: bool = False) -> int:
+    """``length`` after checking the memory of the enumeration: :func:`forward_entries`, or
+    M^L K entries with ``keep_states`` (every block with its last state, as :func:`block_probabilities` holds)."""
     length = integer(length, "block length")
     entries = forward_entries(length, n_outputs, n_states)
+    if keep_states:
+        entries = float(n_outputs) ** length * n_states
     if entries > MAX_FORWARD_ENTRIES:
         raise ValueError(
             f"exact enumeration of M={n_outputs} symbols over L={length} tokens needs {entries:.3g} "
@@ -191,10 +195,11 @@ def block_entropies(hmm: HMM, max_length: int, start: np.ndarray | None = None) 
 
 
 def block_probabilities(hmm: HMM, length: int) -> np.ndarray:
-    """Exact ``p(x_{1:L})`` for all M**L blocks, as a dense array of shape (M,)*L (small cases)."""
+    """Exact ``p(x_{1:L})`` for all M**L blocks, as a dense array of shape (M,)*L (small cases; the last
+    step holds M^L K entries, guarded by :data:`MAX_FORWARD_ENTRIES`)."""
     T, E = hmm.transition, hmm.emission
     K, M = hmm.n_states, hmm.n_outputs
-    length = _check_length(length, M, K)
+    length = _check_length(length, M, K, keep_states=True)
     alpha = hmm.initial[None, :] * E.T
     for _ in range(1, length):
         alpha = ((alpha @ T)[:, None, :] * E.T[None, :, :]).reshape(-1, K)

@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .checks import integer, is_integer
+from .checks import integer, is_integer, listed
 
 _NORMALISATION_TOL = 1e-9
 
@@ -255,13 +255,16 @@ def gaussian_mutual_information(cov: np.ndarray, x: Sequence[int], y: Sequence[i
     c = np.asarray(cov, dtype=np.float64)
     if c.ndim != 2 or c.shape[0] != c.shape[1] or c.shape[0] == 0:
         raise ValueError(f"covariance must be a non-empty square matrix, got shape {c.shape}")
-    xi, yi = np.asarray(list(x)), np.asarray(list(y))
-    for what, idx in (("x", xi), ("y", yi)):
-        if idx.size and idx.dtype.kind not in "iu":
-            raise ValueError(f"{what} must be integer variable indices, got dtype {idx.dtype}")
-    xi, yi = xi.astype(np.int64), yi.astype(np.int64)
-    if xi.size == 0 or yi.size == 0:
-        raise ValueError("x and y must each name at least one variable")
+    picked = []
+    for what, given in (("x", x), ("y", y)):
+        items = listed(given, what, "variable indices")
+        bad = [a for a in items if not is_integer(a)]
+        if bad:  # e.g. [[0, 1]] (a nested list) or 0.7, which would silently be variable 0
+            raise ValueError(f"{what} must be integer variable indices, got {bad[0]!r}")
+        if not items:
+            raise ValueError("x and y must each name at least one variable")
+        picked.append(np.asarray(items, dtype=np.int64))
+    xi, yi = picked
     for what, idx in (("x", xi), ("y", yi)):
         if idx.min() < 0 or idx.max() >= c.shape[0]:
             raise ValueError(f"{what} index out of range for a {c.shape[0]}-variable covariance")

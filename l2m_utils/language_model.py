@@ -32,6 +32,7 @@ cross-entropies.  Three pieces:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import time
@@ -93,6 +94,8 @@ class TrainSettings:
             integer(getattr(self, name), f"TrainSettings.{name}")
         for name in ("warmup_steps", "seed", "valid_every", "patience"):
             integer(getattr(self, name), f"TrainSettings.{name}", minimum=0)
+        integer(self.warmup_steps, "TrainSettings.warmup_steps", minimum=0, maximum=self.steps,
+                why=f"warm-up within the {self.steps} steps, or the peak learning rate is never reached")
         if not (self.lr > 0 and 0 <= self.min_lr_ratio <= 1):
             raise ValueError(f"need lr > 0 and 0 <= min_lr_ratio <= 1; got {self}")
         if self.patience and not self.valid_every:
@@ -162,7 +165,6 @@ def build_gpt2(vocab_size: int, bos_id: int, shape: GPTShape = GPTShape(), seed:
 
     Initialisation uses ``seed`` inside a forked RNG, so the global torch RNG is left untouched.
     """
-    import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     if not 0 <= bos_id < vocab_size:
@@ -180,11 +182,24 @@ def build_gpt2(vocab_size: int, bos_id: int, shape: GPTShape = GPTShape(), seed:
         eos_token_id=int(bos_id),
         attn_implementation="sdpa",
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_torch_rng(seed):
         model = GPT2LMHeadModel(config)
     model.loss_type = "ForCausalLM"  # the standard shifted next-token cross-entropy (silences a warning)
     return model
+
+
+@contextlib.contextmanager
+def seeded_torch_rng(seed: int | None):
+    """Run a block in a forked torch RNG seeded with ``seed`` (``None``: not reseeded, e.g. to restore a
+    checkpoint's state inside); the caller's generators are restored on exit.  The fork covers the CPU
+    and every visible CUDA device, because ``torch.manual_seed`` reseeds them all."""
+    import torch
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        if seed is not None:
+            torch.manual_seed(integer(seed, "seed", minimum=0))
+        yield
 
 
 def lr_factor(step: int, steps: int, warmup_steps: int, min_lr_ratio: float) -> float:
@@ -464,11 +479,8 @@ def train_causal_lm(
     session_steps = 0
     # the loop runs inside a forked torch RNG (dropout), seeded from ``seed`` or restored from the
     # checkpoint: the caller's global RNG is untouched and a resume continues exactly
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        if torch_rng is None:
-            torch.manual_seed(train.seed + 1)
-        else:
+    with seeded_torch_rng(train.seed + 1 if torch_rng is None else None):
+        if torch_rng is not None:
             _set_rng_state(torch_rng)
         if not loaded:
             model.train()

@@ -85,7 +85,7 @@ class MarkovChainScorer:
     def sample(self, n: int, length: int, seed: int) -> np.ndarray:
         """``n`` independent stationary sequences of ``length`` tokens (vectorised over sequences)."""
         n, length = integer(n, "n"), integer(length, "length")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(integer(seed, "seed", minimum=0))
         cum = np.cumsum(self.transition, axis=1)
         out = np.empty((n, length), dtype=np.int64)
         out[:, 0] = rng.choice(self.vocab_size, size=n, p=self.stationary)
@@ -434,8 +434,10 @@ def _first_compute_device(device_map: dict) -> "torch.device":
 
 
 def model_fingerprint(model: Any) -> str:
-    """A short key for a torch model: its class, config and a sample of every parameter tensor (its
-    dtype, shape and first 256 values; cheap even for large models).  Used in score-cache keys."""
+    """A short key for a torch model: its class, config and, for every parameter tensor, its dtype,
+    shape, 256 values spread evenly over it, and its sum and sum of squares (float64, 12 significant
+    digits, so that a change anywhere in the weights shows; one pass over the weights, less than a
+    forward pass).  Used in score-cache keys."""
     import hashlib
 
     import torch
@@ -450,7 +452,10 @@ def model_fingerprint(model: Any) -> str:
             h.update(f"{p.dtype}{tuple(p.shape)}".encode())  # dtype: upcast weights hold the same values
             if p.device.type == "meta":  # offloaded by accelerate: name, shape and config identify it
                 continue
-            h.update(p.detach().reshape(-1)[:256].float().cpu().numpy().tobytes())
+            flat = p.detach().reshape(-1)
+            h.update(flat[:: max(1, flat.numel() // 256)][:256].float().cpu().numpy().tobytes())
+            total, squares = flat.double().sum().item(), flat.double().square().sum().item()
+            h.update(f"{total:.12e} {squares:.12e}".encode())
     return h.hexdigest()[:16]
 
 
@@ -482,7 +487,8 @@ class CachedScorer:
     ``<directory>/batch-NNNNNN.npz``, where the directory is keyed by ``cache_key`` (what the scorer
     is: e.g. the model's settings or :func:`model_fingerprint`), the wrapped scorer's own settings
     (its ``cache_identity()``, when it has one: BOS id, dtypes and device type of a
-    :class:`CausalLMScorer`, the matrix of a :class:`MarkovChainScorer`), a SHA-256 of the token
+    :class:`CausalLMScorer`, the matrix of a :class:`MarkovChainScorer`, the matrices of an
+    :class:`~l2m_utils.calibration_sources.HMMScorer`), a SHA-256 of the token
     array and the batch size.
     Batches already on disk are loaded instead of recomputed, so an interrupted run resumes where it
     stopped and finished batches are never lost; an unreadable batch file or one of the wrong shape

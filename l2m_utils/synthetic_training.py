@@ -188,6 +188,12 @@ class RunConfig:
             raise ValueError(f"RunConfig.lr must lie in (0, 1), got {self.lr!r}")
         if not (0 <= self.min_lr_ratio <= 1):
             raise ValueError(f"RunConfig.min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio!r}")
+        if not (0 <= self.weight_decay < 1):
+            raise ValueError(f"RunConfig.weight_decay must lie in [0, 1), got {self.weight_decay!r}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"RunConfig.betas must be two numbers in [0, 1) (AdamW), got {self.betas!r}")
+        if not (0 <= self.grad_clip < math.inf):
+            raise ValueError(f"RunConfig.grad_clip must be a finite norm >= 0 (0: no clipping), got {self.grad_clip!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"RunConfig.precision must be one of {PRECISIONS}, got {self.precision!r}")
         gs.resolve_copies(self.family)
@@ -403,6 +409,11 @@ def train_run(
         blob = torch.load(ckpt, map_location=device, weights_only=True)
         if blob["config"] != cfg.to_dict():
             raise ValueError(f"checkpoint {ckpt} belongs to a different configuration")
+        saved_on = blob.get("device_type", device.type)
+        if saved_on != device.type:  # the data generator's state is device-specific
+            raise ValueError(
+                f"checkpoint {ckpt} was written by a run on {saved_on}: its random-number state cannot continue "
+                f"on {device.type}; resume it on {saved_on}, or delete the checkpoint to train the run anew")
         model.load_state_dict(blob["model"])
         opt.load_state_dict(blob["optimizer"])
         sched.load_state_dict(blob["scheduler"])
@@ -423,7 +434,8 @@ def train_run(
         state["wall_s"] += time.monotonic() - session_start[0]
         session_start[0] = time.monotonic()
         atomic_torch_save({"config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                           "scheduler": sched.state_dict(), "generator": gen.get_state(), "state": state}, ckpt)
+                           "scheduler": sched.state_dict(), "generator": gen.get_state(), "device_type": device.type,
+                           "state": state}, ckpt)
 
     eval_batch = data.sampler.sample(cfg.eval_sequences, seed=EVAL_SEED)
     micro = max(1, cfg.batch)
@@ -593,6 +605,8 @@ def sweep_configs(
     complete pictures for the first seed and the short lengths first)."""
     integer(tokens_per_step, "tokens_per_step")
     integer(min_batch, "min_batch")
+    integer(eval_points, "eval_points")
+    integer(eval_tokens, "eval_tokens")
     out = []
     for L in lengths:
         depth = int(round(math.log(L, 4))) if L > 0 else 0
@@ -605,7 +619,8 @@ def sweep_configs(
             for text in models:
                 spec = replace(parse_model(text, copies=copies, max_length=L), chunk_size=chunk_size)
                 out.append(RunConfig(
-                    model=spec, depth=depth, seed=int(seed), steps=steps, batch=batch, lr=lr, warmup=warmup,
+                    model=spec, depth=depth, seed=integer(seed, "seed", minimum=0), steps=steps, batch=batch, lr=lr,
+                    warmup=warmup,
                     precision=precision, eval_every=max(1, steps // eval_points),
                     eval_sequences=max(min_batch, eval_tokens // L), family=family))
     return out

@@ -49,7 +49,7 @@ import torch.nn as nn
 
 from . import history_state as hs
 from . import language_model as LM
-from .checks import integer
+from .checks import integer, integers, is_real
 from .language_model import lm_loss  # introduced with chapter 4's estimator; one loss for both backbones
 from .continuous_models import Mamba2Backbone, ModelSpec, load_mamba_ssm_mamba2
 from .mamba2_torch import Mamba2Torch
@@ -175,9 +175,7 @@ def build_text_lm(spec: ModelSpec, vocab_size: int, bos_id: int, seed: int = 0, 
         shape = LM.GPTShape(n_layer=spec.n_layer, n_embd=spec.d_model, n_head=spec.n_head, n_ctx=spec.max_length)
         return LM.build_gpt2(vocab_size, bos_id, shape, seed=seed).to(device)
     mixer_cls, kernel = select_mixer(device, prefer_kernels, require_kernels)
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(int(seed))
+    with LM.seeded_torch_rng(seed):
         model = Mamba2LM(spec, vocab_size, bos_id, mixer_cls, kernel)
     return model.to(device)
 
@@ -308,10 +306,13 @@ def pad_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
     """Rows of different lengths -> float64 [n, max length], right-padded with NaN."""
     if len(rows) == 0:
         raise ValueError("no rows to pad")
-    width = max(len(r) for r in rows)
-    out = np.full((len(rows), width), np.nan)
-    for i, r in enumerate(rows):
-        out[i, :len(r)] = np.asarray(r, dtype=np.float64)
+    arrays = [np.asarray(r, dtype=np.float64) for r in rows]
+    flat = [i for i, a in enumerate(arrays) if a.ndim != 1]
+    if flat:
+        raise ValueError(f"rows must be 1-D arrays; row {flat[0]} has shape {arrays[flat[0]].shape}")
+    out = np.full((len(arrays), max(a.size for a in arrays)), np.nan)
+    for i, a in enumerate(arrays):
+        out[i, :a.size] = a
     return out
 
 
@@ -376,7 +377,7 @@ def binned(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarra
     """Per-sample means over position bins: ``values`` [n, T] -> ([n, B] means, [B] bin centres as
     1-based positions, geometric mean of the bin's first and last position)."""
     v = np.asarray(values, dtype=np.float64)
-    e = np.asarray(edges, dtype=np.int64)
+    e = np.asarray(integers(edges, "edges", "bin edge", minimum=0), dtype=np.int64)
     if v.ndim != 2 or e.ndim != 1 or len(e) < 2 or e[0] < 0 or e[-1] > v.shape[1] or np.any(np.diff(e) < 1):
         raise ValueError(f"edges {e.tolist()[:6]}... must increase strictly within [0, {v.shape[1]}] for values {v.shape}")
     with warnings.catch_warnings():
@@ -390,6 +391,8 @@ def mean_band(values: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarr
     """Column means of ``values`` [n, B] (NaN skipped) with a normal-approximation band
     ``mean ± z · sd / sqrt(n)``; returns ``(mean, low, high)``.  Where a column has fewer than 2
     values the band is undefined: ``low`` and ``high`` are NaN there (``fill_between`` leaves a gap)."""
+    if not (is_real(z) and np.isfinite(z) and z > 0):
+        raise ValueError(f"z must be a positive finite number of standard errors, got {z!r}")
     stats = positionwise_stats(values)
     half = z * stats["sem"]
     return stats["mean"], stats["mean"] - half, stats["mean"] + half

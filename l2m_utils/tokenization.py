@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .cache import atomic_path, cache_dir, settings_key
-from .checks import integer
+from .checks import integer, listed
 from .corpus import load_from_hub, local_pretrained_folder
 
 BOS_TOKEN = "<bos>"
@@ -120,12 +120,12 @@ def train_bpe(
     from tokenizers import Tokenizer as HFTokenizer
     from tokenizers import decoders, models, pre_tokenizers, trainers
 
-    texts = list(texts)
+    texts = listed(texts, "texts", "strings")
     if not texts or not any(t.strip() for t in texts):
         raise ValueError("cannot train a tokenizer on empty text")
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    if vocab_size < len(alphabet) + 1:
-        raise ValueError(f"vocab_size must be >= {len(alphabet) + 1} (256 bytes + <bos>), got {vocab_size}")
+    vocab_size = integer(vocab_size, "vocab_size", minimum=len(alphabet) + 1, why="256 bytes + <bos>")
+    min_frequency = integer(min_frequency, "min_frequency", minimum=0)
     settings = {
         "kind": "byte-level-bpe",
         "vocab_size": int(vocab_size),
@@ -220,9 +220,12 @@ def get_tokenizer(
 def encode_stream(texts: Sequence[str], tokenizer: Tokenizer, separator: bool = True) -> np.ndarray:
     """All texts encoded and concatenated into one int64 stream, each text preceded by BOS when
     ``separator`` is true (documents are then delimited as in GPT-2 pre-training)."""
+    texts = listed(texts, "texts", "strings")
+    if separator and tokenizer.bos_id is None:
+        raise ValueError(f"{tokenizer!r} has no BOS id to separate the texts with: pass separator=False")
     parts: list[np.ndarray] = []
-    bos = np.array([tokenizer.bos_id], dtype=np.int64)
-    for ids in tokenizer.encode(list(texts)):
+    bos = np.array([tokenizer.bos_id if separator else 0], dtype=np.int64)
+    for ids in tokenizer.encode(texts):
         if separator:
             parts.append(bos)
         parts.append(ids)
@@ -238,9 +241,10 @@ def tokenize_samples(samples: Sequence[str], tokenizer: Tokenizer, length: int) 
     how long the longest sample was when none qualifies.
     """
     integer(length, "length")
+    samples = listed(samples, "samples", "strings")
     if len(samples) == 0:
         raise ValueError("no samples to tokenize")
-    encoded = tokenizer.encode(list(samples))
+    encoded = tokenizer.encode(samples)
     kept = [ids[:length] for ids in encoded if len(ids) >= length]
     if not kept:
         longest = max(len(ids) for ids in encoded)

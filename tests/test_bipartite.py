@@ -270,7 +270,7 @@ def test_bad_samples_and_options(chain):
         bp.bipartite_sweep(scorer, samples[:10], [4], bos_correction=True)
     with pytest.raises(ValueError, match="repeat"):
         bp.bipartite_sweep(scorer, samples[:10], [4, 4])
-    with pytest.raises(ValueError, match="non-empty list of integers"):
+    with pytest.raises(ValueError, match="lengths must name at least one block length, got none"):
         bp.bipartite_sweep(scorer, samples[:10], [])
     with pytest.raises(ValueError, match="batch_size"):
         bp.bipartite_sweep(scorer, samples[:10], [4], batch_size=0)

@@ -543,3 +543,9 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_text(tmp_path):
     (tmp_path / "bom.txt").write_text("Über alles. Das ist gut. " * 10, encoding="utf-8-sig")
     (text,) = [d.text for d in C.load_local(tmp_path / "bom.txt")]
     assert text.startswith("Über alles.") and "\ufeff" not in text
+
+
+def test_corpus_statistics_counts_by_hand():
+    docs = [Document("a", "x y z"), Document("b", "p q")]
+    assert C.corpus_statistics(docs) == {"documents": 2, "words": 5, "characters": 8}
+    assert C.corpus_statistics([]) == {"documents": 0, "words": 0, "characters": 0}

@@ -121,6 +121,12 @@ def test_model_fingerprint_depends_on_the_weights_not_on_the_object():
     a, b = build_gpt2(20, 19, shape, seed=0), build_gpt2(20, 19, shape, seed=0)
     assert a is not b and model_fingerprint(a) == model_fingerprint(b) == model_fingerprint(copy.deepcopy(a))
     assert model_fingerprint(build_gpt2(20, 19, shape, seed=1)) != model_fingerprint(a)
+    # a change far from the start of a tensor (beyond a prefix sample), e.g. one fine-tuned row
+    import torch
+
+    with torch.no_grad():
+        b.lm_head.weight[-1, -1] += 1e-3
+    assert model_fingerprint(b) != model_fingerprint(a)
 
 
 # ---------------------------------------------------------------- the pure-PyTorch Mamba-2 block

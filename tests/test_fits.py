@@ -300,3 +300,14 @@ def test_mean_half_width_is_z_standard_errors():
             fits.mean_half_width(bad)
     with pytest.raises(ValueError, match="1 NaN or infinite"):
         fits.mean_half_width([1.0, math.nan, 2.0])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fit_power_law_recovers_any_amplitude_and_exponent_in_any_order(seed):
+    # property: exact data A x^beta, with A over four decades, beta of either sign and the points
+    # in random order, give back A and beta
+    rng = np.random.default_rng(seed)
+    A, beta = 10 ** rng.uniform(-2, 2), rng.uniform(-2, 2)
+    x = rng.permutation(2.0 ** np.arange(1, 8 + seed % 4))
+    fit = fits.fit_power_law(x, A * x**beta)
+    assert fit.amplitude == pytest.approx(A, rel=1e-10) and fit.exponent == pytest.approx(beta, abs=1e-10)

@@ -501,3 +501,13 @@ def test_boundary_targets_and_step_refuse_degenerate_or_asymmetric_covariances()
         gs.apply_boundary_step(np.triu(good[:4, :4]) + np.eye(4))  # n = 1: nothing to step, still checked
     with pytest.raises(ValueError, match="divisible by 4"):
         gs.boundary_targets(np.eye(6))
+
+
+def test_layer_covariances_are_the_sequence_covariances_of_each_depth():
+    for family in ("subvolume", "log"):
+        layers = gs.layer_covariances(3, family)
+        assert len(layers) == 3
+        for d, c in enumerate(layers, start=1):
+            np.testing.assert_array_equal(c, gs.sequence_covariance(d, family))
+    plain = gs.layer_covariances(2, boundary_step=False)
+    np.testing.assert_array_equal(plain[1], gs.sequence_covariance(2, boundary_step=False))

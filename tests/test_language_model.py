@@ -24,7 +24,7 @@ def stream(n=4000, seed=0):
 
 
 def settings(steps=20, every=5):
-    return TrainSettings(steps=steps, batch_size=4, lr=3e-3, warmup_steps=3, seed=1, checkpoint_every=every)
+    return TrainSettings(steps=steps, batch_size=4, lr=3e-3, warmup_steps=min(3, steps), seed=1, checkpoint_every=every)
 
 
 def train(tmp_path, name, steps=20, every=5, **kwargs):
@@ -264,12 +264,14 @@ def test_validation_off_keeps_the_earlier_cache_key(tmp_path):
     """Without validation the key has no validation fields: the folder is pinned (measured on checkpoint
     format 2 with n_ctx and the loss in the key, the loss keeping the id of its earlier name
     hf_causal_loss (lm_loss.cache_id); without n_ctx and the loss it was c7ac416d48ca5028, and format 1,
-    whose windows left the last position untrained, had 5ef9c42433a4bc73)."""
+    whose windows left the last position untrained, had 5ef9c42433a4bc73).  Since warm-up may no longer
+    exceed the run, these 2 steps warm up over 2, not 3: the key below was computed for them by the code
+    before that check (a9b1f74c1fe962a6 was the key of warmup_steps=3)."""
     _, rec = train(tmp_path, "k", steps=2, every=1)
     assert "valid_every" not in rec.settings["train"] and rec.valid_curve == [] and rec.best_step is None
     assert rec.settings["format"] == LM.CHECKPOINT_FORMAT == 2
     assert rec.settings["n_ctx"] == SHAPE.n_ctx and rec.settings["loss"] == LM.lm_loss.cache_id
-    assert rec.directory.endswith("a9b1f74c1fe962a6")
+    assert rec.directory.endswith("27d380ab43cd1def")
 
 
 def test_training_windows_train_every_position(tmp_path, monkeypatch):
@@ -410,3 +412,33 @@ def test_no_cache_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
     _, rec = LM.train_lm(stream(), None, V, 0, SHAPE, settings(2, 1), device="cpu", cache=False, progress=False)
     assert not (tmp_path / "cache").exists() and not rec.loaded_from_cache
+
+
+def test_seeded_torch_rng_forks_every_cuda_device_and_restores_the_cpu_generator(monkeypatch):
+    # torch.manual_seed reseeds every CUDA device, so the fork must cover all of them (not only
+    # the model's): recorded here with a fake three-GPU machine
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    with LM.seeded_torch_rng(7):
+        first = torch.rand(3)
+    with LM.seeded_torch_rng(7):
+        assert torch.equal(torch.rand(3), first)
+    assert torch.equal(torch.get_rng_state(), before)
+    seen = []
+    real_fork = torch.random.fork_rng
+
+    def recording_fork(devices=None, **kw):
+        seen.append(devices)
+        return real_fork(devices=[], **kw)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    monkeypatch.setattr(torch.random, "fork_rng", recording_fork)
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: None)  # no CUDA here
+    with LM.seeded_torch_rng(None):
+        pass
+    LM.build_gpt2(V, V - 1, SHAPE, seed=1)
+    assert seen == [[0, 1, 2], [0, 1, 2]]
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got 1.5"):
+        with LM.seeded_torch_rng(1.5):
+            pass

@@ -288,3 +288,16 @@ def test_phi_is_accurate_and_non_negative():
             x = mpmath.mpf(float(r))
             exact = 1 if r == -1 else (1 + x) * mpmath.log1p(x) - x
             assert abs(value - float(exact)) <= 1e-13 * float(exact) + 1e-300, (r, value, exact)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_markov_bipartite_matches_enumeration_for_random_chains(seed):
+    # property: for any transition matrix (3 or 4 states, some near-deterministic rows) the closed
+    # form I(W_l; W_{l+1}) equals the bipartite MI of the enumerated joint at every split
+    rng = np.random.default_rng(seed)
+    M = 3 + seed % 2
+    P = rng.dirichlet(np.full(M, 0.3 if seed % 3 else 2.0), size=M)
+    expected = proc.markov_bipartite_mutual_information(P)
+    joint = proc.markov_joint(P, 5)
+    for ell in range(1, 5):
+        assert info.bipartite_mutual_information(joint, ell) == pytest.approx(expected, abs=1e-11)

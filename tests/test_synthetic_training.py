@@ -447,3 +447,40 @@ def test_position_bins_and_sweep_sizes_are_checked():
         st.position_bins(8, 0)
     with pytest.raises(ValueError, match="tokens_per_step must be a positive integer, got -1"):
         st.sweep_configs(["gpt2-1x16"], [16], [0], 10, -1, 1e-3, 1)
+
+
+def test_a_checkpoint_resumes_only_on_the_device_type_that_wrote_it(tmp_path):
+    # the data generator's state is device-specific: a CUDA checkpoint cannot continue on the CPU,
+    # and the refusal says so instead of failing inside torch.Generator.set_state
+    cfg = tiny(steps=8)
+    assert st.train_run(cfg, checkpoint_dir=tmp_path, stop_after_steps=4, progress=False).status == "interrupted"
+    path = st.checkpoint_path(tmp_path, cfg)
+    blob = torch.load(path, weights_only=True)
+    assert blob["device_type"] == "cpu"
+    blob["device_type"] = "cuda"
+    torch.save(blob, path)
+    with pytest.raises(ValueError, match=r"was written by a run on cuda: its random-number state cannot continue "
+                                         r"on cpu; resume it on cuda, or delete the checkpoint"):
+        st.train_run(cfg, checkpoint_dir=tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"weight_decay": -1.0}, r"RunConfig.weight_decay must lie in \[0, 1\), got -1.0"),
+    ({"betas": (1.5, 2.0)}, r"RunConfig.betas must be two numbers in \[0, 1\) \(AdamW\), got \(1.5, 2.0\)"),
+    ({"betas": (0.9,)}, r"RunConfig.betas must be two numbers"),
+    ({"grad_clip": float("nan")}, r"RunConfig.grad_clip must be a finite norm >= 0 \(0: no clipping\), got nan"),
+    ({"grad_clip": -1.0}, "RunConfig.grad_clip must be a finite norm >= 0"),
+])
+def test_run_config_refuses_optimiser_settings_adamw_would_fail_on_or_ignore(kw, message):
+    with pytest.raises(ValueError, match=message):
+        tiny(**kw)
+    tiny(grad_clip=0.0, weight_decay=0.0)  # no clipping, no decay: allowed
+
+
+def test_sweep_configs_check_seeds_and_eval_points():
+    args = dict(models=["gpt2-1x16"], lengths=[16], steps=10, tokens_per_step=64, lr=1e-3, warmup=2)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got 1.7"):
+        st.sweep_configs(seeds=[1.7], **args)
+    with pytest.raises(ValueError, match="eval_points must be a positive integer, got 0"):
+        st.sweep_configs(seeds=[0], eval_points=0, **args)
+    assert [c.seed for c in st.sweep_configs(seeds=[0, np.int64(2)], **args)] == [0, 2]

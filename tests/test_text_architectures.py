@@ -274,7 +274,7 @@ def test_bad_input():
         TA.binned(np.zeros((2, 4)), np.array([0, 2, 2, 4]))
     with pytest.raises(ValueError, match="1-D token arrays"):
         TA.positionwise_nll(model("gpt2"), [np.zeros((2, 2), dtype=np.int64)], 0)
-    settings = TrainSettings(steps=1, batch_size=1)
+    settings = TrainSettings(steps=1, batch_size=1, warmup_steps=0)
     with pytest.raises(ValueError, match="shorter than one window"):
         TA.train_text_lm(spec("gpt2"), stream(5), V, 0, settings, device="cpu", cache=False)
     with pytest.raises(ValueError, match="training tokens must lie"):
@@ -299,3 +299,11 @@ def test_the_scorer_keeps_a_mamba2_lm_within_its_context():
     assert scorer.token_logprobs(np.ones((1, 8), dtype=np.int64)).shape == (1, 8)
     with pytest.raises(ValueError, match="longer than the 8 positions that Mamba2LM declares"):
         scorer.token_logprobs(np.ones((1, 9), dtype=np.int64))
+
+
+def test_log_bins_exact_edges():
+    # geomspace(1, 101, 8) rounds to 1, 2, 4, 7, 14, 27, 52, 101: one bin per octave, edges minus one
+    np.testing.assert_array_equal(TA.log_bins(100, 1), [0, 1, 3, 6, 13, 26, 51, 100])
+    # four per octave over 8 positions: single positions first, then wider bins
+    np.testing.assert_array_equal(TA.log_bins(8, 4), [0, 1, 2, 3, 4, 5, 7, 8])
+    np.testing.assert_array_equal(TA.log_bins(1, 4), [0, 1])

@@ -115,7 +115,7 @@ def test_encode_stream_separates_documents_with_bos(tok):
 
 
 def test_bad_inputs(cache):
-    with pytest.raises(ValueError, match="vocab_size must be >= 257"):
+    with pytest.raises(ValueError, match=r"vocab_size must be an integer >= 257 \(256 bytes \+ <bos>\), got 100"):
         T.train_bpe(TEXTS, vocab_size=100)
     with pytest.raises(ValueError, match="empty text"):
         T.train_bpe(["", "  "], vocab_size=300)
