@@ -189,16 +189,24 @@ def build_gpt2(vocab_size: int, bos_id: int, shape: GPTShape = GPTShape(), seed:
 
 
 @contextlib.contextmanager
-def seeded_torch_rng(seed: int | None):
+def seeded_torch_rng(seed: int | None, cuda: bool = False):
     """Run a block in a forked torch RNG seeded with ``seed`` (``None``: not reseeded, e.g. to restore a
-    checkpoint's state inside); the caller's generators are restored on exit.  The fork covers the CPU
-    and every visible CUDA device, because ``torch.manual_seed`` reseeds them all."""
+    checkpoint's state inside); the caller's generators are restored on exit.
+
+    Without ``cuda`` (building a model: the weights are drawn on the CPU and moved afterwards) only the
+    CPU generator is forked and seeded, and CUDA is not touched (not even initialised).  With ``cuda``
+    (dropout on a GPU) the fork covers the CPU and every visible CUDA device, and ``torch.manual_seed``
+    seeds them all, so no device's generator is left changed."""
     import torch
 
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    devices = list(range(torch.cuda.device_count())) if cuda and torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
         if seed is not None:
-            torch.manual_seed(integer(seed, "seed", minimum=0))
+            seed = integer(seed, "seed", minimum=0)
+            if devices:
+                torch.manual_seed(seed)
+            else:
+                torch.default_generator.manual_seed(seed)  # torch.manual_seed would also queue CUDA seeds
         yield
 
 
@@ -479,7 +487,7 @@ def train_causal_lm(
     session_steps = 0
     # the loop runs inside a forked torch RNG (dropout), seeded from ``seed`` or restored from the
     # checkpoint: the caller's global RNG is untouched and a resume continues exactly
-    with seeded_torch_rng(train.seed + 1 if torch_rng is None else None):
+    with seeded_torch_rng(train.seed + 1 if torch_rng is None else None, cuda=device.type == "cuda"):
         if torch_rng is not None:
             _set_rng_state(torch_rng)
         if not loaded:

@@ -454,7 +454,10 @@ def model_fingerprint(model: Any) -> str:
                 continue
             flat = p.detach().reshape(-1)
             h.update(flat[:: max(1, flat.numel() // 256)][:256].float().cpu().numpy().tobytes())
-            total, squares = flat.double().sum().item(), flat.double().square().sum().item()
+            total = squares = 0.0
+            for chunk in flat.split(1 << 22):  # float64 copies of 4M values at a time, not of the whole tensor
+                c = chunk.double()
+                total, squares = total + c.sum().item(), squares + c.square().sum().item()
             h.update(f"{total:.12e} {squares:.12e}".encode())
     return h.hexdigest()[:16]
 

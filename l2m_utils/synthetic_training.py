@@ -409,7 +409,9 @@ def train_run(
         blob = torch.load(ckpt, map_location=device, weights_only=True)
         if blob["config"] != cfg.to_dict():
             raise ValueError(f"checkpoint {ckpt} belongs to a different configuration")
-        saved_on = blob.get("device_type", device.type)
+        # checkpoints written before the device type was recorded: the data generator's state tells it
+        # (CUDA's Philox state is 16 bytes, the CPU's Mersenne Twister state about 5 kB)
+        saved_on = blob.get("device_type", "cuda" if blob["generator"].numel() <= 16 else "cpu")
         if saved_on != device.type:  # the data generator's state is device-specific
             raise ValueError(
                 f"checkpoint {ckpt} was written by a run on {saved_on}: its random-number state cannot continue "

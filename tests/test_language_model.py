@@ -431,14 +431,25 @@ def test_seeded_torch_rng_forks_every_cuda_device_and_restores_the_cpu_generator
         seen.append(devices)
         return real_fork(devices=[], **kw)
 
+    cuda_seeds = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
     monkeypatch.setattr(torch.random, "fork_rng", recording_fork)
-    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: None)  # no CUDA here
-    with LM.seeded_torch_rng(None):
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", cuda_seeds.append)  # no CUDA here: recorded
+    with LM.seeded_torch_rng(4, cuda=True):  # dropout on a GPU: every device forked and seeded
         pass
-    LM.build_gpt2(V, V - 1, SHAPE, seed=1)
-    assert seen == [[0, 1, 2], [0, 1, 2]]
+    assert seen == [[0, 1, 2]] and cuda_seeds == [4]
+    # building a model draws its weights on the CPU: CUDA is neither forked nor seeded
+    a = LM.build_gpt2(V, V - 1, SHAPE, seed=1)
+    assert seen == [[0, 1, 2], []] and cuda_seeds == [4]
+    monkeypatch.undo()
+    b = LM.build_gpt2(V, V - 1, SHAPE, seed=1)  # the same weights as torch.manual_seed gave before
+    torch.manual_seed(1)
+    from transformers import GPT2LMHeadModel
+
+    c = GPT2LMHeadModel(b.config)
+    assert all(torch.equal(x, y) and torch.equal(x, z)
+               for x, y, z in zip(a.state_dict().values(), b.state_dict().values(), c.state_dict().values()))
     with pytest.raises(ValueError, match="seed must be an integer >= 0, got 1.5"):
         with LM.seeded_torch_rng(1.5):
             pass

@@ -462,6 +462,12 @@ def test_a_checkpoint_resumes_only_on_the_device_type_that_wrote_it(tmp_path):
     with pytest.raises(ValueError, match=r"was written by a run on cuda: its random-number state cannot continue "
                                          r"on cpu; resume it on cuda, or delete the checkpoint"):
         st.train_run(cfg, checkpoint_dir=tmp_path, progress=False)
+    # a checkpoint from before the device type was recorded: its generator state tells (16 bytes: CUDA)
+    del blob["device_type"]
+    blob["generator"] = torch.zeros(16, dtype=torch.uint8)
+    torch.save(blob, path)
+    with pytest.raises(ValueError, match="was written by a run on cuda"):
+        st.train_run(cfg, checkpoint_dir=tmp_path, progress=False)
 
 
 @pytest.mark.parametrize("kw, message", [
