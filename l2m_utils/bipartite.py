@@ -109,12 +109,17 @@ class BipartiteEstimate:
 # validation and small helpers
 # --------------------------------------------------------------------------------------------------
 
+def _is_ratio(r) -> bool:
+    """A split ratio L/ell: a finite number > 1 (not a string)."""
+    return is_real(r) and np.isfinite(r) and r > 1
+
+
 def check_ratios(ratios: Sequence[float]) -> tuple[float, ...]:
     """The split ratios L/ell as floats; ``ValueError`` for none, or for one that is not a finite number > 1."""
     ratios = listed(ratios, "ratios", "split ratios L/ell")
     if len(ratios) == 0:
         raise ValueError("no split ratio given: pass at least one ratio L/ell > 1")
-    bad = [r for r in ratios if not (is_real(r) and np.isfinite(r) and r > 1)]
+    bad = [r for r in ratios if not _is_ratio(r)]
     if bad:
         raise ValueError(f"split ratios L/ell must be finite and > 1, got {bad}")
     return tuple(float(r) for r in ratios)
@@ -123,7 +128,7 @@ def check_ratios(ratios: Sequence[float]) -> tuple[float, ...]:
 def split_point(length: int, ratio: float) -> int:
     """ℓ = round(L / ratio) (halves round up); ``ValueError`` unless L >= ratio and
     1 <= ℓ <= L - 1 (L too short for the split)."""
-    if not (is_real(ratio) and np.isfinite(ratio) and ratio > 1):
+    if not _is_ratio(ratio):
         raise ValueError(f"split ratio L/ell must be > 1 and finite, got {ratio!r}")
     length = integer(length, "block length L", minimum=None)
     ell = int(np.floor(length / ratio + 0.5))
@@ -301,7 +306,6 @@ def bipartite_sweep(
     least 2 tokens.  Scoring passes: 1 + (number of distinct ℓ) for direct, + the same again for vCLUB.
     """
     samples = _check_samples(samples, int(scorer.vocab_size))
-    integer(batch_size, "batch_size")
     estimators = tuple(listed(estimators, "estimators", "estimator names"))
     for e in estimators:
         if e not in ESTIMATOR_NAMES:
@@ -312,7 +316,7 @@ def bipartite_sweep(
     lens = np.asarray(integers(lengths, "lengths", "block length"), dtype=np.int64)
     if np.unique(lens).size != lens.size:
         raise ValueError(f"lengths repeat: {lens.tolist()}")
-    lens = np.sort(lens.astype(np.int64))
+    lens = np.sort(lens)
     n, t_avail = samples.shape
     if lens[-1] > t_avail:
         raise ValueError(f"the longest block length {lens[-1]} exceeds the samples' {t_avail} tokens")

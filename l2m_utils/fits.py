@@ -158,13 +158,19 @@ def _bootstrap_fits(lx: np.ndarray, vals: np.ndarray, idx: np.ndarray) -> tuple[
     return amp, exp
 
 
+def check_z(z: float) -> float:
+    """``z`` (standard errors of a normal-approximation interval) after checking it is a positive finite number."""
+    if not (is_real(z) and np.isfinite(z) and z > 0):
+        raise ValueError(f"z must be a positive finite number of standard errors, got {z!r}")
+    return float(z)
+
+
 def mean_half_width(values: ArrayLike, z: float = 1.96) -> float:
     """Half-width of the normal-approximation interval of a mean, z s / sqrt(n) with s the sample
     standard deviation (ddof = 1) of the n values: 1.96 standard errors give the 95% interval.
     ``ValueError`` for fewer than 2 values, a value that is not finite, or a ``z`` that is not a
     positive finite number."""
-    if not (is_real(z) and np.isfinite(z) and z > 0):
-        raise ValueError(f"z must be a positive finite number of standard errors, got {z!r}")
+    check_z(z)
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 1 or v.size < 2:
         raise ValueError(f"a standard error needs a 1-D array of at least 2 values, got shape {v.shape}")

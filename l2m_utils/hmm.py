@@ -157,9 +157,7 @@ def _check_length(length: int, n_outputs: int, n_states: int, keep_states: bool 
     """``length`` after checking the memory of the enumeration: :func:`forward_entries`, or
     M^L K entries with ``keep_states`` (every block with its last state, as :func:`block_probabilities` holds)."""
     length = integer(length, "block length")
-    entries = forward_entries(length, n_outputs, n_states)
-    if keep_states:
-        entries = float(n_outputs) ** length * n_states
+    entries = float(n_outputs) ** length * n_states if keep_states else forward_entries(length, n_outputs, n_states)
     if entries > MAX_FORWARD_ENTRIES:
         raise ValueError(
             f"exact enumeration of M={n_outputs} symbols over L={length} tokens needs {entries:.3g} "

@@ -42,13 +42,18 @@ def check_distribution(p: np.ndarray, name: str = "p") -> np.ndarray:
     return p
 
 
-def _axes(p: np.ndarray, axes: Iterable[int], what: str, name: str | None = None) -> tuple[int, ...]:
-    """Validated variable indices ``axes`` of the joint ``p``; ``name`` (default ``what``) is the argument."""
-    given = list(axes)
+def _index_list(given: list, name: str) -> list[int]:
+    """``given`` as ints, refusing an item that is not an integer (0.7 would silently be variable 0, a
+    nested list would be a fancy index)."""
     for a in given:
         if not is_integer(a):
-            raise ValueError(f"{name or what} must be integer variable indices, got {a!r}")
-    out = tuple(int(a) for a in given)
+            raise ValueError(f"{name} must be integer variable indices, got {a!r}")
+    return [int(a) for a in given]
+
+
+def _axes(p: np.ndarray, axes: Iterable[int], what: str, name: str | None = None) -> tuple[int, ...]:
+    """Validated variable indices ``axes`` of the joint ``p``; ``name`` (default ``what``) is the argument."""
+    out = tuple(_index_list(list(axes), name or what))
     for a in out:
         if not 0 <= a < p.ndim:
             raise ValueError(f"{what} axis {a} is out of range for a joint of {p.ndim} variables")
@@ -257,10 +262,7 @@ def gaussian_mutual_information(cov: np.ndarray, x: Sequence[int], y: Sequence[i
         raise ValueError(f"covariance must be a non-empty square matrix, got shape {c.shape}")
     picked = []
     for what, given in (("x", x), ("y", y)):
-        items = listed(given, what, "variable indices")
-        bad = [a for a in items if not is_integer(a)]
-        if bad:  # e.g. [[0, 1]] (a nested list) or 0.7, which would silently be variable 0
-            raise ValueError(f"{what} must be integer variable indices, got {bad[0]!r}")
+        items = _index_list(listed(given, what, "variable indices"), what)
         if not items:
             raise ValueError("x and y must each name at least one variable")
         picked.append(np.asarray(items, dtype=np.int64))

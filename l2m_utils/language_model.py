@@ -92,7 +92,7 @@ class TrainSettings:
     def __post_init__(self):
         for name in ("steps", "batch_size", "checkpoint_every", "valid_tokens"):
             integer(getattr(self, name), f"TrainSettings.{name}")
-        for name in ("warmup_steps", "seed", "valid_every", "patience"):
+        for name in ("seed", "valid_every", "patience"):
             integer(getattr(self, name), f"TrainSettings.{name}", minimum=0)
         integer(self.warmup_steps, "TrainSettings.warmup_steps", minimum=0, maximum=self.steps,
                 why=f"warm-up within the {self.steps} steps, or the peak learning rate is never reached")

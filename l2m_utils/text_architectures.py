@@ -49,7 +49,8 @@ import torch.nn as nn
 
 from . import history_state as hs
 from . import language_model as LM
-from .checks import integer, integers, is_real
+from .checks import integer, integers
+from .fits import check_z
 from .language_model import lm_loss  # introduced with chapter 4's estimator; one loss for both backbones
 from .continuous_models import Mamba2Backbone, ModelSpec, load_mamba_ssm_mamba2
 from .mamba2_torch import Mamba2Torch
@@ -391,8 +392,7 @@ def mean_band(values: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarr
     """Column means of ``values`` [n, B] (NaN skipped) with a normal-approximation band
     ``mean ± z · sd / sqrt(n)``; returns ``(mean, low, high)``.  Where a column has fewer than 2
     values the band is undefined: ``low`` and ``high`` are NaN there (``fill_between`` leaves a gap)."""
-    if not (is_real(z) and np.isfinite(z) and z > 0):
-        raise ValueError(f"z must be a positive finite number of standard errors, got {z!r}")
+    check_z(z)
     stats = positionwise_stats(values)
     half = z * stats["sem"]
     return stats["mean"], stats["mean"] - half, stats["mean"] + half

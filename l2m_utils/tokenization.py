@@ -224,7 +224,7 @@ def encode_stream(texts: Sequence[str], tokenizer: Tokenizer, separator: bool = 
     if separator and tokenizer.bos_id is None:
         raise ValueError(f"{tokenizer!r} has no BOS id to separate the texts with: pass separator=False")
     parts: list[np.ndarray] = []
-    bos = np.array([tokenizer.bos_id if separator else 0], dtype=np.int64)
+    bos = np.array([tokenizer.bos_id], dtype=np.int64) if separator else None
     for ids in tokenizer.encode(texts):
         if separator:
             parts.append(bos)
