@@ -187,6 +187,25 @@ def test_floor_threshold_has_the_stated_false_positive_rate(n):
     assert np.mean(excess > z) > 2 * rate  # the plain z threshold is far too permissive with few shuffles
 
 
+def test_floor_shuffles_are_the_documented_permutations():
+    """The floor at d is the estimator on (x, y[pi]) for the permutations pi = rng.permutation(N_d)
+    drawn in turn from default_rng(seed), distance by distance (the code permutes the tokens as int32,
+    which must draw the same permutations)."""
+    from l2m_utils.entropy_estimators import grassberger_entropy
+
+    docs = _random_docs(3, 300)
+    r = tp.two_point_mi(docs, [1, 5], 300, n_shuffles=3, seed=11, backend="numpy")
+    rng = np.random.default_rng(11)
+    corpus = tp.concatenate_documents(docs, 300)
+    for k, d in enumerate([1, 5]):
+        x, y = tp.pair_sample(corpus, d)
+        for s in range(3):
+            yp = y[rng.permutation(y.size)]
+            joint = Counter(zip(x.tolist(), yp.tolist()))
+            floor = r.h_x[k] + r.h_y[k] - grassberger_entropy(np.array(list(joint.values())))
+            assert r.floor_samples[k, s] == pytest.approx(floor, abs=1e-12)
+
+
 def test_torch_backend_in_estimate():
     pytest.importorskip("torch")
     docs = _random_docs(5, 2000)
