@@ -44,7 +44,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from .checks import integer, integers, is_real, listed
+from .checks import integer, integers, is_real, listed, seeded_rng
 from .entropy_estimators import grassberger_entropy
 from .fits import PowerLawFit, bootstrap_power_law
 from .information import check_tokens
@@ -145,7 +145,7 @@ def derangement(n: int, seed: int) -> np.ndarray:
     n = integer(n, "the number of samples", minimum=None)
     if n < 2:
         raise ValueError(f"a derangement needs at least 2 samples, got {n}")
-    order = np.random.default_rng(integer(seed, "seed", minimum=0)).permutation(n)
+    order = seeded_rng(seed).permutation(n)
     sigma = np.empty(n, dtype=np.int64)
     sigma[order] = np.roll(order, -1)  # order[k] -> order[k+1]
     return sigma
@@ -324,7 +324,7 @@ def bipartite_sweep(
     if bos_correction and "direct" not in estimators:
         raise ValueError(f"bos_correction applies to the direct estimator only, and estimators={estimators} "
                          "does not include it")
-    if bos_correction and "direct" in estimators:
+    if bos_correction:
         if bigram_entropy_nats is None or not np.isfinite(bigram_entropy_nats) or bigram_entropy_nats <= 0:
             raise ValueError("bos_correction needs bigram_entropy_nats = H_G(Y1Y2) > 0 (see bigram_entropy)")
         for r in ratios:

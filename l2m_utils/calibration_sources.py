@@ -47,7 +47,7 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import integer, integers
+from .checks import integer, integers, seeded_rng
 from .hmm import HMM
 from .processes import _check_transition, _mi_from_deviation, stationary_distribution
 from .information import check_tokens
@@ -242,7 +242,7 @@ class ErasureChain:
     def sample(self, n: int, length: int, seed: int) -> np.ndarray:
         """n independent stationary token sequences of ``length`` tokens, int64 [n, length]."""
         n, length = _check_length(n, "n"), _check_length(length)
-        rng = np.random.default_rng(integer(seed, "seed", minimum=0))
+        rng = seeded_rng(seed)
         s = self.sample_states(n, length, rng)
         return np.where(rng.random((n, length)) < self.erasure, self.n_states, s)
 

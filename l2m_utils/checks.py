@@ -80,3 +80,9 @@ def integers(value: Any, name: str, item: str, minimum: int | None = 1) -> list[
     if not values:
         raise ValueError(f"{name} must name at least one {item}, got none")
     return values
+
+
+def seeded_rng(seed: Any) -> np.random.Generator:
+    """``np.random.default_rng(seed)`` for an explicit integer seed >= 0 (``None``, a float or a string is
+    refused: ``None`` would draw fresh OS entropy, and results would change from run to run)."""
+    return np.random.default_rng(integer(seed, "seed", minimum=0))

@@ -55,7 +55,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .cache import atomic_write_text, cache_dir, settings_key
-from .checks import integer
+from .checks import integer, seeded_rng
 
 KNOWN_CORPORA: tuple[str, ...] = ("shakespeare", "pg19", "wikipedia", "local", "hf:<name>")
 # What a chapter's ``dataset`` parameter accepts, in words (for error messages).
@@ -727,7 +727,7 @@ def split_documents(
             f"{name}={heldout_fraction} of {n} document(s) leaves no training document "
             f"(at least one is always set aside); use a smaller fraction or a larger corpus{tail}"
         )
-    rng = np.random.default_rng(integer(seed, "seed", minimum=0))
+    rng = seeded_rng(seed)
     held = set(rng.choice(n, size=n_held, replace=False).tolist())
     train = [d for i, d in enumerate(docs) if i not in held]
     heldout = [d for i, d in enumerate(docs) if i in held]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import integer, is_real
+from .checks import integer, is_real, seeded_rng
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 
@@ -229,7 +229,7 @@ def bootstrap_power_law(
     xs, vals = _check_per_sample(x, per_sample)
     _check_bootstrap_settings(n_boot, level, chunk)
     fit = fit_power_law(xs, vals.mean(axis=0))
-    rng = np.random.default_rng(integer(seed, "seed", minimum=0))
+    rng = seeded_rng(seed)
     n = vals.shape[0]
     lx = np.log(xs)
     amps, exps = [], []
@@ -288,7 +288,7 @@ def bootstrap_exponent_difference(
         )
     _check_bootstrap_settings(n_boot, level, chunk)
     difference = fit_power_law(xa, va.mean(axis=0)).exponent - fit_power_law(xb, vb.mean(axis=0)).exponent
-    rng = np.random.default_rng(integer(seed, "seed", minimum=0))
+    rng = seeded_rng(seed)
     n = va.shape[0]
     lxa, lxb = np.log(xa), np.log(xb)
     diffs = []

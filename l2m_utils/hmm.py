@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .checks import integer, integers
+from .checks import integer, integers, seeded_rng
 from .information import check_distribution
 from .processes import _mi_from_deviation, stationary_distribution
 
@@ -111,7 +111,7 @@ def random_hmm(
         raise ValueError(f"stay must lie in [0, 1) (1 would freeze the hidden state), got {stay}")
     if not concentration > 0:
         raise ValueError(f"concentration must be > 0, got {concentration}")
-    rng = np.random.default_rng(integer(seed, "seed", minimum=0))
+    rng = seeded_rng(seed)
     K, M = int(n_states), int(n_outputs)
     T = stay * np.eye(K) + (1.0 - stay) * rng.dirichlet(np.ones(K), size=K)
     E = rng.dirichlet(np.full(M, float(concentration)), size=K)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_che
 
 import numpy as np
 
-from .checks import integer
+from .checks import integer, seeded_rng
 from .information import check_tokens
 from .processes import _check_transition, stationary_distribution
 from .progress import progress_bar
@@ -85,7 +85,7 @@ class MarkovChainScorer:
     def sample(self, n: int, length: int, seed: int) -> np.ndarray:
         """``n`` independent stationary sequences of ``length`` tokens (vectorised over sequences)."""
         n, length = integer(n, "n"), integer(length, "length")
-        rng = np.random.default_rng(integer(seed, "seed", minimum=0))
+        rng = seeded_rng(seed)
         cum = np.cumsum(self.transition, axis=1)
         out = np.empty((n, length), dtype=np.int64)
         out[:, 0] = rng.choice(self.vocab_size, size=n, p=self.stationary)

@@ -615,13 +615,14 @@ def sweep_configs(
         if L < 4 or 4**depth != L:
             raise ValueError(f"lengths must be powers of 4 (L = 4^l), got {L!r}")
     for seed in seeds:
+        seed = integer(seed, "seed", minimum=0)
         for L in lengths:
             depth = int(round(math.log(L, 4)))
             batch = max(min_batch, tokens_per_step // L)
             for text in models:
                 spec = replace(parse_model(text, copies=copies, max_length=L), chunk_size=chunk_size)
                 out.append(RunConfig(
-                    model=spec, depth=depth, seed=integer(seed, "seed", minimum=0), steps=steps, batch=batch, lr=lr,
+                    model=spec, depth=depth, seed=seed, steps=steps, batch=batch, lr=lr,
                     warmup=warmup,
                     precision=precision, eval_every=max(1, steps // eval_points),
                     eval_sequences=max(min_batch, eval_tokens // L), family=family))

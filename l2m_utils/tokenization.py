@@ -128,8 +128,8 @@ def train_bpe(
     min_frequency = integer(min_frequency, "min_frequency", minimum=0)
     settings = {
         "kind": "byte-level-bpe",
-        "vocab_size": int(vocab_size),
-        "min_frequency": int(min_frequency),
+        "vocab_size": vocab_size,
+        "min_frequency": min_frequency,
         "texts_sha256": texts_sha256(texts),
         "tokenizers_version": tokenizers.__version__,  # the trainer's merges may change between versions
         "description": description or {},

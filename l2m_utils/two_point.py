@@ -44,7 +44,7 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import integer, integers, listed
+from .checks import integer, integers, listed, seeded_rng
 from .entropy_estimators import entropy_from_counts
 from .progress import progress_bar
 
@@ -333,17 +333,17 @@ def two_point_mi(
     corpus = _as_corpus(documents, vocab_size)
     ds = _check_distances(distances)
     integer(n_shuffles, "n_shuffles", minimum=0)
-    integer(min_pairs, "min_pairs", minimum=0)
+    min_pairs = max(integer(min_pairs, "min_pairs", minimum=0), 1)
     m = corpus.vocab_size
-    rng = np.random.default_rng(integer(seed, "seed", minimum=0))
+    rng = seeded_rng(seed)
     out = {k: np.empty(ds.size) for k in ("mi", "h_x", "h_y", "h_xy")}
     n_pairs = np.empty(ds.size, dtype=np.int64)
     floors = np.empty((ds.size, n_shuffles))
     for k, d in enumerate(ds):
         x, y = pair_sample(corpus, int(d))
-        if x.size < max(int(min_pairs), 1):
+        if x.size < min_pairs:
             raise ValueError(
-                f"distance {d} leaves {x.size} pairs (fewer than min_pairs={max(int(min_pairs), 1)}); "
+                f"distance {d} leaves {x.size} pairs (fewer than min_pairs={min_pairs}); "
                 "the documents are too short for it"
             )
         n_pairs[k] = x.size
@@ -354,7 +354,7 @@ def two_point_mi(
         out["mi"][k] = hx + hy - hxy
         # permuting the tokens themselves, as int32 (M < 2^31), draws the same permutations as
         # y[rng.permutation(y.size)] (one Fisher-Yates pass, same random swaps) and moves half the bytes
-        y_small = y.astype(np.int32) if m <= np.iinfo(np.int32).max else y
+        y_small = y.astype(np.int32) if n_shuffles and m <= np.iinfo(np.int32).max else y
         for s in range(n_shuffles):
             y_perm = rng.permutation(y_small)
             floors[k, s] = hx + hy - entropy_from_counts(_joint_counts(x, y_perm, m, backend, device), estimator)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from l2m_utils.checks import integer, is_integer
+from l2m_utils.checks import integer, is_integer, seeded_rng
 
 
 @pytest.mark.parametrize("value", [0, 7, -3, np.int64(5), np.uint8(2), 10**20])
@@ -77,3 +77,11 @@ def test_integers_checks_each_item_and_refuses_empty_and_single_values():
             integers(bad, "distances", "distance")
     with pytest.raises(ValueError, match="length must be an integer >= 2, got 1"):
         integers([4, 1], "lengths", "length", minimum=2)
+
+
+def test_seeded_rng_takes_an_explicit_seed_only():
+    assert seeded_rng(7).random() == np.random.default_rng(7).random()
+    assert seeded_rng(np.int64(0)).integers(1000) == np.random.default_rng(0).integers(1000)
+    for bad in (None, 1.7, -1, "3", True):
+        with pytest.raises(ValueError, match=r"seed must be an integer >= 0, got"):
+            seeded_rng(bad)
