@@ -5,7 +5,10 @@ Compares, on the same randomly initialised GPT-2 and the same batch of tokens,
 * **bare**: one forward pass ``model(input_ids).logits`` (full ``[batch, T, vocab]`` logits, no
   log-softmax) -- the least any scorer must do;
 * **scorer**: ``CausalLMScorer.token_logprobs`` (body once, then per chunk of positions the LM head and
-  a float32 log-softmax/NLL of the targets; results to float64 numpy);
+  a float32 log-softmax/NLL of the targets; results to float64 numpy); on CUDA its float32 head runs
+  in TF32 on the tensor cores (the default with a bfloat16 body);
+* **ieee** (CUDA only): the same scorer with ``head_tf32=False``, the head in full float32 on the CUDA
+  cores (what the scorer did before TF32; its ratio to **scorer** is what TF32 saves);
 * **naive**: ``log_softmax`` of the full float32 logits then ``gather`` (what the scorer avoids).
 
 and reports median times over ``--reps`` runs, the overhead ratio scorer / bare (target <= 1.3)
@@ -66,8 +69,10 @@ def main() -> None:
 
     print(f"python {sys.version.split()[0]}, torch {torch.__version__}, device={device}, "
           f"threads={torch.get_num_threads()}, batch={args.batch}, T={args.length}")
+    cuda = device.type == "cuda"
     print(f"{'vocab':>6} {'params':>8} {'bare s':>8} {'scorer s':>9} {'naive s':>8} {'scorer/bare':>11} "
-          f"{'naive/bare':>10} {'scorer tok/s':>12} {'max|scorer-naive|':>17}")
+          f"{'naive/bare':>10} {'scorer tok/s':>12} {'max|scorer-naive|':>17}"
+          + (f" {'ieee s':>8} {'ieee/bare':>9} {'max|scorer-ieee|':>16}" if cuda else ""))
     for vocab in args.vocab:
         shape = GPTShape(n_layer=args.layers, n_embd=args.width, n_head=args.heads, n_ctx=args.length)
         model = build_gpt2(vocab, 0, shape, seed=0).to(device).eval()
@@ -94,8 +99,15 @@ def main() -> None:
         tb, ts, tn = timed(bare), timed(score), timed(naive)
         diff = float(np.abs(score() - naive()).max())
         n_tok = args.batch * args.length
-        print(f"{vocab:>6} {count_parameters(model) / 1e6:>7.2f}M {tb:>8.3f} {ts:>9.3f} {tn:>8.3f} "
-              f"{ts / tb:>11.2f} {tn / tb:>10.2f} {n_tok / ts:>12,.0f} {diff:>17.2e}")
+        line = (f"{vocab:>6} {count_parameters(model) / 1e6:>7.2f}M {tb:>8.3f} {ts:>9.3f} {tn:>8.3f} "
+                f"{ts / tb:>11.2f} {tn / tb:>10.2f} {n_tok / ts:>12,.0f} {diff:>17.2e}")
+        if cuda:
+            ieee = CausalLMScorer(model, batch_size=args.batch, device=device, head_tf32=False)
+            assert scorer.head_tf32 and not ieee.head_tf32
+            ti = timed(lambda: ieee.token_logprobs(tokens))
+            gap = float(np.abs(score() - ieee.token_logprobs(tokens)).max())
+            line += f" {ti:>8.3f} {ti / tb:>9.2f} {gap:>16.2e}"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ same code as a large language model.
 
 * :class:`MarkovChainScorer` -- the exact model of a Markov chain (chapter 4's sanity check);
 * :class:`CausalLMScorer` -- any Hugging Face causal LM, BOS prepended, batched, with the LM head
-  applied in chunks so that no ``[n, T, vocab]`` log-softmax is ever materialised;
+  applied in float32 (TF32 tensor cores on a GPU, :func:`float32_matmul_precision`) in chunks, so that no
+  ``[n, T, vocab]`` log-softmax is ever materialised;
 * :class:`CachedScorer` / :func:`score_cached` -- per-batch results stored atomically on disk, so an
   interrupted scoring run resumes without recomputing finished batches;
 * :func:`body_dtype` -- the precision a model's body runs in (bfloat16 on CUDA, float32 on CPU, unless named).
@@ -159,9 +160,15 @@ class CausalLMScorer:
         log q(w_t | BOS, w_<t) = z_t[w_t] − logsumexp_v z_t[v],   z_t = head(h_t).
 
     Only one chunk of logits (``chunk_size × vocab`` floats) exists at any time, so long inputs with
-    large vocabularies fit in memory, and the log-softmax is exact in float32 even when the body
-    runs in bfloat16.  ``dtype`` is the autocast dtype of the body (:func:`body_dtype`: ``None`` means
-    bfloat16 on CUDA and float32 on CPU).  ``bos_id`` defaults to ``model.config.bos_token_id``.
+    large vocabularies fit in memory, and the logits and log-softmax are float32 even when the body
+    runs in bfloat16 (whose rounding, 0.06 at a logit of 20, would otherwise enter every score).
+    ``dtype`` is the autocast dtype of the body (:func:`body_dtype`: ``None`` means bfloat16 on CUDA
+    and float32 on CPU).  ``head_tf32``: whether a float32 head's matrix product on CUDA runs on the
+    tensor cores in TF32 (both factors rounded to 11 significant bits, a relative 2^-11, with float32
+    sums) or in full float32 (``False``).  ``None`` (default) chooses TF32 when the body runs in
+    bfloat16 or float16, whose own rounding (2^-8 for bfloat16) is larger; the product then costs
+    about a seventh of float32 on the CUDA cores (an H200: ~495 against 67 TFLOP/s).  Either choice
+    holds only around the head's product (:func:`float32_matmul_precision`); on a CPU it is moot.  ``bos_id`` defaults to ``model.config.bos_token_id``.
     Sequences of different lengths go through :meth:`token_logprobs_ragged` (right padding with an
     attention mask; padding does not change the scores of real tokens).
     The model is moved to ``device`` unless it was loaded with a ``device_map`` spanning several
@@ -180,6 +187,7 @@ class CausalLMScorer:
         bos_id: int | None = None,
         chunk_size: int | None = None,
         head_dtype=None,
+        head_tf32: bool | None = None,
         progress: bool = False,
     ):
         import torch
@@ -197,6 +205,12 @@ class CausalLMScorer:
         if head_dtype is not None and not isinstance(head_dtype, torch.dtype):
             raise ValueError(f"head_dtype must be a torch dtype (e.g. torch.float32), got {head_dtype!r}")
         self.head_dtype = torch.float32 if head_dtype is None else head_dtype
+        if head_tf32 is not None and not isinstance(head_tf32, bool):
+            raise ValueError(f"head_tf32 must be True, False or None (automatic), got {head_tf32!r}")
+        if head_tf32 is None:
+            head_tf32 = self.dtype in (torch.bfloat16, torch.float16)
+        # TF32 only concerns float32 products on CUDA
+        self.head_tf32 = head_tf32 and self.head_dtype == torch.float32 and self.device.type == "cuda"
         bos = bos_id if bos_id is not None else getattr(model.config, "bos_token_id", None)
         if bos is None:
             raise ValueError("no BOS id: pass bos_id= (the model config has no bos_token_id)")
@@ -225,8 +239,11 @@ class CausalLMScorer:
         dtypes of the body and the head, and the device type (CPU and CUDA autocast round differently).
         The model's weights are not in it: the caller's ``cache_key`` names the model (e.g.
         :func:`model_fingerprint`)."""
-        return {"scorer": "CausalLMScorer", "model": type(self.model).__name__, "bos_id": self.bos_id,
-                "dtype": str(self.dtype), "head_dtype": str(self.head_dtype), "device": self.device.type}
+        identity = {"scorer": "CausalLMScorer", "model": type(self.model).__name__, "bos_id": self.bos_id,
+                    "dtype": str(self.dtype), "head_dtype": str(self.head_dtype), "device": self.device.type}
+        if self.head_tf32:  # named only when on, so that caches of full-float32 heads keep their keys
+            identity["head_tf32"] = True
+        return identity
 
     def check_against_model(self, length: int = 8, tolerance: float = 1e-2) -> float | None:
         """Compare body + head + known transforms with the model's own logits on a short probe.
@@ -301,6 +318,12 @@ class CausalLMScorer:
             b = getattr(head, "bias", None)
             yield head.weight.detach().to(self.head_dtype), None if b is None else b.detach().to(self.head_dtype)
 
+    def _head_precision(self):
+        """TF32 or full float32 for the head's product on CUDA (:func:`float32_matmul_precision`)."""
+        if self.device.type != "cuda":
+            return contextlib.nullcontext()
+        return float32_matmul_precision("high" if self.head_tf32 else "highest")
+
     def _autocast(self):
         import torch
 
@@ -322,7 +345,7 @@ class CausalLMScorer:
         import torch
 
         parts = []
-        with self._head() as (weight, bias):
+        with self._head() as (weight, bias), self._head_precision():
             for a in range(0, targets.shape[0], self.chunk_size):
                 b = min(a + self.chunk_size, targets.shape[0])
                 # the head's device differs from hidden.device only for a model spread over devices
@@ -413,6 +436,27 @@ class CausalLMScorer:
                     results[i] = lp[pos:pos + lengths[r]]
                     pos += lengths[r]
         return results  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def float32_matmul_precision(precision: str):
+    """Run the ``with`` block under ``torch.set_float32_matmul_precision(precision)`` and restore the
+    previous setting after it (also after an error).
+
+    ``"high"`` lets float32 matrix products on CUDA use TF32 tensor cores (both factors rounded to 11
+    significant bits, sums in float32); ``"highest"`` keeps them in full float32.  This setter keeps
+    torch's old (``allow_tf32``) and new (``fp32_precision``) flags consistent, so code that reads
+    either inside the block works."""
+    import torch
+
+    if precision not in ("highest", "high", "medium"):
+        raise ValueError(f"unknown float32 matmul precision {precision!r}; use 'highest', 'high' or 'medium'")
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 def spread_over_devices(model: Any) -> bool:

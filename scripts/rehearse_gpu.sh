@@ -5,7 +5,7 @@
 # transformers, numpy, ... but no notebook stack, no corpus package, no mamba-ssm; see
 # ../shared/device/wheelhouse.sh), build the wheelhouse with scripts/prepare_wheelhouse.sh, then run
 # every gpu_*.sh script at smoke sizes exactly as on the device (each installs .whl/ into /tmp/site
-# itself), and the two benchmarks of the session plan's step 1 at tiny sizes.  Prints one line per
+# itself), and issue 4's two benchmarks (scripts/gpu_benchmarks.sh) at tiny sizes.  Prints one line per
 # step (exit status, seconds) and exits non-zero if any failed.  Only committed work is rehearsed
 # (a device run also carries uncommitted files: commit first).
 #
@@ -76,20 +76,18 @@ rehearse() {  # NAME VAR=VALUE... -- COMMAND...
   local out=$WORK/out-$name start=$SECONDS status=0
   mkdir -p "$out"
   env -u PROFILE -u SKIP_INSTALL -u SKIP_GPU_CHECK -u GPU_CHECK -u BUDGET_S -u CH06_PROFILE -u CH06_RESULTS_DIR \
-    -u CH06_BENCH -u CH06_PART_S -u CH06_HARD_S -u CH07_SMOKE -u CH06_SMOKE -u PYTHONPATH \
+    -u CH06_BENCH -u CH06_PART_S -u CH06_HARD_S -u CH07_SMOKE -u CH06_SMOKE -u BENCH_SMALL -u PYTHONPATH \
     "${settings[@]}" PYTHON="$IMG/bin/python" OUT="$out" L2M_CACHE="$WORK/cache-$name" L2M_COMMIT="$SHA" \
     "$@" >"$WORK/$name.log" 2>&1 || status=$?
   printf '%-28s exit %d  %4d s  files: %s  (log %s)\n' "$name" "$status" $((SECONDS - start)) \
     "$(ls "$out" | tr '\n' ' ')" "$WORK/$name.log"
   [ "$status" = 0 ] || failed=1
 }
-# step 1 of the session plan in its order: chapter 4 (here with chapter 8, step 3), the two benchmarks,
-# then chapter 3 without reinstalling, on the wheelhouse that the first call installed into /tmp/site
+# the session plan's scripts: chapter 4 (here with chapter 8, step 3) as step 1 ran it, issue 4's
+# benchmarks (step 1b), then chapter 3 without reinstalling, on the wheelhouse /tmp/site already holds
 rehearse snapshots-04-08 PROFILE=smoke BUDGET_S=900 -- bash -c 'set -e; bash scripts/gpu_snapshots.sh 04 08
   ls "$OUT"/04_*.ipynb "$OUT"/08_*.ipynb >/dev/null'
-rehearse benchmarks -- bash -c 'set -eo pipefail; export PYTHONPATH=/tmp/site:$PWD
-  timeout 90 "$PYTHON" benchmarks/bench_pair_counting.py --tokens 20000 --vocab 1024 --distances 1 64 --repeats 1 | tee "$OUT/bench_pair_counting.txt"
-  timeout 60 "$PYTHON" benchmarks/bench_scoring.py --layers 1 --width 32 --heads 2 --length 64 --batch 2 --reps 1 --vocab 512 | tee "$OUT/bench_scoring.txt"'
+rehearse benchmarks BENCH_SMALL=1 -- bash scripts/gpu_benchmarks.sh
 rehearse snapshots-03 PROFILE=smoke SKIP_INSTALL=1 SKIP_GPU_CHECK=1 -- bash -c 'set -e; export PYTHONPATH=/tmp/site:$PWD
   BUDGET_S=$((575 - SECONDS > 20 ? 575 - SECONDS : 20)) bash scripts/gpu_snapshots.sh 03
   ls "$OUT"/03_*.ipynb >/dev/null'

@@ -19,17 +19,26 @@ PRECISION = "bf16" if CUDA == "cuda" else "fp32"
 
 
 def test_pair_counting_on_cuda_equals_numpy():
-    from l2m_utils.two_point import count_pairs
+    from l2m_utils.two_point import corpus_on_device, count_pairs, two_point_mi
 
     rng = np.random.default_rng(0)
     docs = [rng.zipf(1.3, size=n).clip(max=50_256).astype(np.int64) for n in (50_000, 70_000, 80_000)]
     small = [(doc % 512).astype(np.int64) for doc in docs]  # M² = 262,144 keys: the histogram path
+    on_gpu = {50_257: corpus_on_device(docs, CUDA, 50_257), 512: corpus_on_device(small, CUDA, 512)}
+    assert on_gpu[512].device.type == torch.device(CUDA).type
     for corpus, m in ((docs, 50_257), (small, 512)):
         for d in (1, 64, 4096):
             a = count_pairs(corpus, d, vocab_size=m, backend="numpy")
             b = count_pairs(corpus, d, vocab_size=m, backend="torch", device=CUDA)
-            for x, y in zip(a, b):
+            c = count_pairs(on_gpu[m], d)  # the device-resident corpus
+            for x, y, z in zip(a, b, c):
                 np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+                np.testing.assert_array_equal(np.asarray(x), np.asarray(z))
+    # the estimate and its shuffled floors are bit-identical to the CPU's (permutations drawn on the host)
+    cpu = two_point_mi(docs, [1, 64], 50_257, n_shuffles=2, seed=3, backend="numpy")
+    gpu = two_point_mi(on_gpu[50_257], [1, 64], n_shuffles=2, seed=3)
+    for name in ("mi", "n_pairs", "floor_samples"):
+        np.testing.assert_array_equal(getattr(gpu, name), getattr(cpu, name), err_msg=name)
 
 
 def test_bf16_scoring_on_cuda_matches_float32_on_cpu():
@@ -47,6 +56,25 @@ def test_bf16_scoring_on_cuda_matches_float32_on_cpu():
         [tokens[0, :37], tokens[1]])
     np.testing.assert_allclose(ragged[1], gpu[1], atol=0.05)
     np.testing.assert_allclose(ragged[0], gpu[0, :37], atol=0.05)
+
+
+def test_tf32_head_on_cuda_matches_the_float32_head():
+    """The default TF32 head (bf16 body) against the full-float32 head on the same weights: only the
+    rounding of the head's two factors to 11 significant bits separates them."""
+    from l2m_utils import language_model as LM
+    from l2m_utils.scoring import CausalLMScorer
+
+    shape = LM.GPTShape(n_layer=2, n_embd=256, n_head=4, n_ctx=256)
+    model = LM.build_gpt2(32_000, 0, shape, seed=0).eval().to(CUDA)
+    tokens = np.random.default_rng(2).integers(1, 32_000, size=(4, 256))
+    tf32 = CausalLMScorer(model, batch_size=4, device=CUDA, bos_id=0)
+    ieee = CausalLMScorer(model, batch_size=4, device=CUDA, bos_id=0, head_tf32=False)
+    assert tf32.head_tf32 == (CUDA == "cuda") and not ieee.head_tf32
+    a, b = tf32.token_logprobs(tokens), ieee.token_logprobs(tokens)
+    if CUDA == "cuda":
+        assert not np.array_equal(a, b)  # the TF32 product did run (GPT-2's final LayerNorm is float32)
+    assert np.abs(a - b).max() < 5e-3
+    assert abs((a - b).sum(axis=1)).max() < 0.05  # a block's total, as the estimators sum it
 
 
 def test_device_mapped_model_on_cuda_with_an_offloaded_head(tmp_path):

@@ -324,6 +324,39 @@ def test_the_scorer_runs_its_body_in_the_dtype_asked_for(model):
     np.testing.assert_allclose(lp, full, atol=0.1)  # ...and only rounding
 
 
+def test_float32_matmul_precision_holds_only_inside_the_block():
+    before = torch.get_float32_matmul_precision()
+    matmul = torch.backends.cuda.matmul  # the flags exist without a GPU
+    for inside, tf32 in (("high", True), ("highest", False)):
+        with S.float32_matmul_precision(inside):
+            assert torch.get_float32_matmul_precision() == inside
+            assert matmul.allow_tf32 is tf32  # torch's old flag agrees (reading a mixture would raise)
+        assert torch.get_float32_matmul_precision() == before
+    with pytest.raises(RuntimeError, match="boom"):
+        with S.float32_matmul_precision("high"):
+            raise RuntimeError("boom")
+    assert torch.get_float32_matmul_precision() == before
+    with pytest.raises(ValueError, match="unknown float32 matmul precision 'tf32'"):
+        with S.float32_matmul_precision("tf32"):
+            pass
+
+
+def test_head_tf32_setting(tmp_path, model):
+    # TF32 is a CUDA matter: on the CPU the head is float32 whatever is asked, and the default is off
+    assert not CausalLMScorer(model).head_tf32 and not CausalLMScorer(model, head_tf32=True).head_tf32
+    with pytest.raises(ValueError, match="head_tf32 must be True, False or None"):
+        CausalLMScorer(model, head_tf32="yes")
+    on_cuda = CausalLMScorer(model, dtype=torch.bfloat16)
+    on_cuda.device = torch.device("cuda")  # only the identity is formed here: no GPU needed
+    ieee = copy.copy(on_cuda)
+    on_cuda.head_tf32, ieee.head_tf32 = True, False
+    # named only when on: caches made before TF32 existed (full float32 heads) keep their keys
+    assert on_cuda.cache_identity()["head_tf32"] is True and "head_tf32" not in ieee.cache_identity()
+    t = tokens(2, 8)
+    assert (CachedScorer(on_cuda, {"model": "tiny"}, root=tmp_path).directory(t)
+            != CachedScorer(ieee, {"model": "tiny"}, root=tmp_path).directory(t))
+
+
 def test_model_fingerprint_includes_the_weights_dtype(model):
     # bfloat16 weights upcast to float32 keep their values but not their numbers: two fingerprints
     half = copy.deepcopy(model).to(torch.bfloat16)

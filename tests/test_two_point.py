@@ -206,12 +206,64 @@ def test_floor_shuffles_are_the_documented_permutations():
             assert r.floor_samples[k, s] == pytest.approx(floor, abs=1e-12)
 
 
-def test_torch_backend_in_estimate():
-    pytest.importorskip("torch")
-    docs = _random_docs(5, 2000)
-    a = tp.two_point_mi(docs, [1, 8], 2000)
-    b = tp.two_point_mi(docs, [1, 8], 2000, backend="torch")
-    np.testing.assert_allclose(a.mi, b.mi, atol=1e-12)
+# M = 30: the histograms of both backends; 300: torch sorts int32-shifted keys, numpy histograms;
+# 70,000: both sort, torch 64-bit keys (M² > 2^32)
+@pytest.mark.parametrize("vocab", [30, 300, 70_000])
+def test_torch_backend_gives_the_numpy_estimate_exactly(vocab):
+    """The torch path (pairs selected, keyed and counted on the device, permutations drawn by numpy on
+    the host) gives bit-identical estimates and floors, from documents or from a DeviceCorpus."""
+    docs = _random_docs(5, vocab)
+    a = tp.two_point_mi(docs, [1, 8], vocab, n_shuffles=3, seed=4, backend="numpy")
+    b = tp.two_point_mi(docs, [1, 8], vocab, n_shuffles=3, seed=4)
+    c = tp.two_point_mi(tp.corpus_on_device(docs, "cpu", vocab), [1, 8], n_shuffles=3, seed=4)
+    for r in (b, c):
+        for name in ("mi", "h_x", "h_y", "h_xy", "n_pairs", "floor_samples"):
+            np.testing.assert_array_equal(getattr(r, name), getattr(a, name), err_msg=name)
+
+
+def test_device_corpus_counts_like_the_documents():
+    docs = _random_docs(8, 60_000)  # M² > 2^31: the int32-shifted sort path
+    on_cpu = tp.corpus_on_device(docs, vocab_size=60_000)
+    assert on_cpu.device.type == "cpu" and on_cpu.n_documents == len(docs) and on_cpu.vocab_size == 60_000
+    assert tp.corpus_on_device(on_cpu) is on_cpu and tp.corpus_on_device(on_cpu, "cpu") is on_cpu
+    for d in (1, 100):
+        ref = tp.count_pairs(docs, d, 60_000, backend="numpy")
+        for got in (tp.count_pairs(on_cpu, d), tp.count_pairs(tp.concatenate_documents(docs, 60_000), d)):
+            for u, v in zip(ref, got):
+                np.testing.assert_array_equal(u, v)
+                assert v.dtype == np.int64
+    big = 2 * sum(doc.size for doc in docs)
+    assert [a.size for a in tp.count_pairs(on_cpu, big)] == [0, 0, 0]
+
+
+def test_numpy_backend_takes_any_name_of_the_cpu():
+    import torch
+
+    docs = _random_docs(2, 50)
+    ref = tp.count_keys(np.arange(10)[::-1], 2**30)  # a reversed view (negative stride) is fine too
+    np.testing.assert_array_equal(ref[0], np.arange(10))
+    for device in ("cpu", "cpu:0", torch.device("cpu")):
+        assert tp.two_point_mi(docs, [1], 50, backend="numpy", device=device).mi.shape == (1,)
+
+
+def test_device_corpus_refusals():
+    docs = _random_docs(2, 50)
+    on_cpu = tp.corpus_on_device(docs, vocab_size=50)
+    with pytest.raises(ValueError, match="vocab_size 60 differs from the corpus's 50"):
+        tp.corpus_on_device(on_cpu, vocab_size=60)
+    with pytest.raises(ValueError, match="numpy backend counts host arrays"):
+        tp.count_pairs(on_cpu, 1, backend="numpy")
+    with pytest.raises(ValueError, match="numpy backend counts host arrays"):
+        tp.two_point_mi(on_cpu, [1], backend="numpy")
+    with pytest.raises(ValueError, match="numpy backend counts on the CPU only"):
+        tp.two_point_mi(docs, [1], backend="numpy", device="cuda")
+    # the jackknife takes a DeviceCorpus too (its replicates need the documents back)
+    chain = MarkovChainScorer(np.array([[0.9, 0.1], [0.2, 0.8]])).sample(4, 3000, seed=1)
+    markov = tp.corpus_on_device(list(chain), vocab_size=2)
+    r = tp.two_point_mi(markov, [1, 2], n_shuffles=2)
+    jk = tp.jackknife_local_exponents(r, markov, [1, 2], n_groups=2, n_shuffles=2)
+    ref = tp.jackknife_local_exponents(r, list(chain), [1, 2], n_groups=2, n_shuffles=2)
+    np.testing.assert_array_equal(jk.replicates, ref.replicates)
 
 
 # ---------------------------------------------------------------- bad input
