@@ -378,6 +378,7 @@ def train_run(
     prefer_kernels: bool = True,
     require_kernels: bool = False,
     progress: bool = True,
+    concurrent_runs: int = 1,
 ) -> RunOutcome:
     """Train (or resume) one run; write its results JSON when it finishes.
 
@@ -386,8 +387,11 @@ def train_run(
     later call with the same config resumes from it and reproduces the uninterrupted run (same
     device and thread count).  Checkpoints are also written every ``checkpoint_every_steps`` steps or
     ``checkpoint_every_s`` seconds, and removed when the run finishes unless ``keep_checkpoint``.
+    ``concurrent_runs``: how many sweep processes share the device (:func:`shard_configs`); recorded
+    in the provenance, since a run's tokens/s is then its own share of the device.
     """
     device = torch.device(device)
+    integer(concurrent_runs, "concurrent_runs")
     if (deadline is not None or stop_after_steps is not None) and checkpoint_dir is None:
         raise ValueError("an interruptible run (deadline or stop_after_steps) needs a checkpoint_dir")
     wall_start = time.monotonic()
@@ -500,7 +504,7 @@ def train_run(
     state["train_time_s"] += time.monotonic() - t_train
     state["step"] = step
     state["wall_s"] += time.monotonic() - session_start[0]
-    result = _result_record(cfg, model, data, state, device)
+    result = _result_record(cfg, model, data, state, device, concurrent_runs)
     if results_dir is not None:
         atomic_write_json(results_path(results_dir, cfg), result)
     if ckpt is not None and not keep_checkpoint:
@@ -522,7 +526,7 @@ def _round(x: float, digits: int = 6) -> float:
 
 
 def _result_record(cfg: RunConfig, model: ContinuousARModel, data: TaskData, state: dict,
-                   device: torch.device) -> dict:
+                   device: torch.device, concurrent_runs: int = 1) -> dict:
     L = cfg.length
     kl_pos = np.asarray(state["final_kl_position"], dtype=np.float64)
     nll_pos = kl_pos + data.entropies
@@ -564,6 +568,7 @@ def _result_record(cfg: RunConfig, model: ContinuousARModel, data: TaskData, sta
             "steps": state["step"], "tokens": sessions_tokens,
             "tokens_per_s": round(sessions_tokens / max(state["train_time_s"], 1e-9), 1),
             "resumed_from_steps": state["resumed_from"],
+            "concurrent_runs": concurrent_runs,
         },
     }
 
@@ -580,7 +585,7 @@ SWEEP_PROFILES: dict[str, dict[str, Any]] = {
     "classroom": dict(models=["gpt2-2x64", "mamba2-2x64-N4", "mamba2-2x64-N16"], lengths=[16, 64, 256],
                       seeds=[0, 1], steps=300, tokens_per_step=512, lr=3e-3, warmup=30, precision="fp32",
                       eval_points=5, eval_tokens=2048, chunk_size=64),
-    # ~30 min of one H200 in all (estimate from the GPU notes' throughput), run in parts of <= 8 min
+    # 50-60 min of one H200 one run at a time (the first runs: 69 s for gpt2-4x256-L64), less with several at once (--shard), run in parts of <= 8 min
     "gpu": dict(models=["gpt2-4x256", "gpt2-8x512", "mamba2-4x256-N16", "mamba2-4x256-N64", "mamba2-8x512-N64"],
                 lengths=[64, 256, 1024, 4096], seeds=[0, 1], steps=4000, tokens_per_step=8192, lr=1e-3,
                 warmup=400, precision="bf16", eval_points=10, eval_tokens=32768, chunk_size=256),
@@ -648,6 +653,23 @@ def load_result(results_dir: str | Path, cfg: RunConfig) -> dict | None:
     if rec.get("key") != cfg.key() or rec.get("status") != "finished":
         return None
     return rec
+
+
+def shard_configs(configs: Sequence[RunConfig], results_dir: str | Path, index: int, count: int) -> list[RunConfig]:
+    """The share of one of ``count`` sweep processes run side by side on one device (``index`` in
+    0..count-1): every finished run (loaded, so that durations can be estimated from them) and every
+    ``count``-th of the missing runs, starting with the ``index``-th, in sweep order.  The shares of
+    the ``count`` processes are disjoint and together hold every missing run, as long as all of them
+    read ``results_dir`` before any writes to it (they start together).  Small models on a large GPU
+    leave it mostly idle, waiting for the Python side to launch kernels; several processes fill it."""
+    integer(count, "count", why="the number of sweep processes")
+    integer(index, "index", minimum=0)
+    if index >= count:
+        raise ValueError(f"shard index {index} is not below the shard count {count}")
+    done = [load_result(results_dir, cfg) is not None for cfg in configs]
+    missing = [k for k, d in enumerate(done) if not d]
+    mine = set(missing[index::count])
+    return [cfg for k, cfg in enumerate(configs) if done[k] or k in mine]
 
 
 @dataclass
@@ -732,6 +754,7 @@ def run_sweep(
     progress: bool = True,
     log: Callable[[str], None] | None = print,
     name: str = "sweep",
+    concurrent_runs: int = 1,
 ) -> SweepReport:
     """Load finished runs from ``results_dir``; train the missing ones in order.
 
@@ -742,6 +765,8 @@ def run_sweep(
     runs from its creation, and this call charges its runs to it).  ``hard_limit_s``: interrupt the
     run in progress at this many seconds of this call (checkpointed, resumable).  ``retrain``: ignore
     existing results.  ``name`` labels the closing summary line (several sweeps in one notebook).
+    ``concurrent_runs``: as in :func:`train_run` (the sweep is one of that many processes sharing the
+    device, each with its :func:`shard_configs`).
     """
     if budget is not None and (max_runs is not None or time_budget_s is not None):
         raise ValueError("run_sweep: give either budget or max_runs / time_budget_s, not both")
@@ -775,7 +800,7 @@ def run_sweep(
         deadline = t0 + hard_limit_s if hard_limit_s is not None else None
         out = train_run(cfg, device, checkpoint_dir=checkpoint_dir, results_dir=results_dir, data_cache=data_cache,
                         deadline=deadline, prefer_kernels=prefer_kernels, require_kernels=require_kernels,
-                        progress=progress)
+                        progress=progress, concurrent_runs=concurrent_runs)
         budget.runs_used += 1  # finished or interrupted (a run that raised is not charged)
         if out.status == "finished":
             r = out.result
@@ -836,6 +861,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--precision", choices=PRECISIONS, default=None)
     s.add_argument("--require-kernels", action="store_true")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--shard", default=None, metavar="I/N",
+                   help="train only the I-th of N shares of the missing runs (0 <= I < N), for N sweeps at once")
     args = ap.parse_args(argv)
     overrides = {k: getattr(args, k) for k in ("models", "lengths", "seeds", "steps") if getattr(args, k)}
     if getattr(args, "precision", None):
@@ -849,11 +876,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if torch.device(args.device).type != "cuda" and any(c.precision == "bf16" for c in configs):
         configs = [replace(c, precision="fp32") for c in configs]
         print("[ch06] not on CUDA: precision fp32 instead of bf16 (the run keys change accordingly)")
-    print(f"[ch06] profile {args.profile}: {len(configs)} runs on {device_label(torch.device(args.device))}",
-          flush=True)
+    index, count = 0, 1
+    if args.shard is not None:
+        try:
+            index, count = (int(part) for part in args.shard.split("/"))
+        except ValueError:
+            ap.error(f"--shard takes I/N (e.g. 0/3), got {args.shard!r}")
+        configs = shard_configs(configs, args.results_dir, index, count)
+    print(f"[ch06] profile {args.profile}: {len(configs)} runs on {device_label(torch.device(args.device))}"
+          + (f" (share {index} of {count} sweeps at once)" if count > 1 else ""), flush=True)
     report = run_sweep(configs, args.results_dir, args.checkpoint_dir, args.device, max_runs=args.max_runs,
                        time_budget_s=args.time_budget_s, hard_limit_s=args.hard_limit_s,
-                       require_kernels=args.require_kernels, progress=not args.no_progress)
+                       require_kernels=args.require_kernels, progress=not args.no_progress,
+                       name=f"share {index}/{count}" if count > 1 else "sweep", concurrent_runs=count)
     return 0 if not report.interrupted else 3
 
 

@@ -13,7 +13,9 @@
 # (copy $OUT/ch06_bench.json there after the first part); later parts give that time to the sweep.
 # Knobs (env): CH06_BENCH (auto | 1 | 0), CH06_PART_S (start no run after this many s, default 320 with
 # the benchmarks and 420 without), CH06_HARD_S (interrupt the
-# run in progress, default 380 / 480), CH06_PROFILE (default gpu), CH06_RESULTS_DIR (default results/ch06).
+# run in progress, default 380 / 480), CH06_PROFILE (default gpu), CH06_RESULTS_DIR (default results/ch06),
+# CH06_WORKERS (sweeps trained side by side on the device, each with its share of the missing runs:
+# default 3, 2 in the CPU try-out; each interrupted run is lost, so more workers lose more at the limit).
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")/.."
@@ -31,6 +33,9 @@ else PART_S=${CH06_PART_S:-420}; HARD_S=${CH06_HARD_S:-480}; fi
 RESULTS=${CH06_RESULTS_DIR:-results/ch06}
 # a CPU try-out must not leave smoke results among the committed ones
 [ "$SMOKE" = 1 ] && [ -z "${CH06_RESULTS_DIR:-}" ] && RESULTS=$(mktemp -d)/ch06
+# several sweeps side by side: small models leave an H200 mostly idle between kernel launches
+if [ "$SMOKE" = 1 ]; then WORKERS=${CH06_WORKERS:-2}; THREADS=1
+else WORKERS=${CH06_WORKERS:-3}; THREADS=4; fi
 if [ "$SMOKE" = 1 ]; then
   PROFILE=${CH06_PROFILE:-smoke}; DEVICE=cpu
   BENCH=(--device cpu --n-layer 1 --d-model 32 --length 16 --batch 8 --steps 2 --threads 1)
@@ -69,11 +74,20 @@ print('mamba_ssm Triton Mamba2:', load_mamba_ssm_mamba2() is not None)"
     echo "== benchmarks skipped (CH06_BENCH=0, or $BENCH_DONE is committed; CH06_BENCH=1 runs them)"
   fi
   mkdir -p "$RESULTS"
-  echo "== sweep part: start no run after ${PART_S}s, interrupt at ${HARD_S}s"
-  local rc=0
-  timeout $((HARD_S + 30)) "$PY" -m l2m_utils.synthetic_training sweep --profile "$PROFILE" --device "$DEVICE" \
-    --results-dir "$RESULTS" --checkpoint-dir /tmp/ch06_checkpoints --time-budget-s "$PART_S" \
-    --hard-limit-s "$HARD_S" --no-progress "${KERNELS[@]}" "${models[@]}" || rc=$?
+  echo "== sweep part: $WORKERS sweeps at once (--shard i/$WORKERS), each starts no run after ${PART_S}s" \
+    "and interrupts at ${HARD_S}s"
+  local rc=0 pids=() i
+  for ((i = 0; i < WORKERS; i++)); do
+    OMP_NUM_THREADS=$THREADS timeout $((HARD_S + 30)) "$PY" -m l2m_utils.synthetic_training sweep \
+      --profile "$PROFILE" --device "$DEVICE" --results-dir "$RESULTS" --checkpoint-dir /tmp/ch06_checkpoints \
+      --time-budget-s "$PART_S" --hard-limit-s "$HARD_S" --no-progress --shard "$i/$WORKERS" \
+      "${KERNELS[@]}" "${models[@]}" > >(sed -u "s/^/[w$i] /") 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { rc=$?; echo "sweep $i/$WORKERS exit $rc"; }
+  done
+  sleep 1  # the last lines of the prefixing sed
   echo "sweep exit $rc"
   "$PY" -m l2m_utils.synthetic_training list --profile "$PROFILE" --results-dir "$RESULTS" "${models[@]}" \
     | sort | uniq -c -w 7 || true

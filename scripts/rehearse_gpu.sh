@@ -76,7 +76,7 @@ rehearse() {  # NAME VAR=VALUE... -- COMMAND...
   local out=$WORK/out-$name start=$SECONDS status=0
   mkdir -p "$out"
   env -u PROFILE -u SKIP_INSTALL -u SKIP_GPU_CHECK -u GPU_CHECK -u BUDGET_S -u CH06_PROFILE -u CH06_RESULTS_DIR \
-    -u CH06_BENCH -u CH06_PART_S -u CH06_HARD_S -u CH07_SMOKE -u CH06_SMOKE -u BENCH_SMALL -u PYTHONPATH \
+    -u CH06_BENCH -u CH06_PART_S -u CH06_HARD_S -u CH07_SMOKE -u CH06_SMOKE -u CH06_WORKERS -u BENCH_SMALL -u PYTHONPATH \
     "${settings[@]}" PYTHON="$IMG/bin/python" OUT="$out" L2M_CACHE="$WORK/cache-$name" L2M_COMMIT="$SHA" \
     "$@" >"$WORK/$name.log" 2>&1 || status=$?
   printf '%-28s exit %d  %4d s  files: %s  (log %s)\n' "$name" "$status" $((SECONDS - start)) \
