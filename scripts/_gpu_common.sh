@@ -70,3 +70,28 @@ gpu_check() {
   if ! "$PY" -c "import pytest" 2>/dev/null; then echo "no pytest here: checks skipped" | tee "$log"; return 0; fi
   timeout 150 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -40 | tee "$log" || true
 }
+
+# gpu_monitor_start / gpu_monitor_report LABEL: sample the GPU's utilization (share of time a kernel
+#   ran) and memory every second in the background, and print one line for the samples since the
+#   last report.  It tells a later session whether the GPU sat idle between kernel launches (room for
+#   work side by side) or was busy.  Without nvidia-smi (a CPU try-out) both do nothing.
+gpu_monitor_start() {
+  command -v nvidia-smi >/dev/null || return 0
+  GPU_MON=$(mktemp)
+  GPU_MON_SEEN=0
+  nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -l 1 \
+    </dev/null >"$GPU_MON" 2>/dev/null &
+  GPU_MON_PID=$!
+  trap 'kill "$GPU_MON_PID" 2>/dev/null || true' EXIT  # never outlive the script (the device call waits)
+}
+
+gpu_monitor_report() {
+  [ -n "${GPU_MON_PID:-}" ] || return 0
+  local total
+  total=$(wc -l <"$GPU_MON")
+  tail -n +$((GPU_MON_SEEN + 1)) "$GPU_MON" | head -n $((total - GPU_MON_SEEN)) | awk -F', *' -v label="$1" '
+    $1 ~ /^[0-9]+$/ { u += $1; n++; if ($1 > mu) mu = $1; if ($2 > mm) mm = $2 }
+    END { if (n) printf "GPU monitor, %s: utilization mean %.0f%%, max %d%% over %d s; memory used up to %d MiB\n",
+                        label, u / n, mu, n, mm }'
+  GPU_MON_SEEN=$total
+}

@@ -24,6 +24,7 @@ gpu_commit
 echo "commit $L2M_COMMIT"
 gpu_preflight numpy torch transformers pytest
 gpu_info
+gpu_monitor_start
 if [ "${BENCH_SMALL:-0}" = 1 ]; then
   counting=(--tokens 100000 --repeats 2)
   scoring=(--layers 2 --width 64 --heads 2 --length 128 --batch 2 --reps 2)
@@ -38,5 +39,6 @@ status=0
   | tee "$OUT/bench_scoring.txt" || status=$?
 timeout 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py -k "pair_counting or tf32" 2>&1 | tail -40 \
   | tee "$OUT/gpu_checks_bench.txt" || status=$?
+gpu_monitor_report "benchmarks and checks"
 ls -la "$OUT"
 exit $status

@@ -56,6 +56,7 @@ main() {
   gpu_info
   "$PY" -c "from l2m_utils.continuous_models import load_mamba_ssm_mamba2
 print('mamba_ssm Triton Mamba2:', load_mamba_ssm_mamba2() is not None)"
+  gpu_monitor_start
   [ "${SKIP_GPU_CHECK:-0}" = 1 ] || [ "$DO_BENCH" = 0 ] || gpu_check
   local models=()
   if [ "$DEVICE" = cuda ] && ! "$PY" -c "from l2m_utils.continuous_models import load_mamba_ssm_mamba2 as f; raise SystemExit(f() is None)"; then
@@ -73,6 +74,7 @@ print('mamba_ssm Triton Mamba2:', load_mamba_ssm_mamba2() is not None)"
   else
     echo "== benchmarks skipped (CH06_BENCH=0, or $BENCH_DONE is committed; CH06_BENCH=1 runs them)"
   fi
+  gpu_monitor_report "CUDA checks and benchmarks"
   mkdir -p "$RESULTS"
   echo "== sweep part: $WORKERS sweeps at once (--shard i/$WORKERS), each starts no run after ${PART_S}s" \
     "and interrupts at ${HARD_S}s"
@@ -89,6 +91,7 @@ print('mamba_ssm Triton Mamba2:', load_mamba_ssm_mamba2() is not None)"
   done
   sleep 1  # the last lines of the prefixing sed
   echo "sweep exit $rc"
+  gpu_monitor_report "sweep ($WORKERS at once)"
   "$PY" -m l2m_utils.synthetic_training list --profile "$PROFILE" --results-dir "$RESULTS" "${models[@]}" \
     | sort | uniq -c -w 7 || true
   tar czf "$OUT/ch06_results.tar.gz" -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")"

