@@ -378,7 +378,7 @@ def train_run(
     prefer_kernels: bool = True,
     require_kernels: bool = False,
     progress: bool = True,
-    concurrent_runs: int = 1,
+    sweep_workers: int = 1,
 ) -> RunOutcome:
     """Train (or resume) one run; write its results JSON when it finishes.
 
@@ -387,11 +387,11 @@ def train_run(
     later call with the same config resumes from it and reproduces the uninterrupted run (same
     device and thread count).  Checkpoints are also written every ``checkpoint_every_steps`` steps or
     ``checkpoint_every_s`` seconds, and removed when the run finishes unless ``keep_checkpoint``.
-    ``concurrent_runs``: how many sweep processes share the device (:func:`shard_configs`); recorded
-    in the provenance, since a run's tokens/s is then its own share of the device.
+    ``sweep_workers``: how many sweep processes shared the device (:func:`claim_run`); recorded in
+    the provenance, since a run's tokens/s is then its own share of the device.
     """
     device = torch.device(device)
-    integer(concurrent_runs, "concurrent_runs")
+    integer(sweep_workers, "sweep_workers")
     if (deadline is not None or stop_after_steps is not None) and checkpoint_dir is None:
         raise ValueError("an interruptible run (deadline or stop_after_steps) needs a checkpoint_dir")
     wall_start = time.monotonic()
@@ -504,7 +504,7 @@ def train_run(
     state["train_time_s"] += time.monotonic() - t_train
     state["step"] = step
     state["wall_s"] += time.monotonic() - session_start[0]
-    result = _result_record(cfg, model, data, state, device, concurrent_runs)
+    result = _result_record(cfg, model, data, state, device, sweep_workers)
     if results_dir is not None:
         atomic_write_json(results_path(results_dir, cfg), result)
     if ckpt is not None and not keep_checkpoint:
@@ -526,7 +526,7 @@ def _round(x: float, digits: int = 6) -> float:
 
 
 def _result_record(cfg: RunConfig, model: ContinuousARModel, data: TaskData, state: dict,
-                   device: torch.device, concurrent_runs: int = 1) -> dict:
+                   device: torch.device, sweep_workers: int = 1) -> dict:
     L = cfg.length
     kl_pos = np.asarray(state["final_kl_position"], dtype=np.float64)
     nll_pos = kl_pos + data.entropies
@@ -568,7 +568,7 @@ def _result_record(cfg: RunConfig, model: ContinuousARModel, data: TaskData, sta
             "steps": state["step"], "tokens": sessions_tokens,
             "tokens_per_s": round(sessions_tokens / max(state["train_time_s"], 1e-9), 1),
             "resumed_from_steps": state["resumed_from"],
-            "concurrent_runs": concurrent_runs,
+            "sweep_workers": sweep_workers,
         },
     }
 
@@ -585,7 +585,8 @@ SWEEP_PROFILES: dict[str, dict[str, Any]] = {
     "classroom": dict(models=["gpt2-2x64", "mamba2-2x64-N4", "mamba2-2x64-N16"], lengths=[16, 64, 256],
                       seeds=[0, 1], steps=300, tokens_per_step=512, lr=3e-3, warmup=30, precision="fp32",
                       eval_points=5, eval_tokens=2048, chunk_size=64),
-    # 50-60 min of one H200 one run at a time (the first runs: 69 s for gpt2-4x256-L64), less with several at once (--shard), run in parts of <= 8 min
+    # 50-60 min of one H200 one run at a time (from the first runs: 69 s for gpt2-4x256-L64), less with several
+    # sweeps at once (--workers), run in parts of <= 8 min
     "gpu": dict(models=["gpt2-4x256", "gpt2-8x512", "mamba2-4x256-N16", "mamba2-4x256-N64", "mamba2-8x512-N64"],
                 lengths=[64, 256, 1024, 4096], seeds=[0, 1], steps=4000, tokens_per_step=8192, lr=1e-3,
                 warmup=400, precision="bf16", eval_points=10, eval_tokens=32768, chunk_size=256),
@@ -655,21 +656,20 @@ def load_result(results_dir: str | Path, cfg: RunConfig) -> dict | None:
     return rec
 
 
-def shard_configs(configs: Sequence[RunConfig], results_dir: str | Path, index: int, count: int) -> list[RunConfig]:
-    """The share of one of ``count`` sweep processes run side by side on one device (``index`` in
-    0..count-1): every finished run (loaded, so that durations can be estimated from them) and every
-    ``count``-th of the missing runs, starting with the ``index``-th, in sweep order.  The shares of
-    the ``count`` processes are disjoint and together hold every missing run, as long as all of them
-    read ``results_dir`` before any writes to it (they start together).  Small models on a large GPU
-    leave it mostly idle, waiting for the Python side to launch kernels; several processes fill it."""
-    integer(count, "count", why="the number of sweep processes")
-    integer(index, "index", minimum=0)
-    if index >= count:
-        raise ValueError(f"shard index {index} is not below the shard count {count}")
-    done = [load_result(results_dir, cfg) is not None for cfg in configs]
-    missing = [k for k, d in enumerate(done) if not d]
-    mine = set(missing[index::count])
-    return [cfg for k, cfg in enumerate(configs) if done[k] or k in mine]
+def claim_run(claim_dir: str | Path, key: str) -> bool:
+    """Claim run ``key`` for this process: atomically create ``<claim_dir>/<key>.claim`` (holding the
+    process id); ``False`` when another process made it first.  Sweeps that share a device and a
+    claim folder (made fresh for each part) thus never train the same run, and each takes the next
+    unclaimed run when it is free, so a worker with short runs does not wait on one with long runs."""
+    path = Path(claim_dir) / f"{key}.claim"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{os.getpid()}\n")
+    return True
 
 
 @dataclass
@@ -682,13 +682,15 @@ class SweepReport:
     loaded: list[str] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)
     not_run: list[str] = field(default_factory=list)  # left for a later part (budget, max_runs)
+    elsewhere: list[str] = field(default_factory=list)  # claimed by another sweep sharing the device
     elapsed_s: float = 0.0
 
     def summary(self) -> str:
         """One line: how many runs finished, were loaded, trained, interrupted or left; the time taken."""
         return (f"{len(self.results)} finished ({len(self.loaded)} loaded, {len(self.trained)} trained now), "
-                f"{len(self.interrupted)} interrupted, {len(self.not_run)} left for later; "
-                f"{self.elapsed_s:.0f} s")
+                f"{len(self.interrupted)} interrupted, {len(self.not_run)} left for later"
+                + (f", {len(self.elsewhere)} taken by other sweeps" if self.elsewhere else "")
+                + f"; {self.elapsed_s:.0f} s")
 
 
 @dataclass
@@ -720,9 +722,11 @@ class SweepBudget:
         return None if self.max_runs is None else max(0, self.max_runs - self.runs_used)
 
 
-def _estimate_s(cfg: RunConfig, done: Iterable[dict], device: str) -> float | None:
+def _estimate_s(cfg: RunConfig, done: Iterable[dict], device: str, sweep_workers: int = 1) -> float | None:
     """Seconds a run will take, from the tokens/s of a finished run of the same model on the same
-    device (same L preferred; another L counts 1.5x as long, a margin for attention's cost)."""
+    device (same L preferred; another L counts 1.5x as long, a margin for attention's cost).  A run
+    made with fewer sweeps sharing the device than ``sweep_workers`` is scaled up by their ratio (as
+    if the device were busy: the worst case)."""
     best = None
     model = {k: v for k, v in cfg.model.to_dict().items() if k != "max_length"}
     for rec in done:
@@ -731,10 +735,10 @@ def _estimate_s(cfg: RunConfig, done: Iterable[dict], device: str) -> float | No
             continue
         rank = abs(c["depth"] - cfg.depth)
         if best is None or rank < best[0]:
-            best = (rank, rec["provenance"]["tokens_per_s"])
+            best = (rank, rec["provenance"]["tokens_per_s"], rec["provenance"].get("sweep_workers", 1))
     if best is None:
         return None
-    margin = 1.1 if best[0] == 0 else 1.5
+    margin = (1.1 if best[0] == 0 else 1.5) * max(1.0, sweep_workers / best[2])
     return cfg.steps * cfg.batch * cfg.length / max(best[1], 1e-9) * margin + 5.0
 
 
@@ -754,7 +758,8 @@ def run_sweep(
     progress: bool = True,
     log: Callable[[str], None] | None = print,
     name: str = "sweep",
-    concurrent_runs: int = 1,
+    claim_dir: str | Path | None = None,
+    sweep_workers: int = 1,
 ) -> SweepReport:
     """Load finished runs from ``results_dir``; train the missing ones in order.
 
@@ -765,9 +770,14 @@ def run_sweep(
     runs from its creation, and this call charges its runs to it).  ``hard_limit_s``: interrupt the
     run in progress at this many seconds of this call (checkpointed, resumable).  ``retrain``: ignore
     existing results.  ``name`` labels the closing summary line (several sweeps in one notebook).
-    ``concurrent_runs``: as in :func:`train_run` (the sweep is one of that many processes sharing the
-    device, each with its :func:`shard_configs`).
+    ``claim_dir``: a folder shared with other sweeps run at the same time on the same device (made
+    fresh for each part): a missing run is trained only by the sweep that claims it first
+    (:func:`claim_run`), the others pass over it.  ``sweep_workers``: how many such sweeps share the
+    device (recorded with each run, and used to scale the duration estimates).
     """
+    integer(sweep_workers, "sweep_workers")
+    if sweep_workers > 1 and claim_dir is None:
+        raise ValueError("several sweeps sharing a device need a claim_dir, or they would train the same runs")
     if budget is not None and (max_runs is not None or time_budget_s is not None):
         raise ValueError("run_sweep: give either budget or max_runs / time_budget_s, not both")
     if budget is None:
@@ -793,14 +803,17 @@ def run_sweep(
             continue
         if budget.time_budget_s is not None:
             elapsed = budget.elapsed_s()
-            est = _estimate_s(cfg, budget.records, label)
+            est = _estimate_s(cfg, budget.records, label, sweep_workers)
             if elapsed >= budget.time_budget_s or (est is not None and elapsed + est > budget.time_budget_s):
                 report.not_run.append(key)
                 continue
+        if claim_dir is not None and not claim_run(claim_dir, key):
+            report.elsewhere.append(key)
+            continue
         deadline = t0 + hard_limit_s if hard_limit_s is not None else None
         out = train_run(cfg, device, checkpoint_dir=checkpoint_dir, results_dir=results_dir, data_cache=data_cache,
                         deadline=deadline, prefer_kernels=prefer_kernels, require_kernels=require_kernels,
-                        progress=progress, concurrent_runs=concurrent_runs)
+                        progress=progress, sweep_workers=sweep_workers)
         budget.runs_used += 1  # finished or interrupted (a run that raised is not charged)
         if out.status == "finished":
             r = out.result
@@ -861,8 +874,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--precision", choices=PRECISIONS, default=None)
     s.add_argument("--require-kernels", action="store_true")
     s.add_argument("--no-progress", action="store_true")
-    s.add_argument("--shard", default=None, metavar="I/N",
-                   help="train only the I-th of N shares of the missing runs (0 <= I < N), for N sweeps at once")
+    s.add_argument("--workers", type=int, default=1,
+                   help="this sweep is one of WORKERS run at once on the device (needs --claim-dir)")
+    s.add_argument("--claim-dir", default=None,
+                   help="folder (fresh for each part) in which sweeps sharing the device claim their runs")
     args = ap.parse_args(argv)
     overrides = {k: getattr(args, k) for k in ("models", "lengths", "seeds", "steps") if getattr(args, k)}
     if getattr(args, "precision", None):
@@ -876,19 +891,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if torch.device(args.device).type != "cuda" and any(c.precision == "bf16" for c in configs):
         configs = [replace(c, precision="fp32") for c in configs]
         print("[ch06] not on CUDA: precision fp32 instead of bf16 (the run keys change accordingly)")
-    index, count = 0, 1
-    if args.shard is not None:
-        try:
-            index, count = (int(part) for part in args.shard.split("/"))
-        except ValueError:
-            ap.error(f"--shard takes I/N (e.g. 0/3), got {args.shard!r}")
-        configs = shard_configs(configs, args.results_dir, index, count)
+    if args.workers > 1 and args.claim_dir is None:
+        ap.error("--workers above 1 needs --claim-dir (a folder shared by the sweeps of one part)")
     print(f"[ch06] profile {args.profile}: {len(configs)} runs on {device_label(torch.device(args.device))}"
-          + (f" (share {index} of {count} sweeps at once)" if count > 1 else ""), flush=True)
+          + (f" (one of {args.workers} sweeps at once, process {os.getpid()})" if args.workers > 1 else ""),
+          flush=True)
     report = run_sweep(configs, args.results_dir, args.checkpoint_dir, args.device, max_runs=args.max_runs,
                        time_budget_s=args.time_budget_s, hard_limit_s=args.hard_limit_s,
                        require_kernels=args.require_kernels, progress=not args.no_progress,
-                       name=f"share {index}/{count}" if count > 1 else "sweep", concurrent_runs=count)
+                       name=f"sweep {os.getpid()}" if args.workers > 1 else "sweep", claim_dir=args.claim_dir,
+                       sweep_workers=args.workers)
     return 0 if not report.interrupted else 3
 
 

@@ -74,24 +74,28 @@ gpu_check() {
 # gpu_monitor_start / gpu_monitor_report LABEL: sample the GPU's utilization (share of time a kernel
 #   ran) and memory every second in the background, and print one line for the samples since the
 #   last report.  It tells a later session whether the GPU sat idle between kernel launches (room for
-#   work side by side) or was busy.  Without nvidia-smi (a CPU try-out) both do nothing.
+#   work side by side) or was busy.  Without nvidia-smi (a CPU try-out) both do nothing.  One
+#   nvidia-smi call per sample (not its -l mode), so every line is written whole when it is taken.
 gpu_monitor_start() {
   command -v nvidia-smi >/dev/null || return 0
   GPU_MON=$(mktemp)
   GPU_MON_SEEN=0
-  nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -l 1 \
-    </dev/null >"$GPU_MON" 2>/dev/null &
+  while sleep 1; do
+    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits 2>/dev/null | head -n 1 || true
+  done </dev/null >>"$GPU_MON" 2>/dev/null &
   GPU_MON_PID=$!
   trap 'kill "$GPU_MON_PID" 2>/dev/null || true' EXIT  # never outlive the script (the device call waits)
 }
 
 gpu_monitor_report() {
   [ -n "${GPU_MON_PID:-}" ] || return 0
-  local total
-  total=$(wc -l <"$GPU_MON")
-  tail -n +$((GPU_MON_SEEN + 1)) "$GPU_MON" | head -n $((total - GPU_MON_SEEN)) | awk -F', *' -v label="$1" '
-    $1 ~ /^[0-9]+$/ { u += $1; n++; if ($1 > mu) mu = $1; if ($2 > mm) mm = $2 }
-    END { if (n) printf "GPU monitor, %s: utilization mean %.0f%%, max %d%% over %d s; memory used up to %d MiB\n",
-                        label, u / n, mu, n, mm }'
-  GPU_MON_SEEN=$total
+  local out
+  # one awk over the file: the count of lines read and the summary of the new ones (never fails the script)
+  out=$(awk -F', *' -v seen="$GPU_MON_SEEN" -v label="$1" '
+    NR > seen && $1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+$/ { u += $1; n++; if ($1 > mu) mu = $1; if ($2 > mm) mm = $2 }
+    END { print NR
+          if (n) printf "GPU monitor, %s: utilization mean %.0f%%, max %d%% over %d s; memory used up to %d MiB\n",
+                        label, u / n, mu, n, mm }' "$GPU_MON" 2>/dev/null) || return 0
+  GPU_MON_SEEN=${out%%$'\n'*}
+  [ "$out" = "$GPU_MON_SEEN" ] || printf '%s\n' "${out#*$'\n'}"
 }

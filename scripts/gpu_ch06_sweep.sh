@@ -76,13 +76,14 @@ print('mamba_ssm Triton Mamba2:', load_mamba_ssm_mamba2() is not None)"
   fi
   gpu_monitor_report "CUDA checks and benchmarks"
   mkdir -p "$RESULTS"
-  echo "== sweep part: $WORKERS sweeps at once (--shard i/$WORKERS), each starts no run after ${PART_S}s" \
-    "and interrupts at ${HARD_S}s"
-  local rc=0 pids=() i
+  echo "== sweep part: $WORKERS sweeps at once, each claiming the next missing run; each starts no run" \
+    "after ${PART_S}s and interrupts at ${HARD_S}s"
+  local rc=0 pids=() i claims
+  claims=$(mktemp -d)  # fresh for each part: a run is claimed by one sweep of this part only
   for ((i = 0; i < WORKERS; i++)); do
     OMP_NUM_THREADS=$THREADS timeout $((HARD_S + 30)) "$PY" -m l2m_utils.synthetic_training sweep \
       --profile "$PROFILE" --device "$DEVICE" --results-dir "$RESULTS" --checkpoint-dir /tmp/ch06_checkpoints \
-      --time-budget-s "$PART_S" --hard-limit-s "$HARD_S" --no-progress --shard "$i/$WORKERS" \
+      --time-budget-s "$PART_S" --hard-limit-s "$HARD_S" --no-progress --workers "$WORKERS" --claim-dir "$claims" \
       "${KERNELS[@]}" "${models[@]}" > >(sed -u "s/^/[w$i] /") 2>&1 &
     pids+=($!)
   done

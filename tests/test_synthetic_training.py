@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -365,56 +366,75 @@ def test_a_shared_budget_limits_several_sweeps_together(tmp_path, monkeypatch):
 def test_real_sweep_and_results_table(tmp_path):
     configs = st.sweep_configs(["gpt2-1x16"], [4, 16], [0], 4, 64, 1e-2, 1, eval_points=2, eval_tokens=64,
                                copies=8)
-    rep = st.run_sweep(configs, tmp_path, tmp_path / "ck", progress=False, log=None, concurrent_runs=2)
-    assert all(r["provenance"]["concurrent_runs"] == 2 for r in rep.results)  # what the tokens/s shared
+    rep = st.run_sweep(configs, tmp_path, tmp_path / "ck", progress=False, log=None, sweep_workers=2,
+                       claim_dir=tmp_path / "claims")
+    assert all(r["provenance"]["sweep_workers"] == 2 for r in rep.results)  # what the tokens/s shared
     rows = st.results_table(rep.results)
     assert [r["L"] for r in rows] == [4, 16] and all(r["kl"] > 0 for r in rows)
     assert rows[1]["history_state"] == 2 * 16 * 8
     assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(f"{c.key()}.json" for c in configs)
 
 
-def test_shards_split_the_missing_runs_and_share_the_finished_ones(tmp_path):
+def test_a_run_is_claimed_once(tmp_path):
+    assert st.claim_run(tmp_path / "claims", "run-a")  # makes the folder
+    assert not st.claim_run(tmp_path / "claims", "run-a")
+    assert st.claim_run(tmp_path / "claims", "run-b")
+    assert (tmp_path / "claims" / "run-a.claim").read_text() == f"{os.getpid()}\n"
+
+
+def test_sweeps_sharing_a_claim_folder_never_train_the_same_run(tmp_path, monkeypatch):
     from l2m_utils.cache import atomic_write_json
 
-    configs = [tiny(seed=s) for s in range(7)]
-    for k in (1, 4):
-        atomic_write_json(st.results_path(tmp_path, configs[k]), _fake_result(configs[k]))
-    shares = [st.shard_configs(configs, tmp_path, i, 3) for i in range(3)]
-    keys = [[c.key() for c in share] for share in shares]
-    finished = {configs[1].key(), configs[4].key()}
-    missing = [c.key() for k, c in enumerate(configs) if k not in (1, 4)]  # 0, 2, 3, 5, 6
-    for share in keys:
-        assert finished <= set(share)  # every share loads the finished runs (for its estimates)
-        assert share == [c.key() for c in configs if c.key() in share]  # in sweep order
-    mine = [[k for k in share if k not in finished] for share in keys]
-    assert mine == [[missing[0], missing[3]], [missing[1], missing[4]], [missing[2]]]
-    assert st.shard_configs(configs, tmp_path, 0, 1) == configs
-    with pytest.raises(ValueError, match="shard index 3 is not below the shard count 3"):
-        st.shard_configs(configs, tmp_path, 3, 3)
-    with pytest.raises(ValueError, match="count must be a positive integer"):
-        st.shard_configs(configs, tmp_path, 0, 0)
+    configs = [tiny(seed=s) for s in range(5)]
+    atomic_write_json(st.results_path(tmp_path, configs[1]), _fake_result(configs[1]))
+    trained = []
+
+    def fake_train(cfg, device, **kw):
+        trained.append((cfg.key(), kw["sweep_workers"]))
+        return st.RunOutcome("finished", cfg.key(), cfg.steps, _fake_result(cfg))  # no results file: still missing
+
+    monkeypatch.setattr(st, "train_run", fake_train)
+    claims = tmp_path / "claims"
+    first = st.run_sweep(configs, tmp_path, tmp_path / "ck", max_runs=2, claim_dir=claims, sweep_workers=2, log=None)
+    second = st.run_sweep(configs, tmp_path, tmp_path / "ck", claim_dir=claims, sweep_workers=2, log=None)
+    assert first.trained == [configs[0].key(), configs[2].key()] and first.loaded == [configs[1].key()]
+    assert second.elsewhere == first.trained  # claimed by the first sweep: passed over
+    assert second.trained == [configs[3].key(), configs[4].key()]
+    assert [k for k, _ in trained] == first.trained + second.trained and {w for _, w in trained} == {2}
+    assert "2 taken by other sweeps" in second.summary() and "taken" not in first.summary()
+    with pytest.raises(ValueError, match="several sweeps sharing a device need a claim_dir"):
+        st.run_sweep(configs, tmp_path, tmp_path / "ck", sweep_workers=2, log=None)
 
 
-def test_command_line_shards_record_the_runs_trained_side_by_side(tmp_path, monkeypatch, capsys):
+def test_duration_estimates_allow_for_sweeps_sharing_the_device():
+    cfg = tiny()
+    rec = _fake_result(cfg)
+    rec["provenance"].update(device="dev", tokens_per_s=cfg.steps * cfg.batch * cfg.length / 10.0)  # a 10 s run
+    alone = st._estimate_s(cfg, [rec], "dev")
+    assert alone == pytest.approx(10 * 1.1 + 5)
+    assert st._estimate_s(cfg, [rec], "dev", sweep_workers=3) == pytest.approx(10 * 1.1 * 3 + 5)  # worst case
+    rec["provenance"]["sweep_workers"] = 3  # made beside two others already: its rate holds
+    assert st._estimate_s(cfg, [rec], "dev", sweep_workers=3) == pytest.approx(alone)
+    assert st._estimate_s(cfg, [rec], "other device", sweep_workers=3) is None
+
+
+def test_command_line_sweeps_side_by_side(tmp_path, monkeypatch, capsys):
     seen = []
 
     def fake_sweep(configs, results_dir, checkpoint_dir, device, **kw):
-        seen.append(([c.key() for c in configs], kw["concurrent_runs"], kw["name"]))
+        seen.append((len(configs), kw["sweep_workers"], kw["claim_dir"]))
         return st.SweepReport()
 
     monkeypatch.setattr(st, "run_sweep", fake_sweep)
     base = ["sweep", "--profile", "smoke", "--results-dir", str(tmp_path), "--device", "cpu", "--no-progress"]
-    everything = [c.key() for c in st.profile_configs("smoke", precision="fp32")]
-    assert st.main(base + ["--shard", "1/2"]) == 0
-    assert seen[-1] == (everything[1::2], 2, "share 1/2")
-    assert "share 1 of 2 sweeps at once" in capsys.readouterr().out
-    assert st.main(base) == 0 and seen[-1] == (everything, 1, "sweep")
-    for bad in ("1", "a/b", "1/2/3"):
-        with pytest.raises(SystemExit):
-            st.main(base + ["--shard", bad])
-    assert "--shard takes I/N" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="shard index 2 is not below the shard count 2"):
-        st.main(base + ["--shard", "2/2"])
+    n = len(st.profile_configs("smoke"))
+    assert st.main(base + ["--workers", "2", "--claim-dir", str(tmp_path / "c")]) == 0
+    assert seen[-1] == (n, 2, str(tmp_path / "c"))  # every run offered: the claims decide who trains it
+    assert "one of 2 sweeps at once" in capsys.readouterr().out
+    assert st.main(base) == 0 and seen[-1] == (n, 1, None)
+    with pytest.raises(SystemExit):
+        st.main(base + ["--workers", "3"])
+    assert "--workers above 1 needs --claim-dir" in capsys.readouterr().err
 
 
 def test_command_line_list(tmp_path, capsys):
