@@ -237,15 +237,43 @@ def corpus_on_device(documents, device=None, vocab_size: int | None = None) -> D
                         corpus.vocab_size, corpus.n_documents)
 
 
-def _device_pairs(corpus: DeviceCorpus, d: int) -> tuple["torch.Tensor", "torch.Tensor"]:
+def _on_cpu(t: "torch.Tensor", torch_ops: bool | None) -> bool:
+    """Whether to compute with numpy on ``t``'s memory: on a CPU, unless ``torch_ops`` (tests of the GPU
+    branch on a CPU) says otherwise."""
+    return t.device.type == "cpu" if torch_ops is None else not torch_ops
+
+
+def _times(x: "torch.Tensor", m: int, torch_ops: bool | None = None) -> "torch.Tensor":
+    """x·m as a new int64 tensor where x lives (on a CPU through numpy on the same memory: torch's own
+    int64 arithmetic is several times slower on one core)."""
+    import torch
+
+    if _on_cpu(x, torch_ops):
+        return torch.from_numpy(x.numpy() * m)
+    return x * m
+
+
+def _plus(a: "torch.Tensor", b: "torch.Tensor", torch_ops: bool | None = None) -> "torch.Tensor":
+    """a + b as a new int64 tensor where a lives (on a CPU through numpy, as :func:`_times`)."""
+    import torch
+
+    if _on_cpu(a, torch_ops):
+        return torch.from_numpy(a.numpy() + b.numpy())
+    return a + b.long()
+
+
+def _device_pairs(corpus: DeviceCorpus, d: int, torch_ops: bool | None = None) -> tuple["torch.Tensor", "torch.Tensor"]:
     """:func:`pair_sample` on the corpus's device: (x, y) tensors of the pairs within documents."""
     import torch
 
     n = corpus.tokens.numel()
     if d >= n:
         return corpus.tokens[:0], corpus.tokens[:0]
+    if _on_cpu(corpus.tokens, torch_ops):  # numpy's boolean indexing, on the same memory: ~2x torch's on a core
+        tokens, doc_id = corpus.tokens.numpy(), corpus.doc_id.numpy()
+        same = doc_id[:-d] == doc_id[d:]
+        return torch.from_numpy(tokens[:-d][same]), torch.from_numpy(tokens[d:][same])
     same = corpus.doc_id[:-d] == corpus.doc_id[d:]
-    # masked_select: as fast as numpy's boolean indexing on a CPU core (nonzero + gather is half as fast)
     return torch.masked_select(corpus.tokens[:-d], same), torch.masked_select(corpus.tokens[d:], same)
 
 
@@ -276,7 +304,7 @@ def count_pairs(
     corpus_t = corpus_on_device(documents, device, vocab_size)
     x, y = _device_pairs(corpus_t, d)
     m = corpus_t.vocab_size
-    keys, counts = _count_keys_tensor(x * m + y, m * m)
+    keys, counts = _count_keys_tensor(_plus(_times(x, m), y), m * m)
     if keys.device.type == "cpu":  # numpy's divmod is about 3x faster than torch's int64 division on a CPU core
         first, second = np.divmod(keys.numpy(), m)
         return first, second, counts.numpy()
@@ -327,8 +355,11 @@ class _TorchPairs(_HostPairs):
 
         return torch.bincount(v, minlength=self.m).cpu().numpy()
 
+    def first_keys(self, x):
+        return _times(x, self.m)
+
     def joint_counts(self, xm, y) -> np.ndarray:
-        return _count_keys_tensor(xm + y.long(), self.m * self.m)[1].cpu().numpy()
+        return _count_keys_tensor(_plus(xm, y), self.m * self.m)[1].cpu().numpy()
 
     def to_host(self, v) -> np.ndarray:
         return v.cpu().numpy()

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -244,6 +245,23 @@ def test_numpy_backend_takes_any_name_of_the_cpu():
     np.testing.assert_array_equal(ref[0], np.arange(10))
     for device in ("cpu", "cpu:0", torch.device("cpu")):
         assert tp.two_point_mi(docs, [1], 50, backend="numpy", device=device).mi.shape == (1,)
+
+
+@pytest.mark.parametrize("torch_ops", [True, False])
+def test_both_branches_of_the_device_helpers_select_and_key_the_same_pairs(torch_ops):
+    """On a CPU the helpers compute with numpy on the tensors' memory; on a GPU with torch: the torch
+    branch, run here on CPU tensors, must give the same pairs and keys as the numpy reference."""
+    docs = _random_docs(11, 700) + [np.array([5]), np.array([], dtype=np.int64)]
+    corpus = tp.concatenate_documents(docs, 700)
+    on = tp.corpus_on_device(corpus)
+    for d in (1, 7, 2999, 10**6):
+        x_ref, y_ref = tp.pair_sample(corpus, d)
+        x, y = tp._device_pairs(on, d, torch_ops=torch_ops)
+        np.testing.assert_array_equal(x.numpy(), x_ref)
+        np.testing.assert_array_equal(y.numpy(), y_ref)
+        keys = tp._plus(tp._times(x, 700, torch_ops), y.to(torch.int32) if torch_ops else y, torch_ops)
+        assert keys.dtype == torch.int64
+        np.testing.assert_array_equal(keys.numpy(), x_ref * 700 + y_ref)
 
 
 def test_device_corpus_refusals():
