@@ -168,7 +168,8 @@ class CausalLMScorer:
     sums) or in full float32 (``False``).  ``None`` (default) chooses TF32 when the body runs in
     bfloat16 or float16, whose own rounding (2^-8 for bfloat16) is larger; the product then costs
     about a seventh of float32 on the CUDA cores (an H200: ~495 against 67 TFLOP/s).  Either choice
-    holds only around the head's product (:func:`float32_matmul_precision`); on a CPU it is moot.  ``bos_id`` defaults to ``model.config.bos_token_id``.
+    holds only around the head's product (:func:`float32_matmul_precision`); on a CPU it is moot.
+    ``bos_id`` defaults to ``model.config.bos_token_id``.
     Sequences of different lengths go through :meth:`token_logprobs_ragged` (right padding with an
     attention mask; padding does not change the scores of real tokens).
     The model is moved to ``device`` unless it was loaded with a ``device_map`` spanning several

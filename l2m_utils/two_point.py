@@ -290,27 +290,19 @@ def count_pairs(
     back; ``backend="numpy"`` is the CPU reference (:func:`count_keys`).
     """
     d = integer(distance, "distance")
-    _check_backend(backend, device)
-    if backend == "numpy":
-        if isinstance(documents, DeviceCorpus):
-            raise ValueError("the numpy backend counts host arrays: pass the documents or a Corpus, not a DeviceCorpus")
-        corpus = _as_corpus(documents, vocab_size)
-        x, y = pair_sample(corpus, d)
-        m = corpus.vocab_size
-        keys, counts = _count_keys_numpy(x * m + y, m * m)
-        return keys // m, keys % m, counts
-    import torch
+    counter = _pair_counter(documents, vocab_size, backend, device)
+    return counter.distinct_pairs(*counter.pairs(d))
 
-    corpus_t = corpus_on_device(documents, device, vocab_size)
-    x, y = _device_pairs(corpus_t, d)
-    m = corpus_t.vocab_size
-    keys, counts = _count_keys_tensor(_plus(_times(x, m), y), m * m)
-    if keys.device.type == "cpu":  # numpy's divmod is about 3x faster than torch's int64 division on a CPU core
-        first, second = np.divmod(keys.numpy(), m)
-        return first, second, counts.numpy()
-    first = keys // m
-    table = torch.stack([first, keys - first * m, counts]).cpu().numpy()  # one copy back
-    return table[0], table[1], table[2]
+
+def _pair_counter(documents, vocab_size: int | None, backend: str, device) -> "_HostPairs":
+    """The pair sampler and counter of ``backend``: numpy on host arrays, or torch where the corpus is
+    (:func:`corpus_on_device`)."""
+    _check_backend(backend, device)
+    if backend == "torch":
+        return _TorchPairs(corpus_on_device(documents, device, vocab_size))
+    if isinstance(documents, DeviceCorpus):
+        raise ValueError("the numpy backend counts host arrays: pass the documents or a Corpus, not a DeviceCorpus")
+    return _HostPairs(_as_corpus(documents, vocab_size))
 
 
 class _HostPairs:
@@ -332,6 +324,11 @@ class _HostPairs:
     def joint_counts(self, xm, y) -> np.ndarray:
         """Counts of the pair keys xm + y (xm from :meth:`first_keys`)."""
         return _count_keys_numpy(xm + y, self.m * self.m)[1]
+
+    def distinct_pairs(self, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(first, second, counts) of the distinct pairs, sorted (:func:`count_pairs`)."""
+        keys, counts = _count_keys_numpy(x * self.m + y, self.m * self.m)
+        return keys // self.m, keys % self.m, counts
 
     def to_host(self, v) -> np.ndarray:
         return v
@@ -360,6 +357,18 @@ class _TorchPairs(_HostPairs):
 
     def joint_counts(self, xm, y) -> np.ndarray:
         return _count_keys_tensor(_plus(xm, y), self.m * self.m)[1].cpu().numpy()
+
+    def distinct_pairs(self, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        import torch
+
+        m = self.m
+        keys, counts = _count_keys_tensor(_plus(_times(x, m), y), m * m)
+        if keys.device.type == "cpu":  # numpy's divmod is about 3x faster than torch's int64 division on a core
+            first, second = np.divmod(keys.numpy(), m)
+            return first, second, counts.numpy()
+        first = keys // m
+        table = torch.stack([first, keys - first * m, counts]).cpu().numpy()  # one copy back
+        return table[0], table[1], table[2]
 
     def to_host(self, v) -> np.ndarray:
         return v.cpu().numpy()
@@ -493,13 +502,7 @@ def two_point_mi(
     ds = _check_distances(distances)
     integer(n_shuffles, "n_shuffles", minimum=0)
     min_pairs = max(integer(min_pairs, "min_pairs", minimum=0), 1)
-    _check_backend(backend, device)
-    if backend == "numpy":
-        if isinstance(documents, DeviceCorpus):
-            raise ValueError("the numpy backend counts host arrays: pass the documents or a Corpus, not a DeviceCorpus")
-        counter = _HostPairs(_as_corpus(documents, vocab_size))
-    else:
-        counter = _TorchPairs(corpus_on_device(documents, device, vocab_size))
+    counter = _pair_counter(documents, vocab_size, backend, device)
     m = counter.m
     rng = seeded_rng(seed)
     out = {k: np.empty(ds.size) for k in ("mi", "h_x", "h_y", "h_xy")}
