@@ -113,10 +113,36 @@ def test_mamba2_groups_enter_conv_state():
     assert history_state(cfg, 3).per_layer == (4 * 16 * 8 + (64 + 2 * 2 * 8) * 3,) * 2
 
 
-def test_every_published_name_builds():
-    for name in PUBLISHED_ARCHITECTURES:
-        hs = history_state(published_config(name), 4096)
-        assert hs.total > 0 and hs.total == sum(hs.per_layer)
+# Hand-computed from each model's published hyperparameters, at position 4096:
+# attention: 2 (keys, values) x layers x kv_heads x head_dim x tokens;
+# Mamba: layers x d_inner x (d_state + d_conv - 1), d_inner = 2 d_model, d_state 16, d_conv 4;
+# Mamba-2: layers x [heads x 64 x 128 + (d_inner + 2 x 128) x 3], heads = d_inner / 64.
+_PUBLISHED_TOTALS_AT_4096 = {
+    "gpt2-small": 2 * 12 * 768 * 4096,
+    "gpt2-medium": 2 * 24 * 1024 * 4096,
+    "gpt2-large": 2 * 36 * 1280 * 4096,
+    "gpt2-xl": 2 * 48 * 1600 * 4096,
+    "llama-3.1-8b": 2 * 32 * 8 * 128 * 4096,
+    "llama-3.1-70b": 2 * 80 * 8 * 128 * 4096,
+    "llama-3.1-405b": 2 * 126 * 8 * 128 * 4096,
+    "mistral-7b-v0.1": 2 * 32 * 8 * 128 * 4096,  # sliding window 4096: full at this position
+    "mamba-130m": 24 * 1536 * (16 + 3),
+    "mamba-370m": 48 * 2048 * (16 + 3),
+    "mamba-790m": 48 * 3072 * (16 + 3),
+    "mamba-1.4b": 48 * 4096 * (16 + 3),
+    "mamba-2.8b": 64 * 5120 * (16 + 3),
+    "mamba2-130m": 24 * (24 * 64 * 128 + (1536 + 256) * 3),
+    "mamba2-370m": 48 * (32 * 64 * 128 + (2048 + 256) * 3),
+    "mamba2-780m": 48 * (48 * 64 * 128 + (3072 + 256) * 3),
+    "mamba2-1.3b": 48 * (64 * 64 * 128 + (4096 + 256) * 3),
+    "mamba2-2.7b": 64 * (80 * 64 * 128 + (5120 + 256) * 3),
+}
+
+
+def test_every_published_name_matches_its_hand_computed_state():
+    assert set(_PUBLISHED_TOTALS_AT_4096) == set(PUBLISHED_ARCHITECTURES)
+    for name, total in _PUBLISHED_TOTALS_AT_4096.items():
+        assert history_state(published_config(name), 4096).total == total, name
     assert published_config("GPT2-Small").n_layer == 12  # case-insensitive
 
 

@@ -135,6 +135,15 @@ def test_sticky_copy_approaches_log_k():
     assert 0.6 < mi[-1] < math.log(2)
 
 
+def test_noisy_sticky_copy_stays_strictly_below_its_hidden_chain():
+    # past -> S_l -> S_{l+1} -> future: I(X;Y) <= I(S_l;S_{l+1}) < log K, strictly once noise > 0
+    clean = markov_bipartite_mutual_information(sticky_copy_hmm(3, 3, stay=0.95, noise=0.0).transition)
+    _, mi = equal_split_mi_curve(sticky_copy_hmm(3, 3, stay=0.95, noise=0.3), 12)
+    assert np.all(np.diff(mi) >= -1e-12)  # the equal-split curve never decreases
+    assert mi[-1] < clean - 0.01 and clean < math.log(3)
+    assert mi[-1] > mi[0] + 0.05  # more tokens do reveal more of the state
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     K=st.integers(1, 4),
