@@ -324,8 +324,11 @@ def bipartite_sweep(
     if bos_correction and "direct" not in estimators:
         raise ValueError(f"bos_correction applies to the direct estimator only, and estimators={estimators} "
                          "does not include it")
+    if not bos_correction and bigram_entropy_nats is not None:  # it would be ignored without a word
+        raise ValueError("bigram_entropy_nats is used only by the BOS correction: pass bos_correction=True with it, "
+                         "or leave it out")
     if bos_correction:
-        if bigram_entropy_nats is None or not np.isfinite(bigram_entropy_nats) or bigram_entropy_nats <= 0:
+        if not is_real(bigram_entropy_nats) or not np.isfinite(bigram_entropy_nats) or bigram_entropy_nats <= 0:
             raise ValueError("bos_correction needs bigram_entropy_nats = H_G(Y1Y2) > 0 (see bigram_entropy)")
         for r in ratios:
             short = lens[(lens - ells[r]) < 2]

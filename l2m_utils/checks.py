@@ -7,16 +7,19 @@ thing when they refuse, e.g. ``ValueError: distance must be a positive integer, 
 :func:`listed` does the same for list arguments (distances, lengths, names): a single string or number
 is refused with a message that says how to wrap it, instead of being read character by character.
 :func:`integers` combines the two for the package's lists of integers (distances, block lengths).
-:func:`is_real` tells a number from a string or ``bool`` for real-valued arguments (split ratios, ``z``).
+:func:`is_real` tells a number from a string or ``bool`` for real-valued arguments (split ratios, ``z``),
+and :func:`real` checks one such argument against its interval (``weight_decay must be a finite number in
+[0, 1), got -1``).  :func:`token_stream` checks a 1-D stream of token ids (training and held-out text).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-__all__ = ["is_integer", "is_real", "integer", "listed", "integers"]
+__all__ = ["is_integer", "is_real", "integer", "real", "listed", "integers", "token_stream"]
 
 
 def is_integer(value: Any) -> bool:
@@ -61,6 +64,27 @@ def integer(value: Any, name: str, minimum: int | None = 1, maximum: int | None 
     return int(value)
 
 
+def real(value: Any, name: str, low: float | None = None, high: float | None = None, *,
+         low_open: bool = False, high_open: bool = False, why: str = "") -> float:
+    """``float(value)`` after checking that it is a finite real number (not a string, ``bool``, NaN or
+    infinity) in the interval from ``low`` to ``high`` (closed ends unless ``low_open``/``high_open``;
+    ``None``: unbounded): ``lr must be a finite number in (0, inf), got nan``."""
+    ok = is_real(value) and math.isfinite(value)
+    if ok and low is not None and (value <= low if low_open else value < low):
+        ok = False
+    if ok and high is not None and (value >= high if high_open else value > high):
+        ok = False
+    if not ok:
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        reason = f" ({why})" if why else ""
+        shown = value.item() if isinstance(value, np.generic) else value
+        raise ValueError(f"{name} must be a finite number in {left}{lo}, {hi}{right}{reason}, got {shown!r}")
+    return float(value)
+
+
 def listed(value: Any, name: str, item: str = "values") -> list:
     """``list(value)`` after refusing a single string or number, which would otherwise be read as a
     sequence of characters or fail with "object is not iterable": ``ValueError: distances must be a
@@ -80,6 +104,25 @@ def integers(value: Any, name: str, item: str, minimum: int | None = 1) -> list[
     if not values:
         raise ValueError(f"{name} must name at least one {item}, got none")
     return values
+
+
+def token_stream(value: Any, name: str, vocab_size: int | None = None, min_length: int = 1,
+                 why: str = "") -> np.ndarray:
+    """A 1-D stream of integer token ids as int64, after checking its shape, dtype (floats are refused,
+    never rounded), its length (``>= min_length``, with ``why`` saying what needs it) and, given
+    ``vocab_size``, that every id lies in ``[0, vocab_size)``: ``heldout_stream of 3 tokens is shorter
+    than 8 tokens (one window of n_ctx = 8)``."""
+    arr = np.asarray(value)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D stream of token ids, got shape {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.bool_) and arr.size:
+        raise ValueError(f"{name} must hold integer token ids, got dtype {arr.dtype}")
+    if len(arr) < min_length:
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{name} of {len(arr)} tokens is shorter than {min_length} tokens{reason}")
+    if vocab_size is not None and arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+        raise ValueError(f"{name} ids must lie in [0, {vocab_size}), found [{arr.min()}, {arr.max()}]")
+    return np.ascontiguousarray(arr, dtype=np.int64)
 
 
 def seeded_rng(seed: Any) -> np.random.Generator:

@@ -40,7 +40,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import history_state as hs
-from .checks import integer
+from .checks import integer, real
+from .params import torch_device
 from .language_model import seeded_torch_rng
 from .mamba2_torch import Mamba2Torch
 
@@ -80,8 +81,8 @@ class ModelSpec:
             integer(getattr(self, name), name)
         if self.sigma_param not in ("softplus", "exp"):
             raise ValueError(f"sigma_param must be 'softplus' or 'exp', got {self.sigma_param!r}")
-        if not (isinstance(self.sigma_floor, (int, float)) and 0 < self.sigma_floor < 1):
-            raise ValueError(f"sigma_floor must lie in (0, 1), got {self.sigma_floor!r}")
+        object.__setattr__(self, "sigma_floor",  # a numpy float is accepted and stored as a float
+                           real(self.sigma_floor, "sigma_floor", 0, 1, low_open=True, high_open=True))
         if self.n_head is None:
             object.__setattr__(self, "n_head", self.d_model // min(64, self.d_model))
         if self.head_dim is None:
@@ -293,13 +294,14 @@ def build_model(
     ``n_head`` GPT-2.  With ``prefer_kernels`` and a CUDA device, Mamba-2 uses mamba_ssm's Triton
     kernels when they import (``require_kernels=True`` raises ``RuntimeError`` when they do not);
     otherwise the pure-PyTorch block.  ``seed`` sets the initialisation, without touching the global
-    RNG (``torch.random.fork_rng``).  ``spec`` overrides all size arguments.
+    RNG (``torch.random.fork_rng``; an explicit integer >= 0).  ``spec`` overrides all size arguments.
     """
+    seed = integer(seed, "seed", minimum=0)
     if spec is None:
         spec = ModelSpec(backbone=backbone, n_layer=n_layer, d_model=d_model, copies=copies, max_length=max_length,
                          n_head=n_head, d_state=d_state, head_dim=head_dim, expand=expand, d_conv=d_conv,
                          ngroups=ngroups, chunk_size=chunk_size, sigma_param=sigma_param, sigma_floor=sigma_floor)
-    device = torch.device(device)
+    device = torch_device(device)
     mixer_cls, kernel = Mamba2Torch, "torch"
     if spec.backbone == "mamba2" and prefer_kernels and device.type == "cuda":
         found = load_mamba_ssm_mamba2()

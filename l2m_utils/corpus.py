@@ -652,6 +652,15 @@ def load_corpus(
     if revision is not None and name in ("shakespeare", "local"):
         raise ValueError(f"corpus {given}: revision= applies to Hugging Face corpora only (a hub dataset's tag, "
                          f"branch or commit), not to {name!r}")
+    if name in ("shakespeare", "local"):  # hub-only options would otherwise be ignored without a word
+        hub_only = {"config": (config, None), "split": (split, "train"), "text_column": (text_column, "text"),
+                    "title_column": (title_column, None), "streaming": (streaming, None)}
+        ignored = [key for key, (value, default) in hub_only.items() if value != default]
+        if ignored:
+            raise ValueError(f"corpus {given}: {', '.join(k + '=' for k in ignored)} "
+                             f"appl{'ies' if len(ignored) == 1 else 'y'} to Hugging Face corpora only, not to {name!r}")
+    if name != "shakespeare" and (not speakers or stage_directions):
+        raise ValueError(f"corpus {given}: speakers= and stage_directions= apply to 'shakespeare' only")
     if name == "shakespeare":
         docs = load_shakespeare(speakers=speakers, stage_directions=stage_directions)
     elif name == "local":

@@ -50,6 +50,7 @@ import numpy as np
 from scipy.linalg import lapack
 
 from .checks import integer, listed
+from .params import torch_device
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -385,6 +386,8 @@ def bipartite_mi(cov: np.ndarray, ell: int | None = None, overwrite: bool = Fals
     """
     c = check_covariance(cov)
     L = c.shape[0]
+    if L < 2:
+        raise ValueError(f"a bipartite split needs a sequence of at least 2 tokens, got a {L}x{L} covariance")
     ell = L // 2 if ell is None else ell
     ell = integer(ell, "split ell", minimum=1, maximum=L - 1, why="1 <= ell <= L-1")
     logdet_y = 2.0 * _log_diag_cholesky(np.array(c[ell:, ell:], order="C"), True, _checked=True).sum()
@@ -590,7 +593,7 @@ class GaussianSequenceSampler:
         self.copies_per_layer = resolve_copies(copies_per_layer)
         self.copies = integer(copies, "copies")
         self.length = 4**self.depth
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise ValueError(f"dtype must be a floating-point torch dtype (e.g. torch.float32), got {dtype!r}")
         self.dtype = torch.float32 if dtype is None else dtype
@@ -657,8 +660,8 @@ def exact_kl(mu_q: "torch.Tensor", sigma_q: "torch.Tensor", mu_p: "torch.Tensor"
             raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
         if not torch.is_floating_point(t):
             raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
-    if mu_q.dim() != 3:
-        raise ValueError(f"mu_q must have shape [batch, L, copies], got {tuple(mu_q.shape)}")
+    if mu_q.dim() != 3 or 0 in mu_q.shape:
+        raise ValueError(f"mu_q must have shape [batch, L, copies], each at least 1, got {tuple(mu_q.shape)}")
     shape = mu_q.shape
     for name in ("sigma_q", "mu_p"):
         if tensors[name].shape != shape:

@@ -42,7 +42,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .checks import integer, listed
+from .checks import integer, integers, listed
 
 # --------------------------------------------------------------------------------------------------
 # the result type
@@ -442,14 +442,16 @@ def kabatjanskii_levenshtein_rate(eps: float) -> float:
 def history_state_table(names: tuple[str, ...] | list[str], positions: tuple[int, ...] | list[int]) -> list[dict]:
     """Rows ``{"model", "kind", "n_layer", "per_layer@<pos>", "<pos>": total, ...}`` for published names."""
     names = listed(names, "names", "model names")
-    positions = listed(positions, "positions", "token positions")
+    positions = integers(positions, "positions", "position", minimum=0)
+    if not names:
+        raise ValueError("names must name at least one published model, got none")
     rows = []
     for name in names:
         cfg = published_config(name)
         row: dict[str, Any] = {"model": name}
         states = [history_state(cfg, p) for p in positions]
-        row["kind"] = states[0].kind if states else ""
-        row["n_layer"] = states[0].n_layer if states else 0
+        row["kind"] = states[0].kind
+        row["n_layer"] = states[0].n_layer
         for p, s in zip(positions, states):
             row[p] = s.total
         rows.append(row)

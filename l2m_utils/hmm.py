@@ -264,7 +264,7 @@ def hmm_two_point_mutual_information(hmm: HMM, distances: Sequence[int], i: int 
     accurate relative to the MI itself.  Powers are built incrementally over the sorted distances.
     """
     T, E = hmm.transition, hmm.emission
-    pi_i = hmm.state_distribution(i)
+    pi_i = hmm.state_distribution(integer(i, "position i", why="1-based"))
     ds = integers(distances, "distances", "distance")
     try:
         C = T - stationary_distribution(T)[None, :]

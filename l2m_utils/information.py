@@ -53,7 +53,7 @@ def _index_list(given: list, name: str) -> list[int]:
 
 def _axes(p: np.ndarray, axes: Iterable[int], what: str, name: str | None = None) -> tuple[int, ...]:
     """Validated variable indices ``axes`` of the joint ``p``; ``name`` (default ``what``) is the argument."""
-    out = tuple(_index_list(list(axes), name or what))
+    out = tuple(_index_list(listed(axes, name or what, "variable indices"), name or what))
     for a in out:
         if not 0 <= a < p.ndim:
             raise ValueError(f"{what} axis {a} is out of range for a joint of {p.ndim} variables")
@@ -154,6 +154,9 @@ def two_point_mutual_information(p: np.ndarray, i: int, j: int) -> float:
             raise ValueError(f"{name} must be an integer position, got {v!r}")
     if i == j:
         raise ValueError(f"two-point MI needs two different positions, got i = j = {i}")
+    for name, v in (("i", i), ("j", j)):
+        if not 0 <= v < np.ndim(p):
+            raise ValueError(f"position {name} = {v} is out of range for a joint of {np.ndim(p)} variables")
     return mutual_information(p, (i,), (j,))
 
 

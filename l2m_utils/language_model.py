@@ -43,9 +43,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
-from .checks import integer
+from .checks import integer, real, token_stream
 from .corpus import load_from_hub, local_pretrained_folder
-from .params import resolve_device
+from .params import resolve_device, torch_device
 from .scoring import CausalLMScorer, body_dtype
 from .progress import progress_bar
 
@@ -96,8 +96,10 @@ class TrainSettings:
             integer(getattr(self, name), f"TrainSettings.{name}", minimum=0)
         integer(self.warmup_steps, "TrainSettings.warmup_steps", minimum=0, maximum=self.steps,
                 why=f"warm-up within the {self.steps} steps, or the peak learning rate is never reached")
-        if not (self.lr > 0 and 0 <= self.min_lr_ratio <= 1):
-            raise ValueError(f"need lr > 0 and 0 <= min_lr_ratio <= 1; got {self}")
+        real(self.lr, "TrainSettings.lr", 0, None, low_open=True)
+        real(self.min_lr_ratio, "TrainSettings.min_lr_ratio", 0, 1)
+        real(self.weight_decay, "TrainSettings.weight_decay", 0, 1, high_open=True)
+        real(self.grad_clip, "TrainSettings.grad_clip", 0, None, why="a gradient-norm bound; 0: no clipping")
         if self.patience and not self.valid_every:
             raise ValueError("patience (early stopping) needs validation: set valid_every > 0")
 
@@ -160,15 +162,25 @@ def count_parameters(model: Any) -> int:
     return total
 
 
+def vocabulary_ids(vocab_size: Any, bos_id: Any) -> tuple[int, int]:
+    """``(vocab_size, bos_id)`` as ints after checking that both are integers and BOS is an id of the
+    vocabulary, ``0 <= bos_id < vocab_size`` (a float such as 10.5 is refused, never truncated)."""
+    vocab_size = integer(vocab_size, "vocab_size")
+    bos_id = integer(bos_id, "bos_id", minimum=0, maximum=vocab_size - 1,
+                     why=f"an id of the vocabulary of {vocab_size} tokens")
+    return vocab_size, bos_id
+
+
 def build_gpt2(vocab_size: int, bos_id: int, shape: GPTShape = GPTShape(), seed: int = 0) -> Any:
     """A freshly initialised ``GPT2LMHeadModel`` (SDPA attention, tied embeddings, ``shape.dropout``).
 
-    Initialisation uses ``seed`` inside a forked RNG, so the global torch RNG is left untouched.
+    Initialisation uses ``seed`` (an explicit integer >= 0) inside a forked RNG, so the global torch RNG
+    is left untouched.
     """
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    if not 0 <= bos_id < vocab_size:
-        raise ValueError(f"bos_id {bos_id} outside the vocabulary [0, {vocab_size})")
+    vocab_size, bos_id = vocabulary_ids(vocab_size, bos_id)
+    seed = integer(seed, "seed", minimum=0)
     config = GPT2Config(
         vocab_size=int(vocab_size),
         n_positions=shape.n_ctx,
@@ -243,11 +255,10 @@ def heldout_cross_entropy(
     model's body (:func:`~l2m_utils.scoring.body_dtype`; ``None``: bfloat16 on CUDA, float32 on CPU).
     Returns ``{"cross_entropy", "perplexity", "tokens"}`` (nats per token; perplexity = exp CE).
     """
-    stream = np.asarray(stream, dtype=np.int64)
-    width = int(n_ctx)
+    width = integer(n_ctx, "n_ctx")
+    integer(max_tokens, "max_tokens")
+    stream = token_stream(stream, "held-out stream", min_length=width, why=f"one window of n_ctx = {width}")
     n_windows = min(len(stream) // width, max(1, max_tokens // width))
-    if n_windows < 1:
-        raise ValueError(f"held-out stream of {len(stream)} tokens is shorter than one window ({width} tokens)")
     starts = np.linspace(0, len(stream) - width, n_windows).astype(np.int64)
     windows = stream[starts[:, None] + np.arange(width)]
     was_training = model.training
@@ -315,13 +326,10 @@ def _finite_losses(pending: list[Any], step: int, lr: float) -> list[float]:
     return values
 
 
-def _check_stream(train_stream: np.ndarray, n_ctx: int, vocab_size: int) -> np.ndarray:
-    stream = np.ascontiguousarray(train_stream, dtype=np.int64)
-    if stream.ndim != 1 or len(stream) < n_ctx:
-        raise ValueError(f"training stream of {stream.size} tokens is shorter than one window of n_ctx={n_ctx} tokens")
-    if stream.min() < 0 or stream.max() >= vocab_size:
-        raise ValueError(f"training tokens must lie in [0, {vocab_size}), found [{stream.min()}, {stream.max()}]")
-    return stream
+def _check_stream(stream: Any, name: str, n_ctx: int, vocab_size: int) -> np.ndarray:
+    """``stream`` as int64 after :func:`~l2m_utils.checks.token_stream`: 1-D integer ids in
+    ``[0, vocab_size)``, at least one window of ``n_ctx`` tokens."""
+    return token_stream(stream, name, vocab_size, min_length=n_ctx, why=f"one window of n_ctx = {n_ctx}")
 
 
 def train_causal_lm(
@@ -370,15 +378,18 @@ def train_causal_lm(
     """
     import torch
 
-    stream = _check_stream(train_stream, n_ctx, vocab_size)
+    n_ctx = integer(n_ctx, "n_ctx")
+    vocab_size, bos_id = vocabulary_ids(vocab_size, bos_id)
+    # every stream is checked here, before any training, so that a bad held-out stream never wastes a run
+    stream = _check_stream(train_stream, "train_stream", n_ctx, vocab_size)
+    if heldout_stream is not None:
+        heldout_stream = _check_stream(heldout_stream, "heldout_stream", n_ctx, vocab_size)
     valid = None
     if train.valid_every:
         if valid_stream is None:
             raise ValueError("valid_every > 0 needs a validation stream: pass valid_stream")
-        valid = np.ascontiguousarray(valid_stream, dtype=np.int64)
-        if valid.ndim != 1 or len(valid) < n_ctx:
-            raise ValueError(f"valid_stream of {valid.size} tokens is shorter than one window ({n_ctx} tokens)")
-    device = torch.device(device) if device is not None else resolve_device("auto")
+        valid = _check_stream(valid_stream, "valid_stream", n_ctx, vocab_size)
+    device = torch_device(device) if device is not None else resolve_device("auto")
     model = build_model(device)
     specific = model_settings(model) if callable(model_settings) else model_settings
     settings = {

@@ -106,6 +106,8 @@ class Knob:
             return value
         if self.kind in (int, float):
             what = "an integer" if self.kind is int else "a number"
+            if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+                value = value.item()  # a numpy scalar (np.int64(3), np.float32(0.5)) as the Python number it holds
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParameterError(f"parameter {name!r}={value!r} is not {what}; allowed: {self.describe()}")
             if isinstance(value, float) and not math.isfinite(value):  # YAML .nan/.inf/1e400, papermill inf
@@ -196,6 +198,28 @@ def resolve_device(choice: str) -> "torch.device":
     if choice == "cuda" and not has_cuda:
         raise RuntimeError("device='cuda' was requested but no CUDA device is available")
     return torch.device("cuda" if has_cuda else "cpu")
+
+
+def torch_device(device: Any, name: str = "device", check_available: bool = True) -> "torch.device":
+    """``device`` (a ``torch.device`` or a string such as ``"cpu"``, ``"cuda"``, ``"cuda:1"``) as a
+    ``torch.device``, after checking that torch knows it and, for CUDA (unless not ``check_available``),
+    that a CUDA device is there:
+    ``ValueError: device 'gpu' is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')``.  The helpers'
+    ``device`` arguments go through it; the notebooks' ``device`` knob goes through :func:`resolve_device`."""
+    import torch
+
+    if isinstance(device, torch.device):
+        dev = device
+    else:
+        if not isinstance(device, str):
+            raise ValueError(f"{name} must be a torch.device or a string such as 'cpu' or 'cuda', got {device!r}")
+        try:
+            dev = torch.device(device)
+        except RuntimeError:
+            raise ValueError(f"{name} {device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')") from None
+    if check_available and dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"{name} {str(dev)!r} was requested but no CUDA device is available")
+    return dev
 
 
 def _user_names(namespace: Mapping[str, Any]) -> dict[str, Any]:

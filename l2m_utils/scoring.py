@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_che
 import numpy as np
 
 from .checks import integer, seeded_rng
+from .params import torch_device
 from .information import check_tokens
 from .processes import _check_transition, stationary_distribution
 from .progress import progress_bar
@@ -41,7 +42,7 @@ def body_dtype(dtype: "str | torch.dtype | None", device: "str | torch.device") 
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype is None or dtype == "auto":
-        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+        return torch.bfloat16 if torch_device(device, check_available=False).type == "cuda" else torch.float32
     if dtype not in BODY_DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; use 'auto', {', '.join(map(repr, BODY_DTYPES))}")
     return getattr(torch, dtype)
@@ -199,7 +200,7 @@ class CausalLMScorer:
             # move activations between devices and load offloaded weights when a module runs
             self.device = _first_compute_device(model.hf_device_map)
         else:
-            self.device = torch.device(device) if device is not None else next(model.parameters()).device
+            self.device = torch_device(device) if device is not None else next(model.parameters()).device
             if self.device != next(model.parameters()).device:
                 self.model = self.model.to(self.device)
         self.dtype = body_dtype(dtype, self.device)

@@ -30,6 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .checks import integers, real
 from .fits import distinct_log_values, fit_power_law
 
 ABOVE, OVERLAP, BELOW = 1, 0, -1
@@ -93,14 +94,16 @@ def length_trend(lengths: Sequence[int], values: Sequence[Sequence[float]],
     slope = least-squares slope of log(mean_k) on log L_k; relation compares the values at the
     longest length with those at the shortest (0 when |mean_last / mean_first - 1| is below
     ``min_relative_change``)."""
+    lengths = integers(lengths, "length_trend: lengths", "length_trend: length")
     if len(lengths) != len(values):
         raise ValueError(f"length_trend: {len(lengths)} lengths but {len(values)} groups of values")
     if len(lengths) < 2:
         raise ValueError(f"length_trend: needs at least 2 lengths, got {len(lengths)}")
-    if not 0 <= min_relative_change < 1:
-        raise ValueError(f"length_trend: min_relative_change must lie in [0, 1), got {min_relative_change}")
+    if len(set(lengths)) != len(lengths):
+        raise ValueError(f"length_trend: lengths must be distinct, got {lengths}")
+    real(min_relative_change, "length_trend: min_relative_change", 0, 1, high_open=True)
     order = np.argsort(lengths)
-    Ls = [int(lengths[i]) for i in order]
+    Ls = [lengths[i] for i in order]
     groups = [_finite(values[i], f"length_trend values at L = {lengths[i]}") for i in order]
     means = [float(g.mean()) for g in groups]
     slope = fit_power_law(Ls, means).exponent  # raises on non-positive means
@@ -262,12 +265,17 @@ def backbone_contrast(first: Mapping[str, Sequence[float]], last: Mapping[str, S
     not rise; two sets of rises are ordered only if their means differ by more than
     ``min_relative_change`` times the largest mean at the first length and, with at least two seeds
     everywhere, their seed ranges do not overlap.  With one seed the sentence says so."""
+    for what, value in (("first", first), ("last", last), ("fixed_state", fixed_state)):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"backbone_contrast: {what} must be a mapping from model label to values, "
+                             f"got {type(value).__name__}")
+    if isinstance(lengths, str) or len(lengths) != 2:
+        raise ValueError(f"backbone_contrast: lengths must be (first length, last length), got {lengths!r}")
     labels = list(first)
     if not labels or sorted(labels) != sorted(last):
         raise ValueError(f"backbone_contrast: first and last must hold the same labels, got {sorted(first)} "
                          f"and {sorted(last)}")
-    if not 0 <= min_relative_change < 1:
-        raise ValueError(f"backbone_contrast: min_relative_change must lie in [0, 1), got {min_relative_change}")
+    real(min_relative_change, "backbone_contrast: min_relative_change", 0, 1, high_open=True)
     unknown = sorted(set(fixed_state) - set(labels))
     if unknown:
         raise ValueError(f"backbone_contrast: fixed_state names labels without values: {unknown}")

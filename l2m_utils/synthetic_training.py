@@ -45,7 +45,8 @@ import numpy as np
 import torch
 
 from . import gaussian_sequences as gs
-from .checks import integer
+from .checks import integer, integers
+from .params import torch_device
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
 from .continuous_models import ContinuousARModel, ModelSpec, build_model
 from .language_model import lr_factor
@@ -118,6 +119,11 @@ def model_name_problem(text: str) -> str | None:
 def models_problem(models: Sequence[str]) -> str | None:
     """What is wrong with a ``models`` parameter (names :func:`parse_model` rejects, then a model named
     twice, whose second copy would count as another seed), or ``None``."""
+    if isinstance(models, str) or not hasattr(models, "__iter__"):
+        return f"models must be a list of model names, got {models!r}: wrap a single one as [{models!r}]"
+    models = list(models)
+    if not models:
+        return "models must name at least one model, got none"
     bad = [f"{t!r} ({why})" for t, why in ((t, model_name_problem(t)) for t in models) if why]
     if bad:
         return ((f"models entry {bad[0]} is not a model name" if len(bad) == 1 else
@@ -390,7 +396,7 @@ def train_run(
     ``sweep_workers``: how many sweep processes shared the device (:func:`claim_run`); recorded in
     the provenance, since a run's tokens/s is then its own share of the device.
     """
-    device = torch.device(device)
+    device = torch_device(device)
     integer(sweep_workers, "sweep_workers")
     if (deadline is not None or stop_after_steps is not None) and checkpoint_dir is None:
         raise ValueError("an interruptible run (deadline or stop_after_steps) needs a checkpoint_dir")
@@ -615,13 +621,20 @@ def sweep_configs(
     integer(min_batch, "min_batch")
     integer(eval_points, "eval_points")
     integer(eval_tokens, "eval_tokens")
+    problem = models_problem(models)
+    if problem:
+        raise ValueError(problem)
+    lengths = integers(lengths, "lengths", "length")
+    seeds = integers(seeds, "seeds", "seed", minimum=0)
+    for values, what in ((lengths, "lengths"), (seeds, "seeds")):
+        if len(set(values)) != len(values):  # a repeated one would train the same run twice
+            raise ValueError(f"{what} must be distinct, got {values}")
     out = []
     for L in lengths:
-        depth = int(round(math.log(L, 4))) if L > 0 else 0
+        depth = int(round(math.log(L, 4)))
         if L < 4 or 4**depth != L:
             raise ValueError(f"lengths must be powers of 4 (L = 4^l), got {L!r}")
     for seed in seeds:
-        seed = integer(seed, "seed", minimum=0)
         for L in lengths:
             depth = int(round(math.log(L, 4)))
             batch = max(min_batch, tokens_per_step // L)
@@ -782,7 +795,7 @@ def run_sweep(
         raise ValueError("run_sweep: give either budget or max_runs / time_budget_s, not both")
     if budget is None:
         budget = SweepBudget(max_runs=max_runs, time_budget_s=time_budget_s)
-    device = torch.device(device)
+    device = torch_device(device)
     label = device_label(device)
     if checkpoint_dir is None:
         checkpoint_dir = cache_dir("ch06", "checkpoints")

@@ -50,6 +50,7 @@ import torch.nn as nn
 from . import history_state as hs
 from . import language_model as LM
 from .checks import integer, integers
+from .params import torch_device
 from .fits import check_z
 from .language_model import lm_loss  # introduced with chapter 4's estimator; one loss for both backbones
 from .continuous_models import Mamba2Backbone, ModelSpec, load_mamba_ssm_mamba2
@@ -90,7 +91,7 @@ def select_mixer(device: torch.device | str, prefer_kernels: bool = True,
     """``(mixer class, kernel name)``: mamba_ssm's Triton ``Mamba2`` on CUDA when it imports
     (chapter 6's placeholder trick), else the pure-PyTorch block; ``require_kernels`` raises
     ``RuntimeError`` when the Triton path is unavailable."""
-    device = torch.device(device)
+    device = torch_device(device)
     if prefer_kernels and device.type == "cuda":
         found = load_mamba_ssm_mamba2()
         if found is not None:
@@ -129,8 +130,7 @@ class Mamba2LM(nn.Module):
         super().__init__()
         if spec.backbone != "mamba2":
             raise ValueError(f"Mamba2LM needs a mamba2 spec, got {spec.backbone!r}")
-        if not 0 <= bos_id < vocab_size:
-            raise ValueError(f"bos_id {bos_id} outside the vocabulary [0, {vocab_size})")
+        vocab_size, bos_id = LM.vocabulary_ids(vocab_size, bos_id)
         self.spec = spec
         self.config = types.SimpleNamespace(bos_token_id=int(bos_id), vocab_size=int(vocab_size),
                                             model_type="l2m-mamba2", n_ctx=spec.max_length)
@@ -170,8 +170,10 @@ class Mamba2LM(nn.Module):
 def build_text_lm(spec: ModelSpec, vocab_size: int, bos_id: int, seed: int = 0, device: Any = "cpu",
                   prefer_kernels: bool = True, require_kernels: bool = False) -> nn.Module:
     """A freshly initialised token LM of ``spec`` on ``device`` (seeded in a forked RNG: the global
-    torch RNG is untouched).  GPT-2: ``transformers.GPT2LMHeadModel`` (no dropout); Mamba-2: :class:`Mamba2LM`."""
-    device = torch.device(device)
+    torch RNG is untouched; ``seed`` must be an explicit integer >= 0).  GPT-2:
+    ``transformers.GPT2LMHeadModel`` (no dropout); Mamba-2: :class:`Mamba2LM`."""
+    seed = integer(seed, "seed", minimum=0)
+    device = torch_device(device)
     if spec.backbone == "gpt2":
         shape = LM.GPTShape(n_layer=spec.n_layer, n_embd=spec.d_model, n_head=spec.n_head, n_ctx=spec.max_length)
         return LM.build_gpt2(vocab_size, bos_id, shape, seed=seed).to(device)

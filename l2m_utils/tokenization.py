@@ -65,8 +65,15 @@ class Tokenizer:
         return [np.asarray(ids, dtype=np.int64) for ids in self._encode_batch(list(texts))]
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        """The text of token ids."""
-        return self._decode([int(i) for i in np.asarray(ids).ravel()])
+        """The text of token ids (integers in ``[0, vocab_size)``; anything else is refused, not dropped
+        or truncated)."""
+        arr = np.asarray(ids).ravel()
+        if arr.size and not (np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.bool_):
+            raise ValueError(f"decode needs integer token ids, got dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.vocab_size):
+            raise ValueError(f"token ids must lie in [0, {self.vocab_size}) for {self.name!r}, "
+                             f"found [{arr.min()}, {arr.max()}]")
+        return self._decode([int(i) for i in arr])
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.name!r}, vocab_size={self.vocab_size}, bos_id={self.bos_id})"

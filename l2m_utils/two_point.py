@@ -47,6 +47,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .checks import integer, integers, listed, seeded_rng
+from .params import torch_device
 from .entropy_estimators import entropy_from_counts
 from .progress import progress_bar
 
@@ -178,11 +179,14 @@ def count_keys(
     runs on ``device`` (``"cpu"`` or ``"cuda"``) and sorts 32-bit keys with ``torch.unique``;
     ``backend="numpy"`` is the torch-free reference (``np.sort``, CPU only).
     """
+    n_keys = integer(n_keys, "n_keys")
     keys = np.asarray(keys)
+    if keys.ndim != 1:
+        raise ValueError(f"keys must be a 1-D array, got shape {keys.shape}")
     if keys.size and not np.issubdtype(keys.dtype, np.integer):
         raise ValueError(f"keys must be integers, got dtype {keys.dtype}")
     keys = keys.astype(np.int64, copy=False)
-    if keys.size and (int(keys.min()) < 0 or int(keys.max()) >= int(n_keys)):
+    if keys.size and (int(keys.min()) < 0 or int(keys.max()) >= n_keys):
         raise ValueError(f"keys must lie in [0, n_keys={n_keys}), found [{int(keys.min())}, {int(keys.max())}]")
     _check_backend(backend, device)
     if backend == "numpy":
@@ -227,12 +231,12 @@ def corpus_on_device(documents, device=None, vocab_size: int | None = None) -> D
     if isinstance(documents, DeviceCorpus):
         if vocab_size is not None and integer(vocab_size, "vocab_size") != documents.vocab_size:
             raise ValueError(f"vocab_size {vocab_size} differs from the corpus's {documents.vocab_size}")
-        if device is None or torch.device(device) == documents.device:
+        if device is None or torch_device(device) == documents.device:
             return documents
         return DeviceCorpus(documents.tokens.to(device), documents.doc_id.to(device), documents.vocab_size,
                             documents.n_documents)
     corpus = _as_corpus(documents, vocab_size)
-    target = torch.device(device if device is not None else "cpu")
+    target = torch_device(device) if device is not None else torch.device("cpu")
     return DeviceCorpus(torch.from_numpy(corpus.tokens).to(target), torch.from_numpy(corpus.doc_id).to(target),
                         corpus.vocab_size, corpus.n_documents)
 
@@ -714,6 +718,7 @@ def jackknife_local_exponents(
     if result.floor_mean is None:
         raise ValueError("result has no floor: compute it with two_point_mi(..., n_shuffles >= 1)")
     integer(n_shuffles, "n_shuffles", why="each replicate needs its own floor")
+    seed = integer(seed, "seed", minimum=0)
     ds = _check_distances(distances)
     index = {int(d): k for k, d in enumerate(result.distances)}
     missing = [int(d) for d in ds if int(d) not in index]

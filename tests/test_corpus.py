@@ -354,6 +354,22 @@ def test_a_revision_is_refused_where_it_means_nothing(fake_hub, name, revision, 
     assert fake_hub.calls == []
 
 
+@pytest.mark.parametrize("name, options, message", [
+    ("shakespeare", dict(split="test"), r"corpus 'shakespeare': split= applies to Hugging Face corpora only"),
+    ("shakespeare", dict(text_column="body", streaming=True),
+     r"text_column=, streaming= apply to Hugging Face corpora only, not to 'shakespeare'"),
+    ("local:/tmp", dict(config="en"), r"config= applies to Hugging Face corpora only, not to 'local'"),
+    ("local:/tmp", dict(title_column="title"), r"title_column= applies to Hugging Face corpora only"),
+    ("local:/tmp", dict(speakers=False), r"speakers= and stage_directions= apply to 'shakespeare' only"),
+    ("pg19", dict(stage_directions=True), r"speakers= and stage_directions= apply to 'shakespeare' only"),
+])
+def test_options_a_corpus_would_ignore_are_refused(fake_hub, name, options, message):
+    """They used to be ignored: split="test" returned the whole Shakespeare corpus."""
+    with pytest.raises(ValueError, match=message):
+        C.load_corpus(name, **options)
+    assert fake_hub.calls == []
+
+
 def test_a_missing_revision_is_named(fake_hub):
     fake_hub.rows = lambda *_: FileNotFoundError("Revision 'v9' does not exist")
     with pytest.raises(C.CorpusUnavailableError, match=r"revision='v9'.*name and revision right"):

@@ -191,7 +191,10 @@ def test_mamba2_torch_matches_the_transformers_reference_mixer():
     (lambda: fits.mean_half_width([1, 2, 3], z=-1.96), "z must be a positive finite number"),
     (lambda: fits.mean_half_width([1, 2, 3], z=float("nan")), "z must be a positive finite number"),
     (lambda: hs.history_state_table("gpt2-small", [1]), "names must be a list of model names"),
-    (lambda: hs.history_state_table(["gpt2-small"], 7), "positions must be a list of token positions"),
+    (lambda: hs.history_state_table(["gpt2-small"], 7), "positions must be a list of integers"),
+    (lambda: hs.history_state_table(["gpt2-small"], []), "positions must name at least one position, got none"),
+    (lambda: hs.history_state_table([], [16]), "names must name at least one published model, got none"),
+    (lambda: hs.history_state_table(["gpt2-small"], [1.5]), "position must be an integer >= 0, got 1.5"),
 ])
 def test_bad_input_names_the_problem(call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):

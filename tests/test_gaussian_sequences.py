@@ -423,6 +423,8 @@ def test_kl_rejects_bad_input():
         gs.exact_kl(mu, sig, mu[:1], torch.ones(4))
     with pytest.raises(ValueError, match="sigma_p has shape"):
         gs.exact_kl(mu, sig, mu, torch.ones(5))
+    with pytest.raises(ValueError, match=r"each at least 1, got \(2, 4, 0\)"):  # zero copies: used to give NaN
+        gs.exact_kl(mu[..., :0], sig[..., :0], mu[..., :0], torch.ones(4))
     bad = mu.clone()
     bad[0, 1, 2] = float("nan")
     with pytest.raises(ValueError, match="mu_q contains NaN"):

@@ -9,12 +9,14 @@ import pytest
 
 from l2m_utils import bipartite as BP
 from l2m_utils import calibration_sources as CS
+from l2m_utils import continuous_models as CM
 from l2m_utils import corpus as C
 from l2m_utils import entropy_estimators as EE
 from l2m_utils import fits as FT
 from l2m_utils import gaussian_sequences as gs
 from l2m_utils import hmm as H
 from l2m_utils import information as I
+from l2m_utils import language_model as LM
 from l2m_utils import text_architectures as TA
 from l2m_utils import tokenization as T
 from l2m_utils import two_point as TP
@@ -23,6 +25,12 @@ from l2m_utils.language_model import TrainSettings
 from l2m_utils.scoring import MarkovChainScorer
 
 P2 = np.array([[0.9, 0.1], [0.2, 0.8]])
+SPREAD = np.array([[1.0, 2.0, 3.0], [2.0, 3.0, 5.0], [4.0, 5.0, 9.0]])  # samples that differ: resampling matters
+
+
+def _weights(model) -> np.ndarray:
+    """All parameters of a model as one float64 vector (comparable and picklable)."""
+    return np.concatenate([p.detach().double().cpu().numpy().ravel() for p in model.parameters()])
 DOCS = [C.Document("a", "One two three. Four five six seven. Eight nine."),
         C.Document("b", "Ten eleven. Twelve thirteen fourteen.")]
 
@@ -48,15 +56,19 @@ SEEDED = [
     ("MarkovChainScorer.sample", lambda s: MarkovChainScorer(P2).sample(2, 3, s)),
     ("derangement", lambda s: BP.derangement(4, s)),
     ("two_point_mi", lambda s: TP.two_point_mi([np.array([0, 1, 0, 1, 1, 0])], [1], n_shuffles=1, seed=s)),
-    ("bootstrap_power_law", lambda s: FT.bootstrap_power_law([1, 2, 4], np.ones((3, 3)), n_boot=4, seed=s)),
+    ("bootstrap_power_law", lambda s: FT.bootstrap_power_law([1, 2, 4], SPREAD, n_boot=4, seed=s)),
     ("bootstrap_exponent_difference",
-     lambda s: FT.bootstrap_exponent_difference([1, 2, 4], np.ones((3, 3)), [1, 2, 4], np.ones((3, 3)), n_boot=4,
-                                                seed=s)),
+     lambda s: FT.bootstrap_exponent_difference([1, 2, 4], SPREAD, [1, 2, 4], SPREAD[::-1], n_boot=4, seed=s)),
     ("split_documents", lambda s: C.split_documents(DOCS, 0.5, seed=s)),
     ("random_hmm", lambda s: H.random_hmm(2, 2, s)),
     ("ErasureChain.sample", lambda s: CS.ErasureChain(P2, 0.5).sample(2, 3, s)),
     ("FactorialErasureSource.sample",
      lambda s: CS.FactorialErasureSource([CS.ErasureChain(P2, 0.5)]).sample(2, 3, s)),
+    # model builders: seed=None used to leave the weights to the global torch RNG
+    ("build_gpt2", lambda s: _weights(LM.build_gpt2(11, 0, LM.GPTShape(n_layer=1, n_embd=8, n_head=2, n_ctx=8),
+                                                    seed=s))),
+    ("build_text_lm", lambda s: _weights(TA.build_text_lm(TA.text_spec("mamba2", 1, 16, 8), 11, 0, s))),
+    ("continuous build_model", lambda s: _weights(CM.build_model("gpt2", 1, 16, copies=2, max_length=8, seed=s))),
 ]
 
 
@@ -71,6 +83,12 @@ def test_every_seed_must_be_an_explicit_non_negative_integer(name, call, seed, s
 @pytest.mark.parametrize("name, call", SEEDED, ids=[n for n, _ in SEEDED])
 def test_a_seed_gives_the_same_result_twice(name, call):
     assert pickle.dumps(call(5)) == pickle.dumps(call(5))
+
+
+@pytest.mark.parametrize("name, call", SEEDED, ids=[n for n, _ in SEEDED])
+def test_the_seed_is_used(name, call):
+    """Different seeds give different results (a function that ignored its seed would pass the test above)."""
+    assert len({pickle.dumps(call(seed)) for seed in range(4)}) > 1
 
 
 def test_a_single_string_is_refused_not_read_as_characters(tokenizer):
@@ -174,6 +192,11 @@ def test_bipartite_inputs(chain_samples):
     with pytest.raises(ValueError, match=r"bos_correction applies to the direct estimator only, and "
                                          r"estimators=\('vclub',\) does not include it"):
         BP.bipartite_sweep(scorer, samples, [4], estimators=("vclub",), bos_correction=True, bigram_entropy_nats=1.0)
+    # a bigram entropy without the correction used to be ignored: the uncorrected estimate came back
+    with pytest.raises(ValueError, match="bigram_entropy_nats is used only by the BOS correction: pass bos_correction"):
+        BP.bipartite_sweep(scorer, samples, [4], bigram_entropy_nats=1.0)
+    with pytest.raises(ValueError, match=r"bos_correction needs bigram_entropy_nats = H_G\(Y1Y2\) > 0"):
+        BP.bipartite_sweep(scorer, samples, [4], bos_correction=True, bigram_entropy_nats="1.0")
     with pytest.raises(ValueError, match="block length must be a positive integer, got 4.0"):
         BP.bipartite_sweep(scorer, samples, [4.0])
     with pytest.raises(ValueError, match=r"split ratios L/ell must be finite and > 1, got \['2'\]"):
@@ -231,3 +254,34 @@ def test_factorial_source_repr_counts_chains_in_words():
     two = CS.FactorialErasureSource([CS.ErasureChain(P2, 0.5), CS.ErasureChain(P2, 0.25)])
     assert repr(one).startswith("FactorialErasureSource(1 chain (K=2, e=0.5)")
     assert repr(two).startswith("FactorialErasureSource(2 chains (K=2, e=0.5) (K=2, e=0.25)")
+
+
+@pytest.mark.parametrize("call, message", [
+    # a bare index used to fail with "'int' object is not iterable"
+    (lambda: I.mutual_information(np.full((2, 2), 0.25), 0, [1]), r"x must be a list of variable indices, got 0"),
+    (lambda: I.marginal(np.full((2, 2), 0.25), 1), r"axes must be a list of variable indices, got 1: wrap"),
+    # messages that named the wrong argument
+    (lambda: I.two_point_mutual_information(np.full((2, 2), 0.25), 0, 5),
+     r"position j = 5 is out of range for a joint of 2 variables"),
+    (lambda: H.hmm_two_point_mutual_information(H.random_hmm(2, 2, 0), [1], i=0),
+     r"position i must be a positive integer \(1-based\), got 0"),
+    (lambda: gs.bipartite_mi(np.eye(1)), r"needs a sequence of at least 2 tokens, got a 1x1 covariance"),
+    (lambda: TA.count_text_lm_parameters(TA.text_spec("gpt2", 1, 16, 8), 0), "vocab_size must be a positive integer"),
+    (lambda: LM.build_gpt2(10.5, 0, LM.GPTShape(n_layer=1, n_embd=8, n_head=2, n_ctx=8)),
+     "vocab_size must be a positive integer, got 10.5"),
+    (lambda: LM.build_gpt2(11, 1.5, LM.GPTShape(n_layer=1, n_embd=8, n_head=2, n_ctx=8)),
+     r"bos_id must be an integer in \[0, 10\] \(an id of the vocabulary of 11 tokens\), got 1.5"),
+    (lambda: TA.build_text_lm(TA.text_spec("mamba2", 1, 16, 8), 11, 1.5, 0), "bos_id must be an integer in"),
+])
+def test_bad_arguments_are_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_numpy_scalars_are_valid_values():
+    from l2m_utils.params import Knob
+
+    assert Knob(int, "a size").check("n", np.int64(3)) == 3
+    assert Knob(float, "a rate").check("lr", np.float32(0.5)) == 0.5
+    spec = CM.ModelSpec(backbone="gpt2", n_layer=1, d_model=16, sigma_floor=np.float64(0.01))
+    assert spec.sigma_floor == 0.01 and type(spec.sigma_floor) is float

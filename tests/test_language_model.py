@@ -198,14 +198,53 @@ def test_bad_shape(kwargs, message):
 
 
 def test_bad_training_inputs(tmp_path):
-    with pytest.raises(ValueError, match="shorter than one window"):
+    window = rf"shorter than {SHAPE.n_ctx} tokens \(one window of n_ctx = {SHAPE.n_ctx}\)"
+    with pytest.raises(ValueError, match="train_stream of 5 tokens is " + window):
         LM.train_lm(np.arange(5), None, V, 0, SHAPE, settings(), device="cpu", root=tmp_path)
-    with pytest.raises(ValueError, match="lie in"):
+    with pytest.raises(ValueError, match=rf"train_stream ids must lie in \[0, {V}\)"):
         LM.train_lm(np.full(100, V), None, V, 0, SHAPE, settings(), device="cpu", root=tmp_path)
+    with pytest.raises(ValueError, match="train_stream must hold integer token ids, got dtype float64"):
+        LM.train_lm(np.full(100, 1.7), None, V, 0, SHAPE, settings(), device="cpu", root=tmp_path)
+    with pytest.raises(ValueError, match=r"train_stream must be a 1-D stream of token ids, got shape \(2, 50\)"):
+        LM.train_lm(np.ones((2, 50), dtype=np.int64), None, V, 0, SHAPE, settings(), device="cpu", root=tmp_path)
+    # the held-out stream is checked before training, not after it
+    good = np.arange(100) % V
+    with pytest.raises(ValueError, match="heldout_stream of 3 tokens is " + window):
+        LM.train_lm(good, np.arange(3), V, 0, SHAPE, settings(), device="cpu", root=tmp_path)
+    with pytest.raises(ValueError, match=r"heldout_stream ids must lie in \["):
+        LM.train_lm(good, good + V, V, 0, SHAPE, settings(), device="cpu", root=tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing was trained or written
     with pytest.raises(ValueError, match="bos_id"):
         LM.build_gpt2(V, V, SHAPE)
     with pytest.raises(ValueError, match="steps"):
         TrainSettings(steps=0)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("weight_decay", -1.0, r"TrainSettings.weight_decay must be a finite number in \[0, 1\), got -1.0"),
+    ("weight_decay", "0.1", r"TrainSettings.weight_decay must be a finite number in \[0, 1\), got '0.1'"),
+    ("grad_clip", float("nan"), r"TrainSettings.grad_clip must be a finite number in \[0, inf\) \(a gradient"),
+    ("grad_clip", -1.0, r"TrainSettings.grad_clip must be a finite number in \[0, inf\)"),
+    ("lr", float("inf"), r"TrainSettings.lr must be a finite number in \(0, inf\), got inf"),
+    ("lr", 0.0, r"TrainSettings.lr must be a finite number in \(0, inf\), got 0.0"),
+    ("min_lr_ratio", 1.5, r"TrainSettings.min_lr_ratio must be a finite number in \[0, 1\], got 1.5"),
+])
+def test_train_settings_refuse_bad_optimiser_values(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainSettings(**{field: value})
+
+
+def test_heldout_cross_entropy_refuses_bad_streams():
+    import transformers
+
+    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=V, n_positions=8, n_embd=8,
+                                                                 n_layer=1, n_head=2))
+    with pytest.raises(ValueError, match="held-out stream must hold integer token ids, got dtype float64"):
+        LM.heldout_cross_entropy(model, np.full(40, 0.7), 4, 0)
+    with pytest.raises(ValueError, match="n_ctx must be a positive integer, got 0"):
+        LM.heldout_cross_entropy(model, np.arange(40) % V, 0, 0)
+    with pytest.raises(ValueError, match=r"held-out stream of 3 tokens is shorter than 4 tokens"):
+        LM.heldout_cross_entropy(model, np.arange(3), 4, 0)
 
 
 def test_load_pretrained_errors():
@@ -352,7 +391,7 @@ def test_validation_settings_are_checked(tmp_path):
         GPTShape(n_ctx=1)
     with pytest.raises(ValueError, match="pass valid_stream"):
         vtrain(tmp_path, "x", None, vsettings())
-    with pytest.raises(ValueError, match="valid_stream of 3 tokens"):
+    with pytest.raises(ValueError, match="valid_stream of 3 tokens is shorter than"):
         vtrain(tmp_path, "x", np.arange(1, 4), vsettings())
 
 

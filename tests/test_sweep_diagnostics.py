@@ -67,6 +67,15 @@ def test_length_trend_rejects_bad_input():
         sd.length_trend([16, 64], [[1.0], [float("nan")]])
     with pytest.raises(ValueError, match="positive"):
         sd.length_trend([16, 64], [[1.0], [-1.0]])
+    # lengths used to be cut to integers silently (1.5 -> 1) and reported as such
+    with pytest.raises(ValueError, match="length_trend: length must be a positive integer, got 1.5"):
+        sd.length_trend([1.5, 2.9], [[1.0], [2.0]])
+    with pytest.raises(ValueError, match="length_trend: length must be a positive integer, got '1'"):
+        sd.length_trend(["1", "2"], [[1.0], [2.0]])
+    with pytest.raises(ValueError, match=r"lengths must be distinct, got \[16, 16\]"):
+        sd.length_trend([16, 16], [[1.0], [2.0]])
+    with pytest.raises(ValueError, match=r"min_relative_change must be a finite number in \[0, 1\), got nan"):
+        sd.length_trend([16, 64], [[1.0], [2.0]], min_relative_change=float("nan"))
 
 
 def test_line_scatter_hand_computed():
@@ -267,6 +276,11 @@ def test_backbone_contrast_rejects_bad_input():
         sd.backbone_contrast({G: [math.nan]}, {G: [1.0]}, (16, 64), {}, 0.02)
     with pytest.raises(ValueError, match="without values"):
         sd.backbone_contrast({G: [1.0]}, {G: [1.0]}, (16, 64), {M4: 248}, 0.02)
+    # a string used to be searched for labels as substrings, and one length to fail with an IndexError
+    with pytest.raises(ValueError, match="fixed_state must be a mapping from model label to values, got str"):
+        sd.backbone_contrast({G: [1.0]}, {G: [1.0]}, (16, 64), "ab", 0.02)
+    with pytest.raises(ValueError, match=r"lengths must be \(first length, last length\), got \(4,\)"):
+        sd.backbone_contrast({G: [1.0]}, {G: [1.0]}, (4,), {}, 0.02)
 
 
 def test_late_window_start_counts_from_the_first_evaluation():

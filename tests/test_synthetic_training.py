@@ -555,3 +555,20 @@ def test_sweep_configs_check_seeds_and_eval_points():
     with pytest.raises(ValueError, match="eval_points must be a positive integer, got 0"):
         st.sweep_configs(seeds=[0], eval_points=0, **args)
     assert [c.seed for c in st.sweep_configs(seeds=[0, np.int64(2)], **args)] == [0, 2]
+
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(models=[]), "models must name at least one model, got none"),
+    (dict(models="gpt2-1x16"), r"models must be a list of model names, got 'gpt2-1x16'"),
+    (dict(lengths=[]), "lengths must name at least one length, got none"),
+    (dict(seeds=[]), "seeds must name at least one seed, got none"),
+    (dict(lengths=[16, 16]), r"lengths must be distinct, got \[16, 16\]"),
+    (dict(seeds=[1, 1]), r"seeds must be distinct, got \[1, 1\]"),
+    (dict(lengths=[16.0]), "length must be a positive integer, got 16.0"),
+])
+def test_sweep_configs_refuse_empty_or_repeated_lists(change, message):
+    """An empty list used to give an empty sweep, and a repeated seed the same run twice, silently."""
+    args = dict(models=["gpt2-1x16"], lengths=[16], seeds=[0], steps=10, tokens_per_step=64, lr=1e-3, warmup=2)
+    with pytest.raises(ValueError, match=message):
+        st.sweep_configs(**{**args, **change})

@@ -275,9 +275,9 @@ def test_bad_input():
     with pytest.raises(ValueError, match="1-D token arrays"):
         TA.positionwise_nll(model("gpt2"), [np.zeros((2, 2), dtype=np.int64)], 0)
     settings = TrainSettings(steps=1, batch_size=1, warmup_steps=0)
-    with pytest.raises(ValueError, match="shorter than one window"):
+    with pytest.raises(ValueError, match=r"train_stream of 5 tokens is shorter than \d+ tokens \(one window"):
         TA.train_text_lm(spec("gpt2"), stream(5), V, 0, settings, device="cpu", cache=False)
-    with pytest.raises(ValueError, match="training tokens must lie"):
+    with pytest.raises(ValueError, match=r"train_stream ids must lie in \[0, "):
         TA.train_text_lm(spec("gpt2"), stream() + V, V, 0, settings, device="cpu", cache=False)
 
 

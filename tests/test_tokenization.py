@@ -39,6 +39,17 @@ def test_bpe_basics(tok):
     assert tok.decode(ids[0]) == TEXTS[0]
 
 
+def test_decode_refuses_ids_it_cannot_read(tok):
+    """Out-of-range ids used to decode to '' and floats to be truncated."""
+    with pytest.raises(ValueError, match=r"token ids must lie in \[0, 300\) for 'bpe-300', found \[5, 300\]"):
+        tok.decode([5, 300])
+    with pytest.raises(ValueError, match=r"found \[-1, 5\]"):
+        tok.decode([-1, 5])
+    with pytest.raises(ValueError, match="decode needs integer token ids, got dtype float64"):
+        tok.decode([1.7])
+    assert tok.decode([]) == ""
+
+
 def test_a_vocabulary_the_corpus_cannot_fill_is_named_by_its_real_size(cache):
     assert T.train_bpe(TEXTS, vocab_size=300).name == "bpe-300"
     small = T.train_bpe(TEXTS, vocab_size=50_000)  # these few sentences hold far fewer merges

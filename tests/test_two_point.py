@@ -446,6 +446,9 @@ def test_jackknife_bad_input():
     from_list = tp.jackknife_local_exponents(result, docs, [1, 2], n_groups=3)
     np.testing.assert_array_equal(from_corpus.replicates, from_list.replicates)
     # an excess that is not positive at some distance (the floor above the estimate): no log, a clear error
+    for bad in (-1, 1.5, None):  # a negative seed used to run group 0 with seed 0, silently
+        with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+            tp.jackknife_local_exponents(result, docs, [1, 2], n_groups=2, seed=bad)
     below = dataclasses.replace(result, floor_mean=result.mi + np.array([-0.01, -0.01, 1e-3]))
     with pytest.raises(ValueError, match="excess over the floor must be positive"):
         tp.jackknife_local_exponents(below, docs, [1, 2, 64], n_groups=2)
@@ -456,6 +459,9 @@ def test_jackknife_bad_input():
     (lambda: tp.count_keys(np.array([-1, 2]), 4), r"keys must lie in"),
     (lambda: tp.count_keys(np.array([0, 4]), 4), r"keys must lie in \[0, n_keys=4\), found \[0, 4\]"),
     (lambda: tp.count_keys(np.array([1.7, 1.2, 2.9]), 5), "keys must be integers, got dtype float64"),
+    (lambda: tp.count_keys(np.array([1, 2]), 2.9), "n_keys must be a positive integer, got 2.9"),
+    (lambda: tp.count_keys(np.array([1, 2]), "5"), "n_keys must be a positive integer, got '5'"),
+    (lambda: tp.count_keys(np.array([[1, 2]]), 5), r"keys must be a 1-D array, got shape \(1, 2\)"),
     (lambda: tp.powers_of_two(2.5), "max_distance must be a positive integer, got 2.5"),
     (lambda: tp.word_ids(["a b"], 2.5), "vocab_size must be an integer"),
     (lambda: tp.two_point_mi([np.arange(5)], [1], n_shuffles=1.5), "n_shuffles must be an integer"),
