@@ -89,8 +89,8 @@ class BipartiteEstimate:
         ℓ = round(L/r) is coarse at small L: at r = 3, L = 4 gives ℓ = 1 (a 4:1 split) and L = 16 gives
         ℓ = 5 (3.2:1), so the shortest blocks of a sweep measure other splits than the nominal one.
         """
-        if not rel_tol > 0:
-            raise ValueError(f"rel_tol must be positive, got {rel_tol}")
+        if not (is_real(rel_tol) and rel_tol > 0):
+            raise ValueError(f"rel_tol must be positive, got {rel_tol!r}")
         if self.lengths.size == 0 or np.any(np.diff(self.lengths) <= 0):
             raise ValueError(f"lengths must be non-empty and increasing, got {self.lengths.tolist()}")
         ok = np.abs(self.lengths / self.ells - self.ratio) <= rel_tol * self.ratio

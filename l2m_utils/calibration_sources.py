@@ -47,7 +47,7 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import integer, integers, seeded_rng
+from .checks import integer, integers, is_real, seeded_rng
 from .hmm import HMM
 from .processes import _check_transition, _mi_from_deviation, stationary_distribution
 from .information import check_tokens
@@ -82,8 +82,8 @@ def sticky_transition(n_states: int, stay: float) -> np.ndarray:
     Correlations decay as ``stay**d``: the chain's timescale is ``1 / (1 - stay)`` steps.
     """
     n_states = integer(n_states, "n_states", minimum=2)
-    if not 0.0 <= stay < 1.0:
-        raise ValueError(f"stay must lie in [0, 1) (1 freezes the chain), got {stay}")
+    if not (is_real(stay) and 0.0 <= stay < 1.0):
+        raise ValueError(f"stay must lie in [0, 1) (1 freezes the chain), got {stay!r}")
     K = int(n_states)
     return stay * np.eye(K) + (1.0 - stay) / K * np.ones((K, K))
 
@@ -285,8 +285,8 @@ class FactorialErasureSource:
         if len(es) != len(taus):
             raise ValueError(f"{len(es)} erasure probabilities for {len(taus)} timescales")
         for tau in taus:
-            if not tau >= 1:
-                raise ValueError(f"timescales must be >= 1, got {tau}")
+            if not (is_real(tau) and 1 <= tau < math.inf):
+                raise ValueError(f"timescales must be >= 1, got {tau!r}")
         return cls([ErasureChain.sticky(n_states, 1.0 - 1.0 / tau, e) for tau, e in zip(taus, es)])
 
     def __repr__(self) -> str:
@@ -496,11 +496,11 @@ def compare_errors(a: ArrayLike, b: ArrayLike, exact: float, rel_tol: float = CO
         raise ValueError(f"a and b must be per-sample values of one length >= 2, got shapes {a.shape}, {b.shape}")
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         raise ValueError("a and b must be finite")
-    if not (math.isfinite(exact) and exact > 0):
+    if not (is_real(exact) and math.isfinite(exact) and exact > 0):
         raise ValueError(f"exact must be a positive number, got {exact!r}")
-    if not 0 <= rel_tol < 1:
+    if not (is_real(rel_tol) and 0 <= rel_tol < 1):
         raise ValueError(f"rel_tol must be in [0, 1), got {rel_tol!r}")
-    if not z > 0:
+    if not (is_real(z) and 0 < z < math.inf):
         raise ValueError(f"z must be positive, got {z!r}")
     e_a, e_b = float(a.mean() / exact - 1), float(b.mean() / exact - 1)
     s_a, s_b = (1.0 if e >= 0 else -1.0 for e in (e_a, e_b))

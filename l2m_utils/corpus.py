@@ -55,7 +55,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .cache import atomic_write_text, cache_dir, settings_key
-from .checks import integer, seeded_rng
+from .checks import integer, is_real, seeded_rng
 
 KNOWN_CORPORA: tuple[str, ...] = ("shakespeare", "pg19", "wikipedia", "local", "hf:<name>")
 # What a chapter's ``dataset`` parameter accepts, in words (for error messages).
@@ -719,8 +719,8 @@ def split_documents(
         hint = _VALID_FRACTION_HINT
     tail = f", {hint}" if hint else ""
     n = len(docs)
-    if not 0.0 <= heldout_fraction < 1.0:
-        raise ValueError(f"{name} must lie in [0, 1), got {heldout_fraction}")
+    if not (is_real(heldout_fraction) and 0.0 <= heldout_fraction < 1.0):
+        raise ValueError(f"{name} must lie in [0, 1), got {heldout_fraction!r}")
     if n == 0:
         raise ValueError("cannot split an empty corpus (0 documents)")
     n_held = 0 if heldout_fraction == 0 else max(1, int(round(heldout_fraction * n)))

@@ -24,6 +24,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma
 
+from .checks import is_real
+
+
 def check_counts(counts: np.ndarray, name: str = "counts") -> np.ndarray:
     """Return the positive counts of ``counts`` as int64 (zeros dropped), after validation.
 
@@ -129,7 +132,7 @@ def poisson_plugin_bias(expected_counts: np.ndarray, n_total: float,
         raise ValueError("expected_counts is empty: the bias needs at least one cell")
     if not np.all(np.isfinite(lam)) or np.any(lam < 0):
         raise ValueError("expected_counts must be finite and non-negative (Poisson means)")
-    if np.ndim(n_total) != 0 or not np.isfinite(n_total) or n_total <= 0:
+    if not is_real(n_total) or not np.isfinite(n_total) or n_total <= 0:
         raise ValueError(f"n_total must be one positive number of draws, got {n_total!r}")
     if multiplicity is None:
         weight = np.ones_like(lam)

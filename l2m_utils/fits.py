@@ -141,8 +141,8 @@ def _check_per_sample(x, per_sample, what: str = "per_sample") -> tuple[np.ndarr
 def _check_bootstrap_settings(n_boot: int, level: float, chunk: int = 1) -> None:
     integer(n_boot, "n_boot")
     integer(chunk, "chunk")
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
+    if not (is_real(level) and 0 < level < 1):
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
 
 
 def _bootstrap_fits(lx: np.ndarray, vals: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -196,8 +196,8 @@ def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]
     reach into either tail the interval is not determined: :class:`NonPositiveMeansError`.
     """
     values = np.asarray(values, dtype=np.float64)
-    if not 0 < level < 1:  # also refuses NaN
-        raise ValueError(f"level must lie in (0, 1), got {level}")
+    if not (is_real(level) and 0 < level < 1):  # also refuses NaN
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"bootstrap replicates must be a non-empty 1-D array, got shape {values.shape}")
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]

@@ -42,7 +42,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .checks import integer, integers, listed
+from .checks import integer, integers, is_real, listed
 
 # --------------------------------------------------------------------------------------------------
 # the result type
@@ -379,7 +379,7 @@ def bipartite_mi_power_law(length: Any, A: float, beta: float) -> Any:
 
 
 def _check_capacity(nats_per_scalar: float, log_vocab: float) -> None:
-    if not (math.isfinite(nats_per_scalar) and nats_per_scalar > 0):
+    if not (is_real(nats_per_scalar) and math.isfinite(nats_per_scalar) and nats_per_scalar > 0):
         raise ValueError(f"nats_per_scalar must be positive and finite, got {nats_per_scalar!r}")
     if not (math.isfinite(log_vocab) and log_vocab >= 0):
         raise ValueError(f"log_vocab must be >= 0 (it is log M in nats), got {log_vocab!r}")
@@ -392,7 +392,7 @@ def state_capacity(state_size: float, nats_per_scalar: float, log_vocab: float =
     well-used low-precision number); ``log_vocab = log M`` accounts for the token at the cut.
     """
     _check_capacity(nats_per_scalar, log_vocab)
-    if not (math.isfinite(state_size) and state_size >= 0):
+    if not (is_real(state_size) and math.isfinite(state_size) and state_size >= 0):
         raise ValueError(f"state_size must be finite and >= 0, got {state_size!r}")
     return nats_per_scalar * float(state_size) + log_vocab
 
@@ -432,7 +432,7 @@ def kabatjanskii_levenshtein_rate(eps: float) -> float:
     ``f = (1+s)/(2s) log((1+s)/(2s)) - (1-s)/(2s) log((1-s)/(2s))``.  f -> 0 as eps -> 0.
     Used by the second proof of Theorem 5.2 (chapter 2) as the constant C.
     """
-    if not 0.0 < eps < 1.0:
+    if not (is_real(eps) and 0.0 < eps < 1.0):
         raise ValueError(f"overlap eps must lie in (0, 1), got {eps!r}")
     s = math.sqrt(1.0 - eps * eps)
     a, b = (1.0 + s) / (2.0 * s), (1.0 - s) / (2.0 * s)

@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .checks import integer, integers, seeded_rng
+from .checks import integer, integers, is_real, seeded_rng
 from .information import check_distribution
 from .processes import _mi_from_deviation, stationary_distribution
 
@@ -107,10 +107,10 @@ def random_hmm(
     """
     n_states = integer(n_states, "n_states")
     n_outputs = integer(n_outputs, "n_outputs")
-    if not 0.0 <= stay < 1.0:
-        raise ValueError(f"stay must lie in [0, 1) (1 would freeze the hidden state), got {stay}")
-    if not concentration > 0:
-        raise ValueError(f"concentration must be > 0, got {concentration}")
+    if not (is_real(stay) and 0.0 <= stay < 1.0):
+        raise ValueError(f"stay must lie in [0, 1) (1 would freeze the hidden state), got {stay!r}")
+    if not (is_real(concentration) and 0 < concentration < np.inf):
+        raise ValueError(f"concentration must be > 0, got {concentration!r}")
     rng = seeded_rng(seed)
     K, M = int(n_states), int(n_outputs)
     T = stay * np.eye(K) + (1.0 - stay) * rng.dirichlet(np.ones(K), size=K)
@@ -128,10 +128,10 @@ def sticky_copy_hmm(n_states: int, n_outputs: int, stay: float, noise: float) ->
     """
     n_states = integer(n_states, "n_states")
     n_outputs = integer(n_outputs, "n_outputs", minimum=n_states, why=f"n_outputs >= n_states = {n_states}")
-    if not 0.0 <= stay < 1.0:
-        raise ValueError(f"stay must lie in [0, 1) (1 would freeze the hidden state), got {stay}")
-    if not 0.0 <= noise <= 1.0:
-        raise ValueError(f"noise must lie in [0, 1], got {noise}")
+    if not (is_real(stay) and 0.0 <= stay < 1.0):
+        raise ValueError(f"stay must lie in [0, 1) (1 would freeze the hidden state), got {stay!r}")
+    if not (is_real(noise) and 0.0 <= noise <= 1.0):
+        raise ValueError(f"noise must lie in [0, 1], got {noise!r}")
     K, M = int(n_states), int(n_outputs)
     T = stay * np.eye(K) + (1.0 - stay) / K * np.ones((K, K))
     E = (1.0 - noise) * np.eye(K, M) + noise / M

@@ -43,7 +43,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
-from .checks import integer, real, token_stream
+from .checks import integer, is_real, real, token_stream
 from .corpus import load_from_hub, local_pretrained_folder
 from .params import resolve_device, torch_device
 from .scoring import CausalLMScorer, body_dtype
@@ -68,8 +68,8 @@ class GPTShape:
         integer(self.n_ctx, "n_ctx", minimum=2, why="BOS + one token")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if not (is_real(self.dropout) and 0.0 <= self.dropout < 1.0):
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .checks import integer, integers, is_integer, listed
+from .checks import integer, integers, is_integer, is_real, listed
 from .information import _check_size, check_distribution, joint_from_sequences
 
 
@@ -54,8 +54,8 @@ def stationary_distribution(P: np.ndarray) -> np.ndarray:
 
 def binary_symmetric_chain(flip: float) -> np.ndarray:
     """Two-state chain that flips its state with probability ``flip``: [[1-f, f], [f, 1-f]]."""
-    if not 0.0 <= flip <= 1.0:
-        raise ValueError(f"flip probability must lie in [0, 1], got {flip}")
+    if not (is_real(flip) and 0.0 <= flip <= 1.0):
+        raise ValueError(f"flip probability must lie in [0, 1], got {flip!r}")
     return np.array([[1 - flip, flip], [flip, 1 - flip]])
 
 
@@ -235,8 +235,8 @@ def parity_bipartite_mutual_information(order: int, length: int, ell: int | None
 
 def ar1_covariance(phi: float, length: int) -> np.ndarray:
     """Covariance of a stationary Gaussian AR(1) process with unit variance: C_ij = phi^|i-j|."""
-    if not -1.0 < phi < 1.0:
-        raise ValueError(f"AR(1) coefficient phi must lie in (-1, 1), got {phi}")
+    if not (is_real(phi) and -1.0 < phi < 1.0):
+        raise ValueError(f"AR(1) coefficient phi must lie in (-1, 1), got {phi!r}")
     integer(length, "length")
     idx = np.arange(length)
     return phi ** np.abs(idx[:, None] - idx[None, :]).astype(np.float64)

@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import integers, real
+from .checks import integers, is_real, real
 from .fits import distinct_log_values, fit_power_law
 
 ABOVE, OVERLAP, BELOW = 1, 0, -1
@@ -158,8 +158,8 @@ def late_window_start(steps: Sequence[float], fraction: float = 0.25) -> float:
     """Where the last ``fraction`` of a curve's evaluated span begins:
     step_last - fraction (step_last - step_first) (the span runs from the first evaluation, not step 0)."""
     s = _finite(steps, "late_window_start steps", 2)
-    if not 0 < fraction < 1:
-        raise ValueError(f"late_window_start: fraction must lie in (0, 1), got {fraction}")
+    if not (is_real(fraction) and 0 < fraction < 1):
+        raise ValueError(f"late_window_start: fraction must lie in (0, 1), got {fraction!r}")
     if np.any(np.diff(s) <= 0):
         raise ValueError("late_window_start: steps must increase strictly")
     return float(s[-1] - fraction * (s[-1] - s[0]))

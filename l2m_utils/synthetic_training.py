@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from . import gaussian_sequences as gs
-from .checks import integer, integers
+from .checks import integer, integers, is_real
 from .params import torch_device
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
 from .continuous_models import ContinuousARModel, ModelSpec, build_model
@@ -723,7 +723,7 @@ class SweepBudget:
     def __post_init__(self) -> None:
         if self.max_runs is not None:
             integer(self.max_runs, "SweepBudget.max_runs", minimum=0, why="or None: no limit")
-        if self.time_budget_s is not None and not (self.time_budget_s >= 0):
+        if self.time_budget_s is not None and not (is_real(self.time_budget_s) and self.time_budget_s >= 0):
             raise ValueError(f"SweepBudget.time_budget_s must be None or >= 0, got {self.time_budget_s!r}")
 
     def elapsed_s(self) -> float:

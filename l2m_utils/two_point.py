@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import integer, integers, listed, seeded_rng
+from .checks import integer, integers, is_real, listed, seeded_rng
 from .params import torch_device
 from .entropy_estimators import entropy_from_counts
 from .progress import progress_bar
@@ -557,7 +557,7 @@ def support_tests(
         raise ValueError("the result has no floor: estimate it with two_point_mi(..., n_shuffles >= 2)")
     if result.n_shuffles < 2:
         raise ValueError("significance needs the spread of the floor: use n_shuffles >= 2")
-    if not (z >= 0 and min_ratio >= 0):  # also refuses NaN
+    if not (is_real(z) and is_real(min_ratio) and z >= 0 and min_ratio >= 0):  # also refuses NaN
         raise ValueError(f"z and min_ratio must be >= 0, got z={z}, min_ratio={min_ratio}")
     excess = result.mi - result.floor_mean
     threshold = floor_threshold(z, result.n_shuffles) * result.floor_std
@@ -593,8 +593,8 @@ def floor_threshold(z: float, n_shuffles: int) -> float:
     from scipy import stats
 
     integer(n_shuffles, "n_shuffles", minimum=2, why="a floor threshold needs a spread of floors")
-    if not z >= 0:  # also refuses NaN
-        raise ValueError(f"z must be >= 0, got {z}")
+    if not (is_real(z) and z >= 0):  # also refuses NaN
+        raise ValueError(f"z must be >= 0, got {z!r}")
     n = int(n_shuffles)
     return float(stats.t.ppf(stats.norm.cdf(z), df=n - 1) * math.sqrt(1 + 1 / n))
 

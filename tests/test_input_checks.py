@@ -15,8 +15,11 @@ from l2m_utils import entropy_estimators as EE
 from l2m_utils import fits as FT
 from l2m_utils import gaussian_sequences as gs
 from l2m_utils import hmm as H
+from l2m_utils import history_state as HS
 from l2m_utils import information as I
 from l2m_utils import language_model as LM
+from l2m_utils import processes as PR
+from l2m_utils import sweep_diagnostics as SD
 from l2m_utils import text_architectures as TA
 from l2m_utils import tokenization as T
 from l2m_utils import two_point as TP
@@ -285,3 +288,29 @@ def test_numpy_scalars_are_valid_values():
     assert Knob(float, "a rate").check("lr", np.float32(0.5)) == 0.5
     spec = CM.ModelSpec(backbone="gpt2", n_layer=1, d_model=16, sigma_floor=np.float64(0.01))
     assert spec.sigma_floor == 0.01 and type(spec.sigma_floor) is float
+
+
+@pytest.mark.parametrize("call, message", [
+    # real-valued arguments given as a string, None or infinity used to fail inside a comparison with TypeError
+    (lambda: PR.binary_symmetric_chain("0.1"), r"flip probability must lie in \[0, 1\], got '0.1'"),
+    (lambda: PR.ar1_covariance(None, 4), r"phi must lie in \(-1, 1\), got None"),
+    (lambda: H.random_hmm(2, 2, 0, stay="0.5"), r"stay must lie in \[0, 1\) .*got '0.5'"),
+    (lambda: H.random_hmm(2, 2, 0, concentration=float("inf")), "concentration must be > 0, got inf"),
+    (lambda: H.sticky_copy_hmm(2, 2, 0.9, noise="0.1"), r"noise must lie in \[0, 1\], got '0.1'"),
+    (lambda: CS.sticky_transition(2, None), r"stay must lie in \[0, 1\) \(1 freezes the chain\), got None"),
+    (lambda: CS.FactorialErasureSource.sticky([float("inf")]), "timescales must be >= 1, got inf"),
+    (lambda: C.split_documents(DOCS, "0.5", seed=0), r"must lie in \[0, 1\), got '0.5'"),
+    (lambda: EE.poisson_plugin_bias(np.ones(3), True), "n_total must be one positive number of draws, got True"),
+    (lambda: HS.state_capacity("1", 1.0), "state_size must be finite and >= 0, got '1'"),
+    (lambda: HS.state_capacity(1.0, None), "nats_per_scalar must be positive and finite, got None"),
+    (lambda: HS.kabatjanskii_levenshtein_rate(None), r"overlap eps must lie in \(0, 1\), got None"),
+    (lambda: SD.late_window_start([1, 2, 3], "0.5"), r"fraction must lie in \(0, 1\), got '0.5'"),
+    (lambda: TP.floor_threshold("3", 4), "z must be >= 0, got '3'"),
+    (lambda: FT.bootstrap_power_law([1, 2, 4], SPREAD, level="0.9"), r"level must lie in \(0, 1\), got '0.9'"),
+    (lambda: LM.GPTShape(dropout="0.1"), r"dropout must lie in \[0, 1\), got '0.1'"),
+    (lambda: CS.compare_errors([1.0, 2.0], [1.0, 2.0], "1"), "exact must be a positive number, got '1'"),
+    (lambda: CS.compare_errors([1.0, 2.0], [1.0, 2.0], 1.0, z=float("inf")), "z must be positive, got inf"),
+])
+def test_real_arguments_must_be_numbers(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
