@@ -200,8 +200,11 @@ def _prefix_sums(logp: np.ndarray) -> np.ndarray:
 
 def bigram_entropy(documents: Sequence[np.ndarray], vocab_size: int | None = None) -> float:
     """H_G(Y1Y2): Grassberger estimate of the entropy of adjacent token pairs (2-grams) of a corpus,
-    pairs taken within documents (for the BOS correction)."""
-    return grassberger_entropy(count_pairs(documents, 1, vocab_size)[2])
+    pairs taken within documents (for the BOS correction).  ``ValueError`` for documents without a pair."""
+    counts = count_pairs(documents, 1, vocab_size)[2]
+    if counts.sum() == 0:
+        raise ValueError("the documents hold no adjacent pair (empty, or every document has one token)")
+    return grassberger_entropy(counts)
 
 
 class PairSurprisal(NamedTuple):
@@ -227,6 +230,7 @@ class PairFrequencies:
     def from_documents(cls, documents: Sequence[np.ndarray], vocab_size: int) -> "PairFrequencies":
         """Count the adjacent pairs within ``documents`` (as :func:`bigram_entropy` does).
         ``ValueError`` for documents without a pair."""
+        vocab_size = integer(vocab_size, "vocab_size")
         first, second, counts = count_pairs(documents, 1, vocab_size)
         total = int(counts.sum())
         if total == 0:

@@ -6,7 +6,8 @@ accept the same things (Python and numpy integers, not ``bool`` and not ``3.0``)
 thing when they refuse, e.g. ``ValueError: distance must be a positive integer, got 0``.
 :func:`listed` does the same for list arguments (distances, lengths, names): a single string or number
 is refused with a message that says how to wrap it, instead of being read character by character.
-:func:`integers` combines the two for the package's lists of integers (distances, block lengths).
+:func:`integers` combines the two for the package's lists of integers (distances, block lengths), and
+:func:`strings` for lists of texts.
 :func:`is_real` tells a number from a string or ``bool`` for real-valued arguments (split ratios, ``z``),
 and :func:`real` checks one such argument against its interval (``weight_decay must be a finite number in
 [0, 1), got -1``).  :func:`token_stream` checks a 1-D stream of token ids (training and held-out text).
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["is_integer", "is_real", "integer", "real", "listed", "integers", "token_stream"]
+__all__ = ["is_integer", "is_real", "integer", "real", "listed", "integers", "strings", "token_stream"]
 
 
 def is_integer(value: Any) -> bool:
@@ -104,6 +105,17 @@ def integers(value: Any, name: str, item: str, minimum: int | None = 1) -> list[
     if not values:
         raise ValueError(f"{name} must name at least one {item}, got none")
     return values
+
+
+def strings(value: Any, name: str) -> list[str]:
+    """``value`` as a list of strings (texts, samples): a single string is refused by :func:`listed`,
+    and an item that is not a ``str`` is named with its position: ``texts must be strings, got
+    NoneType at position 2``."""
+    items = listed(value, name, "strings")
+    for k, item in enumerate(items):
+        if not isinstance(item, str):
+            raise ValueError(f"{name} must be strings, got {type(item).__name__} at position {k}")
+    return items
 
 
 def token_stream(value: Any, name: str, vocab_size: int | None = None, min_length: int = 1,

@@ -247,8 +247,12 @@ class ContinuousARModel(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu_q, sigma_q), each [batch, length, copies]: row t is the Gaussian prediction of token t+1."""
-        if tokens.dim() != 3 or tokens.shape[-1] != self.spec.copies:
-            raise ValueError(f"tokens must be [batch, length, {self.spec.copies}], got {tuple(tokens.shape)}")
+        if not isinstance(tokens, torch.Tensor) or not torch.is_floating_point(tokens):
+            raise ValueError("tokens must be a floating-point tensor (continuous tokens), got "
+                             + (str(tokens.dtype) if isinstance(tokens, torch.Tensor) else type(tokens).__name__))
+        if tokens.dim() != 3 or tokens.shape[-1] != self.spec.copies or 0 in tokens.shape:
+            raise ValueError(f"tokens must be [batch, length, {self.spec.copies}] with batch, length >= 1, "
+                             f"got {tuple(tokens.shape)}")
         if tokens.shape[1] > self.spec.max_length:
             raise ValueError(f"sequence length {tokens.shape[1]} exceeds max_length {self.spec.max_length}")
         out = self.head(self.backbone(self.embed(tokens))).float()

@@ -230,6 +230,21 @@ def load_shakespeare(speakers: bool = True, stage_directions: bool = False) -> l
 # local files and Hugging Face datasets
 # --------------------------------------------------------------------------------------------------
 
+def check_documents(docs: Any, name: str = "docs") -> list[Document]:
+    """``docs`` as a list of :class:`Document` (what :func:`load_corpus` returns): a single document
+    or a string is refused with a message saying how to wrap it, and an item of another type is named
+    with its position."""
+    if isinstance(docs, (Document, str, bytes)) or not hasattr(docs, "__iter__"):
+        raise ValueError(f"{name} must be a list of Document (from load_corpus), got {type(docs).__name__}"
+                         + (": wrap a single one as [doc]" if isinstance(docs, Document) else ""))
+    items = list(docs)
+    for k, doc in enumerate(items):
+        if not isinstance(doc, Document):
+            raise ValueError(f"{name} must be Document objects (from load_corpus), got {type(doc).__name__} "
+                             f"at position {k}")
+    return items
+
+
 def load_local(path: str | Path | Sequence[str | Path]) -> list[Document]:
     """``.txt`` files (or folders searched recursively for them) as documents titled by file name.
 
@@ -242,7 +257,15 @@ def load_local(path: str | Path | Sequence[str | Path]) -> list[Document]:
     """
     if path is None:
         raise ValueError("the 'local' corpus needs path= (a .txt file, a folder, or a list of them)")
-    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    if isinstance(path, (str, Path)):
+        paths = [path]
+    elif hasattr(path, "__iter__") and not isinstance(path, bytes):
+        paths = list(path)
+    else:
+        paths = [None]
+    bad = [p for p in paths if not isinstance(p, (str, Path))]
+    if bad or not paths:
+        raise ValueError(f"the 'local' corpus needs path= as a .txt file, a folder, or a list of them, got {path!r}")
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -718,6 +741,7 @@ def split_documents(
     if hint is None and name == "valid_fraction":
         hint = _VALID_FRACTION_HINT
     tail = f", {hint}" if hint else ""
+    docs = check_documents(docs)
     n = len(docs)
     if not (is_real(heldout_fraction) and 0.0 <= heldout_fraction < 1.0):
         raise ValueError(f"{name} must lie in [0, 1), got {heldout_fraction!r}")
@@ -776,7 +800,7 @@ def make_samples(
     if max_samples is not None:
         integer(max_samples, "max_samples")
     integer(min_samples, "min_samples", minimum=0)
-    docs = list(docs)
+    docs = check_documents(docs)
     samples: list[str] = []
     longest_doc = 0
     for doc in docs:
@@ -810,6 +834,7 @@ def make_samples(
 
 def corpus_statistics(docs: Sequence[Document]) -> dict[str, int]:
     """Documents, words and characters of a corpus."""
+    docs = check_documents(docs)
     return {
         "documents": len(docs),
         "words": sum(d.n_words for d in docs),

@@ -171,6 +171,6 @@ def entropy_from_counts(counts: np.ndarray, estimator: str = "grassberger") -> f
     """Dispatch to one of :data:`ESTIMATORS` by name."""
     try:
         fn = ESTIMATORS[estimator]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: an unhashable value such as a list
         raise ValueError(f"unknown entropy estimator {estimator!r}; known: {', '.join(ESTIMATORS)}") from None
     return fn(counts)

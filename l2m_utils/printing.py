@@ -71,5 +71,7 @@ def number(x: float, spec: str) -> str:
 def with_interval(x: float, interval: Sequence[float], spec: str) -> str:
     """``"x [lo, hi]"``, each through :func:`number` with ``spec``: an estimate and its interval, e.g.
     ``with_interval(0.71, (0.62, 0.8), ".2f")`` is ``"0.71 [0.62, 0.80]"``."""
+    if isinstance(interval, str) or not hasattr(interval, "__len__") or len(interval) != 2:
+        raise ValueError(f"interval must be a pair (low, high), got {interval!r}")
     lo, hi = interval
     return f"{number(x, spec)} [{number(lo, spec)}, {number(hi, spec)}]"

@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import integers, is_real, real
+from .checks import integers, is_integer, is_real, real
 from .fits import distinct_log_values, fit_power_law
 
 ABOVE, OVERLAP, BELOW = 1, 0, -1
@@ -177,7 +177,7 @@ def late_change(steps: Sequence[float], values: Sequence[float], fraction: float
     v = _finite(values, "late_change values", 2)
     if s.shape != v.shape:
         raise ValueError(f"late_change: {s.size} steps but {v.size} values")
-    if not 1 <= smooth <= s.size:
+    if not (is_integer(smooth) and 1 <= smooth <= s.size):
         raise ValueError(f"late_change: smooth must lie in [1, {s.size}], got {smooth}")
     if smooth > 1:  # trailing moving average, placed at the last step of each window
         v = np.convolve(v, np.ones(smooth) / smooth, mode="valid")

@@ -650,7 +650,7 @@ def sweep_configs(
 
 def profile_configs(profile: str, **overrides: Any) -> list[RunConfig]:
     """:func:`sweep_configs` of one of :data:`SWEEP_PROFILES`, with keyword overrides."""
-    if profile not in SWEEP_PROFILES:
+    if not isinstance(profile, str) or profile not in SWEEP_PROFILES:
         raise ValueError(f"unknown sweep profile {profile!r}; allowed: {', '.join(SWEEP_PROFILES)}")
     return sweep_configs(**{**SWEEP_PROFILES[profile], **overrides})
 

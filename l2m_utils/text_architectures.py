@@ -381,7 +381,9 @@ def binned(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarra
     1-based positions, geometric mean of the bin's first and last position)."""
     v = np.asarray(values, dtype=np.float64)
     e = np.asarray(integers(edges, "edges", "bin edge", minimum=0), dtype=np.int64)
-    if v.ndim != 2 or len(e) < 2 or e[-1] > v.shape[1] or np.any(np.diff(e) < 1):
+    if v.ndim != 2:
+        raise ValueError(f"values must have shape [n, T] (samples x positions), got {v.shape}")
+    if len(e) < 2 or e[-1] > v.shape[1] or np.any(np.diff(e) < 1):
         raise ValueError(f"edges {e.tolist()[:6]}... must increase strictly within [0, {v.shape[1]}] for values {v.shape}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-padding bin of one sample gives NaN

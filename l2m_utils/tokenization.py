@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .cache import atomic_path, cache_dir, settings_key
-from .checks import integer, listed
+from .checks import integer, strings
 from .corpus import load_from_hub, local_pretrained_folder
 
 BOS_TOKEN = "<bos>"
@@ -62,7 +62,7 @@ class Tokenizer:
         """Token ids of each text (int64 arrays; no BOS added).  A single string gives a 1-list."""
         if isinstance(texts, str):
             texts = [texts]
-        return [np.asarray(ids, dtype=np.int64) for ids in self._encode_batch(list(texts))]
+        return [np.asarray(ids, dtype=np.int64) for ids in self._encode_batch(strings(texts, "texts"))]
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         """The text of token ids (integers in ``[0, vocab_size)``; anything else is refused, not dropped
@@ -127,7 +127,7 @@ def train_bpe(
     from tokenizers import Tokenizer as HFTokenizer
     from tokenizers import decoders, models, pre_tokenizers, trainers
 
-    texts = listed(texts, "texts", "strings")
+    texts = strings(texts, "texts")
     if not texts or not any(t.strip() for t in texts):
         raise ValueError("cannot train a tokenizer on empty text")
     alphabet = pre_tokenizers.ByteLevel.alphabet()
@@ -227,7 +227,7 @@ def get_tokenizer(
 def encode_stream(texts: Sequence[str], tokenizer: Tokenizer, separator: bool = True) -> np.ndarray:
     """All texts encoded and concatenated into one int64 stream, each text preceded by BOS when
     ``separator`` is true (documents are then delimited as in GPT-2 pre-training)."""
-    texts = listed(texts, "texts", "strings")
+    texts = strings(texts, "texts")
     if separator and tokenizer.bos_id is None:
         raise ValueError(f"{tokenizer!r} has no BOS id to separate the texts with: pass separator=False")
     parts: list[np.ndarray] = []
@@ -248,7 +248,7 @@ def tokenize_samples(samples: Sequence[str], tokenizer: Tokenizer, length: int) 
     how long the longest sample was when none qualifies.
     """
     integer(length, "length")
-    samples = listed(samples, "samples", "strings")
+    samples = strings(samples, "samples")
     if len(samples) == 0:
         raise ValueError("no samples to tokenize")
     encoded = tokenizer.encode(samples)

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import integer, integers, is_real, listed, seeded_rng
+from .checks import integer, integers, is_real, seeded_rng, strings
 from .params import torch_device
 from .entropy_estimators import entropy_from_counts
 from .progress import progress_bar
@@ -86,6 +86,8 @@ def concatenate_documents(documents: Sequence[np.ndarray], vocab_size: int | Non
             raise ValueError(f"document {k} must be a 1-D array of token ids, got shape {arr.shape}")
         if arr.size and not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(f"document {k} must hold integer token ids, got dtype {arr.dtype}")
+        if arr.size and arr.dtype == np.uint64 and int(arr.max()) > np.iinfo(np.int64).max:
+            raise ValueError(f"document {k} holds token id {int(arr.max())}, beyond int64: not a vocabulary id")
         docs.append(arr.astype(np.int64, copy=False))
     if not docs:
         raise ValueError("the corpus is empty: pass a non-empty list of token arrays")
@@ -394,12 +396,9 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*|\d+|[^\w\s]|_")
 def _text_list(texts: Sequence[str]) -> list[str]:
     """``texts`` as a non-empty list of strings (a single string is refused: it would be read as one
     text per character)."""
-    texts = listed(texts, "texts", "strings")
+    texts = strings(texts, "texts")
     if not texts:
         raise ValueError("no texts to encode")
-    bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
-    if bad:
-        raise ValueError(f"texts must be strings, got {bad[0]}")
     return texts
 
 

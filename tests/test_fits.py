@@ -38,7 +38,7 @@ def test_bootstrap_ci_covers_truth():
     assert g.exponent_ci == f.exponent_ci
 
 
-def test_bootstrap_drops_non_positive_means():
+def test_bootstrap_counts_resamples_with_non_positive_means_as_failed():
     rng = np.random.default_rng(3)
     x = np.array([1.0, 2.0, 4.0])
     vals = np.column_stack([rng.normal(0.05, 1.0, 50), rng.normal(5, 1, 50), rng.normal(10, 1, 50)])

@@ -18,8 +18,10 @@ from l2m_utils import hmm as H
 from l2m_utils import history_state as HS
 from l2m_utils import information as I
 from l2m_utils import language_model as LM
+from l2m_utils import printing as PRINT
 from l2m_utils import processes as PR
 from l2m_utils import sweep_diagnostics as SD
+from l2m_utils import synthetic_training as ST
 from l2m_utils import text_architectures as TA
 from l2m_utils import tokenization as T
 from l2m_utils import two_point as TP
@@ -314,3 +316,53 @@ def test_numpy_scalars_are_valid_values():
 def test_real_arguments_must_be_numbers(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_texts_and_documents_of_the_wrong_type_are_named(tokenizer):
+    """None among texts used to fail inside the tokenizers library; a string among documents with an
+    AttributeError; a number as a local path with 'object is not iterable'."""
+    for call in (lambda: T.train_bpe(["a text", None], 300, cache=False),
+                 lambda: T.encode_stream(["a text", None], tokenizer),
+                 lambda: tokenizer.encode(["a text", None])):
+        with pytest.raises(ValueError, match="texts must be strings, got NoneType at position 1"):
+            call()
+    with pytest.raises(ValueError, match="samples must be strings, got int at position 0"):
+        T.tokenize_samples([3], tokenizer, 2)
+    with pytest.raises(ValueError, match=r"docs must be Document objects \(from load_corpus\), got str at position 0"):
+        C.make_samples(["a string"], 5)
+    with pytest.raises(ValueError, match="docs must be a list of Document .*got Document: wrap a single one as"):
+        C.corpus_statistics(DOCS[0])
+    with pytest.raises(ValueError, match="docs must be a list of Document"):
+        C.split_documents("one text", 0.5, seed=0)
+    with pytest.raises(ValueError, match="the 'local' corpus needs path= as a .txt file, a folder, .*got 5"):
+        C.load_local(5)
+    with pytest.raises(ValueError, match="the 'local' corpus needs path= as .*got \\['a.txt', 5\\]"):
+        C.load_local(["a.txt", 5])
+
+
+@pytest.mark.parametrize("call, message", [
+    # each used to fail deep inside numpy, torch or transformers (IndexError, TypeError, unpacking)
+    (lambda: TA.binned(np.zeros(8), [0, 4, 8]), r"values must have shape \[n, T\] \(samples x positions\), got \(8,\)"),
+    (lambda: PRINT.with_interval(0.5, (0.1, 0.2, 0.3), ".2f"), r"interval must be a pair \(low, high\)"),
+    (lambda: SD.late_change([1, 2, 3, 4], [4.0, 3.0, 2.0, 1.0], smooth=2.5), r"smooth must lie in \[1, 4\], got 2.5"),
+    (lambda: EE.entropy_from_counts([1, 2], estimator=["naive"]), r"unknown entropy estimator \['naive'\]"),
+    (lambda: ST.profile_configs(["smoke"]), r"unknown sweep profile \['smoke'\]"),
+    (lambda: BP.PairFrequencies.from_documents([np.array([0, 1, 1])], None), "vocab_size must be a positive integer"),
+    (lambda: BP.bigram_entropy([np.array([0]), np.array([1])], 2), "the documents hold no adjacent pair"),
+    (lambda: TP.concatenate_documents([np.array([1, 2**63 + 5], dtype=np.uint64)]), "beyond int64"),
+])
+def test_deep_errors_are_caught_on_entry(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_continuous_model_refuses_empty_or_integer_tokens():
+    import torch
+
+    model = CM.build_model("gpt2", 1, 16, copies=2, max_length=8, seed=0)
+    with pytest.raises(ValueError, match=r"with batch, length >= 1, got \(1, 0, 2\)"):
+        model(torch.zeros(1, 0, 2))
+    with pytest.raises(ValueError, match="tokens must be a floating-point tensor .*got torch.int64"):
+        model(torch.zeros(1, 4, 2, dtype=torch.int64))
+    mu, sigma = model(torch.zeros(1, 4, 2))
+    assert mu.shape == sigma.shape == (1, 4, 2)
