@@ -16,6 +16,8 @@ results rather than those of the run its prose was first written for.
 * :func:`backbone_contrast` -- chapter 6's comparison of how much each backbone's error rises with L,
   with the same minimum change as :func:`length_trend`.
 * :func:`value_range` / :func:`signed_percent` -- how the sentences quote a range of values.
+* :func:`run_failure` -- whether a run diverged, ended worse than predicting the marginal, or learned
+  nothing beyond it (its held-out KL at the marginal predictor's own value on the same batch).
 
 Bad input (mismatched lengths, too few points, NaN, non-positive values where logs are taken) raises
 ``ValueError`` naming the problem.
@@ -186,6 +188,34 @@ def late_change(steps: Sequence[float], values: Sequence[float], fraction: float
     if v_start == 0:
         raise ValueError("late_change: the curve is 0 where the last part begins (relative change undefined)")
     return (float(v[-1]) - v_start) / abs(v_start)
+
+
+def run_failure(kl_over_baseline: float, train_kl: Sequence[float], baseline_kl: float, marginal_ratio: float,
+                tol: float = 0.01, spike: float = 3.0) -> str | None:
+    """Why a run of chapter 6 is not a result about its architecture, or ``None`` when it is one.
+
+    ``kl_over_baseline``: the run's final held-out KL / baseline; ``train_kl``: its training-curve KL
+    values; ``marginal_ratio``: the KL / baseline of predicting the marginal N(0, 1) on the same
+    held-out batch (:func:`~l2m_utils.synthetic_training.heldout_marginal_ratio`, near but not exactly
+    1).  In order: the training KL rose above ``spike`` times the baseline (the run diverged, even if
+    it recovered); the run ends worse than the marginal predictor (by more than ``tol``); it ends within
+    ``tol`` of it (it learned nothing beyond the marginal)."""
+    r = real(kl_over_baseline, "run_failure: kl_over_baseline", 0, None)
+    base = real(baseline_kl, "run_failure: baseline_kl", 0, None, low_open=True)
+    m = real(marginal_ratio, "run_failure: marginal_ratio", 0, None, low_open=True)
+    real(tol, "run_failure: tol", 0, 1, high_open=True)
+    real(spike, "run_failure: spike", 1, None, low_open=True)
+    curve = _finite(train_kl, "run_failure: train_kl", 1)
+    peak = float(curve.max()) / base
+    if peak > spike:
+        return (f"diverged during training (its training KL reached {peak:.3g} times the baseline) and ended at "
+                f"KL/baseline {r:.3f}" + (", the marginal predictor's value" if abs(r - m) <= tol else ""))
+    if r > m + tol:
+        return f"ended worse than predicting the marginal (KL/baseline {r:.3f}, the marginal predictor {m:.3f})"
+    if abs(r - m) <= tol:
+        return (f"learned nothing beyond the marginal (KL/baseline {r:.3f}; predicting the marginal scores {m:.3f} "
+                "on the same held-out batch)")
+    return None
 
 
 def value_range(values: Sequence, fmt: Callable[[Any], str] = str) -> str:

@@ -264,6 +264,25 @@ class TaskData:
         """The sequence length L = 4^depth."""
         return 4**self.depth
 
+    def heldout_marginal_kl(self, eval_sequences: int) -> float:
+        """KL/dimension of predicting the marginal N(0, 1) everywhere, measured on the fixed held-out
+        batch of ``eval_sequences`` sequences that every run at this length is evaluated on (seed
+        :data:`EVAL_SEED`, as in :func:`train_run`).  Its expectation is ``baseline_kl``; on one batch it
+        differs by the batch's sampling noise (about half a percent at the book's sizes), so a run whose
+        held-out KL/baseline lies that close to this value's ratio has learned nothing beyond the marginal."""
+        batch = self.sampler.sample(integer(eval_sequences, "eval_sequences"), seed=EVAL_SEED)
+        mu = batch.mu.double()
+        kl = gs.exact_kl(torch.zeros_like(mu), torch.ones_like(mu), mu, batch.sigma.double())
+        return float(kl.mean())
+
+
+def heldout_marginal_ratio(cfg: RunConfig, data_cache: dict | None = None) -> float:
+    """:meth:`TaskData.heldout_marginal_kl` of ``cfg``'s held-out batch divided by ``baseline_kl``: the
+    KL/baseline of a model that learned nothing beyond the marginal, as ``cfg``'s run measures it
+    (computed on the CPU; the batch is drawn there on every device)."""
+    data = _task(data_cache, cfg, torch.device("cpu"))
+    return data.heldout_marginal_kl(cfg.eval_sequences) / data.baseline_kl
+
 
 def _task(cache: dict | None, cfg: RunConfig, device: torch.device) -> TaskData:
     key = (cfg.depth, cfg.family, cfg.model.copies, str(device))

@@ -289,3 +289,21 @@ def test_late_window_start_counts_from_the_first_evaluation():
     assert sd.late_window_start([0, 100], fraction=0.5) == 50.0
     with pytest.raises(ValueError, match="late_window_start: fraction"):
         sd.late_window_start([0, 100], fraction=0.0)
+
+
+def test_run_failure_names_divergence_the_marginal_and_worse():
+    base = 0.25
+    ok = [0.25, 0.2, 0.1]
+    assert sd.run_failure(0.40, ok, base, 0.992) is None  # learned something
+    # the chapter-6 probe run at lr 0.081: spiked to 27,065 times the baseline, ended at the marginal
+    why = sd.run_failure(0.9916, [0.25, 7258.6, 0.25], base, 0.9920)
+    assert why.startswith("diverged during training (its training KL reached 2.9e+04 times the baseline)")
+    assert why.endswith("the marginal predictor's value")
+    assert sd.run_failure(0.9916, ok, base, 0.9920).startswith("learned nothing beyond the marginal (KL/baseline 0.992")
+    assert sd.run_failure(0.9819, ok, base, 0.9920) is None  # 0.0101 below the marginal: learned a little
+    assert sd.run_failure(1.2, ok, base, 0.9920).startswith("ended worse than predicting the marginal")
+    assert sd.run_failure(1.2, [0.25, 0.74], base, 0.992, spike=3.0).startswith("ended worse")  # 2.96 < 3: no spike
+    with pytest.raises(ValueError, match="train_kl: values must be finite"):
+        sd.run_failure(0.5, [0.2, math.nan], base, 0.99)
+    with pytest.raises(ValueError, match=r"marginal_ratio must be a finite number in \(0, inf\)"):
+        sd.run_failure(0.5, ok, base, 0.0)

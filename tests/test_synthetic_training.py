@@ -125,6 +125,27 @@ def test_training_steps_and_evaluations_go_through_predict(tmp_path, monkeypatch
     assert all(n == L + 1 and length == L for n, length in calls)  # BOS + L tokens in, L predictions out
 
 
+def test_every_training_step_draws_fresh_sequences(tmp_path):
+    """Training batches come from the run's generator, one new batch per step, never reused; only the
+    held-out batch is drawn with the fixed evaluation seed."""
+    cfg = tiny(steps=4, eval_every=2, batch=2)
+    cache = {}
+    data = st._task(cache, cfg, torch.device("cpu"))
+    real_sample, draws = data.sampler.sample, []
+
+    def recording(batch, generator=None, seed=None):
+        out = real_sample(batch, generator=generator, seed=seed)
+        draws.append((generator is not None, seed, out.tokens.clone()))
+        return out
+
+    data.sampler.sample = recording
+    assert st.train_run(cfg, results_dir=tmp_path, data_cache=cache, progress=False).status == "finished"
+    training = [tokens for from_generator, _, tokens in draws if from_generator]
+    assert [seed for from_generator, seed, _ in draws if not from_generator] == [st.EVAL_SEED]
+    assert len(training) == cfg.steps
+    assert all(not torch.equal(a, b) for i, a in enumerate(training) for b in training[i + 1:])
+
+
 def test_lr_schedule():
     f = [lr_factor(s, 110, 10, 0.1) for s in range(110)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
@@ -572,3 +593,15 @@ def test_sweep_configs_refuse_empty_or_repeated_lists(change, message):
     args = dict(models=["gpt2-1x16"], lengths=[16], seeds=[0], steps=10, tokens_per_step=64, lr=1e-3, warmup=2)
     with pytest.raises(ValueError, match=message):
         st.sweep_configs(**{**args, **change})
+
+
+def test_heldout_marginal_ratio_is_the_marginal_predictor_on_the_runs_batch():
+    cfg = st.sweep_configs(["gpt2-1x16"], [16], [0], 10, 256, 1e-3, 1, eval_tokens=2048)[0]
+    data = st.TaskData.build(cfg.depth, cfg.family, cfg.model.copies)
+    batch = data.sampler.sample(cfg.eval_sequences, seed=st.EVAL_SEED)  # the batch train_run evaluates on
+    mu, s = batch.mu.double().numpy(), batch.sigma.double().numpy()[None, :, None]
+    by_hand = np.mean(-np.log(s) + (s**2 + mu**2) / 2 - 0.5)  # KL(N(mu, s^2) || N(0, 1)) per element
+    assert st.heldout_marginal_ratio(cfg) == pytest.approx(by_hand / data.baseline_kl, rel=1e-6)
+    # its expectation is the baseline: over many sequences the ratio approaches 1
+    assert data.heldout_marginal_kl(2000) / data.baseline_kl == pytest.approx(1.0, abs=0.01)
+    assert st.heldout_marginal_ratio(cfg) != pytest.approx(1.0, abs=1e-4)  # one batch is not its expectation
