@@ -129,6 +129,8 @@ def token_stream(value: Any, name: str, vocab_size: int | None = None, min_lengt
         raise ValueError(f"{name} must be a 1-D stream of token ids, got shape {arr.shape}")
     if not (np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.bool_) and arr.size:
         raise ValueError(f"{name} must hold integer token ids, got dtype {arr.dtype}")
+    if arr.size and arr.dtype == np.uint64 and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} holds token id {int(arr.max())}, beyond int64: not a vocabulary id")
     if len(arr) < min_length:
         reason = f" ({why})" if why else ""
         raise ValueError(f"{name} of {len(arr)} tokens is shorter than {min_length} tokens{reason}")

@@ -380,6 +380,8 @@ def train_causal_lm(
 
     n_ctx = integer(n_ctx, "n_ctx")
     vocab_size, bos_id = vocabulary_ids(vocab_size, bos_id)
+    integer(eval_tokens, "eval_tokens")  # checked before training, not at the evaluation after it
+    integer(eval_batch_size, "eval_batch_size")
     # every stream is checked here, before any training, so that a bad held-out stream never wastes a run
     stream = _check_stream(train_stream, "train_stream", n_ctx, vocab_size)
     if heldout_stream is not None:

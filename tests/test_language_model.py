@@ -213,6 +213,11 @@ def test_bad_training_inputs(tmp_path):
         LM.train_lm(good, np.arange(3), V, 0, SHAPE, settings(), device="cpu", root=tmp_path)
     with pytest.raises(ValueError, match=r"heldout_stream ids must lie in \["):
         LM.train_lm(good, good + V, V, 0, SHAPE, settings(), device="cpu", root=tmp_path)
+    with pytest.raises(ValueError, match="eval_tokens must be a positive integer, got 0"):  # before training
+        LM.train_lm(good, good, V, 0, SHAPE, settings(), device="cpu", root=tmp_path, eval_tokens=0)
+    with pytest.raises(ValueError, match=r"train_stream holds token id 9223372036854775813, beyond int64"):
+        LM.train_lm(np.array([1, 2**63 + 5] * 20, dtype=np.uint64), None, V, 0, SHAPE, settings(), device="cpu",
+                    root=tmp_path)
     assert not any(tmp_path.iterdir())  # nothing was trained or written
     with pytest.raises(ValueError, match="bos_id"):
         LM.build_gpt2(V, V, SHAPE)

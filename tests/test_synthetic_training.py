@@ -1,5 +1,6 @@
 """Training on the exact Gaussian sequences (chapter 6): loss, baseline, training, resume, sweeps."""
 
+import contextlib
 import json
 import math
 import os
@@ -605,3 +606,18 @@ def test_heldout_marginal_ratio_is_the_marginal_predictor_on_the_runs_batch():
     # its expectation is the baseline: over many sequences the ratio approaches 1
     assert data.heldout_marginal_kl(2000) / data.baseline_kl == pytest.approx(1.0, abs=0.01)
     assert st.heldout_marginal_ratio(cfg) != pytest.approx(1.0, abs=1e-4)  # one batch is not its expectation
+
+
+def test_heldout_marginal_ratio_is_what_train_runs_evaluation_measures_for_the_marginal():
+    """evaluate(), the function that gives every run its held-out KL, scores a model that always predicts
+    N(0, 1) at exactly heldout_marginal_ratio times the baseline."""
+    cfg = st.sweep_configs(["gpt2-1x16"], [16], [0], 10, 256, 1e-3, 1, eval_tokens=2048)[0]
+    data = st.TaskData.build(cfg.depth, cfg.family, cfg.model.copies)
+    batch = data.sampler.sample(cfg.eval_sequences, seed=st.EVAL_SEED)
+
+    class Marginal(torch.nn.Module):
+        def forward(self, tokens):
+            return torch.zeros_like(tokens), torch.ones_like(tokens)
+
+    kl = st.evaluate(Marginal(), batch.tokens, batch.mu, batch.sigma, 7, contextlib.nullcontext())
+    assert kl.mean() / data.baseline_kl == pytest.approx(st.heldout_marginal_ratio(cfg), rel=1e-6)
