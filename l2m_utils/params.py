@@ -31,6 +31,8 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
+from .checks import is_integer
+
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
 
@@ -201,7 +203,8 @@ def resolve_device(choice: str) -> "torch.device":
 
 
 def torch_device(device: Any, name: str = "device", check_available: bool = True) -> "torch.device":
-    """``device`` (a ``torch.device`` or a string such as ``"cpu"``, ``"cuda"``, ``"cuda:1"``) as a
+    """``device`` (a ``torch.device``, a string such as ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or a CUDA
+    device index such as ``0``) as a
     ``torch.device``, after checking that torch knows it and, for CUDA (unless not ``check_available``),
     that a CUDA device is there:
     ``ValueError: device 'gpu' is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')``.  The helpers'
@@ -210,9 +213,12 @@ def torch_device(device: Any, name: str = "device", check_available: bool = True
 
     if isinstance(device, torch.device):
         dev = device
+    elif is_integer(device) and device >= 0:  # a CUDA device index, as torch.device(0) takes it
+        dev = torch.device("cuda", int(device))
     else:
         if not isinstance(device, str):
-            raise ValueError(f"{name} must be a torch.device or a string such as 'cpu' or 'cuda', got {device!r}")
+            raise ValueError(f"{name} must be a torch.device, a string such as 'cpu' or 'cuda', or a CUDA device "
+                             f"index, got {device!r}")
         try:
             dev = torch.device(device)
         except RuntimeError:

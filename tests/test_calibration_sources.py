@@ -70,6 +70,22 @@ def test_closed_forms_match_enumeration():
             information.two_point_mutual_information(joint, 0, d), abs=1e-12)
 
 
+@pytest.mark.parametrize("k", range(4))
+def test_each_chain_of_chapter_8s_factorial_source_matches_brute_force(k):
+    """Chapter 8 checks source (b) against the forward algorithm only up to L = 3, where its slow chains
+    barely contribute; here each chain alone, by brute force over paths and erasure patterns, to L = 8."""
+    chain = chapter8_sources()["(b) factorial, 4 chains"].chains[k]
+    single, L = FactorialErasureSource([chain]), 8
+    joint = enumerate_joint(single, L)
+    for ell in range(1, L):
+        assert single.bipartite_mutual_information(L, ell) == pytest.approx(
+            information.bipartite_mutual_information(joint, ell), rel=1e-9, abs=1e-13)
+    for d in range(1, L):
+        assert single.two_point_mutual_information([d])[0] == pytest.approx(
+            information.two_point_mutual_information(joint, 0, d), rel=1e-9, abs=1e-13)
+    assert single.bipartite_mutual_information(L) > 1e-4  # a value large enough for the check to mean something
+
+
 @pytest.mark.parametrize("K,stay,e,L", [(2, 0.8, 0.0, 7), (3, 0.5, 0.6, 7), (4, 0.9, 0.85, 6)])
 def test_single_chain_matches_forward_algorithm(K, stay, e, L):
     c = ErasureChain.sticky(K, stay, e)

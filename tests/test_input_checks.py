@@ -366,3 +366,26 @@ def test_continuous_model_refuses_empty_or_integer_tokens():
         model(torch.zeros(1, 4, 2, dtype=torch.int64))
     mu, sigma = model(torch.zeros(1, 4, 2))
     assert mu.shape == sigma.shape == (1, 4, 2)
+
+
+def test_device_arguments_are_checked_by_one_function():
+    import torch
+
+    from l2m_utils.params import torch_device
+
+    assert torch_device("cpu") == torch.device("cpu") and torch_device(torch.device("cpu")).type == "cpu"
+    assert torch_device(0, check_available=False) == torch.device("cuda", 0)  # an index, as torch.device(0)
+    assert torch_device("cuda:1", check_available=False) == torch.device("cuda", 1)
+    with pytest.raises(ValueError, match=r"device 'gpu' is not a torch device \(e.g. 'cpu', 'cuda', 'cuda:1'\)"):
+        torch_device("gpu")
+    for bad in (True, -1, 2.0, None):
+        with pytest.raises(ValueError, match="device must be a torch.device, a string such as 'cpu' or 'cuda', or"):
+            torch_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="device 'cuda' was requested but no CUDA device is available"):
+            torch_device("cuda")
+        # the helpers' device arguments go through it
+        with pytest.raises(RuntimeError, match="no CUDA device is available"):
+            TP.corpus_on_device([np.array([0, 1, 1])], "cuda")
+        with pytest.raises(ValueError, match="is not a torch device"):
+            CM.build_model("gpt2", 1, 16, copies=2, max_length=8, device="gpu")
