@@ -201,10 +201,15 @@ def _prefix_sums(logp: np.ndarray) -> np.ndarray:
 def bigram_entropy(documents: Sequence[np.ndarray], vocab_size: int | None = None) -> float:
     """H_G(Y1Y2): Grassberger estimate of the entropy of adjacent token pairs (2-grams) of a corpus,
     pairs taken within documents (for the BOS correction).  ``ValueError`` for documents without a pair."""
-    counts = count_pairs(documents, 1, vocab_size)[2]
+    return grassberger_entropy(_adjacent_pair_counts(documents, vocab_size)[2])
+
+
+def _adjacent_pair_counts(documents: Sequence[np.ndarray], vocab_size: int | None) -> tuple[np.ndarray, ...]:
+    """:func:`~l2m_utils.two_point.count_pairs` at distance 1; ``ValueError`` when there is no pair."""
+    first, second, counts = count_pairs(documents, 1, vocab_size)
     if counts.sum() == 0:
         raise ValueError("the documents hold no adjacent pair (empty, or every document has one token)")
-    return grassberger_entropy(counts)
+    return first, second, counts
 
 
 class PairSurprisal(NamedTuple):
@@ -231,11 +236,8 @@ class PairFrequencies:
         """Count the adjacent pairs within ``documents`` (as :func:`bigram_entropy` does).
         ``ValueError`` for documents without a pair."""
         vocab_size = integer(vocab_size, "vocab_size")
-        first, second, counts = count_pairs(documents, 1, vocab_size)
-        total = int(counts.sum())
-        if total == 0:
-            raise ValueError("the documents hold no adjacent pair (empty, or every document has one token)")
-        return cls(first * int(vocab_size) + second, counts, total, int(vocab_size))
+        first, second, counts = _adjacent_pair_counts(documents, vocab_size)
+        return cls(first * vocab_size + second, counts, int(counts.sum()), vocab_size)
 
     def surprisal(self, pairs: np.ndarray) -> PairSurprisal:
         """Plug-in surprisal -log p̂(a, b) (nats) of each pair (a, b), the rows of ``pairs``.

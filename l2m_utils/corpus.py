@@ -262,7 +262,7 @@ def load_local(path: str | Path | Sequence[str | Path]) -> list[Document]:
     elif hasattr(path, "__iter__") and not isinstance(path, bytes):
         paths = list(path)
     else:
-        paths = [None]
+        paths = []  # refused below
     bad = [p for p in paths if not isinstance(p, (str, Path))]
     if bad or not paths:
         raise ValueError(f"the 'local' corpus needs path= as a .txt file, a folder, or a list of them, got {path!r}")

@@ -31,8 +31,6 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
-from .checks import is_integer
-
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
 
@@ -210,6 +208,8 @@ def torch_device(device: Any, name: str = "device", check_available: bool = True
     ``ValueError: device 'gpu' is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')``.  The helpers'
     ``device`` arguments go through it; the notebooks' ``device`` knob goes through :func:`resolve_device`."""
     import torch
+
+    from .checks import is_integer  # here, not at the top: params otherwise needs only the standard library
 
     if isinstance(device, torch.device):
         dev = device

@@ -207,12 +207,13 @@ def run_failure(kl_over_baseline: float, train_kl: Sequence[float], baseline_kl:
     real(spike, "run_failure: spike", 1, None, low_open=True)
     curve = _finite(train_kl, "run_failure: train_kl", 1)
     peak = float(curve.max()) / base
+    at_marginal = abs(r - m) <= tol
     if peak > spike:
         return (f"diverged during training (its training KL reached {peak:.3g} times the baseline) and ended at "
-                f"KL/baseline {r:.3f}" + (", the marginal predictor's value" if abs(r - m) <= tol else ""))
+                f"KL/baseline {r:.3f}" + (", the marginal predictor's value" if at_marginal else ""))
     if r > m + tol:
         return f"ended worse than predicting the marginal (KL/baseline {r:.3f}, the marginal predictor {m:.3f})"
-    if abs(r - m) <= tol:
+    if at_marginal:
         return (f"learned nothing beyond the marginal (KL/baseline {r:.3f}; predicting the marginal scores {m:.3f} "
                 "on the same held-out batch)")
     return None

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from . import gaussian_sequences as gs
-from .checks import integer, integers, is_real
+from .checks import integer, integers, is_real, listed
 from .params import torch_device
 from .cache import atomic_torch_save, atomic_write_json, cache_dir, settings_key
 from .continuous_models import ContinuousARModel, ModelSpec, build_model
@@ -119,9 +119,10 @@ def model_name_problem(text: str) -> str | None:
 def models_problem(models: Sequence[str]) -> str | None:
     """What is wrong with a ``models`` parameter (names :func:`parse_model` rejects, then a model named
     twice, whose second copy would count as another seed), or ``None``."""
-    if isinstance(models, str) or not hasattr(models, "__iter__"):
-        return f"models must be a list of model names, got {models!r}: wrap a single one as [{models!r}]"
-    models = list(models)
+    try:
+        models = listed(models, "models", "model names")
+    except ValueError as err:
+        return str(err)
     if not models:
         return "models must name at least one model, got none"
     bad = [f"{t!r} ({why})" for t, why in ((t, model_name_problem(t)) for t in models) if why]

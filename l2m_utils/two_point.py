@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import integer, integers, is_real, seeded_rng, strings
+from .checks import integer, integers, is_real, seeded_rng, strings, token_stream
 from .params import torch_device
 from .entropy_estimators import entropy_from_counts
 from .progress import progress_bar
@@ -80,15 +80,8 @@ def concatenate_documents(documents: Sequence[np.ndarray], vocab_size: int | Non
     if isinstance(documents, np.ndarray) and documents.ndim == 1 and documents.dtype != object:
         documents = [documents]  # a single document
     docs = []
-    for k, doc in enumerate(documents):
-        arr = np.asarray(doc)
-        if arr.ndim != 1:
-            raise ValueError(f"document {k} must be a 1-D array of token ids, got shape {arr.shape}")
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"document {k} must hold integer token ids, got dtype {arr.dtype}")
-        if arr.size and arr.dtype == np.uint64 and int(arr.max()) > np.iinfo(np.int64).max:
-            raise ValueError(f"document {k} holds token id {int(arr.max())}, beyond int64: not a vocabulary id")
-        docs.append(arr.astype(np.int64, copy=False))
+    for k, doc in enumerate(documents):  # 1-D integer ids; the range is checked once, on the whole corpus
+        docs.append(token_stream(doc, f"document {k}", min_length=0))
     if not docs:
         raise ValueError("the corpus is empty: pass a non-empty list of token arrays")
     tokens = np.concatenate(docs)
