@@ -786,15 +786,19 @@ def make_samples(
     max_samples: int | None = None,
     min_samples: int = 1,
     remedy: str = "shorter samples (a smaller min_words) or a larger corpus give more",
-) -> list[str]:
+    return_documents: bool = False,
+) -> list[str] | tuple[list[str], np.ndarray]:
     """Cut documents into samples of at least ``min_words`` words that begin at a sentence start.
 
     Each document is walked from its first sentence: a sample grows sentence by sentence until it
     holds ``min_words`` words; the next sample begins at the following sentence start.  A final
     remainder shorter than ``min_words`` is dropped.  Samples keep corpus order; ``max_samples``
-    keeps the first ones.  Raises ``ValueError`` saying how many samples of which length were found
-    when fewer than ``min_samples`` qualify, ending with ``remedy`` (a caller that names its own knobs
-    passes ``""``).
+    keeps the first ones.  With ``return_documents`` the result is ``(samples, documents)``, where
+    ``documents[i]`` is the position in ``docs`` of the document sample i was cut from (int64): the
+    samples of one document are correlated, so intervals over another draw of documents resample
+    them together (``l2m_utils.fits.grouped_mean_interval``).  Raises ``ValueError`` saying how
+    many samples of which length were found when fewer than ``min_samples`` qualify, ending with
+    ``remedy`` (a caller that names its own knobs passes ``""``).
     """
     integer(min_words, "min_words")
     if max_samples is not None:
@@ -802,8 +806,9 @@ def make_samples(
     integer(min_samples, "min_samples", minimum=0)
     docs = check_documents(docs)
     samples: list[str] = []
+    sources: list[int] = []
     longest_doc = 0
-    for doc in docs:
+    for position, doc in enumerate(docs):
         text = doc.text
         starts = sentence_starts(text)
         if len(starts) == 0:
@@ -820,15 +825,20 @@ def make_samples(
             if j > len(counts):
                 break
             samples.append(text[bounds[i]:bounds[j]].strip())
-            if max_samples is not None and len(samples) >= max_samples:
-                return samples
+            sources.append(position)
+            if len(samples) == max_samples:
+                break
             i = j
-    if len(samples) < max(1, min_samples):
+        if len(samples) == max_samples:
+            break
+    if len(samples) < max(1, min_samples) and len(samples) != max_samples:
         raise ValueError(
             f"found {len(samples)} sample(s) of at least {min_words} words starting at a sentence "
             f"(need {max(1, min_samples)}) in {len(docs)} document(s); the longest document has "
             f"{longest_doc} words" + (f": {remedy}." if remedy else ".")
         )
+    if return_documents:
+        return samples, np.asarray(sources, dtype=np.int64)
     return samples
 
 

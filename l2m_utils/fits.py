@@ -14,6 +14,10 @@
   dense grid and refined with a bounded scalar minimiser.
 * :func:`mean_half_width` -- z s / sqrt(n), the half-width of the normal interval of a mean (the 95%
   intervals of chapters 4, 7 and 8).
+* :func:`grouped_mean_interval` -- the interval of a mean when the samples come in correlated groups
+  (the samples cut from one play): a cluster-robust standard error from the groups' residual totals
+  and Student's t with G - 1 degrees of freedom.  The two bootstraps take the same ``groups`` and
+  then resample whole groups.
 
 Bad input (NaN or infinite values, non-positive x or y where logs are taken, mismatched shapes, too
 few points) raises ``ValueError`` naming the problem.
@@ -29,6 +33,7 @@ import numpy as np
 from .checks import integer, is_real, seeded_rng
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
+from scipy.stats import t as student_t
 
 
 # --------------------------------------------------------------------------------------------------
@@ -145,10 +150,13 @@ def _check_bootstrap_settings(n_boot: int, level: float, chunk: int = 1) -> None
         raise ValueError(f"level must lie in (0, 1), got {level!r}")
 
 
-def _bootstrap_fits(lx: np.ndarray, vals: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Log-log fits of the means of rows ``idx`` [n_rep, n] of ``vals``: (amplitude, exponent), each
-    [n_rep], NaN where a replicate's mean is non-positive at some x (no log-log fit)."""
-    means = vals[idx].mean(axis=1)  # [n_rep, n_x]
+def _bootstrap_fits(lx: np.ndarray, totals: np.ndarray, sizes: np.ndarray,
+                    idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log-log fits of the means of the groups ``idx`` [n_rep, G] drawn with replacement, from the
+    groups' value totals ``totals`` [G, n_x] and sizes ``sizes`` [G] (one sample per group: the rows
+    themselves): (amplitude, exponent), each [n_rep], NaN where a replicate's mean is non-positive at
+    some x (no log-log fit)."""
+    means = totals[idx].sum(axis=1) / sizes[idx].sum(axis=1)[:, None]  # [n_rep, n_x]
     good = np.all(means > 0, axis=1)
     amp = np.full(idx.shape[0], np.nan)
     exp = np.full(idx.shape[0], np.nan)
@@ -156,6 +164,17 @@ def _bootstrap_fits(lx: np.ndarray, vals: np.ndarray, idx: np.ndarray) -> tuple[
         a, b, _ = _loglog_regression(lx, np.log(means[good]))
         amp[good], exp[good] = np.exp(a), b
     return amp, exp
+
+
+def _resampling_units(vals: np.ndarray, groups: ArrayLike | None) -> tuple[np.ndarray, np.ndarray]:
+    """What a bootstrap resamples: the rows of ``vals`` (``groups`` None) or, with ``groups``, the groups'
+    value totals [G, n_x] and sizes [G]."""
+    if groups is None:
+        return vals, np.ones(vals.shape[0])
+    codes, n_groups = group_codes(groups, vals.shape[0])
+    totals = np.zeros((n_groups, vals.shape[1]))
+    np.add.at(totals, codes, vals)
+    return totals, np.bincount(codes, minlength=n_groups).astype(np.float64)
 
 
 def check_z(z: float) -> float:
@@ -177,6 +196,78 @@ def mean_half_width(values: ArrayLike, z: float = 1.96) -> float:
     if not np.all(np.isfinite(v)):
         raise ValueError(f"values must be finite, found {int((~np.isfinite(v)).sum())} NaN or infinite")
     return float(z * v.std(ddof=1) / math.sqrt(v.size))
+
+
+def group_codes(groups: ArrayLike, n: int, what: str = "groups") -> tuple[np.ndarray, int]:
+    """Codes 0..G-1 of ``groups`` (one label per sample, any hashable labels numpy can sort) and the
+    number G of distinct groups.  ``ValueError`` when ``groups`` is not 1-D of length ``n``, holds NaN,
+    or has fewer than 2 groups (a spread between groups needs two)."""
+    g = np.asarray(groups)
+    if g.ndim != 1 or g.size != n:
+        raise ValueError(f"{what} must be a 1-D array with one label per sample ({n}), got shape {g.shape}")
+    if g.dtype.kind == "f" and np.isnan(g).any():
+        raise ValueError(f"{what} contains NaN labels")
+    if g.dtype.kind not in "iufUSb" and g.dtype != object:
+        raise ValueError(f"{what} must hold integer or string labels, got dtype {g.dtype}")
+    _, codes = np.unique(g, return_inverse=True)
+    n_groups = int(codes.max()) + 1 if codes.size else 0
+    if n_groups < 2:
+        raise ValueError(f"{what} has {n_groups} distinct label(s); an interval over groups needs at least 2")
+    return codes.reshape(-1).astype(np.int64), n_groups
+
+
+@dataclass
+class GroupedInterval:
+    """Mean of per-sample values with a cluster-robust interval: ``mean ± half_width`` at ``level``
+    over ``n_groups`` groups (arrays of the values' columns, or floats for 1-D values)."""
+
+    mean: np.ndarray | float
+    half_width: np.ndarray | float
+    n_groups: int
+    level: float
+
+    @property
+    def low(self) -> np.ndarray | float:
+        return self.mean - self.half_width
+
+    @property
+    def high(self) -> np.ndarray | float:
+        return self.mean + self.half_width
+
+
+def grouped_mean_interval(values: ArrayLike, groups: ArrayLike, level: float = 0.95) -> GroupedInterval:
+    """Mean of ``values`` ([n] or [n, B], one row per sample) with an interval that lets the samples of
+    one group be correlated (e.g. consecutive samples of one play).
+
+    With group totals T_g = sum_{i in g} y_i, sizes n_g and the mean ybar = sum_g T_g / n, the
+    cluster-robust variance of ybar is
+
+        Var(ybar) = G / (G - 1) * sum_g (T_g - n_g ybar)^2 / n^2,
+
+    and the half-width is t_{(1+level)/2, G-1} * sqrt(Var) (Student's t with G - 1 degrees of freedom:
+    with few groups the normal 1.96 would be too narrow).  Groups of one sample each give
+    t_{n-1} s / sqrt(n), the textbook interval; copies of a sample inside its group add nothing.
+    The interval describes another draw of *groups*; it assumes groups are independent.
+    ``ValueError`` for NaN or infinite values, mismatched ``groups`` or fewer than 2 groups.
+    """
+    vals = np.asarray(values, dtype=np.float64)
+    if vals.ndim not in (1, 2) or vals.shape[0] < 2:
+        raise ValueError(f"values must be [n] or [n, B] with n >= 2 samples, got shape {vals.shape}")
+    if not np.all(np.isfinite(vals)):
+        raise ValueError(f"values contain {int((~np.isfinite(vals)).sum())} NaN or infinite entries")
+    if not (is_real(level) and 0 < level < 1):
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    if groups is None:
+        raise ValueError("groups must give one label per sample (for independent samples use mean_half_width)")
+    totals, sizes = _resampling_units(vals.reshape(vals.shape[0], -1), groups)
+    n, n_groups = vals.shape[0], totals.shape[0]
+    mean = totals.sum(axis=0) / n
+    resid = totals - sizes[:, None] * mean
+    var = n_groups / (n_groups - 1) * (resid**2).sum(axis=0) / n**2
+    half = float(student_t.ppf((1 + level) / 2, n_groups - 1)) * np.sqrt(var)
+    if vals.ndim == 1:
+        return GroupedInterval(float(mean[0]), float(half[0]), n_groups, float(level))
+    return GroupedInterval(mean, half, n_groups, float(level))
 
 
 class NonPositiveMeansError(ValueError):
@@ -216,26 +307,33 @@ def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]
 
 
 def bootstrap_power_law(
-    x: ArrayLike, per_sample: ArrayLike, n_boot: int = 1000, seed: int = 0, level: float = 0.95, chunk: int = 256
+    x: ArrayLike, per_sample: ArrayLike, n_boot: int = 1000, seed: int = 0, level: float = 0.95, chunk: int = 256,
+    groups: ArrayLike | None = None,
 ) -> PowerLawFit:
     """Fit A x^beta to the sample mean of ``per_sample`` [n_samples, len(x)], with bootstrap CIs.
 
     Each bootstrap replicate draws n_samples rows with replacement (whole samples, so correlations
-    between the values of one sample at different x are kept), averages them and refits.  Replicates
-    whose mean is non-positive at some x cannot be fitted in log space; they are counted in
-    ``n_failed`` and against both ends of the interval (:func:`percentile_interval`, which raises
+    between the values of one sample at different x are kept), averages them and refits.  With
+    ``groups`` (one label per sample, e.g. the play a sample was cut from) a replicate draws G whole
+    groups with replacement instead (a cluster bootstrap: samples of one group may be correlated),
+    and the replicate's mean is over all the samples of the drawn groups; groups of one sample each,
+    labelled in row order, give the plain bootstrap, draw for draw.  With few groups (say under 10)
+    the percentile interval is rough: compare :func:`grouped_mean_interval`.  Replicates whose mean
+    is non-positive at some x cannot be fitted in log space; they are counted in ``n_failed`` and
+    against both ends of the interval (:func:`percentile_interval`, which raises
     :class:`NonPositiveMeansError` when they leave an end undetermined).
     """
     xs, vals = _check_per_sample(x, per_sample)
     _check_bootstrap_settings(n_boot, level, chunk)
+    totals, sizes = _resampling_units(vals, groups)
     fit = fit_power_law(xs, vals.mean(axis=0))
     rng = seeded_rng(seed)
-    n = vals.shape[0]
+    n = totals.shape[0]
     lx = np.log(xs)
     amps, exps = [], []
     for start in range(0, n_boot, chunk):
         size = min(chunk, n_boot - start)
-        amp, exp = _bootstrap_fits(lx, vals, rng.integers(0, n, size=(size, n)))
+        amp, exp = _bootstrap_fits(lx, totals, sizes, rng.integers(0, n, size=(size, n)))
         amps.append(amp)
         exps.append(exp)
     amps_arr, exps_arr = np.concatenate(amps), np.concatenate(exps)
@@ -267,7 +365,7 @@ class ExponentDifference:
 def bootstrap_exponent_difference(
     x_a: ArrayLike, per_sample_a: ArrayLike, x_b: ArrayLike, per_sample_b: ArrayLike, n_boot: int = 1000,
     seed: int = 0, level: float = 0.95,
-    chunk: int = 256,
+    chunk: int = 256, groups: ArrayLike | None = None,
 ) -> ExponentDifference:
     """beta_a - beta_b for y_a = A_a x_a^beta_a and y_b = A_b x_b^beta_b fitted to sample means, with a
     paired percentile bootstrap interval.
@@ -276,8 +374,10 @@ def bootstrap_exponent_difference(
     sample (e.g. one text block at two split ratios).  Each replicate draws one set of n rows with
     replacement and refits *both* power laws to it, so noise the two estimates share (a sample that
     is easy at every ratio) cancels in the difference instead of widening it, as it would if two
-    marginal intervals were compared.  Replicates in which either mean is non-positive at some x
-    count against both ends of the interval (``n_failed``; :func:`percentile_interval`).
+    marginal intervals were compared.  With ``groups`` (one label per row) each replicate draws whole
+    groups instead, as in :func:`bootstrap_power_law`.  Replicates in which either mean is
+    non-positive at some x count against both ends of the interval (``n_failed``;
+    :func:`percentile_interval`).
     """
     xa, va = _check_per_sample(x_a, per_sample_a, "per_sample_a")
     xb, vb = _check_per_sample(x_b, per_sample_b, "per_sample_b")
@@ -288,13 +388,15 @@ def bootstrap_exponent_difference(
         )
     _check_bootstrap_settings(n_boot, level, chunk)
     difference = fit_power_law(xa, va.mean(axis=0)).exponent - fit_power_law(xb, vb.mean(axis=0)).exponent
+    ta, sizes = _resampling_units(va, groups)
+    tb, _ = _resampling_units(vb, groups)
     rng = seeded_rng(seed)
-    n = va.shape[0]
+    n = ta.shape[0]
     lxa, lxb = np.log(xa), np.log(xb)
     diffs = []
     for start in range(0, n_boot, chunk):
         idx = rng.integers(0, n, size=(min(chunk, n_boot - start), n))
-        diffs.append(_bootstrap_fits(lxa, va, idx)[1] - _bootstrap_fits(lxb, vb, idx)[1])
+        diffs.append(_bootstrap_fits(lxa, ta, sizes, idx)[1] - _bootstrap_fits(lxb, tb, sizes, idx)[1])
     d = np.concatenate(diffs)
     return ExponentDifference(float(difference), percentile_interval(d, level), level, n_boot,
                               int(np.isnan(d).sum()))

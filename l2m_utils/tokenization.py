@@ -241,22 +241,26 @@ def encode_stream(texts: Sequence[str], tokenizer: Tokenizer, separator: bool = 
     return np.concatenate(parts)
 
 
-def tokenize_samples(samples: Sequence[str], tokenizer: Tokenizer, length: int) -> np.ndarray:
+def tokenize_samples(samples: Sequence[str], tokenizer: Tokenizer, length: int,
+                     return_kept: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Encode ``samples`` and keep those with at least ``length`` tokens, truncated to ``length``.
 
-    Returns int64 ``[n_kept, length]`` (no BOS; the scorer adds it).  Raises ``ValueError`` saying
-    how long the longest sample was when none qualifies.
+    Returns int64 ``[n_kept, length]`` (no BOS; the scorer adds it); with ``return_kept`` also the
+    int64 positions in ``samples`` of the rows kept (to carry labels such as a sample's document
+    along).  Raises ``ValueError`` saying how long the longest sample was when none qualifies.
     """
     integer(length, "length")
     samples = strings(samples, "samples")
     if len(samples) == 0:
         raise ValueError("no samples to tokenize")
     encoded = tokenizer.encode(samples)
-    kept = [ids[:length] for ids in encoded if len(ids) >= length]
+    kept_at = [i for i, ids in enumerate(encoded) if len(ids) >= length]
+    kept = [encoded[i][:length] for i in kept_at]
     if not kept:
         longest = max(len(ids) for ids in encoded)
         raise ValueError(
             f"none of the {len(samples)} samples has at least {length} tokens (the longest has {longest}); "
             "make longer samples (min_words) or use a shorter length"
         )
-    return np.stack(kept).astype(np.int64)
+    ids = np.stack(kept).astype(np.int64)
+    return (ids, np.asarray(kept_at, dtype=np.int64)) if return_kept else ids

@@ -565,3 +565,14 @@ def test_corpus_statistics_counts_by_hand():
     docs = [Document("a", "x y z"), Document("b", "p q")]
     assert C.corpus_statistics(docs) == {"documents": 2, "words": 5, "characters": 8}
     assert C.corpus_statistics([]) == {"documents": 0, "words": 0, "characters": 0}
+
+
+def test_make_samples_returns_the_document_of_each_sample(plays):
+    samples, documents = C.make_samples(plays[:3], 400, return_documents=True)
+    assert samples == C.make_samples(plays[:3], 400)
+    assert documents.dtype == np.int64 and documents.shape == (len(samples),)
+    assert np.all(np.diff(documents) >= 0) and set(documents.tolist()) == {0, 1, 2}
+    for s, d in zip(samples, documents):
+        assert s in plays[d].text
+    capped, capped_docs = C.make_samples(plays[:3], 400, max_samples=5, return_documents=True)
+    assert capped == samples[:5] and capped_docs.tolist() == documents[:5].tolist()

@@ -244,7 +244,7 @@ def test_the_bootstrap_intervals_count_failed_replicates_against_both_ends():
     f = fits.bootstrap_power_law(x, vals, n_boot=300, seed=0, chunk=300)
     idx = np.random.default_rng(0).integers(0, 50, size=(300, 50))  # the replicates the fit draws
     assert f.n_failed == int(np.sum(np.any(vals[idx].mean(axis=1) <= 0, axis=1))) == 7  # 2.3%: determined
-    amps, exps = fits._bootstrap_fits(np.log(x), vals, idx)
+    amps, exps = fits._bootstrap_fits(np.log(x), vals, np.ones(50), idx)
     # the replicate fits themselves, computed independently (np.polyfit per replicate, NaN where failed)
     means = vals[idx].mean(axis=1)
     for k in range(len(idx)):
@@ -311,3 +311,115 @@ def test_fit_power_law_recovers_any_amplitude_and_exponent_in_any_order(seed):
     x = rng.permutation(2.0 ** np.arange(1, 8 + seed % 4))
     fit = fits.fit_power_law(x, A * x**beta)
     assert fit.amplitude == pytest.approx(A, rel=1e-10) and fit.exponent == pytest.approx(beta, abs=1e-10)
+
+
+# --------------------------------------------------------------------------------------------------
+# samples in correlated groups (the samples of one play): grouped intervals and cluster bootstraps
+# --------------------------------------------------------------------------------------------------
+
+def test_grouped_interval_by_hand():
+    # totals 3 and 13, sizes 2 and 2, mean 4: residual totals -5 and +5,
+    # Var = 2/1 * 50 / 16 = 6.25, se 2.5, half-width t_{0.975, 1} * 2.5 = 12.7062047 * 2.5
+    gi = fits.grouped_mean_interval([1.0, 2.0, 3.0, 10.0], ["a", "a", "b", "b"])
+    assert gi.mean == 4.0 and gi.n_groups == 2 and gi.level == 0.95
+    assert gi.half_width == pytest.approx(12.706204736174707 * 2.5, rel=1e-12)
+    assert (gi.low, gi.high) == pytest.approx((4.0 - gi.half_width, 4.0 + gi.half_width))
+
+
+def test_grouped_interval_with_one_sample_per_group_is_the_t_interval():
+    v = np.random.default_rng(0).normal(size=(9, 3))
+    gi = fits.grouped_mean_interval(v, np.arange(9), level=0.9)
+    # t_{0.95, 8} = 1.8595480375228424
+    np.testing.assert_allclose(gi.half_width, 1.8595480375228424 * v.std(axis=0, ddof=1) / 3, rtol=1e-10)
+    np.testing.assert_allclose(gi.mean, v.mean(axis=0), rtol=1e-12)
+
+
+def test_copies_of_a_sample_inside_its_group_add_nothing():
+    # the same 6 values, each repeated 5 times inside its own group: the grouped interval is that of the
+    # 6 values; the interval that treats the 30 rows as independent shrinks by about sqrt(5)
+    v = np.array([0.3, 1.1, -0.4, 2.0, 0.9, 1.7])
+    once = fits.grouped_mean_interval(v, np.arange(6))
+    rep = fits.grouped_mean_interval(np.repeat(v, 5), np.repeat(np.arange(6), 5))
+    assert rep.mean == pytest.approx(once.mean) and rep.half_width == pytest.approx(once.half_width, rel=1e-12)
+    assert fits.mean_half_width(np.repeat(v, 5)) < 0.5 * fits.mean_half_width(v)
+
+
+def test_grouped_interval_ignores_the_order_and_names_of_groups():
+    rng = np.random.default_rng(3)
+    v, g = rng.normal(size=40), rng.integers(0, 7, 40)
+    a = fits.grouped_mean_interval(v, g)
+    perm = rng.permutation(40)
+    b = fits.grouped_mean_interval(v[perm], np.array([f"play {k}" for k in g[perm]]))
+    assert (b.mean, b.half_width, b.n_groups) == pytest.approx((a.mean, a.half_width, a.n_groups), rel=1e-12)
+
+
+def test_grouped_interval_covers_when_samples_of_a_group_share_an_effect():
+    # 8 groups of 10 samples, each group shifted by its own N(0, 1) effect, noise N(0, 0.5^2): the 95%
+    # grouped interval should cover the true mean 0 about 95% of the time; the interval that treats the 80
+    # samples as independent covers far less often (its standard error ignores the shared effects)
+    rng = np.random.default_rng(11)
+    groups = np.repeat(np.arange(8), 10)
+    cover_grouped = cover_naive = 0
+    n_rep = 2000
+    for _ in range(n_rep):
+        y = rng.normal(size=8)[groups] + 0.5 * rng.normal(size=80)
+        gi = fits.grouped_mean_interval(y, groups)
+        cover_grouped += abs(gi.mean) <= gi.half_width
+        cover_naive += abs(y.mean()) <= fits.mean_half_width(y)
+    assert 0.93 <= cover_grouped / n_rep <= 0.97
+    assert cover_naive / n_rep < 0.6
+
+
+@pytest.mark.parametrize("values, groups, match", [
+    (np.ones(4), [0, 0, 0, 0], r"groups has 1 distinct label\(s\); an interval over groups needs at least 2"),
+    (np.ones(4), [0, 1, 1], r"one label per sample \(4\), got shape \(3,\)"),
+    (np.ones(4), [0.0, np.nan, 1.0, 1.0], "NaN labels"),
+    (np.ones(4), None, "groups must give one label per sample"),
+    ([1.0, np.nan, 2.0, 3.0], [0, 0, 1, 1], "1 NaN or infinite"),
+    (np.ones(1), [0], r"n >= 2 samples, got shape \(1,\)"),
+    (np.ones((2, 2, 2)), [0, 1], "values must be"),
+])
+def test_grouped_interval_bad_input(values, groups, match):
+    with pytest.raises(ValueError, match=match):
+        fits.grouped_mean_interval(values, groups)
+    with pytest.raises(ValueError, match="level"):
+        fits.grouped_mean_interval(np.ones(4), [0, 0, 1, 1], level=1.0)
+
+
+def _power_law_samples(n=30, seed=5):
+    x = np.array([4.0, 8.0, 16.0, 32.0, 64.0])
+    return x, np.random.default_rng(seed).gamma(3.0, 1.0, (n, x.size)) * x**0.6
+
+
+def test_cluster_bootstrap_with_one_sample_per_group_is_the_plain_bootstrap():
+    x, v = _power_law_samples()
+    plain = fits.bootstrap_power_law(x, v, n_boot=300, seed=4)
+    single = fits.bootstrap_power_law(x, v, n_boot=300, seed=4, groups=np.arange(30))
+    assert single.exponent_ci == plain.exponent_ci and single.amplitude_ci == plain.amplitude_ci
+    d_plain = fits.bootstrap_exponent_difference(x, v, x, v * x**0.1, n_boot=200, seed=1)
+    d_single = fits.bootstrap_exponent_difference(x, v, x, v * x**0.1, n_boot=200, seed=1, groups=np.arange(30))
+    assert d_single.ci == d_plain.ci
+
+
+def test_cluster_bootstrap_of_copied_samples_is_the_bootstrap_of_the_originals():
+    # each of 12 samples copied 4 times inside its group: drawing groups is drawing the 12 originals
+    x, v = _power_law_samples(n=12)
+    plain = fits.bootstrap_power_law(x, v, n_boot=400, seed=2)
+    grouped = fits.bootstrap_power_law(x, np.repeat(v, 4, axis=0), n_boot=400, seed=2, groups=np.repeat(np.arange(12), 4))
+    np.testing.assert_allclose(grouped.exponent_ci, plain.exponent_ci, rtol=1e-12)
+    np.testing.assert_allclose(grouped.amplitude_ci, plain.amplitude_ci, rtol=1e-12)
+    # ... while the plain bootstrap of the 48 rows narrows the interval as if they were independent
+    rows = fits.bootstrap_power_law(x, np.repeat(v, 4, axis=0), n_boot=400, seed=2)
+    assert np.diff(rows.exponent_ci)[0] < 0.7 * np.diff(plain.exponent_ci)[0]
+    d = fits.bootstrap_exponent_difference(x, np.repeat(v, 4, axis=0), x, np.repeat(v * x**0.1, 4, axis=0),
+                                           n_boot=200, seed=3, groups=np.repeat(np.arange(12), 4))
+    d0 = fits.bootstrap_exponent_difference(x, v, x, v * x**0.1, n_boot=200, seed=3)
+    np.testing.assert_allclose(d.ci, d0.ci, rtol=1e-12, atol=1e-15)
+
+
+def test_cluster_bootstrap_bad_groups():
+    x, v = _power_law_samples(n=6)
+    with pytest.raises(ValueError, match=r"one label per sample \(6\)"):
+        fits.bootstrap_power_law(x, v, n_boot=10, groups=[0, 1])
+    with pytest.raises(ValueError, match="1 distinct label"):
+        fits.bootstrap_exponent_difference(x, v, x, v, n_boot=10, groups=np.zeros(6))

@@ -243,3 +243,10 @@ def test_a_tokenizer_without_bos_serves_counting_only(tmp_path, cache, capfd):
     assert len(ids) > 4 and tok.decode(ids) == "To be, or not to be, that is the question"
     captured = capfd.readouterr()
     assert "longer than the specified maximum sequence length" not in captured.out + captured.err
+
+
+def test_tokenize_samples_returns_the_positions_it_kept(tok):
+    samples = ["short", TEXTS[0], "tiny", TEXTS[1]]
+    out, kept = T.tokenize_samples(samples, tok, length=12, return_kept=True)
+    assert kept.tolist() == [1, 3] and kept.dtype == np.int64
+    np.testing.assert_array_equal(out, T.tokenize_samples(samples, tok, length=12))
