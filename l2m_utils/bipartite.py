@@ -99,12 +99,10 @@ class BipartiteEstimate:
         first = 0 if ok.all() else len(ok) - int(np.argmin(ok[::-1]))
         return int(self.lengths[first])
 
-    def fit(self, n_boot: int = 1000, seed: int = 0, level: float = 0.95, min_length: int = 1,
-            groups: np.ndarray | None = None) -> PowerLawFit:
-        """Power law A L^beta through the means at L >= ``min_length``, bootstrapping over samples (or,
-        with ``groups``, one label per sample such as its play, over whole groups)."""
+    def fit(self, n_boot: int = 1000, seed: int = 0, level: float = 0.95, min_length: int = 1) -> PowerLawFit:
+        """Power law A L^beta through the means at L >= ``min_length``, bootstrapping over samples."""
         keep = self.lengths >= min_length
-        return bootstrap_power_law(self.lengths[keep], self.per_sample[:, keep], n_boot, seed, level, groups=groups)
+        return bootstrap_power_law(self.lengths[keep], self.per_sample[:, keep], n_boot, seed, level)
 
 
 # --------------------------------------------------------------------------------------------------

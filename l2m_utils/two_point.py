@@ -47,6 +47,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .checks import integer, integers, is_real, seeded_rng, strings, token_stream
+from .fits import jackknife_se
 from .params import torch_device
 from .entropy_estimators import entropy_from_counts
 from .progress import progress_bar
@@ -644,18 +645,6 @@ class LocalExponents:
         """Jackknife standard error of exponent[i] - exponent[j], from the same replicates (the two
         exponents share the documents, so their errors are correlated)."""
         return float(jackknife_se(self.replicates[:, i] - self.replicates[:, j]))
-
-
-def jackknife_se(replicates: np.ndarray) -> np.ndarray:
-    """Delete-a-group jackknife standard error over axis 0 of ``replicates`` [G, ...] (G groups of
-    about equal size): sqrt((G-1)/G * sum_g (theta_g - mean_g theta_g)^2); NaN where a replicate is NaN.
-    Its variance is biased upward on average (Efron and Stein, 1981): the errors err on the wide side."""
-    reps = np.asarray(replicates, dtype=np.float64)
-    if reps.ndim == 0 or reps.shape[0] < 2:
-        raise ValueError(f"a jackknife needs replicates from at least 2 groups (axis 0), got shape {reps.shape}")
-    g = reps.shape[0]
-    with np.errstate(invalid="ignore"):
-        return np.sqrt((g - 1) / g * ((reps - reps.mean(axis=0)) ** 2).sum(axis=0))
 
 
 MAX_GROUP_IMBALANCE = 1.5  # the largest jackknife group may hold at most 1.5x the tokens of the smallest

@@ -363,17 +363,3 @@ def test_lengths_ratios_and_token_shapes_are_checked():
     with pytest.raises(ValueError, match=r"tokens must be a 2-D array \[n_sequences, length\], got shape \(5,\)"):
         bp.score_batched(scorer, np.zeros(5, dtype=int))
 
-
-def test_fit_over_groups_resamples_whole_groups():
-    rng = np.random.default_rng(2)
-    lengths = np.array([4, 8, 16, 32])
-    per_sample = rng.gamma(3.0, 1.0, (12, 4)) * lengths**0.5
-    est = bp.BipartiteEstimate("direct", 2.0, lengths, lengths // 2, per_sample)
-    plain = est.fit(n_boot=200, seed=1)
-    assert est.fit(n_boot=200, seed=1, groups=np.arange(12)).exponent_ci == plain.exponent_ci
-    # every sample copied three times inside its own group: the groups' bootstrap is the originals' one
-    copied = bp.BipartiteEstimate("direct", 2.0, lengths, lengths // 2, np.repeat(per_sample, 3, axis=0))
-    np.testing.assert_allclose(copied.fit(n_boot=200, seed=1, groups=np.repeat(np.arange(12), 3)).exponent_ci,
-                               plain.exponent_ci, rtol=1e-12)
-    with pytest.raises(ValueError, match="one label per sample"):
-        est.fit(groups=[0, 1])

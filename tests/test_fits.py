@@ -244,7 +244,7 @@ def test_the_bootstrap_intervals_count_failed_replicates_against_both_ends():
     f = fits.bootstrap_power_law(x, vals, n_boot=300, seed=0, chunk=300)
     idx = np.random.default_rng(0).integers(0, 50, size=(300, 50))  # the replicates the fit draws
     assert f.n_failed == int(np.sum(np.any(vals[idx].mean(axis=1) <= 0, axis=1))) == 7  # 2.3%: determined
-    amps, exps = fits._bootstrap_fits(np.log(x), vals, np.ones(50), idx)
+    amps, exps = fits._bootstrap_fits(np.log(x), vals, idx)
     # the replicate fits themselves, computed independently (np.polyfit per replicate, NaN where failed)
     means = vals[idx].mean(axis=1)
     for k in range(len(idx)):
@@ -391,35 +391,56 @@ def _power_law_samples(n=30, seed=5):
     return x, np.random.default_rng(seed).gamma(3.0, 1.0, (n, x.size)) * x**0.6
 
 
-def test_cluster_bootstrap_with_one_sample_per_group_is_the_plain_bootstrap():
-    x, v = _power_law_samples()
-    plain = fits.bootstrap_power_law(x, v, n_boot=300, seed=4)
-    single = fits.bootstrap_power_law(x, v, n_boot=300, seed=4, groups=np.arange(30))
-    assert single.exponent_ci == plain.exponent_ci and single.amplitude_ci == plain.amplitude_ci
-    d_plain = fits.bootstrap_exponent_difference(x, v, x, v * x**0.1, n_boot=200, seed=1)
-    d_single = fits.bootstrap_exponent_difference(x, v, x, v * x**0.1, n_boot=200, seed=1, groups=np.arange(30))
-    assert d_single.ci == d_plain.ci
+def _correlated_power_law_samples(seed=5, n_groups=6, per_group=8):
+    """Samples whose values share their group's factor (as samples of one play share its words)."""
+    rng = np.random.default_rng(seed)
+    x = np.array([4.0, 8.0, 16.0, 32.0, 64.0])
+    groups = np.repeat(np.arange(n_groups), per_group)
+    slope = 0.6 + 0.15 * rng.normal(size=n_groups)[groups]  # each group its own exponent
+    return x, rng.gamma(20.0, 0.05, (groups.size, x.size)) * x ** slope[:, None], groups
 
 
-def test_cluster_bootstrap_of_copied_samples_is_the_bootstrap_of_the_originals():
-    # each of 12 samples copied 4 times inside its group: drawing groups is drawing the 12 originals
-    x, v = _power_law_samples(n=12)
-    plain = fits.bootstrap_power_law(x, v, n_boot=400, seed=2)
-    grouped = fits.bootstrap_power_law(x, np.repeat(v, 4, axis=0), n_boot=400, seed=2, groups=np.repeat(np.arange(12), 4))
-    np.testing.assert_allclose(grouped.exponent_ci, plain.exponent_ci, rtol=1e-12)
-    np.testing.assert_allclose(grouped.amplitude_ci, plain.amplitude_ci, rtol=1e-12)
-    # ... while the plain bootstrap of the 48 rows narrows the interval as if they were independent
-    rows = fits.bootstrap_power_law(x, np.repeat(v, 4, axis=0), n_boot=400, seed=2)
-    assert np.diff(rows.exponent_ci)[0] < 0.7 * np.diff(plain.exponent_ci)[0]
-    d = fits.bootstrap_exponent_difference(x, np.repeat(v, 4, axis=0), x, np.repeat(v * x**0.1, 4, axis=0),
-                                           n_boot=200, seed=3, groups=np.repeat(np.arange(12), 4))
-    d0 = fits.bootstrap_exponent_difference(x, v, x, v * x**0.1, n_boot=200, seed=3)
-    np.testing.assert_allclose(d.ci, d0.ci, rtol=1e-12, atol=1e-15)
+def test_jackknife_exponent_by_its_definition():
+    x, v, groups = _correlated_power_law_samples()
+    jk = fits.jackknife_power_law(x, v, groups, level=0.9)
+    # replicate g: the log-log slope of the mean over the samples outside group g, fitted one by one
+    reps = np.array([np.polyfit(np.log(x), np.log(v[groups != g].mean(axis=0)), 1)[0] for g in range(6)])
+    np.testing.assert_allclose(jk.replicates, reps, rtol=1e-10)
+    se = math.sqrt(5 / 6 * ((reps - reps.mean()) ** 2).sum())
+    assert jk.se == pytest.approx(se, rel=1e-10)
+    assert jk.exponent == pytest.approx(np.polyfit(np.log(x), np.log(v.mean(axis=0)), 1)[0], rel=1e-12)
+    # t_{0.95, 5} = 2.015048372669157
+    assert jk.ci == pytest.approx((jk.exponent - 2.015048372669157 * se, jk.exponent + 2.015048372669157 * se),
+                                  rel=1e-9)
+    assert (jk.n_groups, jk.level) == (6, 0.9)
 
 
-def test_cluster_bootstrap_bad_groups():
-    x, v = _power_law_samples(n=6)
-    with pytest.raises(ValueError, match=r"one label per sample \(6\)"):
-        fits.bootstrap_power_law(x, v, n_boot=10, groups=[0, 1])
+def test_jackknife_of_copied_samples_is_the_jackknife_of_the_originals():
+    x, v, groups = _correlated_power_law_samples()
+    a = fits.jackknife_power_law(x, v, groups)
+    b = fits.jackknife_power_law(x, np.repeat(v, 3, axis=0), np.repeat(groups, 3))
+    assert (b.exponent, b.se) == pytest.approx((a.exponent, a.se), rel=1e-10)
+
+
+def test_intervals_over_groups_are_wider_than_over_samples_when_groups_differ():
+    # each group has its own exponent: the per-sample bootstrap sees only the noise inside the groups
+    x, v, groups = _correlated_power_law_samples(per_group=20)
+    over_samples = fits.bootstrap_power_law(x, v, n_boot=500, seed=0)
+    over_groups = fits.jackknife_power_law(x, v, groups)
+    assert np.diff(over_groups.ci)[0] > 2 * np.diff(over_samples.exponent_ci)[0]
+    assert over_groups.exponent == pytest.approx(over_samples.exponent, rel=1e-12)
+
+
+def test_jackknife_bad_input():
+    x, v, groups = _correlated_power_law_samples()
+    with pytest.raises(ValueError, match=r"one label per sample \(48\)"):
+        fits.jackknife_power_law(x, v, groups[:5])
     with pytest.raises(ValueError, match="1 distinct label"):
-        fits.bootstrap_exponent_difference(x, v, x, v, n_boot=10, groups=np.zeros(6))
+        fits.jackknife_power_law(x, v, np.zeros(48))
+    with pytest.raises(ValueError, match="level"):
+        fits.jackknife_power_law(x, v, groups, level=0.0)
+    w = v.copy()
+    w[groups != 2, 0] = -1.0  # positive only thanks to group 2
+    w[groups == 2, 0] = 20.0
+    with pytest.raises(fits.NonPositiveMeansError, match=r"leaving out group\(s\) \[2\] of 6"):
+        fits.jackknife_power_law(x, w, groups)
