@@ -795,8 +795,8 @@ def make_samples(
     remainder shorter than ``min_words`` is dropped.  Samples keep corpus order; ``max_samples``
     keeps the first ones.  With ``return_documents`` the result is ``(samples, documents)``, where
     ``documents[i]`` is the position in ``docs`` of the document sample i was cut from (int64): the
-    samples of one document are correlated, so intervals over another draw of documents resample
-    them together (``l2m_utils.fits.grouped_mean_interval``).  Raises ``ValueError`` saying how
+    samples of one document are correlated, so intervals over another draw of documents treat them
+    as one unit (``l2m_utils.fits.grouped_mean_interval``, ``jackknife_power_law``).  Raises ``ValueError`` saying how
     many samples of which length were found when fewer than ``min_samples`` qualify, ending with
     ``remedy`` (a caller that names its own knobs passes ``""``).
     """

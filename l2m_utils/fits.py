@@ -14,13 +14,12 @@
   dense grid and refined with a bounded scalar minimiser.
 * :func:`mean_half_width` -- z s / sqrt(n), the half-width of the normal interval of a mean (the 95%
   intervals of chapters 4, 7 and 8).
-* :func:`grouped_mean_interval` -- the interval of a mean when the samples come in correlated groups
-  (the samples cut from one play): a cluster-robust standard error from the groups' residual totals
-  and Student's t with G - 1 degrees of freedom.
-* :func:`jackknife_power_law` -- the exponent of :func:`bootstrap_power_law`'s fit with an interval
-  over such groups: a delete-a-group jackknife (:func:`jackknife_se`) and Student's t with G - 1
-  degrees of freedom.  (A percentile bootstrap over a handful of groups gives intervals that are too
-  narrow; with 4 plays, chapter 4's classroom run found some narrower than the per-sample ones.)
+* :func:`grouped_mean_interval` and :func:`jackknife_power_law` -- a mean, and the exponent of
+  :func:`bootstrap_power_law`'s fit, with an interval over another draw of the *groups* the samples
+  come in when the samples of one group are correlated (the samples cut from one play): a
+  delete-a-group jackknife (:func:`jackknife_se`) and Student's t with G - 1 degrees of freedom.  (A
+  percentile bootstrap over a handful of groups gives intervals that are too narrow: tried with
+  chapter 4's 4 classroom plays, some came out narrower than the per-sample ones.)
 
 Bad input (NaN or infinite values, non-positive x or y where logs are taken, mismatched shapes, too
 few points) raises ``ValueError`` naming the problem.
@@ -29,7 +28,9 @@ few points) raises ``ValueError`` naming the problem.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -195,16 +196,48 @@ def mean_half_width(values: ArrayLike, z: float = 1.96) -> float:
     return float(z * v.std(ddof=1) / math.sqrt(v.size))
 
 
+def jackknife_se(replicates: ArrayLike) -> np.ndarray:
+    """Delete-a-group jackknife standard error over axis 0 of ``replicates`` [G, ...] (replicate g: the
+    statistic without group g): sqrt((G-1)/G * sum_g (theta_g - mean_g theta_g)^2); NaN where a
+    replicate is NaN.  For independent groups of equal size its variance is biased upward on average
+    (Efron and Stein, 1981); with few or unequal groups an interval built on it can still be too narrow."""
+    reps = np.asarray(replicates, dtype=np.float64)
+    if reps.ndim == 0 or reps.shape[0] < 2:
+        raise ValueError(f"a jackknife needs replicates from at least 2 groups (axis 0), got shape {reps.shape}")
+    g = reps.shape[0]
+    with np.errstate(invalid="ignore"):
+        return np.sqrt((g - 1) / g * ((reps - reps.mean(axis=0)) ** 2).sum(axis=0))
+
+
+def _label_kind(value: Any) -> str | None:
+    """"str" or "number" for a label ``group_codes`` accepts (NaN is a number here; it is refused later)."""
+    if isinstance(value, (str, np.str_)):
+        return "str"
+    if isinstance(value, (bool, np.bool_, numbers.Integral, numbers.Real)):
+        return "number"
+    return None
+
+
 def group_codes(groups: ArrayLike, n: int, what: str = "groups") -> tuple[np.ndarray, int]:
-    """Codes 0..G-1 of ``groups`` (one label per sample, any hashable labels numpy can sort) and the
-    number G of distinct groups.  ``ValueError`` when ``groups`` is not 1-D of length ``n``, holds NaN,
-    or has fewer than 2 groups (a spread between groups needs two)."""
-    g = np.asarray(groups)
+    """Codes 0..G-1 of ``groups`` (one integer or string label per sample; equal labels, one group) and
+    the number G of distinct groups.  ``ValueError`` when ``groups`` is not 1-D of length ``n``, holds
+    NaN, None or labels that are neither numbers nor strings, mixes numbers with strings (1 and "1"
+    would be one group), or has fewer than 2 groups (a spread between groups needs two)."""
+    g = np.asarray(groups, dtype=object) if isinstance(groups, (list, tuple)) else np.asarray(groups)
     if g.ndim != 1 or g.size != n:
         raise ValueError(f"{what} must be a 1-D array with one label per sample ({n}), got shape {g.shape}")
+    if g.dtype == object:  # Python labels: check their kinds before numpy turns 1 and "1" into one string
+        labels = g.tolist()
+        kinds = {_label_kind(v) for v in labels}
+        if None in kinds:
+            bad = next(v for v in labels if _label_kind(v) is None)
+            raise ValueError(f"{what} must hold integer or string labels, got {bad!r}")
+        if len(kinds) > 1:
+            raise ValueError(f"{what} mixes numbers and strings (1 and '1' would be one group): use one kind of label")
+        g = np.asarray(labels)
     if g.dtype.kind == "f" and np.isnan(g).any():
         raise ValueError(f"{what} contains NaN labels")
-    if g.dtype.kind not in "iufUSb" and g.dtype != object:
+    if g.dtype.kind not in "iufUSb":
         raise ValueError(f"{what} must hold integer or string labels, got dtype {g.dtype}")
     _, codes = np.unique(g, return_inverse=True)
     n_groups = int(codes.max()) + 1 if codes.size else 0
@@ -215,10 +248,12 @@ def group_codes(groups: ArrayLike, n: int, what: str = "groups") -> tuple[np.nda
 
 @dataclass
 class GroupedInterval:
-    """Mean of per-sample values with a cluster-robust interval: ``mean ± half_width`` at ``level``
-    over ``n_groups`` groups (arrays of the values' columns, or floats for 1-D values)."""
+    """Mean of per-sample values with an interval over groups: ``mean ± half_width`` at ``level``, with
+    ``half_width = t_{(1+level)/2, G-1} · se`` over ``n_groups`` groups (arrays over the values'
+    columns, or floats for 1-D values)."""
 
     mean: np.ndarray | float
+    se: np.ndarray | float
     half_width: np.ndarray | float
     n_groups: int
     level: float
@@ -233,19 +268,18 @@ class GroupedInterval:
 
 
 def grouped_mean_interval(values: ArrayLike, groups: ArrayLike, level: float = 0.95) -> GroupedInterval:
-    """Mean of ``values`` ([n] or [n, B], one row per sample) with an interval that lets the samples of
-    one group be correlated (e.g. consecutive samples of one play).
+    """Mean of ``values`` ([n] or [n, B], one row per sample) with an interval over another draw of the
+    *groups* the samples come in, whose samples may be correlated (e.g. consecutive samples of one play).
 
-    With group totals T_g = sum_{i in g} y_i, sizes n_g and the mean ybar = sum_g T_g / n, the
-    cluster-robust variance of ybar is
-
-        Var(ybar) = G / (G - 1) * sum_g (T_g - n_g ybar)^2 / n^2,
-
-    and the half-width is t_{(1+level)/2, G-1} * sqrt(Var) (Student's t with G - 1 degrees of freedom:
-    with few groups the normal 1.96 would be too narrow).  Groups of one sample each give
-    t_{n-1} s / sqrt(n), the textbook interval; copies of a sample inside its group add nothing.
-    The interval describes another draw of *groups*; it assumes groups are independent.
-    ``ValueError`` for NaN or infinite values, mismatched ``groups`` or fewer than 2 groups.
+    A delete-a-group jackknife, as :func:`jackknife_power_law` does for an exponent: with group totals
+    T_g = sum_{i in g} y_i and sizes n_g, replicate g is the mean without group g,
+    (T - T_g) / (n - n_g); ``se`` is :func:`jackknife_se` of the G replicates and the half-width is
+    t_{(1+level)/2, G-1} · se (Student's t with G - 1 degrees of freedom: with few groups the normal
+    1.96 would be too narrow).  Groups of one sample each give s / sqrt(n) exactly (the textbook
+    standard error), copies of a sample inside its group add nothing, and for groups of equal size it
+    equals the cluster-robust (CR1) standard error.  It assumes independent groups; with few or very
+    unequal groups the interval is rough and can be too narrow.  ``ValueError`` for NaN or infinite
+    values, mismatched ``groups`` or fewer than 2 groups.
     """
     vals = np.asarray(values, dtype=np.float64)
     if vals.ndim not in (1, 2) or vals.shape[0] < 2:
@@ -259,12 +293,11 @@ def grouped_mean_interval(values: ArrayLike, groups: ArrayLike, level: float = 0
     totals, sizes = _group_totals(vals.reshape(vals.shape[0], -1), groups)
     n, n_groups = vals.shape[0], totals.shape[0]
     mean = totals.sum(axis=0) / n
-    resid = totals - sizes[:, None] * mean
-    var = n_groups / (n_groups - 1) * (resid**2).sum(axis=0) / n**2
-    half = float(student_t.ppf((1 + level) / 2, n_groups - 1)) * np.sqrt(var)
+    se = jackknife_se((totals.sum(axis=0) - totals) / (n - sizes)[:, None])  # replicate g: group g left out
+    half = float(student_t.ppf((1 + level) / 2, n_groups - 1)) * se
     if vals.ndim == 1:
-        return GroupedInterval(float(mean[0]), float(half[0]), n_groups, float(level))
-    return GroupedInterval(mean, half, n_groups, float(level))
+        return GroupedInterval(float(mean[0]), float(se[0]), float(half[0]), n_groups, float(level))
+    return GroupedInterval(mean, se, half, n_groups, float(level))
 
 
 class NonPositiveMeansError(ValueError):
@@ -334,18 +367,6 @@ def bootstrap_power_law(
     return fit
 
 
-def jackknife_se(replicates: ArrayLike) -> np.ndarray:
-    """Delete-a-group jackknife standard error over axis 0 of ``replicates`` [G, ...] (G groups of
-    about equal size): sqrt((G-1)/G * sum_g (theta_g - mean_g theta_g)^2); NaN where a replicate is NaN.
-    Its variance is biased upward on average (Efron and Stein, 1981): the errors err on the wide side."""
-    reps = np.asarray(replicates, dtype=np.float64)
-    if reps.ndim == 0 or reps.shape[0] < 2:
-        raise ValueError(f"a jackknife needs replicates from at least 2 groups (axis 0), got shape {reps.shape}")
-    g = reps.shape[0]
-    with np.errstate(invalid="ignore"):
-        return np.sqrt((g - 1) / g * ((reps - reps.mean(axis=0)) ** 2).sum(axis=0))
-
-
 @dataclass
 class JackknifeExponent:
     """The exponent of a power-law fit to sample means with a delete-a-group jackknife interval:
@@ -367,8 +388,8 @@ def jackknife_power_law(x: ArrayLike, per_sample: ArrayLike, groups: ArrayLike,
     Replicate g refits the mean of the samples outside group g, (T - T_g) / (n - n_g) at each x (T
     the total, T_g and n_g group g's total and size); the standard error is :func:`jackknife_se` of
     the G replicates, and the interval uses Student's t with G - 1 degrees of freedom (with few
-    groups the normal 1.96 would be too narrow).  The jackknife assumes groups of similar size and
-    errs on the wide side.  :class:`NonPositiveMeansError` when leaving out some group leaves a mean
+    groups the normal 1.96 would be too narrow).  It assumes independent groups; with few or very
+    unequal groups the interval is rough and can be too narrow.  :class:`NonPositiveMeansError` when leaving out some group leaves a mean
     that is not positive (no log-log fit); ``ValueError`` for bad input or fewer than 2 groups.
     """
     xs, vals = _check_per_sample(x, per_sample)

@@ -314,22 +314,42 @@ def test_fit_power_law_recovers_any_amplitude_and_exponent_in_any_order(seed):
 
 
 # --------------------------------------------------------------------------------------------------
-# samples in correlated groups (the samples of one play): grouped intervals and cluster bootstraps
+# samples in correlated groups (the samples of one play): jackknife intervals over the groups
 # --------------------------------------------------------------------------------------------------
 
 def test_grouped_interval_by_hand():
-    # totals 3 and 13, sizes 2 and 2, mean 4: residual totals -5 and +5,
-    # Var = 2/1 * 50 / 16 = 6.25, se 2.5, half-width t_{0.975, 1} * 2.5 = 12.7062047 * 2.5
+    # groups a = {1, 2}, b = {3, 10}: without a the mean is 6.5, without b 1.5; the replicates' mean is 4,
+    # se = sqrt(1/2 * (2.5^2 + 2.5^2)) = 2.5, half-width t_{0.975, 1} * 2.5 = 12.7062047 * 2.5
     gi = fits.grouped_mean_interval([1.0, 2.0, 3.0, 10.0], ["a", "a", "b", "b"])
-    assert gi.mean == 4.0 and gi.n_groups == 2 and gi.level == 0.95
+    assert gi.mean == 4.0 and gi.n_groups == 2 and gi.level == 0.95 and gi.se == pytest.approx(2.5, rel=1e-12)
     assert gi.half_width == pytest.approx(12.706204736174707 * 2.5, rel=1e-12)
     assert (gi.low, gi.high) == pytest.approx((4.0 - gi.half_width, 4.0 + gi.half_width))
+
+
+def test_grouped_interval_of_unequal_groups_by_hand():
+    # a = {1, 2, 3} (total 6), b = {10, 4} (14), c = {6} (6); n = 6, mean 26/6.  Without a: 20/3, without b:
+    # 12/4 = 3, without c: 20/5 = 4 (means of the samples left, not of the group means: 6.5 without a)
+    gi = fits.grouped_mean_interval([1.0, 2.0, 3.0, 10.0, 4.0, 6.0], ["a", "a", "a", "b", "b", "c"])
+    reps = np.array([20 / 3, 3.0, 4.0])
+    se = math.sqrt(2 / 3 * ((reps - reps.mean()) ** 2).sum())
+    assert gi.mean == pytest.approx(26 / 6, rel=1e-12) and gi.se == pytest.approx(se, rel=1e-12)
+    assert gi.half_width == pytest.approx(4.302652729911275 * se, rel=1e-10)  # t_{0.975, 2}
+
+
+def test_grouped_interval_of_equal_groups_is_the_cluster_robust_one():
+    # for groups of equal size the jackknife variance equals CR1: G/(G-1) * sum_g (T_g - n_g ybar)^2 / n^2
+    rng = np.random.default_rng(8)
+    v, groups = rng.normal(size=(35, 2)), np.repeat(np.arange(5), 7)
+    totals = np.array([v[groups == g].sum(axis=0) for g in range(5)])
+    cr1 = np.sqrt(5 / 4 * ((totals - 7 * v.mean(axis=0)) ** 2).sum(axis=0) / 35**2)
+    np.testing.assert_allclose(fits.grouped_mean_interval(v, groups).se, cr1, rtol=1e-12)
 
 
 def test_grouped_interval_with_one_sample_per_group_is_the_t_interval():
     v = np.random.default_rng(0).normal(size=(9, 3))
     gi = fits.grouped_mean_interval(v, np.arange(9), level=0.9)
     # t_{0.95, 8} = 1.8595480375228424
+    np.testing.assert_allclose(gi.se, v.std(axis=0, ddof=1) / 3, rtol=1e-12)
     np.testing.assert_allclose(gi.half_width, 1.8595480375228424 * v.std(axis=0, ddof=1) / 3, rtol=1e-10)
     np.testing.assert_allclose(gi.mean, v.mean(axis=0), rtol=1e-12)
 
@@ -391,11 +411,13 @@ def _power_law_samples(n=30, seed=5):
     return x, np.random.default_rng(seed).gamma(3.0, 1.0, (n, x.size)) * x**0.6
 
 
-def _correlated_power_law_samples(seed=5, n_groups=6, per_group=8):
-    """Samples whose values share their group's factor (as samples of one play share its words)."""
+def _correlated_power_law_samples(seed=5, sizes=(3, 5, 8, 8, 10, 14)):
+    """Samples whose values share their group's exponent (as samples of one play share its words), in
+    groups of the given sizes."""
     rng = np.random.default_rng(seed)
     x = np.array([4.0, 8.0, 16.0, 32.0, 64.0])
-    groups = np.repeat(np.arange(n_groups), per_group)
+    n_groups = len(sizes)
+    groups = np.repeat(np.arange(n_groups), sizes)
     slope = 0.6 + 0.15 * rng.normal(size=n_groups)[groups]  # each group its own exponent
     return x, rng.gamma(20.0, 0.05, (groups.size, x.size)) * x ** slope[:, None], groups
 
@@ -424,7 +446,7 @@ def test_jackknife_of_copied_samples_is_the_jackknife_of_the_originals():
 
 def test_intervals_over_groups_are_wider_than_over_samples_when_groups_differ():
     # each group has its own exponent: the per-sample bootstrap sees only the noise inside the groups
-    x, v, groups = _correlated_power_law_samples(per_group=20)
+    x, v, groups = _correlated_power_law_samples(sizes=(20,) * 6)
     over_samples = fits.bootstrap_power_law(x, v, n_boot=500, seed=0)
     over_groups = fits.jackknife_power_law(x, v, groups)
     assert np.diff(over_groups.ci)[0] > 2 * np.diff(over_samples.exponent_ci)[0]
@@ -437,6 +459,7 @@ def test_jackknife_bad_input():
         fits.jackknife_power_law(x, v, groups[:5])
     with pytest.raises(ValueError, match="1 distinct label"):
         fits.jackknife_power_law(x, v, np.zeros(48))
+    assert len(groups) == 48
     with pytest.raises(ValueError, match="level"):
         fits.jackknife_power_law(x, v, groups, level=0.0)
     w = v.copy()
@@ -444,3 +467,22 @@ def test_jackknife_bad_input():
     w[groups == 2, 0] = 20.0
     with pytest.raises(fits.NonPositiveMeansError, match=r"leaving out group\(s\) \[2\] of 6"):
         fits.jackknife_power_law(x, w, groups)
+
+
+@pytest.mark.parametrize("groups, match", [
+    ([0.0, math.nan, math.nan, 1, 1], "NaN labels"),
+    ([1, "a", 1, "a", "1"], "mixes numbers and strings"),
+    ([None, 1, 1, 2, 2], "integer or string labels, got None"),
+    ([(1, 2), (1, 2), (3, 4), (3, 4), (3, 4)], r"one label per sample \(5\), got shape \(5, 2\)"),
+    ("aabbb", r"one label per sample \(5\), got shape \(\)"),
+])
+def test_group_labels_must_be_integers_or_strings(groups, match):
+    with pytest.raises(ValueError, match=match):
+        fits.group_codes(groups, 5)
+
+
+def test_group_labels_of_every_accepted_kind():
+    for groups in ([3, 1, 3, 1, 3], np.array([3, 1, 3, 1, 3]), ["x", "a", "x", "a", "x"],
+                   np.array(["x", "a", "x", "a", "x"], dtype=object), [True, False, True, False, True], [2.5, 0.5, 2.5, 0.5, 2.5]):
+        codes, n_groups = fits.group_codes(groups, 5)
+        assert codes.tolist() == [1, 0, 1, 0, 1] and n_groups == 2 and codes.dtype == np.int64
