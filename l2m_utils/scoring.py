@@ -151,6 +151,20 @@ def declared_positions(config: Any) -> tuple[int, str] | None:
     return None
 
 
+def _takes_position_ids(model) -> bool:
+    """Whether the body of ``model`` (``base_model``) accepts ``position_ids``."""
+    import inspect
+
+    body = getattr(model, "base_model", None)
+    if body is None:
+        return False
+    try:
+        params = inspect.signature(body.forward).parameters
+    except (TypeError, ValueError):
+        return False
+    return "position_ids" in params
+
+
 class CausalLMScorer:
     """Per-token log-probabilities from a Hugging Face causal LM, without a ``[n, T, vocab]`` tensor.
 
@@ -173,6 +187,12 @@ class CausalLMScorer:
     ``bos_id`` defaults to ``model.config.bos_token_id``.
     Sequences of different lengths go through :meth:`token_logprobs_ragged` (right padding with an
     attention mask; padding does not change the scores of real tokens).
+    ``position_offset`` k > 0 reads the tokens at the positions they would have after k tokens of
+    context, without that context: BOS at position 0 and ``w_t`` at position k + t (position ids
+    0, k+1, ..., k+T-1 instead of 0, 1, ..., T-1).  For a model with learned or rotary positions
+    (GPT-2: ``wpe``) this separates what late *positions* cost from what the context gives (chapter 7
+    scores the second half of a sample alone, shifted and in context); a model whose body takes no
+    ``position_ids`` (Mamba-2) has no positions to shift and is refused.
     The model is moved to ``device`` unless it was loaded with a ``device_map`` spanning several
     devices (:func:`spread_over_devices`); such a model stays where it is (``device`` is ignored),
     inputs go to the first accelerator of its map, the hidden states are used where the last block
@@ -191,10 +211,15 @@ class CausalLMScorer:
         head_dtype=None,
         head_tf32: bool | None = None,
         progress: bool = False,
+        position_offset: int = 0,
     ):
         import torch
 
         self.model = model.eval()
+        self.position_offset = integer(position_offset, "position_offset", minimum=0)
+        if self.position_offset and not _takes_position_ids(model):
+            raise ValueError(f"position_offset needs a model whose body takes position_ids; {type(model).__name__} "
+                             "has none (a recurrent model such as Mamba-2 has no positions to shift)")
         if spread_over_devices(model):
             # loaded with a device_map (accelerate): the model is never moved; accelerate's hooks
             # move activations between devices and load offloaded weights when a module runs
@@ -245,6 +270,8 @@ class CausalLMScorer:
                     "dtype": str(self.dtype), "head_dtype": str(self.head_dtype), "device": self.device.type}
         if self.head_tf32:  # named only when on, so that caches of full-float32 heads keep their keys
             identity["head_tf32"] = True
+        if self.position_offset:  # likewise: unshifted scores keep their keys
+            identity["position_offset"] = self.position_offset
         return identity
 
     def check_against_model(self, length: int = 8, tolerance: float = 1e-2) -> float | None:
@@ -333,14 +360,32 @@ class CausalLMScorer:
             return torch.autocast(device_type=self.device.type, dtype=self.dtype)
         return contextlib.nullcontext()
 
-    def _body(self, inputs, mask=None):
-        """Hidden states of the model's body (``base_model``), in the current autocast context."""
-        out = self.model.base_model(input_ids=inputs, attention_mask=mask, use_cache=False)
+    def _body(self, inputs, mask=None, positions=None):
+        """Hidden states of the model's body (``base_model``), in the current autocast context
+        (``positions``: position ids, only with a ``position_offset``)."""
+        import torch
+
+        extra = {}
+        if positions is not None:
+            extra["position_ids"] = positions
+            if mask is None:  # without a mask, transformers reads a jump in position ids as the start of
+                mask = torch.ones_like(inputs)  # another packed sequence and would hide BOS from the tokens
+        out = self.model.base_model(input_ids=inputs, attention_mask=mask, use_cache=False, **extra)
         return out[0] if isinstance(out, tuple) else out.last_hidden_state
+
+    def _positions(self, n: int, T: int):
+        """Position ids [n, T] of BOS + T - 1 tokens read ``position_offset`` places late (None without one)."""
+        import torch
+
+        if not self.position_offset:
+            return None
+        ids = torch.arange(T, device=self.device) + self.position_offset
+        ids[0] = 0  # BOS stays where training put it
+        return ids.expand(n, T)
 
     def _hidden(self, inputs, mask):
         with self._autocast():
-            return self._body(inputs, mask)
+            return self._body(inputs, mask, self._positions(*inputs.shape))
 
     def _chunked_logprobs(self, hidden, targets):
         """hidden [N, H], targets [N] -> float64 numpy [N], one chunk of logits at a time."""
@@ -363,9 +408,15 @@ class CausalLMScorer:
         return torch.cat([part.cpu() for part in parts]).numpy()
 
     def _check_length(self, T: int) -> None:
-        """The model reads BOS + the first T − 1 tokens: T positions, within what it declares."""
-        if self.declared_positions is not None and T > self.declared_positions[0]:
+        """The model reads BOS + the first T − 1 tokens: T positions (the last at T − 1 + position_offset),
+        within what it declares."""
+        if self.declared_positions is not None and T + self.position_offset > self.declared_positions[0]:
             limit, name = self.declared_positions
+            if self.position_offset:
+                raise ValueError(
+                    f"sequences of {T} tokens read {self.position_offset} places late reach position "
+                    f"{T - 1 + self.position_offset}, beyond the {limit} positions that {type(self.model).__name__} "
+                    f"declares (config.{name})")
             raise ValueError(
                 f"sequences of {T} tokens are longer than the {limit} positions that {type(self.model).__name__} "
                 f"declares (config.{name}; the model reads BOS and the first {T - 1} tokens): score shorter "

@@ -321,16 +321,19 @@ def pad_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
 
 def positionwise_nll(model: nn.Module, samples: np.ndarray | Sequence[np.ndarray], bos_id: int,
                      batch_size: int = 16, device: Any = None, cache_key: Any = None, root: str | Path | None = None,
-                     progress: bool = False) -> np.ndarray:
+                     progress: bool = False, position_offset: int = 0) -> np.ndarray:
     """``-log q(w_{i,t} | BOS, w_{i,<t})`` for every token of every sample (nats), float64 [n, T].
 
     ``samples``: an int array [n, T] (no BOS), or a list of 1-D arrays of different lengths (the
     result is NaN-padded on the right: :func:`positionwise_stats` skips the padding).  With a
     ``cache_key`` (anything JSON-serialisable that identifies the model), equal-length samples are
     scored through :class:`~l2m_utils.scoring.CachedScorer`: every batch is stored on disk, so an
-    interrupted evaluation resumes and a finished one is loaded.
+    interrupted evaluation resumes and a finished one is loaded.  ``position_offset`` k reads the
+    samples at the positions they would have after k tokens of context (GPT-2 only; see
+    :class:`~l2m_utils.scoring.CausalLMScorer`).
     """
-    scorer = CausalLMScorer(model, batch_size=batch_size, device=device, bos_id=bos_id, progress=progress)
+    scorer = CausalLMScorer(model, batch_size=batch_size, device=device, bos_id=bos_id, progress=progress,
+                            position_offset=position_offset)
     if isinstance(samples, np.ndarray) and samples.ndim == 2:
         if cache_key is not None:
             lp = CachedScorer(scorer, cache_key, batch_size=batch_size, root=root, progress=progress).token_logprobs(samples)

@@ -409,3 +409,42 @@ def test_a_model_with_nan_weights_is_named_as_such():
         m.transformer.h[0].mlp.c_fc.weight.fill_(float("nan"))
     with pytest.raises(ValueError, match="NaN or infinite logits.*diverged"):
         CausalLMScorer(m)
+
+
+def test_a_position_offset_reads_the_tokens_at_later_positions(model):
+    """position_offset k: BOS at position 0 and w_t at k + t, checked against the model's own logits
+    with those position ids; k = 0 is the plain scorer."""
+    t = tokens(3, 12, seed=4)
+    x = torch.cat([torch.full((3, 1), BOS), torch.as_tensor(t)[:, :-1]], 1)
+    positions = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(21, 32)])[None].expand(3, 12)
+    with torch.no_grad():
+        # an explicit mask: without one transformers reads the jump 0 -> 21 as a second packed sequence
+        logits = model(input_ids=x, position_ids=positions, attention_mask=torch.ones_like(x)).logits.double()
+    by_hand = torch.log_softmax(logits, -1).gather(2, torch.as_tensor(t)[:, :, None])[:, :, 0].numpy()
+    shifted = CausalLMScorer(model, position_offset=20)
+    np.testing.assert_allclose(shifted.token_logprobs(t), by_hand, atol=1e-5)
+    assert np.abs(shifted.token_logprobs(t) - CausalLMScorer(model).token_logprobs(t)).max() > 1e-3
+    np.testing.assert_array_equal(CausalLMScorer(model, position_offset=0).token_logprobs(t),
+                                  CausalLMScorer(model).token_logprobs(t))
+    ragged = shifted.token_logprobs_ragged([t[0], t[1, :5]])
+    np.testing.assert_allclose(ragged[0], by_hand[0], atol=1e-5)
+    np.testing.assert_allclose(ragged[1], by_hand[1, :5], atol=1e-5)
+
+
+def test_without_position_embeddings_an_offset_changes_nothing(model):
+    flat = copy.deepcopy(model)
+    with torch.no_grad():
+        flat.transformer.wpe.weight.zero_()
+    t = tokens(2, 16, seed=5)
+    np.testing.assert_allclose(CausalLMScorer(flat, position_offset=30).token_logprobs(t),
+                               CausalLMScorer(flat).token_logprobs(t), atol=1e-6)
+
+
+def test_a_position_offset_is_checked(model):
+    with pytest.raises(ValueError, match="reach position 64, beyond the 64 positions"):
+        CausalLMScorer(model, position_offset=33).token_logprobs(tokens(1, 32))
+    CausalLMScorer(model, position_offset=32).token_logprobs(tokens(1, 32))  # positions up to 63: allowed
+    with pytest.raises(ValueError, match="position_offset must be an integer >= 0"):
+        CausalLMScorer(model, position_offset=-1)
+    assert CausalLMScorer(model, position_offset=5).cache_identity()["position_offset"] == 5
+    assert "position_offset" not in CausalLMScorer(model).cache_identity()

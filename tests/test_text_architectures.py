@@ -307,3 +307,14 @@ def test_log_bins_exact_edges():
     # four per octave over 8 positions: single positions first, then wider bins
     np.testing.assert_array_equal(TA.log_bins(8, 4), [0, 1, 2, 3, 4, 5, 7, 8])
     np.testing.assert_array_equal(TA.log_bins(1, 4), [0, 1])
+
+
+def test_positionwise_nll_shifts_positions_of_gpt2_only():
+    tokens = np.random.default_rng(2).integers(1, V, (2, CTX // 2))
+    g = model("gpt2")
+    plain = TA.positionwise_nll(g, tokens, 0)
+    shifted = TA.positionwise_nll(g, tokens, 0, position_offset=CTX // 2)
+    assert shifted.shape == plain.shape and np.abs(shifted - plain).max() > 1e-4
+    np.testing.assert_array_equal(shifted[:, 0], plain[:, 0])  # the first token is read at BOS, position 0
+    with pytest.raises(ValueError, match="Mamba2LM has none"):
+        TA.positionwise_nll(model("mamba2"), tokens, 0, position_offset=4)
