@@ -5,7 +5,7 @@
 #
 # Needs: .whl/ with the mamba-ssm wheel (`bash scripts/prepare_wheelhouse.sh` builds it; install only,
 # build nothing on the GPU machine).  From a session:
-#   run(command="L2M_COMMIT=<sha> bash scripts/gpu_ch06_sweep.sh", carry=[".whl"], timeout_s=600)
+#   run(command="L2M_COMMIT=<sha> bash scripts/gpu_ch06_sweep.sh", carry=[".whl"], timeout_s=590)
 # Later parts: the same command after unpacking and committing the previous results (finished runs
 # are skipped).  CPU test with tiny sizes:
 #   CH06_SMOKE=1 SKIP_INSTALL=1 PYTHON=.venv/bin/python OUT=/tmp/ch06_out bash scripts/gpu_ch06_sweep.sh
