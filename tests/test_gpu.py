@@ -58,6 +58,22 @@ def test_bf16_scoring_on_cuda_matches_float32_on_cpu():
     np.testing.assert_allclose(ragged[0], gpu[0, :37], atol=0.05)
 
 
+def test_shifted_positions_on_cuda_match_the_cpu():
+    """position_offset (chapters 4, 7 and 8) on CUDA: bf16 body with sdpa and the explicit attention mask
+    against float32 on the CPU."""
+    from l2m_utils import language_model as LM
+    from l2m_utils.scoring import CausalLMScorer
+
+    shape = LM.GPTShape(n_layer=2, n_embd=64, n_head=2, n_ctx=128)
+    model = LM.build_gpt2(500, 0, shape, seed=0).eval()
+    tokens = np.random.default_rng(3).integers(1, 500, size=(6, 60))
+    ref = CausalLMScorer(model, batch_size=4, device="cpu", bos_id=0, position_offset=60).token_logprobs(tokens)
+    gpu = CausalLMScorer(model.to(CUDA), batch_size=4, device=CUDA, bos_id=0, position_offset=60).token_logprobs(tokens)
+    assert np.isfinite(gpu).all() and np.abs(gpu - ref).mean() < 0.02
+    plain = CausalLMScorer(model, batch_size=4, device=CUDA, bos_id=0).token_logprobs(tokens)
+    assert np.abs(gpu - plain).mean() > 0.02  # the shift did change the scores
+
+
 def test_tf32_head_on_cuda_matches_the_float32_head():
     """The default TF32 head (bf16 body) against the full-float32 head on the same weights: only the
     rounding of the head's two factors to 11 significant bits separates them."""
