@@ -190,9 +190,12 @@ class CausalLMScorer:
     ``position_offset`` k > 0 reads the tokens at the positions they would have after k tokens of
     context, without that context: BOS at position 0 and ``w_t`` at position k + t (position ids
     0, k+1, ..., k+T-1 instead of 0, 1, ..., T-1).  For a model with learned or rotary positions
-    (GPT-2: ``wpe``) this separates what late *positions* cost from what the context gives (chapter 7
-    scores the second half of a sample alone, shifted and in context); a model whose body takes no
-    ``position_ids`` (Mamba-2) has no positions to shift and is refused.
+    (GPT-2: ``wpe``) this splits the direct estimate into a position part and a context part
+    (chapters 7 and 8 score the second half of a sample alone, shifted, and in context); the shifted
+    reading is off the training distribution, where a late position always follows a long past.  For
+    rotary positions the shift changes only the distance between BOS and the tokens; a model that
+    accepts ``position_ids`` and ignores them (ALiBi) gives a position part of 0.  A model whose body
+    takes no ``position_ids`` (Mamba-2) has no positions to shift and is refused.
     The model is moved to ``device`` unless it was loaded with a ``device_map`` spanning several
     devices (:func:`spread_over_devices`); such a model stays where it is (``device`` is ignored),
     inputs go to the first accelerator of its map, the hidden states are used where the last block
@@ -272,6 +275,7 @@ class CausalLMScorer:
             identity["head_tf32"] = True
         if self.position_offset:  # likewise: unshifted scores keep their keys
             identity["position_offset"] = self.position_offset
+            identity["bos_position"] = 0  # the convention: BOS stays at position 0
         return identity
 
     def check_against_model(self, length: int = 8, tolerance: float = 1e-2) -> float | None:
