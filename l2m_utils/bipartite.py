@@ -26,6 +26,13 @@ All estimators consume per-token log-probabilities from any
   would carry log q(Y_j) - log q(Y_sigma(j)), a difference between two texts that cancels in the mean
   but would inflate the standard error and the bootstrap intervals several-fold.
 
+* **position / context split** (:func:`direct_split`, chapters 4, 7 and 8).  Reading Y alone once
+  more at the positions it has after X (``shifted(ℓ)``: a scorer such as
+  ``CausalLMScorer(position_offset=ℓ)``) splits I_direct per sample into a position part,
+  log q(Y read late) - log q(Y), and a context part, log q(Y|X) - log q(Y read late).  The shifted
+  reading is off a model's training distribution (a late position always follows a long past), so
+  the split tells how far I_direct lies from the context part, not which is right.
+
 Per-sample values are kept, so means come with standard errors (std / sqrt(n)) and the power-law
 fit of :mod:`l2m_utils.fits` can bootstrap over samples.
 
@@ -40,7 +47,7 @@ distinct ℓ over the mismatched sequences.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -402,6 +409,42 @@ def bipartite_sweep(
         if "vclub" in estimators:
             out[("vclub", r)] = BipartiteEstimate("vclub", r, lens.copy(), ells[r].copy(),
                                                   np.stack(cols_vclub, axis=1), False)
+    return out
+
+
+class DirectSplit(NamedTuple):
+    """Per-sample parts (nats) of the direct estimate at one block length: ``direct`` =
+    ``position`` + ``context`` (module docs)."""
+
+    direct: np.ndarray
+    position: np.ndarray
+    context: np.ndarray
+
+
+def direct_split(scorer: TokenScorer, shifted: Callable[[int], TokenScorer], samples: np.ndarray,
+                 lengths: Sequence[int], ratio: float = 2, batch_size: int = 64) -> dict[int, DirectSplit]:
+    """The direct estimate at each L of ``lengths`` (split ``ratio``), per sample, split into a position
+    part and a context part (module docs): ``{L: DirectSplit}``.
+
+    ``shifted(ℓ)`` returns a scorer that reads a sequence at the positions it would have after ℓ
+    tokens of context.  log q(Y|X) comes from one pass over the longest block (a causal model's
+    scores of a prefix do not depend on what follows it); Y alone and Y read late take one pass each
+    per L.  The ``direct`` part equals :func:`bipartite_sweep`'s per-sample direct estimate.
+    """
+    samples = _check_samples(samples, int(scorer.vocab_size))
+    lens = sorted(set(integers(lengths, "lengths", "block length")))
+    if lens[-1] > samples.shape[1]:
+        raise ValueError(f"the longest block length {lens[-1]} exceeds the samples' {samples.shape[1]} tokens")
+    (ratio,) = check_ratios([ratio])
+    after_x = score_batched(scorer, samples[:, :lens[-1]], batch_size)
+    out = {}
+    for length in lens:
+        ell = split_point(length, ratio)
+        y = samples[:, ell:length]
+        alone = score_batched(scorer, y, batch_size).sum(1)
+        late = score_batched(shifted(ell), y, batch_size).sum(1)
+        with_x = after_x[:, ell:length].sum(1)
+        out[length] = DirectSplit(with_x - alone, late - alone, with_x - late)
     return out
 
 

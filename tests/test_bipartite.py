@@ -363,3 +363,39 @@ def test_lengths_ratios_and_token_shapes_are_checked():
     with pytest.raises(ValueError, match=r"tokens must be a 2-D array \[n_sequences, length\], got shape \(5,\)"):
         bp.score_batched(scorer, np.zeros(5, dtype=int))
 
+
+
+def test_direct_split_adds_up_to_the_sweeps_direct_estimate(chain):
+    """Parts sum to the direct estimate, which is bipartite_sweep's per sample; a scorer without positions
+    (the exact Markov chain) reads Y late exactly as from the start: position part 0."""
+    scorer, samples = chain
+    parts = bp.direct_split(scorer, lambda ell: scorer, samples[:50], [8, 16, 32], ratio=2)
+    sweep = bp.bipartite_sweep(scorer, samples[:50], [8, 16, 32], [2.0], ("direct",))[("direct", 2.0)]
+    for k, L in enumerate([8, 16, 32]):
+        np.testing.assert_allclose(parts[L].direct, sweep.per_sample[:, k], rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(parts[L].position, 0.0)
+        np.testing.assert_allclose(parts[L].position + parts[L].context, parts[L].direct, atol=1e-12)
+
+
+def test_direct_split_reads_y_late_through_the_shifted_scorer():
+    from l2m_utils.language_model import GPTShape, build_gpt2
+    from l2m_utils.scoring import CausalLMScorer
+
+    model = build_gpt2(12, 0, GPTShape(n_layer=1, n_embd=16, n_head=2, n_ctx=32), seed=0).eval()
+    samples = np.random.default_rng(0).integers(1, 12, (4, 16))
+    plain = CausalLMScorer(model, bos_id=0)
+    seen = []
+
+    def shifted(ell):
+        seen.append(ell)
+        return CausalLMScorer(model, bos_id=0, position_offset=ell)
+
+    part = bp.direct_split(plain, shifted, samples, [16], ratio=4)[16]
+    assert seen == [4]
+    y = samples[:, 4:16]
+    late = CausalLMScorer(model, bos_id=0, position_offset=4).token_logprobs(y).sum(1)
+    np.testing.assert_allclose(part.position, late - plain.token_logprobs(y).sum(1), atol=1e-9)
+    np.testing.assert_allclose(part.context, plain.token_logprobs(samples)[:, 4:].sum(1) - late, atol=1e-9)
+    assert np.abs(part.position).max() > 1e-4
+    with pytest.raises(ValueError, match="longest block length 32 exceeds the samples' 16 tokens"):
+        bp.direct_split(plain, shifted, samples, [32])
