@@ -807,6 +807,10 @@ def make_samples(
     docs = check_documents(docs)
     samples: list[str] = []
     sources: list[int] = []
+
+    def result():
+        return (samples, np.asarray(sources, dtype=np.int64)) if return_documents else samples
+
     longest_doc = 0
     for position, doc in enumerate(docs):
         text = doc.text
@@ -827,19 +831,15 @@ def make_samples(
             samples.append(text[bounds[i]:bounds[j]].strip())
             sources.append(position)
             if len(samples) == max_samples:
-                break
+                return result()
             i = j
-        if len(samples) == max_samples:
-            break
-    if len(samples) < max(1, min_samples) and len(samples) != max_samples:
+    if len(samples) < max(1, min_samples):
         raise ValueError(
             f"found {len(samples)} sample(s) of at least {min_words} words starting at a sentence "
             f"(need {max(1, min_samples)}) in {len(docs)} document(s); the longest document has "
             f"{longest_doc} words" + (f": {remedy}." if remedy else ".")
         )
-    if return_documents:
-        return samples, np.asarray(sources, dtype=np.int64)
-    return samples
+    return result()
 
 
 def corpus_statistics(docs: Sequence[Document]) -> dict[str, int]:

@@ -147,11 +147,15 @@ def _check_per_sample(x, per_sample, what: str = "per_sample") -> tuple[np.ndarr
     return xs, vals
 
 
+def _check_level(level: float) -> None:
+    if not (is_real(level) and 0 < level < 1):  # also refuses NaN
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+
+
 def _check_bootstrap_settings(n_boot: int, level: float, chunk: int = 1) -> None:
     integer(n_boot, "n_boot")
     integer(chunk, "chunk")
-    if not (is_real(level) and 0 < level < 1):
-        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    _check_level(level)
 
 
 def _bootstrap_fits(lx: np.ndarray, vals: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,12 +171,18 @@ def _bootstrap_fits(lx: np.ndarray, vals: np.ndarray, idx: np.ndarray) -> tuple[
     return amp, exp
 
 
-def _group_totals(vals: np.ndarray, groups: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """The value totals [G, n_x] of the groups of rows of ``vals`` [n, n_x] and their sizes [G]."""
+def _left_out_means(vals: np.ndarray, groups: ArrayLike) -> np.ndarray:
+    """Row g [G, n_x]: the mean of the rows of ``vals`` [n, n_x] outside group g, (T - T_g) / (n - n_g)."""
     codes, n_groups = group_codes(groups, vals.shape[0])
     totals = np.zeros((n_groups, vals.shape[1]))
     np.add.at(totals, codes, vals)
-    return totals, np.bincount(codes, minlength=n_groups).astype(np.float64)
+    sizes = np.bincount(codes, minlength=n_groups).astype(np.float64)
+    return (totals.sum(axis=0) - totals) / (vals.shape[0] - sizes)[:, None]
+
+
+def _t_half_width(se, level: float, n_groups: int):
+    """t_{(1+level)/2, G-1} · se: Student's t on one degree of freedom fewer than groups."""
+    return float(student_t.ppf((1 + level) / 2, n_groups - 1)) * se
 
 
 def check_z(z: float) -> float:
@@ -286,15 +296,14 @@ def grouped_mean_interval(values: ArrayLike, groups: ArrayLike, level: float = 0
         raise ValueError(f"values must be [n] or [n, B] with n >= 2 samples, got shape {vals.shape}")
     if not np.all(np.isfinite(vals)):
         raise ValueError(f"values contain {int((~np.isfinite(vals)).sum())} NaN or infinite entries")
-    if not (is_real(level) and 0 < level < 1):
-        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    _check_level(level)
     if groups is None:
         raise ValueError("groups must give one label per sample (for independent samples use mean_half_width)")
-    totals, sizes = _group_totals(vals.reshape(vals.shape[0], -1), groups)
-    n, n_groups = vals.shape[0], totals.shape[0]
-    mean = totals.sum(axis=0) / n
-    se = jackknife_se((totals.sum(axis=0) - totals) / (n - sizes)[:, None])  # replicate g: group g left out
-    half = float(student_t.ppf((1 + level) / 2, n_groups - 1)) * se
+    cols = vals.reshape(vals.shape[0], -1)
+    left_out = _left_out_means(cols, groups)  # replicate g: group g left out
+    n_groups, mean = left_out.shape[0], cols.mean(axis=0)
+    se = jackknife_se(left_out)
+    half = _t_half_width(se, level, n_groups)
     if vals.ndim == 1:
         return GroupedInterval(float(mean[0]), float(se[0]), float(half[0]), n_groups, float(level))
     return GroupedInterval(mean, se, half, n_groups, float(level))
@@ -317,8 +326,7 @@ def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]
     reach into either tail the interval is not determined: :class:`NonPositiveMeansError`.
     """
     values = np.asarray(values, dtype=np.float64)
-    if not (is_real(level) and 0 < level < 1):  # also refuses NaN
-        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    _check_level(level)
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"bootstrap replicates must be a non-empty 1-D array, got shape {values.shape}")
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
@@ -393,19 +401,17 @@ def jackknife_power_law(x: ArrayLike, per_sample: ArrayLike, groups: ArrayLike,
     that is not positive (no log-log fit); ``ValueError`` for bad input or fewer than 2 groups.
     """
     xs, vals = _check_per_sample(x, per_sample)
-    if not (is_real(level) and 0 < level < 1):
-        raise ValueError(f"level must lie in (0, 1), got {level!r}")
-    totals, sizes = _group_totals(vals, groups)
+    _check_level(level)
+    means = _left_out_means(vals, groups)  # [G, n_x], group g left out
     fit = fit_power_law(xs, vals.mean(axis=0))
-    means = (totals.sum(axis=0) - totals) / (vals.shape[0] - sizes)[:, None]  # [G, n_x], group g left out
+    n_groups = means.shape[0]
     bad = np.flatnonzero(~np.all(means > 0, axis=1))
     if bad.size:
-        raise NonPositiveMeansError(f"leaving out group(s) {bad.tolist()[:5]} of {len(sizes)} leaves a mean that is "
+        raise NonPositiveMeansError(f"leaving out group(s) {bad.tolist()[:5]} of {n_groups} leaves a mean that is "
                                     "not positive at some x: no log-log fit")
     reps = _loglog_regression(np.log(xs), np.log(means))[1]
-    n_groups = len(sizes)
     se = float(jackknife_se(reps))
-    half = float(student_t.ppf((1 + level) / 2, n_groups - 1)) * se
+    half = _t_half_width(se, level, n_groups)
     return JackknifeExponent(fit.exponent, se, (fit.exponent - half, fit.exponent + half), float(level), n_groups,
                              reps)
 

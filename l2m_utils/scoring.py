@@ -151,18 +151,20 @@ def declared_positions(config: Any) -> tuple[int, str] | None:
     return None
 
 
-def _takes_position_ids(model) -> bool:
-    """Whether the body of ``model`` (``base_model``) accepts ``position_ids``."""
+def position_offset_problem(model) -> str | None:
+    """Why ``CausalLMScorer(model, position_offset=k)`` with k > 0 is refused, or ``None``: the body of
+    ``model`` (``base_model``) must accept ``position_ids``."""
     import inspect
 
     body = getattr(model, "base_model", None)
-    if body is None:
-        return False
     try:
-        params = inspect.signature(body.forward).parameters
+        takes = body is not None and "position_ids" in inspect.signature(body.forward).parameters
     except (TypeError, ValueError):
-        return False
-    return "position_ids" in params
+        takes = False
+    if takes:
+        return None
+    return (f"position_offset needs a model whose body takes position_ids; {type(model).__name__} has none "
+            "(a recurrent model such as Mamba-2 has no positions to shift)")
 
 
 class CausalLMScorer:
@@ -220,9 +222,8 @@ class CausalLMScorer:
 
         self.model = model.eval()
         self.position_offset = integer(position_offset, "position_offset", minimum=0)
-        if self.position_offset and not _takes_position_ids(model):
-            raise ValueError(f"position_offset needs a model whose body takes position_ids; {type(model).__name__} "
-                             "has none (a recurrent model such as Mamba-2 has no positions to shift)")
+        if self.position_offset and (problem := position_offset_problem(model)):
+            raise ValueError(problem)
         if spread_over_devices(model):
             # loaded with a device_map (accelerate): the model is never moved; accelerate's hooks
             # move activations between devices and load offloaded weights when a module runs
