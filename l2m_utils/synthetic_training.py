@@ -612,7 +612,8 @@ SWEEP_PROFILES: dict[str, dict[str, Any]] = {
                       seeds=[0, 1], steps=300, tokens_per_step=512, lr=3e-3, warmup=30, precision="fp32",
                       eval_points=5, eval_tokens=2048, chunk_size=64),
     # 50-60 min of one H200 one run at a time (from the first runs: 69 s for gpt2-4x256-L64), less with several
-    # sweeps at once (--workers), run in parts of <= 8 min
+    # sweeps at once (--workers), run in parts of <= 8 min.  lr 1e-3: in a CPU proxy (scripts/probe_ch06_lr.py,
+    # results/ch06_lr_probe/) the 4x256 models do best at 3e-3, but GPT-2 8x512 learns nothing at 3e-3
     "gpu": dict(models=["gpt2-4x256", "gpt2-8x512", "mamba2-4x256-N16", "mamba2-4x256-N64", "mamba2-8x512-N64"],
                 lengths=[64, 256, 1024, 4096], seeds=[0, 1], steps=4000, tokens_per_step=8192, lr=1e-3,
                 warmup=400, precision="bf16", eval_points=10, eval_tokens=32768, chunk_size=256),

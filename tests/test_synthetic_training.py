@@ -621,3 +621,33 @@ def test_heldout_marginal_ratio_is_what_train_runs_evaluation_measures_for_the_m
 
     kl = st.evaluate(Marginal(), batch.tokens, batch.mu, batch.sigma, 7, contextlib.nullcontext())
     assert kl.mean() / data.baseline_kl == pytest.approx(st.heldout_marginal_ratio(cfg), rel=1e-6)
+
+
+def test_the_learning_rate_probe_script_trains_once_and_then_loads(tmp_path, capsys):
+    """scripts/probe_ch06_lr.py: one finished run per (model, rate), printed as KL / baseline per evaluation;
+    a second call loads the results instead of training again."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("probe_ch06_lr", st.ROOT / "scripts" / "probe_ch06_lr.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    args = ["--models", "gpt2-1x16", "--lrs", "1e-3", "3e-2", "--length", "16", "--steps", "10",
+            "--tokens-per-step", "64", "--threads", "1", "--results-dir", str(tmp_path)]
+    threads = torch.get_num_threads()
+    try:
+        assert probe.main(args) == 0
+    finally:
+        torch.set_num_threads(threads)  # the script sets the process's thread count
+    first = capsys.readouterr().out
+    files = sorted(tmp_path.glob("*.json"))
+    assert len(files) == 2
+    rows = [line for line in first.splitlines() if line.strip().startswith("gpt2-1x16")]
+    assert len(rows) == 2 and "lr 0.001" in rows[0] and "lr 0.03" in rows[1]
+    assert all(len(row.split("(")[0].split()[3:]) == 5 for row in rows)  # five evaluations each
+    stamps = [f.stat().st_mtime_ns for f in files]
+    try:
+        assert probe.main(args) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert capsys.readouterr().out == first
+    assert [f.stat().st_mtime_ns for f in sorted(tmp_path.glob("*.json"))] == stamps
