@@ -17,6 +17,9 @@ The runs committed in ``results/ch06_lr_probe/`` (2026-12-05, 2 cores; 4-5 minut
 
     .venv/bin/python scripts/probe_ch06_lr.py --models gpt2-4x256 mamba2-4x256-N16 --lrs 1e-3 3e-3 1e-2
     .venv/bin/python scripts/probe_ch06_lr.py --models gpt2-8x512 --lrs 1e-3 3e-3 --steps 1000
+
+and, not yet committed (about 13 minutes)::
+
     .venv/bin/python scripts/probe_ch06_lr.py --models mamba2-8x512-N64 --lrs 1e-3 --steps 1000
 """
 
