@@ -5,6 +5,11 @@
 # gpu_preflight MODULE...: stop within seconds, naming what is missing, when a module cannot be found
 #   (a session must not spend minutes before discovering that the wheelhouse lacks a package).
 # gpu_info: versions and the device, for the log.
+# gpu_clock_start / gpu_limit WANT [RESERVE]: the script's own clock.  DEADLINE_S (env, each script
+#   sets a default that fits the timeout_s its header gives) is how many seconds after gpu_clock_start
+#   the script must be done, so that it writes what it brings back before the device call's timeout_s
+#   kills it; gpu_limit prints WANT cut to the seconds left before DEADLINE_S less RESERVE (the time a
+#   later step needs), at least 1.  Every `timeout` of a script takes its limit from gpu_limit.
 # gpu_commit: refuse to start when L2M_COMMIT is unset or names uncommitted code ("+dirty"): the machine
 #   has no git, so the id every result records comes from L2M_COMMIT alone (compute it here with
 #   `.venv/bin/python -m l2m_utils.book commit`).  ALLOW_DIRTY=1 lets a try-out run anyway.
@@ -26,6 +31,18 @@ gpu_commit() {  # after gpu_install (l2m_utils importable)
         exit 2
       fi ;;
   esac
+}
+
+gpu_clock_start() {
+  GPU_T0=$SECONDS
+}
+
+gpu_limit() {
+  local want=$1 reserve=${2:-0} left
+  left=$(( ${DEADLINE_S:?DEADLINE_S is not set} - (SECONDS - ${GPU_T0:?call gpu_clock_start first}) - reserve ))
+  (( left < want )) && want=$left
+  (( want < 1 )) && want=1
+  echo "$want"
 }
 
 gpu_install() {
@@ -61,14 +78,16 @@ print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "transforme
 PY
 }
 
-# gpu_check [LOG]: the CUDA checks of every chapter (tests/test_gpu.py, about a minute); the result is
-#   logged (and written to LOG), never fatal: a failing check says which chapter's GPU path to fix
-#   before its own session.
+# gpu_check [LOG [RESERVE]]: the CUDA checks of every chapter (tests/test_gpu.py: its first 8 tests
+#   took 178 s on the H200; at most GPU_CHECK_S, default 240, and never into the RESERVE seconds before
+#   DEADLINE_S that the script's own step needs); the result is logged (and written to LOG), never
+#   fatal: a failing check says which chapter's GPU path to fix before its own session.
 gpu_check() {
-  local log=${1:-/dev/null}
-  echo "== CUDA checks (tests/test_gpu.py)"
+  local log=${1:-/dev/null} limit
+  limit=$(gpu_limit "${GPU_CHECK_S:-240}" "${2:-0}")
+  echo "== CUDA checks (tests/test_gpu.py, limit ${limit} s)"
   if ! "$PY" -c "import pytest" 2>/dev/null; then echo "no pytest here: checks skipped" | tee "$log"; return 0; fi
-  timeout 150 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -40 | tee "$log" || true
+  timeout "$limit" "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -40 | tee "$log" || true
 }
 
 # gpu_monitor_start / gpu_monitor_report LABEL: sample the GPU's utilization (share of time a kernel

@@ -10,6 +10,8 @@
 #   run(command="L2M_COMMIT=<.venv/bin/python -m l2m_utils.book commit> bash scripts/gpu_benchmarks.sh",
 #       carry=[".whl"], timeout_s=240)
 # Then put the numbers into benchmarks/README.md (the H200 section) and commit.
+# DEADLINE_S (default 225, for timeout_s=240): the script is done this many seconds after it starts,
+# install included; each step's limit (100, 60 and 60 s) is cut to what is left before it.
 # CPU try-out (tiny sizes, no install):
 #   BENCH_SMALL=1 SKIP_INSTALL=1 PYTHON=.venv/bin/python OUT=/tmp/bench_out bash scripts/gpu_benchmarks.sh
 set -euo pipefail
@@ -19,6 +21,8 @@ OUT=${OUT:-$PWD/_build/gpu-out}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 source scripts/_gpu_common.sh
+DEADLINE_S=${DEADLINE_S:-225}
+gpu_clock_start
 gpu_install
 gpu_commit
 echo "commit $L2M_COMMIT"
@@ -33,11 +37,11 @@ else
   scoring=(--device cuda --layers 8 --width 512 --heads 8 --length 2048 --batch 16)
 fi
 status=0
-{ echo "commit $L2M_COMMIT"; timeout 100 "$PY" benchmarks/bench_pair_counting.py ${counting[@]+"${counting[@]}"}; } 2>&1 \
+{ echo "commit $L2M_COMMIT"; timeout "$(gpu_limit 100 60)" "$PY" benchmarks/bench_pair_counting.py ${counting[@]+"${counting[@]}"}; } 2>&1 \
   | tee "$OUT/bench_pair_counting.txt" || status=$?
-{ echo "commit $L2M_COMMIT"; timeout 60 "$PY" benchmarks/bench_scoring.py ${scoring[@]+"${scoring[@]}"}; } 2>&1 \
+{ echo "commit $L2M_COMMIT"; timeout "$(gpu_limit 60 30)" "$PY" benchmarks/bench_scoring.py ${scoring[@]+"${scoring[@]}"}; } 2>&1 \
   | tee "$OUT/bench_scoring.txt" || status=$?
-timeout 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py -k "pair_counting or tf32" 2>&1 | tail -40 \
+timeout "$(gpu_limit 60)" "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py -k "pair_counting or tf32" 2>&1 | tail -40 \
   | tee "$OUT/gpu_checks_bench.txt" || status=$?
 gpu_monitor_report "benchmarks and checks"
 ls -la "$OUT"

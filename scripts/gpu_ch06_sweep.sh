@@ -15,7 +15,11 @@
 # the benchmarks and 420 without), CH06_HARD_S (interrupt the
 # run in progress, default 380 / 480), CH06_PROFILE (default gpu), CH06_RESULTS_DIR (default results/ch06),
 # CH06_WORKERS (sweeps trained side by side on the device, each with its share of the missing runs:
-# default 3, 2 in the CPU try-out; each interrupted run is lost, so more workers lose more at the limit).
+# default 3, 2 in the CPU try-out; each interrupted run is lost, so more workers lose more at the limit),
+# DEADLINE_S (the script is done this many seconds after it starts, install, checks and benchmarks
+# included: default 575, for timeout_s=590; the part's two limits count from the sweep's start and are
+# cut to fit it, CH06_HARD_S to DEADLINE_S less 45 s for the end of the sweep and the tarball, CH06_PART_S
+# to 60 s before that; with less than 30 s to start runs in, the part trains nothing).
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")/.."
@@ -48,8 +52,10 @@ else
 fi
 
 source scripts/_gpu_common.sh
+DEADLINE_S=${DEADLINE_S:-575}
 
 main() {
+  gpu_clock_start
   gpu_install
   gpu_commit
   echo "== ch06 $(date -u '+%F %T UTC') profile=$PROFILE device=$DEVICE commit=$L2M_COMMIT"
@@ -57,7 +63,7 @@ main() {
   "$PY" -c "from l2m_utils.continuous_models import load_mamba_ssm_mamba2
 print('mamba_ssm Triton Mamba2:', load_mamba_ssm_mamba2() is not None)"
   gpu_monitor_start
-  [ "${SKIP_GPU_CHECK:-0}" = 1 ] || [ "$DO_BENCH" = 0 ] || gpu_check
+  [ "${SKIP_GPU_CHECK:-0}" = 1 ] || [ "$DO_BENCH" = 0 ] || gpu_check "$OUT/gpu_checks.txt" 45
   local models=()
   if [ "$DEVICE" = cuda ] && ! "$PY" -c "from l2m_utils.continuous_models import load_mamba_ssm_mamba2 as f; raise SystemExit(f() is None)"; then
     echo "WARNING: mamba_ssm unusable: this part trains the GPT-2 runs only"
@@ -65,17 +71,23 @@ print('mamba_ssm Triton Mamba2:', load_mamba_ssm_mamba2() is not None)"
   fi
   if [ "$DO_BENCH" = 1 ]; then
     echo "== benchmark"
-    timeout 150 "$PY" benchmarks/bench_synthetic_training.py "${BENCH[@]}" --json "$OUT/ch06_bench.json" \
+    timeout "$(gpu_limit 150 45)" "$PY" benchmarks/bench_synthetic_training.py "${BENCH[@]}" --json "$OUT/ch06_bench.json" \
       || echo "benchmark failed or timed out (exit $?)"
     echo "== chapter-5 sampler throughput (L = 4096 x 64 copies on CPU and GPU)"
     local sdepth=6; [ "$SMOKE" = 1 ] && sdepth=3
-    timeout 120 "$PY" benchmarks/bench_gaussian_sequences.py --depths "$sdepth" --sampler-depth "$sdepth" \
+    timeout "$(gpu_limit 120 45)" "$PY" benchmarks/bench_gaussian_sequences.py --depths "$sdepth" --sampler-depth "$sdepth" \
       || echo "sampler benchmark failed or timed out (exit $?)"
   else
     echo "== benchmarks skipped (CH06_BENCH=0, or $BENCH_DONE is committed; CH06_BENCH=1 runs them)"
   fi
   gpu_monitor_report "CUDA checks and benchmarks"
   mkdir -p "$RESULTS"
+  HARD_S=$(gpu_limit "$HARD_S" 45)  # both limits count from the sweep's start: what is left of DEADLINE_S
+  (( PART_S > HARD_S - 60 )) && PART_S=$((HARD_S - 60))
+  if (( PART_S < 30 )); then
+    echo "== sweep part skipped: ${PART_S}s to start runs in (DEADLINE_S=$DEADLINE_S, $((SECONDS - GPU_T0))s spent)"
+    WORKERS=0
+  fi
   echo "== sweep part: $WORKERS sweeps at once, each claiming the next missing run; each starts no run" \
     "after ${PART_S}s and interrupts at ${HARD_S}s"
   local rc=0 pids=() i claims

