@@ -153,3 +153,11 @@ def test_a_sweep_part_with_no_time_left_trains_nothing_and_still_returns_its_res
     assert "== sweep part skipped" in done.stdout
     assert "[w0]" not in done.stdout  # no sweep started
     assert sorted(p.name for p in out.iterdir()) == ["ch06_gpu.log", "ch06_results.tar.gz"]
+
+
+def test_the_cuda_checks_are_skipped_not_cut_to_seconds_when_the_step_after_them_needs_the_time(tmp_path):
+    log = tmp_path / "checks.txt"
+    done = _bash(f"DEADLINE_S=500; gpu_clock_start; gpu_check {log} 480", os.environ["PATH"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("== CUDA checks skipped: 20 s left for them before DEADLINE_S=500 less the 480 s")
+    assert log.read_text() == done.stdout
