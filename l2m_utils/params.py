@@ -50,10 +50,11 @@ class ParameterError(ValueError):
 class Knob:
     """One notebook parameter.
 
-    ``kind`` is ``int``, ``float``, ``str``, ``bool`` or ``list`` (a list of ``item`` values);
-    ``low``/``high`` bound numbers (and list items) inclusively; ``choices`` lists the allowed
+    ``kind`` is ``int``, ``float``, ``str``, ``bool``, ``list`` (a list of ``item`` values) or ``dict``
+    (string keys, ``item`` values); ``low``/``high`` bound numbers (and list items, dict values)
+    inclusively; ``choices`` lists the allowed
     values of a string knob; ``allow_none`` lets ``None`` through as a meaningful value;
-    ``allow_empty`` lets a list knob be empty (e.g. "no extra runs").  A list knob's values are
+    ``allow_empty`` lets a list or dict knob be empty (e.g. "no extra runs").  A list knob's values are
     distinct (a repeated length or seed would be run, or counted, twice).  Numbers are finite: NaN
     and infinity are refused even where a bound is missing (a knob that means "no limit" takes
     ``None`` with ``allow_none``).
@@ -72,14 +73,15 @@ class Knob:
         """Allowed values in words, for error messages."""
         if self.choices is not None:
             return "one of " + ", ".join(repr(c) for c in self.choices)
-        kind = f"list of {self.item.__name__}" if self.kind is list and self.item else self.kind.__name__
+        kind = (f"list of {self.item.__name__}" if self.kind is list and self.item else
+                f"dict of str to {self.item.__name__}" if self.kind is dict and self.item else self.kind.__name__)
         bounds = []
         if self.low is not None:
             bounds.append(f">= {self.low:g}")
         if self.high is not None:
             bounds.append(f"<= {self.high:g}")
         text = kind + (" " + " and ".join(bounds) if bounds else "")
-        text += " (may be empty)" if self.kind is list and self.allow_empty else ""
+        text += " (may be empty)" if self.kind in (list, dict) and self.allow_empty else ""
         return text + (" or None" if self.allow_none else "")
 
     def check(self, name: str, value: Any) -> Any:
@@ -88,6 +90,16 @@ class Knob:
             if self.allow_none:
                 return None
             raise ParameterError(f"parameter {name!r} is None; allowed: {self.describe()}")
+        if self.kind is dict:
+            if not isinstance(value, Mapping):
+                raise ParameterError(f"parameter {name!r}={value!r} is not a dict; allowed: {self.describe()}")
+            if len(value) == 0 and not self.allow_empty:
+                raise ParameterError(f"parameter {name!r} is an empty dict; allowed: {self.describe()}")
+            bad = [k for k in value if not isinstance(k, str)]
+            if bad:
+                raise ParameterError(f"parameter {name!r} has a key that is not a string: {bad[0]!r}")
+            item_knob = Knob(self.item or float, self.help, self.low, self.high, self.choices)
+            return {k: item_knob.check(f"{name}[{k}]", v) for k, v in value.items()}
         if self.kind is list:
             if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
                 raise ParameterError(f"parameter {name!r}={value!r} is not a list; allowed: {self.describe()}")

@@ -39,7 +39,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -133,6 +133,34 @@ def models_problem(models: Sequence[str]) -> str | None:
         return (f"models {list(models)} name one model twice (e.g. 'mamba2-2x64' and 'mamba2-2x64-N64' are the "
                 "same model): its second copy would count as another seed")
     return None
+
+
+def lr_by_model_problem(lr_by_model: Any) -> str | None:
+    """What is wrong with a per-model table of peak learning rates ``{model: lr}`` (a key that is not a
+    model name, two keys naming one model, a rate outside (0, 1)), or ``None``."""
+    if not isinstance(lr_by_model, Mapping):
+        return f"lr_by_model must be a dict {{model: peak learning rate}}, got {lr_by_model!r}"
+    bad = [f"{k!r} ({model_name_problem(k) if isinstance(k, str) else 'not a string'})" for k in lr_by_model
+           if not isinstance(k, str) or model_name_problem(k)]
+    if bad:
+        return f"lr_by_model key {bad[0]} is not a model name: write each model as {MODEL_FORM}"
+    if len({parse_model(k) for k in lr_by_model}) != len(lr_by_model):
+        return f"lr_by_model {dict(lr_by_model)} names one model twice"
+    off = [f"{k!r}: {v!r}" for k, v in lr_by_model.items() if not (is_real(v) and 0 < v < 1)]
+    if off:
+        return f"lr_by_model rates must lie in (0, 1), got {', '.join(off)}"
+    return None
+
+
+def model_lr(model: str, lr: float, lr_by_model: Mapping[str, float] | None = None) -> float:
+    """The peak learning rate of ``model`` in a sweep: its entry in ``lr_by_model`` (keys compared as
+    models, so ``"mamba2-2x64"`` and ``"mamba2-2x64-N64"`` are one), else the sweep's ``lr``."""
+    if lr_by_model:
+        spec = parse_model(model)
+        for key, value in lr_by_model.items():
+            if parse_model(key) == spec:
+                return float(value)
+    return lr
 
 
 #: The ``results_dir`` value that means a fresh folder, removed afterwards.
@@ -607,16 +635,17 @@ def _result_record(cfg: RunConfig, model: ContinuousARModel, data: TaskData, sta
 #: ``batch = max(min_batch, tokens_per_step // L)`` sequences.
 SWEEP_PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(models=["gpt2-1x16", "mamba2-1x16-N4"], lengths=[16], seeds=[0], steps=30,
-                  tokens_per_step=256, lr=3e-3, warmup=5, precision="fp32", eval_points=3, eval_tokens=512, chunk_size=64),
+                  tokens_per_step=256, lr=3e-3, lr_by_model={}, warmup=5, precision="fp32", eval_points=3, eval_tokens=512, chunk_size=64),
     "classroom": dict(models=["gpt2-2x64", "mamba2-2x64-N4", "mamba2-2x64-N16"], lengths=[16, 64, 256],
-                      seeds=[0, 1], steps=300, tokens_per_step=512, lr=3e-3, warmup=30, precision="fp32",
+                      seeds=[0, 1], steps=300, tokens_per_step=512, lr=3e-3, lr_by_model={}, warmup=30, precision="fp32",
                       eval_points=5, eval_tokens=2048, chunk_size=64),
     # 50-60 min of one H200 one run at a time (from the first runs: 69 s for gpt2-4x256-L64), less with several
-    # sweeps at once (--workers), run in parts of <= 8 min.  lr 1e-3: in a CPU proxy (scripts/probe_ch06_lr.py,
-    # results/ch06_lr_probe/) the 4x256 models do best at 3e-3, but GPT-2 8x512 learns nothing at 3e-3
+    # sweeps at once (--workers), run in parts of <= 8 min.  Each model at the best peak rate of a CPU proxy
+    # (scripts/probe_ch06_lr.py, results/ch06_lr_probe/): 3e-3, but GPT-2 8x512 learns nothing at 3e-3 and
+    # does best at 1e-3 (of 3e-4, 1e-3, 3e-3); mamba2-4x256-N64 was not probed (its N16 twin does best at 3e-3)
     "gpu": dict(models=["gpt2-4x256", "gpt2-8x512", "mamba2-4x256-N16", "mamba2-4x256-N64", "mamba2-8x512-N64"],
-                lengths=[64, 256, 1024, 4096], seeds=[0, 1], steps=4000, tokens_per_step=8192, lr=1e-3,
-                warmup=400, precision="bf16", eval_points=10, eval_tokens=32768, chunk_size=256),
+                lengths=[64, 256, 1024, 4096], seeds=[0, 1], steps=4000, tokens_per_step=8192, lr=3e-3,
+                lr_by_model={"gpt2-8x512": 1e-3}, warmup=400, precision="bf16", eval_points=10, eval_tokens=32768, chunk_size=256),
 }
 
 
@@ -635,14 +664,16 @@ def sweep_configs(
     copies: int = 64,
     min_batch: int = 2,
     chunk_size: int = 64,
+    lr_by_model: Mapping[str, float] | None = None,
 ) -> list[RunConfig]:
     """The runs of a sweep, seed-major, then by length, then by model (so a partial sweep holds
-    complete pictures for the first seed and the short lengths first)."""
+    complete pictures for the first seed and the short lengths first).  Each model trains at its peak
+    rate in ``lr_by_model`` where it has one (:func:`model_lr`), else at ``lr``."""
     integer(tokens_per_step, "tokens_per_step")
     integer(min_batch, "min_batch")
     integer(eval_points, "eval_points")
     integer(eval_tokens, "eval_tokens")
-    problem = models_problem(models)
+    problem = models_problem(models) or lr_by_model_problem(lr_by_model or {})
     if problem:
         raise ValueError(problem)
     lengths = integers(lengths, "lengths", "length")
@@ -662,7 +693,7 @@ def sweep_configs(
             for text in models:
                 spec = replace(parse_model(text, copies=copies, max_length=L), chunk_size=chunk_size)
                 out.append(RunConfig(
-                    model=spec, depth=depth, seed=seed, steps=steps, batch=batch, lr=lr,
+                    model=spec, depth=depth, seed=seed, steps=steps, batch=batch, lr=model_lr(text, lr, lr_by_model),
                     warmup=warmup,
                     precision=precision, eval_every=max(1, steps // eval_points),
                     eval_sequences=max(min_batch, eval_tokens // L), family=family))
@@ -920,7 +951,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "list":
         for cfg in configs:
             done = load_result(args.results_dir, cfg) is not None
-            print(f"{'done   ' if done else 'missing'} {cfg.key()}  batch={cfg.batch}")
+            print(f"{'done   ' if done else 'missing'} {cfg.key()}  batch={cfg.batch} lr={cfg.lr:g}")
         return 0
     if torch.device(args.device).type != "cuda" and any(c.precision == "bf16" for c in configs):
         configs = [replace(c, precision="fp32") for c in configs]

@@ -1,9 +1,10 @@
 """A CPU proxy for the learning rate of chapter 6's ``gpu`` sweep.
 
-The ``gpu`` profile trains every run with one peak learning rate.  Probing it on the GPU costs device
-time that sessions rarely have, so this script trains the profile's models at a short length on the
-CPU with a smaller batch and fewer steps, at several peak learning rates, and prints each run's
-held-out KL relative to the marginal baseline (lower is better).  The runs are ordinary chapter-6 runs
+The ``gpu`` profile trains each model at one peak learning rate (``lr``, or its entry in
+``lr_by_model``).  Probing the rates on the GPU costs device time that sessions rarely have, so this
+script trains the profile's models at a short length on the CPU with a smaller batch and fewer steps,
+at several peak learning rates, and prints each run's held-out KL relative to the marginal baseline
+(lower is better); the profile takes each model's best rate.  The runs are ordinary chapter-6 runs
 (:func:`l2m_utils.synthetic_training.train_run`): each finished run is a results file in
 ``--results-dir`` and is loaded, not retrained, when the script runs again; an interrupted run
 resumes from its checkpoint.
@@ -16,11 +17,8 @@ The runs committed in ``results/ch06_lr_probe/`` (2026-12-05, 2 cores; 4-5 minut
 2,000 steps, 12-13 minutes per 8x512 run of 1,000 steps)::
 
     .venv/bin/python scripts/probe_ch06_lr.py --models gpt2-4x256 mamba2-4x256-N16 --lrs 1e-3 3e-3 1e-2
-    .venv/bin/python scripts/probe_ch06_lr.py --models gpt2-8x512 --lrs 1e-3 3e-3 --steps 1000
-
-and, not yet committed (about 13 minutes)::
-
-    .venv/bin/python scripts/probe_ch06_lr.py --models mamba2-8x512-N64 --lrs 1e-3 --steps 1000
+    .venv/bin/python scripts/probe_ch06_lr.py --models gpt2-8x512 --lrs 3e-4 1e-3 3e-3 --steps 1000
+    .venv/bin/python scripts/probe_ch06_lr.py --models mamba2-8x512-N64 --lrs 1e-3 3e-3 --steps 1000
 """
 
 from __future__ import annotations

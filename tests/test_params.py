@@ -100,6 +100,23 @@ def test_a_list_knob_may_allow_the_empty_list():
         Knob(list, "extra runs", item=int).check("runs", [])
 
 
+def test_a_dict_knob_checks_its_keys_and_each_value():
+    knob = Knob(dict, "peak rate per model", item=float, low=1e-7, high=0.1, allow_empty=True)
+    assert knob.describe() == "dict of str to float >= 1e-07 and <= 0.1 (may be empty)"
+    assert knob.check("rates", {}) == {}
+    assert knob.check("rates", {"gpt2-8x512": 1e-3, "m": np.float64(0.01)}) == {"gpt2-8x512": 1e-3, "m": 0.01}
+    with pytest.raises(ParameterError, match=r"'rates\[gpt2-8x512\]'=0.5 is too large"):
+        knob.check("rates", {"gpt2-8x512": 0.5})
+    with pytest.raises(ParameterError, match=r"'rates\[m\]'=nan is not finite"):
+        knob.check("rates", {"m": float("nan")})
+    with pytest.raises(ParameterError, match="'rates' has a key that is not a string: 3"):
+        knob.check("rates", {3: 1e-3})
+    with pytest.raises(ParameterError, match=r"'rates'=\[0.001\] is not a dict"):
+        knob.check("rates", [1e-3])
+    with pytest.raises(ParameterError, match="'rates' is an empty dict"):
+        Knob(dict, "peak rate per model", item=float).check("rates", {})
+
+
 def test_every_failing_check_is_reported_with_the_values_in_one_list():
     checks = [
         (lambda p: p.length >= 8, "length must be at least 8"),

@@ -210,6 +210,9 @@ def test_profiles_are_well_formed():
     assert len({c.key() for c in gpu}) == len(gpu)
     assert [c.seed for c in gpu] == sorted(c.seed for c in gpu)  # seed-major order
     assert len(st.profile_configs("smoke")) <= 4
+    for name, profile in st.SWEEP_PROFILES.items():  # a rate for a model the profile does not train is a slip
+        models = {st.parse_model(m) for m in profile["models"]}
+        assert all(st.parse_model(k) in models for k in profile["lr_by_model"]), name
 
 
 # ------------------------------------------------------------------------------------------ training
@@ -578,6 +581,34 @@ def test_sweep_configs_check_seeds_and_eval_points():
         st.sweep_configs(seeds=[0], eval_points=0, **args)
     assert [c.seed for c in st.sweep_configs(seeds=[0, np.int64(2)], **args)] == [0, 2]
 
+
+
+def test_each_model_trains_at_its_own_rate_where_lr_by_model_names_one():
+    args = dict(models=["gpt2-1x16", "mamba2-1x16-N4", "mamba2-1x16-N8"], lengths=[16, 64], seeds=[0],
+                steps=10, tokens_per_step=256, lr=3e-3, warmup=2)
+    plain = st.sweep_configs(**args)
+    assert {c.lr for c in plain} == {3e-3}
+    # a key names a model, not a string: "mamba2-1x16-N4-P8" is mamba2-1x16-N4 with its default head_dim
+    mixed = st.sweep_configs(**args, lr_by_model={"mamba2-1x16-N4-P8": 1e-3, "gpt2-9x64": 5e-4})
+    assert [(c.model.label(), c.lr) for c in mixed if c.length == 16] == [
+        ("gpt2 1x16", 3e-3), ("mamba2 1x16 N=4", 1e-3), ("mamba2 1x16 N=8", 3e-3)]
+    # the run's rate is part of its key: the other models' runs are the same runs as without the table
+    assert [c.key() for c in mixed if c.lr == 3e-3] == [c.key() for c in plain if c.model.d_state != 4]
+    assert st.sweep_configs(**args, lr_by_model={}) == plain
+    assert st.model_lr("gpt2-1x16", 3e-3, None) == 3e-3
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"gpt-1x16": 1e-3}, r"lr_by_model key 'gpt-1x16' \(backbone must be one of"),
+    ({"gpt2-1x16": 1.0}, r"lr_by_model rates must lie in \(0, 1\), got 'gpt2-1x16': 1.0"),
+    ({"gpt2-1x16": float("nan")}, r"lr_by_model rates must lie in \(0, 1\), got 'gpt2-1x16': nan"),
+    ({"mamba2-1x16": 1e-3, "mamba2-1x16-N64": 2e-3}, "names one model twice"),
+    ([("gpt2-1x16", 1e-3)], r"lr_by_model must be a dict \{model: peak learning rate\}"),
+])
+def test_sweep_configs_refuse_a_bad_lr_by_model(table, message):
+    args = dict(models=["gpt2-1x16"], lengths=[16], seeds=[0], steps=10, tokens_per_step=64, lr=1e-3, warmup=2)
+    with pytest.raises(ValueError, match=message):
+        st.sweep_configs(**args, lr_by_model=table)
 
 
 @pytest.mark.parametrize("change, message", [
