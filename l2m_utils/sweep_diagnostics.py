@@ -18,6 +18,8 @@ results rather than those of the run its prose was first written for.
 * :func:`value_range` / :func:`signed_percent` -- how the sentences quote a range of values.
 * :func:`run_failure` -- whether a run diverged, ended worse than predicting the marginal, or learned
   nothing beyond it (its held-out KL at the marginal predictor's own value on the same batch).
+* :func:`probe_rates_text` -- chapter 6's sentences on a learning-rate probe: each model's best rate,
+  the runs that learned almost nothing, and whether a profile trains each model at its best rate.
 
 Bad input (mismatched lengths, too few points, NaN, non-positive values where logs are taken) raises
 ``ValueError`` naming the problem.
@@ -380,3 +382,66 @@ def backbone_contrast(first: Mapping[str, Sequence[float]], last: Mapping[str, S
                          f"differ by {_small(abs(rise[small][0] - rise[large][0]))} of the baseline, not more than "
                          f"{_small(tolerance)} ({pct} of the largest KL/baseline at L = {lengths[0]})"}[verdict]
     return text + note
+
+
+def _same_rate(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9)
+
+
+def probe_rates_text(rows: Sequence[tuple[str, str, Mapping[float, float]]], profile_rates: Mapping[str, float],
+                     profile: str = "gpu", stuck: float = 0.95) -> str:
+    """Sentences on a learning-rate probe and the rate a sweep profile gives each model (chapter 6).
+
+    ``rows``: ``(model label, what the row holds, e.g. "L = 64, 2000 steps", {peak lr: KL/baseline at the
+    end})``, one per probed setting; ``profile_rates``: model label -> the rate ``profile`` trains it at.
+    Says each model's best rate (rows with two rates or more; the row's text where a model has several
+    rows), the runs that ended at ``stuck`` of the baseline or above (learned almost nothing) and whether
+    the profile trains that model at that rate, then each profile model's rate and whether it is the
+    best rate of every probe row of that model, of some of them, of none, or was not probed (or only at
+    one rate).  Rates compare with a relative tolerance of 1e-9."""
+    if len(rows) == 0:
+        raise ValueError("probe_rates_text: needs at least one probe row")
+    real(stuck, "probe_rates_text: stuck", 0, None, low_open=True)
+    for label, _, kl_by_lr in rows:
+        if len(kl_by_lr) == 0:
+            raise ValueError(f"probe_rates_text: the row of {label!r} has no runs")
+        for lr, r in kl_by_lr.items():
+            real(lr, f"probe_rates_text: a learning rate of {label!r}", 0, None, low_open=True)
+            real(r, f"probe_rates_text: the KL/baseline of {label!r} at lr {lr:g}", 0, None)
+    for label, lr in profile_rates.items():
+        real(lr, f"probe_rates_text: the {profile} profile's rate of {label!r}", 0, None, low_open=True)
+    repeated = {label for label in (row[0] for row in rows) if sum(row[0] == label for row in rows) > 1}
+    name = lambda label, detail: f"{label} ({detail})" if label in repeated else label  # noqa: E731
+    best = [(label, detail, min(kl_by_lr, key=kl_by_lr.get)) for label, detail, kl_by_lr in rows if len(kl_by_lr) > 1]
+    parts = []
+    if best:
+        parts.append("Best rate of each model probed at several: "
+                     + "; ".join(f"{name(label, detail)} at {lr:g}" for label, detail, lr in best) + ".")
+    stuck_runs = [(label, detail, lr) for label, detail, kl_by_lr in rows for lr in sorted(kl_by_lr)
+                  if kl_by_lr[lr] >= stuck]
+    if stuck_runs:
+        hit = sorted({label for label, _, lr in stuck_runs
+                      if label in profile_rates and _same_rate(profile_rates[label], lr)})
+        parts.append("; ".join(f"{name(label, detail)} at {lr:g}" for label, detail, lr in stuck_runs)
+                     + f": ended at {stuck:g} of the baseline or above (learned almost nothing); "
+                     + (f"the {profile} profile trains {' and '.join(hit)} at such a rate." if hit else
+                        f"the {profile} profile trains no model at a rate at which that model learned nothing here."))
+    else:
+        parts.append(f"Every probe run ended below {stuck:g} of its baseline.")
+    described = []
+    for label, lr in profile_rates.items():
+        own = [b for lab, _, b in best if lab == label]
+        if not any(row[0] == label for row in rows):
+            how = "not probed"
+        elif not own:
+            how = "probed at one rate"
+        elif all(_same_rate(lr, b) for b in own):
+            how = "its best probed rate"
+        elif any(_same_rate(lr, b) for b in own):
+            how = f"the best rate of {sum(_same_rate(lr, b) for b in own)} of its {len(own)} probe rows"
+        else:
+            how = "not its best probed rate: " + " and ".join(f"{b:g}" for b in sorted(set(own)))
+        described.append(f"{label} at {lr:g} ({how})")
+    if described:
+        parts.append(f"The {profile} profile's rates: " + "; ".join(described) + ".")
+    return " ".join(parts)

@@ -673,7 +673,7 @@ def sweep_configs(
     integer(min_batch, "min_batch")
     integer(eval_points, "eval_points")
     integer(eval_tokens, "eval_tokens")
-    problem = models_problem(models) or lr_by_model_problem(lr_by_model or {})
+    problem = models_problem(models) or lr_by_model_problem({} if lr_by_model is None else lr_by_model)
     if problem:
         raise ValueError(problem)
     lengths = integers(lengths, "lengths", "length")

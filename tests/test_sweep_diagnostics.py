@@ -307,3 +307,49 @@ def test_run_failure_names_divergence_the_marginal_and_worse():
         sd.run_failure(0.5, [0.2, math.nan], base, 0.99)
     with pytest.raises(ValueError, match=r"marginal_ratio must be a finite number in \(0, inf\)"):
         sd.run_failure(0.5, ok, base, 0.0)
+
+
+# ------------------------------------------------------------------------------ probe_rates_text
+
+PROBE = [("gpt2 4x256", "L = 64, 2000 steps", {1e-3: 0.387, 3e-3: 0.166, 1e-2: 0.208}),
+         ("gpt2 8x512", "L = 64, 1000 steps", {3e-4: 0.336, 1e-3: 0.238, 3e-3: 0.999}),
+         ("mamba2 8x512 N=64", "L = 64, 1000 steps", {1e-3: 0.245})]
+
+
+def test_probe_rates_text_names_best_rates_stuck_runs_and_each_profile_rate():
+    text = sd.probe_rates_text(PROBE, {"gpt2 4x256": 3e-3, "gpt2 8x512": 1e-3, "mamba2 8x512 N=64": 3e-3,
+                                       "mamba2 4x256 N=64": 3e-3})
+    assert text == (
+        "Best rate of each model probed at several: gpt2 4x256 at 0.003; gpt2 8x512 at 0.001. "
+        "gpt2 8x512 at 0.003: ended at 0.95 of the baseline or above (learned almost nothing); the gpu profile "
+        "trains no model at a rate at which that model learned nothing here. "
+        "The gpu profile's rates: gpt2 4x256 at 0.003 (its best probed rate); gpt2 8x512 at 0.001 (its best "
+        "probed rate); mamba2 8x512 N=64 at 0.003 (probed at one rate); mamba2 4x256 N=64 at 0.003 (not probed).")
+
+
+def test_probe_rates_text_says_when_the_profile_trains_a_model_at_a_rate_where_it_learned_nothing():
+    text = sd.probe_rates_text(PROBE, {"gpt2 8x512": 3.0000000000000001e-3 * (1 + 1e-12)}, profile="big")
+    assert "(learned almost nothing); the big profile trains gpt2 8x512 at such a rate." in text
+    assert text.endswith("The big profile's rates: gpt2 8x512 at 0.003 (not its best probed rate: 0.001).")
+
+
+def test_probe_rates_text_tells_apart_the_rows_of_a_model_probed_twice_and_needs_no_multi_rate_row():
+    rows = [("m", "L = 64", {1e-3: 0.5, 3e-3: 0.4}), ("m", "L = 256", {1e-3: 0.3, 3e-3: 0.6})]
+    text = sd.probe_rates_text(rows, {"m": 3e-3})
+    assert text.startswith("Best rate of each model probed at several: m (L = 64) at 0.003; m (L = 256) at 0.001. ")
+    assert "Every probe run ended below 0.95 of its baseline." in text
+    assert text.endswith("m at 0.003 (the best rate of 1 of its 2 probe rows).")
+    single = sd.probe_rates_text([("m", "L = 64", {1e-3: 0.5})], {})
+    assert single == "Every probe run ended below 0.95 of its baseline."  # no empty "best rate" sentence
+
+
+@pytest.mark.parametrize("rows, rates, message", [
+    ([], {}, "needs at least one probe row"),
+    ([("m", "", {})], {}, "the row of 'm' has no runs"),
+    ([("m", "", {1e-3: float("nan")})], {}, "the KL/baseline of 'm' at lr 0.001"),
+    ([("m", "", {-1e-3: 0.5})], {}, "a learning rate of 'm'"),
+    ([("m", "", {1e-3: 0.5})], {"m": 0.0}, "the gpu profile's rate of 'm'"),
+])
+def test_probe_rates_text_refuses_bad_input(rows, rates, message):
+    with pytest.raises(ValueError, match=message):
+        sd.probe_rates_text(rows, rates)
