@@ -1,10 +1,10 @@
-"""A CPU proxy for the learning rate of chapter 6's ``gpu`` sweep.
+"""A CPU proxy for the learning rates of chapter 6's ``gpu`` sweep.
 
 The ``gpu`` profile trains each model at one peak learning rate (``lr``, or its entry in
 ``lr_by_model``).  Probing the rates on the GPU costs device time that sessions rarely have, so this
 script trains the profile's models at a short length on the CPU with a smaller batch and fewer steps,
 at several peak learning rates, and prints each run's held-out KL relative to the marginal baseline
-(lower is better); the profile takes each model's best rate.  The runs are ordinary chapter-6 runs
+(lower is better); the profile takes each probed model's best rate.  The runs are ordinary chapter-6 runs
 (:func:`l2m_utils.synthetic_training.train_run`): each finished run is a results file in
 ``--results-dir`` and is loaded, not retrained, when the script runs again; an interrupted run
 resumes from its checkpoint.
@@ -14,7 +14,7 @@ against 8,192) and the precision is fp32, not bf16.  A larger batch usually tole
 rate, so a rate that wins here is, if anything, a low estimate of the best rate there.
 
 The runs committed in ``results/ch06_lr_probe/`` (2026-12-05, 2 cores; 4-5 minutes per 4x256 run of
-2,000 steps, 12-13 minutes per 8x512 run of 1,000 steps)::
+2,000 steps, 12-13 minutes per 8x512 run of 1,000 steps, 18 with other jobs on the cores)::
 
     .venv/bin/python scripts/probe_ch06_lr.py --models gpt2-4x256 mamba2-4x256-N16 --lrs 1e-3 3e-3 1e-2
     .venv/bin/python scripts/probe_ch06_lr.py --models gpt2-8x512 --lrs 3e-4 1e-3 3e-3 --steps 1000

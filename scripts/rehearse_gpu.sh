@@ -85,7 +85,7 @@ rehearse() {  # NAME VAR=VALUE... -- COMMAND...
 }
 # the session plan's scripts: chapter 4 (here with chapter 8, step 3) as step 1 ran it, issue 4's
 # benchmarks (step 1b), then chapter 3 without reinstalling, on the wheelhouse /tmp/site already holds
-rehearse snapshots-04-08 PROFILE=smoke BUDGET_S=900 -- bash -c 'set -e; bash scripts/gpu_snapshots.sh 04 08
+rehearse snapshots-04-08 PROFILE=smoke BUDGET_S=900 DEADLINE_S=1200 -- bash -c 'set -e; bash scripts/gpu_snapshots.sh 04 08
   ls "$OUT"/04_*.ipynb "$OUT"/08_*.ipynb >/dev/null'
 rehearse benchmarks BENCH_SMALL=1 -- bash scripts/gpu_benchmarks.sh
 rehearse snapshots-03 PROFILE=smoke SKIP_INSTALL=1 SKIP_GPU_CHECK=1 -- bash -c 'set -e; export PYTHONPATH=/tmp/site:$PWD
@@ -93,6 +93,6 @@ rehearse snapshots-03 PROFILE=smoke SKIP_INSTALL=1 SKIP_GPU_CHECK=1 -- bash -c '
   ls "$OUT"/03_*.ipynb >/dev/null'
 rehearse ch07 CH07_SMOKE=1 -- bash scripts/gpu_ch07.sh
 rehearse ch06-sweep CH06_SMOKE=1 -- bash scripts/gpu_ch06_sweep.sh
-rehearse snapshots-06 PROFILE=smoke SKIP_GPU_CHECK=1 BUDGET_S=600 -- bash scripts/gpu_snapshots.sh 06
+rehearse snapshots-06 PROFILE=smoke SKIP_GPU_CHECK=1 BUDGET_S=600 DEADLINE_S=620 -- bash scripts/gpu_snapshots.sh 06
 echo "rehearsed commit $SHA: $([ $failed = 0 ] && echo 'all steps passed' || echo 'SOME STEPS FAILED')"
 exit $failed
