@@ -681,6 +681,7 @@ def sweep_configs(
     for values, what in ((lengths, "lengths"), (seeds, "seeds")):
         if len(set(values)) != len(values):  # a repeated one would train the same run twice
             raise ValueError(f"{what} must be distinct, got {values}")
+    rates = {text: model_lr(text, lr, lr_by_model) for text in models}  # once per model, not per run
     out = []
     for L in lengths:
         depth = int(round(math.log(L, 4)))
@@ -693,7 +694,7 @@ def sweep_configs(
             for text in models:
                 spec = replace(parse_model(text, copies=copies, max_length=L), chunk_size=chunk_size)
                 out.append(RunConfig(
-                    model=spec, depth=depth, seed=seed, steps=steps, batch=batch, lr=model_lr(text, lr, lr_by_model),
+                    model=spec, depth=depth, seed=seed, steps=steps, batch=batch, lr=rates[text],
                     warmup=warmup,
                     precision=precision, eval_every=max(1, steps // eval_points),
                     eval_sequences=max(min_batch, eval_tokens // L), family=family))
