@@ -3,7 +3,8 @@
 Each function returns either the dense joint distribution of a block of L tokens (for the exact
 helpers in :mod:`l2m_utils.information`) or a closed-form quantity used to check them.
 
-* stationary Markov chains of any order (two-point MI decays exponentially, bipartite MI saturates);
+* stationary first-order Markov chains (two-point MI decays exponentially, bipartite MI saturates; a
+  higher-order chain is a first-order chain on tuples of tokens);
 * the all-tokens-identical process (two-point MI = log M at every distance, bipartite MI = log M);
 * a binary linear-feedback ("parity") process: every token is the parity (XOR) of a fixed subset of
   the previous ``k`` tokens, started from a uniformly random state.  With a primitive feedback
