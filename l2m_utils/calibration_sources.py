@@ -174,7 +174,7 @@ class ErasureChain:
         max_d = _check_length(max_d, "max_d")
         pi = self.stationary
         deltas = self._powers(max_d, self.transition - pi[None, :])
-        deltas *= pi[:, None]  # diag(pi) C^d = J(d) - pi pi^T
+        deltas *= pi[:, None]  # diag(pi) C^d = diag(pi) T^d - pi pi^T (joint minus product)
         return _mi_from_deviation(pi, pi, deltas)
 
     # -- exact information quantities -------------------------------------------------------------
