@@ -316,7 +316,8 @@ def bipartite_sweep(
     ``samples``: int [n, T] with T >= max(lengths).  Returns ``{(estimator, ratio): estimate}``.
     With ``bos_correction`` the direct estimator uses the BOS correction with
     ``bigram_entropy_nats`` = H_G(Y1Y2) (see :func:`bigram_entropy`); every Y must then have at
-    least 2 tokens.  Scoring passes: 1 + (number of distinct ℓ) for direct, + the same again for vCLUB.
+    least 2 tokens.  Scoring passes: 1 + (number of distinct ℓ) for direct (the pass over
+    the whole block is shared), plus one more per distinct ℓ for vCLUB.
     """
     samples = _check_samples(samples, int(scorer.vocab_size))
     estimators = tuple(listed(estimators, "estimators", "estimator names"))
