@@ -295,7 +295,8 @@ def backbone_contrast(first: Mapping[str, Sequence[float]], last: Mapping[str, S
     the growing-state ones (``names[0]``).  A rise is the change of the mean, in units of the baseline,
     with the range over seeds (every seed at the last length minus every seed at the first).  As in
     :func:`length_trend`, a label whose mean changes by less than ``min_relative_change`` (relative) does
-    not rise; two sets of rises are ordered only if their means differ by more than
+    not count as moving (when no label moves, the sentence says so), but every label's rise enters the
+    comparison as measured; two sets of rises are ordered only if their means differ by more than
     ``min_relative_change`` times the largest mean at the first length and, with at least two seeds
     everywhere, their seed ranges do not overlap.  With one seed the sentence says so."""
     for what, value in (("first", first), ("last", last), ("fixed_state", fixed_state)):

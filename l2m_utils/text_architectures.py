@@ -7,8 +7,9 @@ at each token position of held-out samples that begin at a sentence start,
     NLL(t) = -(1/n_t) Σ_i log q(w_{i,t} | BOS, w_{i,<t}),      t = 1, ..., T,
 
 where ``n_t`` is the number of samples that have a token at position ``t`` (padding is excluded).
-A model whose history state is fixed (Mamba-2) cannot keep using more context once the state is
-full, so its NLL(t) should flatten at late positions while the transformer's keeps falling.
+The paper finds that a fixed-state model's (Mamba's) NLL(t) flattens at late positions while the
+transformer's keeps falling.  The history-state bound does not imply that per position: it limits
+only the summed gain over a block (chapter 7, proposition ch7-prop-plateau).
 
 Pieces:
 
