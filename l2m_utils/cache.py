@@ -1,4 +1,4 @@
-"""On-disk caches and atomic writes.  Introduced in chapter 4 (checkpoints, scores; chapter 3's tokenizers too).
+"""On-disk caches and atomic writes.  Introduced in chapter 3 (its tokenizers; chapter 4's checkpoints and scores too).
 
 Expensive steps (tokenizer training, LM scoring, model training) keep their results under one cache
 root so that an interrupted run resumes and loses nothing:
