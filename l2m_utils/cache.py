@@ -54,12 +54,26 @@ def _settings_value(value: Any) -> Any:
                     f"{value!r:.80}")
 
 
+def _check_string_keys(value: Any, where: str) -> None:
+    """Raise ``TypeError`` naming the first dict key (at any depth) that is not a string."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"settings keys must be strings, got {key!r} in {where}")
+            _check_string_keys(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for k, item in enumerate(value):
+            _check_string_keys(item, f"{where}[{k}]")
+
+
 def settings_key(settings: dict[str, Any], length: int = 16) -> str:
     """A stable hex key for a dict of settings: SHA-256 of its JSON text (sorted keys).
 
     Numpy arrays enter by the hash of their bytes and numpy scalars by their value (so
-    ``np.int64(5)`` and ``5`` give one key); an object JSON cannot write raises ``TypeError``.
+    ``np.int64(5)`` and ``5`` give one key); an object JSON cannot write raises ``TypeError``, and so
+    does a dict key that is not a string (JSON would turn ``1`` into ``"1"``, and the two would share a key).
     """
+    _check_string_keys(settings, "settings")
     blob = json.dumps(settings, sort_keys=True, default=_settings_value).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
 

@@ -198,7 +198,9 @@ class CausalLMScorer:
     rotary positions the shift changes only the distance between BOS and the tokens; a model that
     accepts ``position_ids`` and ignores them (ALiBi) gives a position part of 0.  A model whose body
     takes no ``position_ids`` (Mamba-2) has no positions to shift and is refused.
-    The model is moved to ``device`` unless it was loaded with a ``device_map`` spanning several
+    The scorer takes the model over: it switches it to eval mode (a training loop that scores in
+    between switches it back, as :func:`l2m_utils.language_model.heldout_cross_entropy` does) and moves it
+    to ``device`` unless it was loaded with a ``device_map`` spanning several
     devices (:func:`spread_over_devices`); such a model stays where it is (``device`` is ignored),
     inputs go to the first accelerator of its map, the hidden states are used where the last block
     leaves them, and the head's weight is read where it lives -- or, when accelerate offloaded it,

@@ -189,7 +189,8 @@ def count_keys(
         return _count_keys_numpy(keys, int(n_keys))
     import torch
 
-    uniq, counts = _count_keys_tensor(torch.from_numpy(np.ascontiguousarray(keys)).to(device), int(n_keys))
+    target = torch_device(device) if device is not None else torch.device("cpu")  # names a bad device clearly
+    uniq, counts = _count_keys_tensor(torch.from_numpy(np.ascontiguousarray(keys)).to(target), int(n_keys))
     return uniq.cpu().numpy(), counts.cpu().numpy()
 
 
@@ -580,7 +581,8 @@ def floor_threshold(z: float, n_shuffles: int) -> float:
 
     For a normal floor, a new draw x compared with the mean m and standard deviation s of n draws
     gives (x - m) / (s sqrt(1 + 1/n)) ~ Student t with n - 1 degrees of freedom, so the threshold is
-    ``t_{n-1}^{-1}(Phi(z)) * sqrt(1 + 1/n)``: 4.8 for n = 8, 22 for n = 3 (the plain z = 3 would be
+    ``t_{n-1}^{-1}(Phi(z)) * sqrt(1 + 1/n)`` (computed from the upper tails, so that a large z does not
+    round Phi(z) to 1 and the threshold to infinity): 4.8 for n = 8, 22 for n = 3 (the plain z = 3 would be
     wrong 6% of the time with 3 shuffles and 12% with 2).  It tends to z as n grows.
     """
     from scipy import stats
@@ -589,7 +591,7 @@ def floor_threshold(z: float, n_shuffles: int) -> float:
     if not (is_real(z) and z >= 0):  # also refuses NaN
         raise ValueError(f"z must be >= 0, got {z!r}")
     n = int(n_shuffles)
-    return float(stats.t.ppf(stats.norm.cdf(z), df=n - 1) * math.sqrt(1 + 1 / n))
+    return float(stats.t.isf(stats.norm.sf(z), df=n - 1) * math.sqrt(1 + 1 / n))
 
 
 def max_supported_distance(result: TwoPointResult, z: float = 3.0, min_ratio: float = 0.1) -> int | None:

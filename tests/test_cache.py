@@ -73,6 +73,14 @@ def test_atomic_write_reaches_the_disk_before_and_after_the_rename(tmp_path, mon
     assert (tmp_path / "r.json").read_text() == "{}"
 
 
+def test_settings_key_refuses_keys_that_json_would_turn_into_strings():
+    with pytest.raises(TypeError, match=r"settings keys must be strings, got 1 in settings"):
+        cache.settings_key({1: 2})
+    with pytest.raises(TypeError, match=r"got 3 in settings\['model'\]\[0\]"):
+        cache.settings_key({"model": [{3: "x"}]})
+    assert cache.settings_key({"1": 2}) == cache.settings_key({"1": 2})
+
+
 def test_settings_key_hashes_arrays_by_their_bytes():
     # str() of an array is rounded and elided: two matrices that differ far inside, or by 1e-9,
     # printed alike and shared a key

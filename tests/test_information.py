@@ -89,6 +89,35 @@ def test_gaussian_mutual_information_scaling_invariant_and_entropy():
     assert info.logdet_spd(np.diag([2.0, 3.0])) == pytest.approx(math.log(6))
 
 
+def test_gaussian_mutual_information_keeps_tiny_values_and_exact_zeros():
+    """Canonical correlations, not three cancelling log-determinants: an AR(1) two-point MI of 1e-37
+    nats matches the closed form, and independent, badly scaled blocks give exactly 0."""
+    from l2m_utils import processes as proc
+
+    phi = 0.5
+    cov = proc.ar1_covariance(phi, 80)
+    for d in (1, 10, 30, 60):
+        assert info.gaussian_mutual_information(cov, [0], [d]) == pytest.approx(-0.5 * math.log1p(-phi ** (2 * d)), rel=1e-12)
+    blocks = np.zeros((4, 4))
+    blocks[:2, :2], blocks[2:, 2:] = np.diag([1e5, 1e-5]), np.diag([3e4, 2e-6])
+    assert info.gaussian_mutual_information(blocks, [0, 1], [2, 3]) == 0.0
+    nearly_one = 1 - 1e-13  # a nearly singular joint block: still finite and right
+    assert info.gaussian_mutual_information(np.array([[1, nearly_one], [nearly_one, 1]]), [0], [1]) == pytest.approx(
+        -0.5 * math.log(1 - nearly_one**2), rel=1e-3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 4), st.integers(1, 4))
+def test_gaussian_mutual_information_equals_the_log_determinant_form(seed, nx, ny):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(nx + ny, nx + ny))
+    cov = a @ a.T + 0.1 * np.eye(nx + ny)
+    x, y = list(range(nx)), list(range(nx, nx + ny))
+    logdets = info.logdet_spd(cov[:nx, :nx]) + info.logdet_spd(cov[nx:, nx:]) - info.logdet_spd(cov)
+    got = info.gaussian_mutual_information(cov, x, y)
+    assert got >= 0 and got == pytest.approx(0.5 * logdets, rel=1e-8, abs=1e-10)
+
+
 @st.composite
 def joint_distributions(draw, max_vars=4):
     n = draw(st.integers(2, max_vars))

@@ -175,6 +175,22 @@ def test_floor_threshold_exact_cases_and_limit():
         tp.floor_threshold(z, 1)
 
 
+def test_floor_threshold_stays_finite_where_phi_of_z_rounds_to_one():
+    """Phi(z) is exactly 1.0 in float64 from z of about 8.3: the threshold must come from the upper tails.
+    Two shuffles (Cauchy): the upper-tail quantile is cot(pi p) for the tail probability p = 1 - Phi(z)."""
+    from scipy.stats import norm
+
+    for z in (8.0, 8.3, 10.0, 20.0):
+        expected = math.sqrt(1.5) / math.tan(math.pi * norm.sf(z))
+        assert tp.floor_threshold(z, 2) == pytest.approx(expected, rel=1e-9)
+    assert math.isfinite(tp.floor_threshold(20.0, 16)) and tp.floor_threshold(10.0, 16) > tp.floor_threshold(8.3, 16)
+
+
+def test_count_keys_names_a_bad_device():
+    with pytest.raises(ValueError, match="device 'gpu' is not a torch device"):
+        tp.count_keys(np.array([1, 2]), 4, device="gpu")
+
+
 @pytest.mark.parametrize("n", [3, 8])
 def test_floor_threshold_has_the_stated_false_positive_rate(n):
     # a normal floor: n shuffles give mean and sd, one more independent draw plays the estimate
