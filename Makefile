@@ -55,14 +55,14 @@ browser:
 
 test: install browser
 	$(PY) -m l2m_utils.book nbval-prepare
-	L2M_PROFILE=smoke $(PY) -m pytest tests _build/nbval --nbval-lax --durations=15 $(PYTEST_ARGS)
+	L2M_PROFILE=smoke $(PY) -m pytest tests _build/nbval --nbval-lax --nbval-current-env --durations=15 $(PYTEST_ARGS)
 
 unit: install
 	L2M_PROFILE=smoke $(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 nbval: install
 	$(PY) -m l2m_utils.book nbval-prepare
-	L2M_PROFILE=smoke $(PY) -m pytest _build/nbval --nbval-lax $(PYTEST_ARGS)
+	L2M_PROFILE=smoke $(PY) -m pytest _build/nbval --nbval-lax --nbval-current-env $(PYTEST_ARGS)
 
 # After changing a cell marked `# NBVAL_CHECK_OUTPUT`: refresh its expected output, review the diff.
 nbval-refs: install

@@ -460,6 +460,11 @@ def execute_chapter(
             f"{source.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
             f"  the executed notebook with the traceback is {failed}"
         ) from None
+    except Exception as err:  # the kernel died (e.g. out of memory), a cell timed out, the kernel would not start
+        _drop_probe_from_file(failed)
+        first_line = (str(err).strip().splitlines() or [""])[0]
+        raise BookError(f"{source.stem} failed: {type(err).__name__}: {first_line}"
+                        + (f"\n  the notebook as far as it got is {failed}" if failed.exists() else "")) from None
     finally:
         tmp_in.unlink(missing_ok=True)
     wall = time.perf_counter() - start
@@ -891,7 +896,9 @@ def launch_notebooks(layout: Layout, target: Path, commit: str | None = None, ur
 
 
 def _marked(cell) -> bool:
-    return cell.cell_type == "code" and cell.source.lstrip().startswith(NBVAL_MARKER)
+    """A code cell whose output nbval checks: the marker on a line of its own, anywhere in the cell
+    (as nbval reads it), not only on the first line."""
+    return cell.cell_type == "code" and any(line.strip() == NBVAL_MARKER for line in cell.source.splitlines())
 
 
 def _clean_outputs(outputs) -> list[dict[str, Any]]:
@@ -946,6 +953,12 @@ def prepare_nbval(layout: Layout, names: Sequence[str] = ()) -> list[Path]:
         ref_path = layout.nbval_expected / f"{source.stem}.json"
         refs = json.loads(ref_path.read_text())["cells"] if ref_path.exists() else []
         by_source = {r["source"]: r["outputs"] for r in refs}
+        stale = set(by_source) - {cell.source for cell in nb.cells if _marked(cell)}
+        if stale:  # a reference that checks nothing: its cell changed or lost its marker
+            first = min(stale).splitlines()
+            raise BookError(f"{source.stem}: {len(stale)} expected output(s) in {ref_path.name} match no checked cell "
+                            f"(e.g. one for a cell starting {(first[1] if len(first) > 1 else first[0])!r}); "
+                            "run `make nbval-refs` and review the diff")
         for cell in nb.cells:
             if _marked(cell):
                 if cell.source not in by_source:

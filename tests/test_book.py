@@ -152,6 +152,18 @@ def test_failing_notebook_fails_the_run(repo, capsys):
     assert not (repo.executed / "01_tiny.ipynb").exists()
 
 
+def test_a_dead_kernel_fails_its_chapter_and_the_next_one_still_runs(repo, capsys):
+    """A kernel that dies (a GPU out of memory, os._exit) is a chapter failure like an exception: the
+    run goes on with the next chapter and fails at the end, naming the dead one."""
+    dying = TINY.replace('print("square", P.n ** 2)', 'import os\nos._exit(1)')
+    (repo.notebooks / "01_tiny.md").write_text(dying)
+    (repo.notebooks / "02_tiny.md").write_text(TINY)
+    with pytest.raises(book.BookError, match=r"1 notebook\(s\) failed:\n01_tiny failed: DeadKernelError"):
+        book.execute_many(repo, ["01", "02"], "smoke", {})
+    assert "[l2m-book] 02_tiny:" in capsys.readouterr().out
+    assert "square 4" in printed(nbformat.read(repo.executed / "02_tiny.ipynb", as_version=4))
+
+
 def test_snapshot_is_never_overwritten_unasked(repo):
     repo.snapshots.mkdir(parents=True)
     (repo.snapshots / "01_tiny.ipynb").write_text("{}")
@@ -323,6 +335,20 @@ def test_nbval_prepare_needs_expected_outputs(repo):
     cell = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith(book.NBVAL_MARKER))
     assert cell.outputs[0]["text"] == "square 4\n"
     assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_nbval_prepare_finds_the_marker_below_a_comment_and_refuses_stale_references(repo):
+    """nbval checks a cell whose marker sits on any line; a reference that matches no checked cell
+    would check nothing, so both must stop the preparation until `make nbval-refs` is re-run."""
+    book.refresh_nbval_refs(repo)
+    (repo.notebooks / "01_tiny.md").write_text(TINY.replace(
+        '# NBVAL_CHECK_OUTPUT\nprint("square", P.n ** 2)', '# the square\n# NBVAL_CHECK_OUTPUT\nprint("square", P.n ** 2)'))
+    with pytest.raises(book.BookError, match=r"1 expected output\(s\) in 01_tiny.json match no checked cell"):
+        book.prepare_nbval(repo)
+    book.refresh_nbval_refs(repo)
+    (path,) = book.prepare_nbval(repo)
+    cell = next(c for c in nbformat.read(path, as_version=4).cells if "square" in c.source and c.cell_type == "code")
+    assert cell.execution_count == 1 and cell.outputs[0]["text"] == "square 4\n"
 
 
 def test_snapshot_merge_takes_new_prose_and_rejects_changed_code(repo):

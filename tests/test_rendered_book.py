@@ -34,6 +34,18 @@ def _pasted(page: str) -> list[str]:
     return re.findall(r'<span class="pasted-text">([^<]*)</span>', page)
 
 
+def _says_nothing(text: str) -> bool:
+    """A pasted value that is empty, or a number that did not come out (nan, inf, None)."""
+    return not text.strip() or bool(re.fullmatch(r"\s*(None|[-+]?inf|[-+]?nan)\s*", text, flags=re.I)
+                                    or re.search(r"\b(nan|NaN)\b", text))
+
+
+def _profile_in_note(page: str) -> str | None:
+    """The profile named by the page's "How this page was executed" note."""
+    m = re.search(r"How this page was executed.*?Profile <strong><code[^>]*>(?:<span[^>]*>)?(\w+)<", page, flags=re.S)
+    return m.group(1) if m else None
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("book")
@@ -47,6 +59,24 @@ def built(tmp_path_factory):
     )
     assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     return root, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def published(built, tmp_path_factory):
+    """The book as it is published (make book-from-snapshots): the committed snapshots rendered, and
+    the chapters without one from the smoke execution above (re-rendered only, not re-executed)."""
+    smoke_root, _ = built
+    root = tmp_path_factory.mktemp("published")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(smoke_root / name, root / name)
+    for name in ("book", "notebooks", "_build/executed"):
+        shutil.copytree(smoke_root / name, root / name)
+    proc = subprocess.run(
+        [sys.executable, "-m", "l2m_utils.book", "--root", str(root), "html", "--from-snapshots",
+         "--allow-missing-snapshots"], capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, f"rendering from the snapshots failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return root
 
 
 def test_build_reports_each_wall_time(built):
@@ -73,7 +103,7 @@ def test_results_page_pastes_every_value_from_the_chapters(built):
     page = (root / "_build" / "html" / "book" / "results.html").read_text()
     pasted = _pasted(page)
     assert len(pasted) == len(roles), f"{len(roles)} glue roles, {len(pasted)} values pasted"
-    assert "smoke" in pasted[0] and all(p.strip() for p in pasted)
+    assert "smoke" in pasted[0] and not [p for p in pasted if _says_nothing(p)]
 
 
 def test_teaching_page_links_every_exercise(built):
@@ -103,10 +133,10 @@ def test_chapter_page_content(built, stem):
     roles = re.findall(r"\{glue:text\}`(\w+)", (root / "notebooks" / f"{stem}.md").read_text())
     pasted = _pasted(page)
     assert len(pasted) == len(roles), f"{stem}: {len(roles)} glue roles, {len(pasted)} values pasted"
-    empty = [name for name, text in zip(roles, pasted) if not text.strip()]
-    assert not empty, f"{stem}: glued values pasted empty: {empty}"
+    empty = [(name, text) for name, text in zip(roles, pasted) if _says_nothing(text)]
+    assert not empty, f"{stem}: glued values pasted empty or not a number: {empty}"
     assert not re.search(r'class="[^"]*output (traceback|error)', page)
-    assert "How this page was executed" in page and "smoke" in page
+    assert _profile_in_note(page) == "smoke", f"{stem}: the execution note names profile {_profile_in_note(page)}"
     assert re.search(r'How this page was executed.*?href="[^"]*how_to_run\.html', page, flags=re.S), \
         "the execution note links the how-to-run page"
     assert "mathjax/tex-chtml.js" in page and "cdn.jsdelivr.net/npm/mathjax" not in page
@@ -148,8 +178,12 @@ def test_printed_markdown_tables_render_as_tables(built, stem):
         for out in cell.get("outputs", [])
         if re.search(r"^\|[-| :]+\|$", out.get("data", {}).get("text/markdown", ""), flags=re.M)
     )
+    # and the prose's own tables (Markdown cells, exercises included): together, every table on the page
+    prose = sum(len(re.findall(r"^\s*\|?\s*:?-{3,}:?\s*\|", cell.source, flags=re.M))
+                for cell in nb.cells if cell.cell_type == "markdown")
     page = (root / "_build" / "html" / "notebooks" / f"{stem}.html").read_text()
-    assert page.count("<table") >= printed, f"{stem}: {printed} printed tables, {page.count('<table')} rendered"
+    assert page.count("<table") == printed + prose, \
+        f"{stem}: {printed} printed and {prose} prose tables, {page.count('<table')} rendered"
 
 
 @pytest.mark.parametrize("stem", _chapters())
@@ -165,6 +199,28 @@ def test_printed_lines_fit_the_books_output_column(built, stem):
             if out.get("output_type") == "stream" and out.get("name") == "stdout"
             for line in out.get("text", "").splitlines() if len(line) > OUTPUT_WIDTH]
     assert not long, f"{stem}: {len(long)} printed lines over {OUTPUT_WIDTH} characters, e.g. {long[0]!r}"
+
+
+@pytest.mark.parametrize("stem", _chapters())
+def test_the_published_book_renders_each_chapter_from_its_snapshot(published, stem):
+    """What `make book-from-snapshots` publishes: a chapter with a committed snapshot shows that run
+    (its profile in the execution note, its figures, every glued value); the others the smoke run."""
+    snapshot = ROOT / "book" / "snapshots" / f"{stem}.ipynb"
+    expected = nbformat.read(snapshot, as_version=4).metadata["l2m"]["profile"] if snapshot.exists() else "smoke"
+    page = (published / "_build" / "html" / "notebooks" / f"{stem}.html").read_text()
+    assert _profile_in_note(page) == expected, f"{stem}: note names {_profile_in_note(page)}, expected {expected}"
+    assert "Traceback (most recent call last)" not in page
+    assert re.findall(r'<img[^>]+src="([^"]*_images/[^"]+)"', page), f"{stem}: no figures"
+    roles = re.findall(r"\{glue:text\}`(\w+)", (ROOT / "notebooks" / f"{stem}.md").read_text())
+    pasted = _pasted(page)
+    assert len(pasted) == len(roles), f"{stem}: {len(roles)} glue roles, {len(pasted)} values pasted"
+    assert not [(n, t) for n, t in zip(roles, pasted) if _says_nothing(t)]
+
+
+def test_the_published_results_page_pastes_the_snapshots_values(published):
+    page = (published / "_build" / "html" / "book" / "results.html").read_text()
+    pasted = _pasted(page)
+    assert pasted and not [p for p in pasted if _says_nothing(p)]
 
 
 def test_bibliography_and_theorems(built):
