@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -84,9 +85,10 @@ def test_direct_with_bos_correction_and_exact_model(chain):
     assert np.all(np.abs(est.mean - exact) < 4 * est.se)
     # the shift is exactly -(4/5)(mean CE12 - H_G) relative to the uncorrected estimate
     plain = bp.bipartite_sweep(scorer, samples, LENGTHS, (2,), ("direct",))[("direct", 2.0)]
-    lp = scorer.token_logprobs(samples[:, 16:18])
-    shift = -0.8 * (np.mean(-(lp[:, 0] + lp[:, 1])) - h12)
-    assert est.mean[-1] - plain.mean[-1] == pytest.approx(shift, abs=1e-10)
+    for k, ell in enumerate(est.ells):  # per sample and at every length, with that split's own CE12
+        lp = scorer.token_logprobs(samples[:, ell:ell + 2])
+        shift = -0.8 * (-(lp[:, 0] + lp[:, 1]) - h12)
+        np.testing.assert_allclose(est.per_sample[:, k] - plain.per_sample[:, k], shift, atol=1e-10)
 
 
 def test_vclub_is_an_upper_bound_for_the_exact_model(chain):
@@ -174,6 +176,20 @@ def test_fit_through_estimate(chain):
     fit = est.fit(n_boot=200, seed=0)
     assert abs(fit.exponent) < 0.1  # a Markov chain's bipartite MI does not grow
     assert fit.exponent_ci[0] < 0 < fit.exponent_ci[1]
+
+
+def test_fit_keeps_only_the_lengths_from_min_length(chain):
+    """fit(min_length=...) fits the lengths from min_length on (chapter 4 starts its fits there)."""
+    from l2m_utils.fits import fit_power_law
+
+    scorer, samples = chain
+    est = bp.bipartite_sweep(scorer, samples, [2, 4, 8, 16, 32], (2,), ("direct",))[("direct", 2.0)]
+    kinked = est.per_sample * np.where(est.lengths < 16, 5.0, 1.0)  # the short lengths off any power law
+    est = dataclasses.replace(est, per_sample=kinked)
+    keep = est.lengths >= 16
+    got = est.fit(n_boot=50, seed=0, min_length=16)
+    assert got.exponent == pytest.approx(fit_power_law(est.lengths[keep], est.mean[keep]).exponent, rel=1e-12)
+    assert got.exponent != pytest.approx(est.fit(n_boot=50, seed=0).exponent, rel=1e-3)
 
 
 def test_split_points_and_derangement():

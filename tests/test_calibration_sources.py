@@ -321,6 +321,15 @@ def test_compare_errors_counts_a_small_difference_as_comparable():
     assert compare_errors(-0.002 + noise, 0.027 + noise, 1.0, rel_tol=0.0).verdict == "larger"  # without tolerance
 
 
+def test_compare_errors_tolerance_is_relative_to_the_larger_error():
+    """Errors -0.5 and -0.4 differ by 0.1: within rel_tol = 0.22 of the larger (0.11), not of the smaller
+    (0.088); with rel_tol = 0.18 (0.09) it is a real difference."""
+    a, b = _around(0.5, 0.001, seed=3), _around(0.6, 0.001, seed=4)
+    assert compare_errors(a, b, 1.0, rel_tol=0.22).verdict == "comparable"
+    assert compare_errors(a, b, 1.0, rel_tol=0.18).verdict == "larger"
+    assert compare_errors(b, a, 1.0, rel_tol=0.18).verdict == "smaller"
+
+
 def test_compare_errors_larger_smaller_and_within_noise():
     exact = 0.8
     a, b = _around(0.4, 0.05, seed=3), _around(0.72, 0.05, seed=4)  # -50% against -10%

@@ -29,6 +29,18 @@ def test_G_closed_forms():
     assert g[3] == pytest.approx(digamma(4) + 0.5 * (digamma(2.5) - digamma(2)), abs=1e-12)
 
 
+def test_G_follows_grassbergers_recursion():
+    """G(2k+1) = G(2k) and G(2k+2) = G(2k) + 2/(2k+1) (Grassberger 2003), from G(2) = 2 - gamma - log 2:
+    exact values for every n up to 201 without digamma, so a slip in the alternating term shows."""
+    g = ee.grassberger_G(np.arange(1, 202))  # g[n - 1] = G(n)
+    expected = {2: 2 - EULER_GAMMA - math.log(2)}
+    for k in range(1, 100):
+        expected[2 * k + 1] = expected[2 * k]
+        expected[2 * k + 2] = expected[2 * k] + 2 / (2 * k + 1)
+    for n, value in expected.items():
+        assert g[n - 1] == pytest.approx(value, abs=1e-12), n
+
+
 def test_G_approaches_log_n():
     n = np.array([10**4, 10**6, 10**8, 10**12])
     assert np.allclose(ee.grassberger_G(n), np.log(n.astype(float)), atol=1e-3)

@@ -72,6 +72,13 @@ def test_offset_fit_of_pure_power_law_puts_c_at_zero():
     assert f.alpha == pytest.approx(0.5, abs=1e-6)
 
 
+def test_offset_fit_keeps_a_small_positive_offset_off_zero():
+    """An offset of 1e-6 (a few 1e-5 of the smallest value) is found, and not flagged as at zero."""
+    f = fits.fit_power_law_offset(X, 2.0 * X**-0.5 + 1e-6)
+    assert not f.offset_at_zero
+    assert f.offset == pytest.approx(1e-6, rel=1e-2)
+
+
 # ---------------------------------------------------------------- bad input
 
 

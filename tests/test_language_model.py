@@ -144,6 +144,19 @@ def test_heldout_cross_entropy_matches_the_model_loss():
     assert res["cross_entropy"] == pytest.approx(ref, abs=1e-5)
 
 
+def test_heldout_cross_entropy_caps_its_tokens_with_evenly_spaced_windows():
+    """160 tokens, windows of 16, at most 48 tokens: three windows, at 0, 72 and 144 (first to last)."""
+    model = LM.build_gpt2(V, 0, SHAPE, seed=3).eval()
+    s = stream(160)
+    res = LM.heldout_cross_entropy(model, s, SHAPE.n_ctx, 0, max_tokens=48)
+    windows = torch.as_tensor(np.stack([s[a:a + 16] for a in (0, 72, 144)]))
+    x = torch.cat([torch.zeros(3, 1, dtype=torch.long), windows], 1)
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=x[:, :-1]).logits.double(), -1)
+    assert res["tokens"] == 48
+    assert res["cross_entropy"] == pytest.approx(-logp.gather(-1, x[:, 1:, None]).mean().item(), abs=1e-5)
+
+
 def test_heldout_cross_entropy_in_bfloat16_is_close_to_float32_but_not_equal():
     model = LM.build_gpt2(V, 0, SHAPE, seed=3).eval()
     s = stream(16 * 8)

@@ -26,6 +26,18 @@ def test_markov_sampler_has_the_stationary_pair_statistics():
     assert flips == pytest.approx(0.2, abs=0.01)
 
 
+def test_markov_sampler_starts_from_the_stationary_law_of_an_asymmetric_chain():
+    """The exact-MI checks assume stationary samples: first token ~ pi, first pair ~ diag(pi) P."""
+    P = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.25, 0.25, 0.5]])
+    pi = proc.stationary_distribution(P)
+    assert not np.allclose(pi, 1 / 3)  # a uniform start would not pass
+    seqs = MarkovChainScorer(P).sample(20_000, 2, seed=1)
+    np.testing.assert_allclose(np.bincount(seqs[:, 0], minlength=3) / len(seqs), pi, atol=0.01)
+    pairs = np.zeros((3, 3))
+    np.add.at(pairs, (seqs[:, 0], seqs[:, 1]), 1)
+    np.testing.assert_allclose(pairs / len(seqs), np.diag(pi) @ P, atol=0.01)
+
+
 @pytest.mark.parametrize("bad, message", [
     (np.array([0, 1]), "shape"),
     (np.array([[0.5, 1.0]]), "integer"),

@@ -407,6 +407,27 @@ def test_a_run_is_claimed_once(tmp_path):
     assert (tmp_path / "claims" / "run-a.claim").read_text() == f"{os.getpid()}\n"
 
 
+def _claim_when_all_are_ready(barrier, claim_dir, results):
+    barrier.wait()  # every process tries at the same moment
+    results.put(st.claim_run(claim_dir, "run-a"))
+
+
+def test_a_run_is_claimed_once_by_processes_racing_for_it(tmp_path):
+    """The claim is atomic (O_EXCL), not check-then-write: of 8 processes released together, one wins."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    barrier, results = ctx.Barrier(8), ctx.Queue()
+    procs = [ctx.Process(target=_claim_when_all_are_ready, args=(barrier, tmp_path / "claims", results))
+             for _ in range(8)]
+    for p in procs:
+        p.start()
+    won = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert sorted(won) == [False] * 7 + [True]
+
+
 def test_sweeps_sharing_a_claim_folder_never_train_the_same_run(tmp_path, monkeypatch):
     from l2m_utils.cache import atomic_write_json
 
@@ -519,6 +540,8 @@ def test_result_record_from_a_known_kl_profile(tmp_path, monkeypatch):
     assert ent.sum() == pytest.approx(info.gaussian_entropy(gs.sequence_covariance(2)))
     assert m["entropy"] == pytest.approx(ent.mean(), abs=1e-5)
     assert m["kl_second_half"] == pytest.approx(kl_known[8:].mean(), abs=1e-5)
+    assert m["kl_last_position"] == pytest.approx(kl_known[-1], abs=1e-6)
+    assert m["kl"] == pytest.approx(kl_known.mean(), abs=1e-6)
     bins = m["kl_position_bins"]
     for a, b, kl, nll, base in zip(bins["start"], bins["end"], bins["kl"], bins["nll"], bins["baseline"]):
         assert kl == pytest.approx(kl_known[a - 1:b - 1].mean(), abs=1e-5)
