@@ -461,7 +461,10 @@ def execute_chapter(
             f"  the executed notebook with the traceback is {failed}"
         ) from None
     except Exception as err:  # the kernel died (e.g. out of memory), a cell timed out, the kernel would not start
-        _drop_probe_from_file(failed)
+        try:
+            _drop_probe_from_file(failed)
+        except Exception:  # a truncated notebook, a full disk: the failure to report is the one above
+            pass
         first_line = (str(err).strip().splitlines() or [""])[0]
         raise BookError(f"{source.stem} failed: {type(err).__name__}: {first_line}"
                         + (f"\n  the notebook as far as it got is {failed}" if failed.exists() else "")) from None
@@ -896,9 +899,11 @@ def launch_notebooks(layout: Layout, target: Path, commit: str | None = None, ur
 
 
 def _marked(cell) -> bool:
-    """A code cell whose output nbval checks: the marker on a line of its own, anywhere in the cell
-    (as nbval reads it), not only on the first line."""
-    return cell.cell_type == "code" and any(line.strip() == NBVAL_MARKER for line in cell.source.splitlines())
+    """A code cell whose output nbval checks: as nbval reads it, a comment line anywhere in the cell
+    whose text after its ``#`` signs is the marker (``#NBVAL_CHECK_OUTPUT`` and ``##  NBVAL_...`` too)."""
+    name = NBVAL_MARKER.lstrip("#").strip()
+    return cell.cell_type == "code" and any(
+        line.strip().startswith("#") and line.strip().lstrip("#").strip() == name for line in cell.source.splitlines())
 
 
 def _clean_outputs(outputs) -> list[dict[str, Any]]:

@@ -264,8 +264,9 @@ def gaussian_mutual_information(cov: np.ndarray, x: Sequence[int], y: Sequence[i
     blocks of ``cov``, where the canonical correlations ρ_i are the singular values of L_X⁻¹ Σ_{X,Y} L_Y⁻ᵀ
     (Cholesky factors Σ_X = L_X L_Xᵀ, Σ_Y = L_Y L_Yᵀ).
 
-    Computed in the second form, so a small MI keeps its relative accuracy (three log-determinants of
-    order one would cancel to rounding, about 1e-14 nats) and blocks with Σ_{X,Y} = 0 give exactly 0."""
+    Computed in the second form, so a small MI keeps its relative accuracy (the three log-determinants
+    each carry an absolute rounding error of about 1e-16 for entries of order one, more for large blocks)
+    and blocks with Σ_{X,Y} = 0 give exactly 0."""
     c = np.asarray(cov, dtype=np.float64)
     if c.ndim != 2 or c.shape[0] != c.shape[1] or c.shape[0] == 0:
         raise ValueError(f"covariance must be a non-empty square matrix, got shape {c.shape}")

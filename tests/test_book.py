@@ -351,6 +351,15 @@ def test_nbval_prepare_finds_the_marker_below_a_comment_and_refuses_stale_refere
     assert cell.execution_count == 1 and cell.outputs[0]["text"] == "square 4\n"
 
 
+def test_the_nbval_marker_is_read_as_nbval_reads_it():
+    cell = nbformat.v4.new_code_cell
+    assert all(book._marked(cell(src)) for src in ("# NBVAL_CHECK_OUTPUT\nprint(1)", "#NBVAL_CHECK_OUTPUT\nprint(1)",
+                                                   "x = 1\n##  NBVAL_CHECK_OUTPUT\nprint(x)"))
+    assert not any(book._marked(cell(src)) for src in ("print('# NBVAL_CHECK_OUTPUT')", "# NBVAL_CHECK_OUTPUTS",
+                                                       "# check: NBVAL_CHECK_OUTPUT"))
+    assert not book._marked(nbformat.v4.new_markdown_cell("# NBVAL_CHECK_OUTPUT"))
+
+
 def test_snapshot_merge_takes_new_prose_and_rejects_changed_code(repo):
     book.execute_many(repo, ["01"], "smoke", {}, out_dir=repo.snapshots)
     snap = nbformat.read(repo.snapshots / "01_tiny.ipynb", as_version=4)

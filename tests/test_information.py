@@ -101,6 +101,12 @@ def test_gaussian_mutual_information_keeps_tiny_values_and_exact_zeros():
     blocks = np.zeros((4, 4))
     blocks[:2, :2], blocks[2:, 2:] = np.diag([1e5, 1e-5]), np.diag([3e4, 2e-6])
     assert info.gaussian_mutual_information(blocks, [0, 1], [2, 3]) == 0.0
+    # a joint block so nearly singular that a canonical correlation rounds to 1: the log-determinant form
+    b = np.random.default_rng(0).normal(size=(5, 4))
+    c = b @ b.T + 1e-16 * np.eye(5)
+    x, y = [0, 1, 2], [3, 4]
+    logdets = info.logdet_spd(c[np.ix_(x, x)]) + info.logdet_spd(c[np.ix_(y, y)]) - info.logdet_spd(c)
+    assert info.gaussian_mutual_information(c, x, y) == pytest.approx(0.5 * logdets, rel=1e-12)
     nearly_one = 1 - 1e-13  # a nearly singular joint block: still finite and right
     assert info.gaussian_mutual_information(np.array([[1, nearly_one], [nearly_one, 1]]), [0], [1]) == pytest.approx(
         -0.5 * math.log(1 - nearly_one**2), rel=1e-3)

@@ -417,14 +417,17 @@ def test_a_run_is_claimed_once_by_processes_racing_for_it(tmp_path):
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
-    barrier, results = ctx.Barrier(8), ctx.Queue()
-    procs = [ctx.Process(target=_claim_when_all_are_ready, args=(barrier, tmp_path / "claims", results))
+    barrier, results = ctx.Barrier(8, timeout=30), ctx.Queue()
+    procs = [ctx.Process(target=_claim_when_all_are_ready, args=(barrier, tmp_path / "claims", results), daemon=True)
              for _ in range(8)]
-    for p in procs:
-        p.start()
-    won = [results.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
+    try:
+        for p in procs:
+            p.start()
+        won = [results.get(timeout=60) for _ in procs]
+    finally:  # a child that died must not leave the others waiting (and pytest with them)
+        for p in procs:
+            p.terminate()
+            p.join(timeout=10)
     assert sorted(won) == [False] * 7 + [True]
 
 
