@@ -116,6 +116,7 @@ class ModelSpec:
 
     def history_state(self, position: int) -> hs.HistoryState:
         """History-state size after ``position`` tokens, with the chapter-2 calculator's formulas."""
+        hs._check_position(position)  # a fixed state too: a negative position is a mistake, not a size
         if self.backbone == "gpt2":
             return hs.history_state(self.gpt2_config(), position)
         return hs.mamba2_state(self.n_layer, self.n_heads_ssm, self.head_dim, self.d_state, self.ngroups,

@@ -251,7 +251,7 @@ def heldout_cross_entropy(
     """Mean −log q per token over evenly spaced, non-overlapping windows of ``stream``.
 
     Each window is ``n_ctx`` tokens scored after BOS (a model with ``n_ctx`` positions reads BOS and
-    the first ``n_ctx − 1``); at most ``max_tokens`` tokens are used.  ``dtype``: the precision of the
+    the first ``n_ctx − 1``); at most ``max_tokens`` tokens are used, but always at least one window.  ``dtype``: the precision of the
     model's body (:func:`~l2m_utils.scoring.body_dtype`; ``None``: bfloat16 on CUDA, float32 on CPU).
     Returns ``{"cross_entropy", "perplexity", "tokens"}`` (nats per token; perplexity = exp CE).
     """
@@ -281,9 +281,9 @@ def _rng_state() -> dict[str, Any]:
 def _set_rng_state(state: dict[str, Any]) -> None:
     import torch
 
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())  # CPU byte tensors only, wherever the checkpoint was loaded
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def lm_loss(model: Any, x: Any) -> Any:
@@ -438,7 +438,9 @@ def train_causal_lm(
     best: dict[str, Any] = {"step": None, "ce": math.inf, "state": None, "bad": 0}
     stopped = False
     if cache and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        # onto the CPU: the RNG states must stay CPU byte tensors (torch.set_rng_state refuses CUDA ones);
+        # load_state_dict copies the weights, and the optimizer its state, to the model's device
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])

@@ -14,6 +14,7 @@ HTML tables.
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from typing import Sequence
 
@@ -64,7 +65,9 @@ def number(x: float, spec: str) -> str:
     if spec.rstrip()[-1:] not in ("f", "g", "F", "G"):
         raise ValueError(f"number: spec must be a fixed-point or general format such as '.3f', got {spec!r}")
     text = format(x, spec)
-    rounds_to_zero = math.isfinite(x) and float(text.replace(",", "").replace("_", "")) == 0
+    # the value as the spec rounds it, without fill, alignment, width or grouping (a fill may be any character)
+    core = re.search(r"(\.\d+)?[fFgG]$", spec.rstrip()).group(0)
+    rounds_to_zero = math.isfinite(x) and float(format(x, core)) == 0
     return format(0.0, spec) if rounds_to_zero else text
 
 

@@ -226,3 +226,10 @@ def test_n_params_counted_by_hand():
     trainable = embed + L * d + block + 2 * d + head  # positions, one block, final layer norm
     assert model.n_params() == trainable == 4528
     assert model.n_params(trainable_only=False) == trainable + d  # + the frozen 1 x d token embedding
+
+
+@pytest.mark.parametrize("backbone", ["gpt2", "mamba2"])
+def test_history_state_refuses_a_negative_position(backbone):
+    """A fixed state has the same size at every position, but a negative position is still a mistake."""
+    with pytest.raises(ValueError, match=r"position must be an integer >= 0 .*got -5"):
+        ModelSpec(backbone, 2, 32).history_state(-5)

@@ -137,6 +137,34 @@ def test_training_on_cuda_reduces_the_loss(tmp_path):
     assert rec.heldout_cross_entropy < math.log(41) and len(rec.valid_curve) == 3
 
 
+def test_training_on_cuda_resumes_and_loads_its_checkpoint(tmp_path):
+    """An interrupted run resumes on the GPU, and a finished one loads from its checkpoint (the saved RNG
+    states must come back as CPU tensors: torch.set_rng_state refuses CUDA ones)."""
+    from l2m_utils import language_model as LM
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_at_7(step, loss):
+        if step == 7:
+            raise Interrupt
+
+    stream = (np.arange(4000) % 40 + 1).astype(np.int64)
+    shape = LM.GPTShape(n_layer=1, n_embd=32, n_head=2, n_ctx=32, dropout=0.1)  # dropout: the torch RNG matters
+    settings = LM.TrainSettings(steps=10, batch_size=4, lr=3e-3, warmup_steps=2, checkpoint_every=5)
+
+    def run(**kwargs):
+        return LM.train_lm(stream, None, 41, 0, shape, settings, device=CUDA, root=tmp_path, progress=False, **kwargs)
+
+    with pytest.raises(Interrupt):
+        run(callback=stop_at_7)
+    model, rec = run()
+    assert rec.resumed_from_step == 5 and rec.steps == 10 and len(rec.train_loss) == 10
+    assert next(model.parameters()).device.type == CUDA
+    model, again = run()
+    assert again.loaded_from_cache and again.train_loss == rec.train_loss
+
+
 def test_gaussian_sampler_on_cuda():
     from l2m_utils import gaussian_sequences as gs
 

@@ -52,6 +52,9 @@ def test_a_width_with_no_room_after_the_indent_is_refused():
     (-3e-7, ".2g", "-3e-07"),         # general format: not zero, sign kept
     (float("nan"), ".2f", "nan"),
     (float("-inf"), ".1f", "-inf"),
+    (-0.00001, "*>8.3f", "***0.000"),  # a fill character is not part of the number
+    (-0.00001, "0>7.2f", "0000.00"),
+    (-0.5, "*>8.3f", "**-0.500"),
 ])
 def test_number_drops_the_sign_of_a_rounded_zero_only(x, spec, expected):
     assert PR.number(x, spec) == expected
