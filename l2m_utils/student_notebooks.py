@@ -22,8 +22,10 @@ if TYPE_CHECKING:  # annotations only
 from .book import BookError, Layout, toc_entries
 
 
-_EXERCISE_BLOCK = re.compile(r"^```\{exercise\}[^\n]*\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)^```[ \t]*$",
-                             re.M | re.S)
+# an exercise fenced with three or more backticks (four when it holds a code block) or colons, closed by
+# the same fence
+_EXERCISE_BLOCK = re.compile(r"^(?P<fence>`{3,}|:{3,})\{exercise\}[^\n]*\n(?P<options>(?::[\w-]+:[^\n]*\n)*)"
+                             r"(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S)
 _GLUE_ROLE = re.compile(r"\{(?P<name>glue(?::\w+)?)\}`(?P<content>[^`]*)`")
 #: What a student notebook shows instead of a number the rendered book fills in from the run, when
 #: there is no executed notebook to take it from (or it lacks that value).

@@ -37,7 +37,12 @@ CASES = [
 @pytest.mark.parametrize("stem, overrides, message", CASES,
                          ids=[f"{c[0][:2]}-{'-'.join(c[1])}-{i}" for i, c in enumerate(CASES)])
 def test_a_setting_the_chapter_cannot_honour_fails_first_and_says_why(stem, overrides, message, tmp_path):
-    _fails(tmp_path, stem, overrides, rf"failed in cell \d+: ParameterError: (?s:.*){message}")
+    import nbformat
+
+    failed = _fails(tmp_path, stem, overrides, rf"failed in cell \d+: ParameterError: (?s:.*){message}")
+    # "first": in the cell that resolves the parameters, before anything was computed or trained
+    ran = [c for c in nbformat.read(failed, as_version=4).cells if c.cell_type == "code" and c.get("execution_count")]
+    assert "resolve_parameters(" in ran[-1].source, ran[-1].source[:200]
 
 
 def _fails(tmp_path, stem: str, overrides: dict, pattern: str):

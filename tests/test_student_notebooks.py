@@ -261,6 +261,29 @@ def test_references_to_exercises_give_the_students_exercise_number():
                   "**Exercise 2** (`ex-second`)\n\nSecond.", "**Theorem 1 (X).** Statement."]
 
 
+def test_an_exercise_fenced_with_four_backticks_or_colons_gets_its_answer_cell():
+    """An exercise that holds a code block needs a longer fence; it is an exercise all the same."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(textwrap.dedent("""\
+        ````{exercise}
+        :label: ex-code
+        Run this:
+        ```python
+        print(1)
+        ```
+        ````
+
+        :::{exercise}
+        :label: ex-colon
+        Second.
+        :::
+
+        Done.""").strip())])
+    cells = [(c.cell_type, c.source) for c in SN.for_students(nb).cells]
+    assert cells == [("markdown", "**Exercise 1** (`ex-code`)\n\nRun this:\n```python\nprint(1)\n```"),
+                     ("code", SN.ANSWER_CELL), ("markdown", "**Exercise 2** (`ex-colon`)\n\nSecond."),
+                     ("code", SN.ANSWER_CELL), ("markdown", "Done.")]
+
+
 def test_figures_show_an_image_only_where_its_path_works():
     md = _markdown("""\
         ```{figure} https://example.org/curve.png
