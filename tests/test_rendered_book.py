@@ -222,7 +222,7 @@ def test_the_published_results_page_pastes_the_snapshots_values(published):
     assert pasted and not [p for p in pasted if _says_nothing(p)]
 
 
-def stderr_lines(nb) -> list[str]:
+def _stderr_lines(nb) -> list[str]:
     """What a notebook's cells wrote to stderr, less progress bars (tqdm's lines with "NN%|")."""
     return [line for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
             if out.get("output_type") == "stream" and out.get("name") == "stderr"
@@ -235,13 +235,13 @@ def test_chapters_write_nothing_but_progress_bars_to_stderr(built, stem):
     red block; none belongs in the book."""
     root, _ = built
     nb = nbformat.read(root / "_build" / "book-src" / "notebooks" / f"{stem}.ipynb", as_version=4)
-    assert not stderr_lines(nb), f"{stem} wrote to stderr: {stderr_lines(nb)[:3]}"
+    assert not _stderr_lines(nb), f"{stem} wrote to stderr: {_stderr_lines(nb)[:3]}"
 
 
 @pytest.mark.parametrize("snapshot", sorted((ROOT / "book" / "snapshots").glob("*.ipynb")), ids=lambda p: p.stem)
 def test_snapshots_write_nothing_but_progress_bars_to_stderr(snapshot):
     nb = nbformat.read(snapshot, as_version=4)
-    assert not stderr_lines(nb), f"{snapshot.stem} wrote to stderr: {stderr_lines(nb)[:3]}"
+    assert not _stderr_lines(nb), f"{snapshot.stem} wrote to stderr: {_stderr_lines(nb)[:3]}"
 
 
 def test_bibliography_and_theorems(built):
