@@ -40,6 +40,15 @@ def _says_nothing(text: str) -> bool:
                                     or re.search(r"\b(nan|NaN)\b", text))
 
 
+def _assert_glued_values(stem: str, page: str) -> None:
+    """Every sentence or number the chapter's prose pastes from its run is on ``page`` and says something."""
+    roles = re.findall(r"\{glue:text\}`(\w+)", (ROOT / "notebooks" / f"{stem}.md").read_text())
+    pasted = _pasted(page)
+    assert len(pasted) == len(roles), f"{stem}: {len(roles)} glue roles, {len(pasted)} values pasted"
+    empty = [(name, text) for name, text in zip(roles, pasted) if _says_nothing(text)]
+    assert not empty, f"{stem}: glued values pasted empty or not a number: {empty}"
+
+
 def _profile_in_note(page: str) -> str | None:
     """The profile named by the page's "How this page was executed" note."""
     m = re.search(r"How this page was executed.*?Profile <strong><code[^>]*>(?:<span[^>]*>)?(\w+)<", page, flags=re.S)
@@ -129,12 +138,7 @@ def test_chapter_page_content(built, stem):
     for src in images:
         assert (html_dir / "notebooks" / src).resolve().exists(), src
     assert "Traceback (most recent call last)" not in page
-    # every sentence or number the prose pastes from the chapter's own run is there and says something
-    roles = re.findall(r"\{glue:text\}`(\w+)", (root / "notebooks" / f"{stem}.md").read_text())
-    pasted = _pasted(page)
-    assert len(pasted) == len(roles), f"{stem}: {len(roles)} glue roles, {len(pasted)} values pasted"
-    empty = [(name, text) for name, text in zip(roles, pasted) if _says_nothing(text)]
-    assert not empty, f"{stem}: glued values pasted empty or not a number: {empty}"
+    _assert_glued_values(stem, page)
     assert not re.search(r'class="[^"]*output (traceback|error)', page)
     assert _profile_in_note(page) == "smoke", f"{stem}: the execution note names profile {_profile_in_note(page)}"
     assert re.search(r'How this page was executed.*?href="[^"]*how_to_run\.html', page, flags=re.S), \
@@ -210,10 +214,7 @@ def test_the_published_book_renders_each_chapter_from_its_snapshot(published, st
     assert _profile_in_note(page) == expected, f"{stem}: note names {_profile_in_note(page)}, expected {expected}"
     assert "Traceback (most recent call last)" not in page
     assert re.findall(r'<img[^>]+src="([^"]*_images/[^"]+)"', page), f"{stem}: no figures"
-    roles = re.findall(r"\{glue:text\}`(\w+)", (ROOT / "notebooks" / f"{stem}.md").read_text())
-    pasted = _pasted(page)
-    assert len(pasted) == len(roles), f"{stem}: {len(roles)} glue roles, {len(pasted)} values pasted"
-    assert not [(n, t) for n, t in zip(roles, pasted) if _says_nothing(t)]
+    _assert_glued_values(stem, page)
 
 
 def test_the_published_results_page_pastes_the_snapshots_values(published):
