@@ -137,6 +137,7 @@ def test_index_probe_leaves_out_only_an_index_that_cannot_be_connected_to(monkey
     resolve; an empty index and other schemes are left to pip, and the command line prints pip's options."""
     import http.server
     import socket
+    import ssl
     import subprocess
     import sys
     import threading
@@ -169,7 +170,7 @@ def test_index_probe_leaves_out_only_an_index_that_cannot_be_connected_to(monkey
         raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
 
     def bad_certificate(*args, **kwargs):
-        raise urllib.error.URLError(__import__("ssl").SSLError(1, "certificate verify failed"))
+        raise urllib.error.URLError(ssl.SSLCertVerificationError(1, "certificate verify failed"))
 
     monkeypatch.setattr(check.urllib.request, "urlopen", no_dns)
     assert "does not resolve" in check.unreachable("https://download.pytorch.org/whl/cpu")
