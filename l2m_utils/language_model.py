@@ -251,8 +251,9 @@ def heldout_cross_entropy(
     """Mean −log q per token over evenly spaced, non-overlapping windows of ``stream``.
 
     Each window is ``n_ctx`` tokens scored after BOS (a model with ``n_ctx`` positions reads BOS and
-    the first ``n_ctx − 1``); at most ``max_tokens`` tokens are used, but always at least one window.  ``dtype``: the precision of the
-    model's body (:func:`~l2m_utils.scoring.body_dtype`; ``None``: bfloat16 on CUDA, float32 on CPU).
+    the first ``n_ctx − 1``); at most ``max_tokens`` tokens are used, but always at least one window.
+    ``dtype``: the precision of the model's body (:func:`~l2m_utils.scoring.body_dtype`; ``None``:
+    bfloat16 on CUDA, float32 on CPU).
     Returns ``{"cross_entropy", "perplexity", "tokens"}`` (nats per token; perplexity = exp CE).
     """
     width = integer(n_ctx, "n_ctx")
